@@ -1,0 +1,120 @@
+"""AccelConfig: the one description of an accelerator, validated, loaded from TOML.
+
+Every unit in the name: `_kib` is KiB (1024 bytes), `_bytes` bytes, `_cycles` clock cycles,
+`_mhz` MHz, `_nm` nanometres, `_gib` GiB. Presets live in `configs/*.toml`.
+"""
+from __future__ import annotations
+import dataclasses, math, os, tomllib
+from dataclasses import dataclass, fields
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+DATAFLOWS = ("ws", "os")
+MEMORY_TYPES = ("ddr4", "ddr5", "lpddr4", "lpddr5", "lpddr5x", "gddr6", "gddr6x", "gddr7", "hbm2", "hbm2e", "hbm3", "hbm3e")
+PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
+DTYPE_BYTES = {"int8": 1, "int32": 4}
+SRAM_ADDR_BITS = 18   # scratchpad/accumulator line address width in the ISA (arch/isa.py)
+MAX_ARRAY_DIM = 512
+
+class ConfigError(ValueError):
+  """An invalid configuration; the message is one line naming the field and the rule."""
+
+@dataclass(frozen=True)
+class AccelConfig:
+  name: str = "custom"
+  # systolic array: `rows` PEs tall (the K side in ws, the M side in os), `cols` PEs wide (N side)
+  rows: int = 4
+  cols: int = 4
+  dataflow: str = "ws"               # ws: weight-stationary, os: output-stationary
+  input_dtype: str = "int8"
+  weight_dtype: str = "int8"
+  acc_dtype: str = "int32"
+  # on-chip SRAM: the scratchpad holds int8 operands, the accumulator int32 partial sums
+  spad_kib: int = 4
+  spad_banks: int = 2
+  acc_kib: int = 4
+  acc_banks: int = 2
+  # the single DRAM port: bandwidth, fixed latency, and the burst every DMA row is rounded up to
+  dram_bytes_per_cycle: int = 4
+  dram_latency_cycles: int = 8
+  dram_burst_bytes: int = 4
+  memory_type: str = "ddr4"
+  memory_gib: float = 1.0
+  vector_lanes: int = 4
+  clock_mhz: float = 100.0
+  process_nm: int = 28
+
+  # ---- derived geometry (docs/architecture.md) ----
+  @property
+  def spad_line_bytes(self) -> int: return max(self.rows, self.cols) * DTYPE_BYTES[self.input_dtype]
+  @property
+  def acc_line_bytes(self) -> int: return self.cols * DTYPE_BYTES[self.acc_dtype]
+  @property
+  def spad_lines(self) -> int: return self.spad_kib * 1024 // self.spad_line_bytes
+  @property
+  def acc_lines(self) -> int: return self.acc_kib * 1024 // self.acc_line_bytes
+  @property
+  def spad_bank_lines(self) -> int: return self.spad_lines // self.spad_banks
+  @property
+  def acc_bank_lines(self) -> int: return self.acc_lines // self.acc_banks
+  @property
+  def macs_per_cycle(self) -> int: return self.rows * self.cols
+  @property
+  def peak_flops_per_s(self) -> float: return 2.0 * self.macs_per_cycle * self.clock_mhz * 1e6
+  @property
+  def dram_bytes_per_s(self) -> float: return self.dram_bytes_per_cycle * self.clock_mhz * 1e6
+
+  def replace(self, **changes) -> "AccelConfig": return validate(dataclasses.replace(self, **changes))
+  def to_dict(self) -> dict: return dataclasses.asdict(self)
+
+def _fail(cfg, field, value, rule): raise ConfigError(f"config {cfg.name}: {field}={value!r}: {rule}")
+
+def validate(cfg: AccelConfig) -> AccelConfig:
+  """Check every field and every combination; raise ConfigError naming the first broken rule."""
+  for f in fields(cfg):
+    v, want = getattr(cfg, f.name), {"str": str, "int": int, "float": (int, float)}[f.type]
+    if not isinstance(v, want) or isinstance(v, bool): _fail(cfg, f.name, v, f"must be of type {f.type}")
+  for f in ("rows", "cols"):
+    if not 1 <= getattr(cfg, f) <= MAX_ARRAY_DIM: _fail(cfg, f, getattr(cfg, f), f"must be between 1 and {MAX_ARRAY_DIM}")
+  if cfg.dataflow not in DATAFLOWS: _fail(cfg, "dataflow", cfg.dataflow, f"must be one of {', '.join(DATAFLOWS)}")
+  for f, ok in (("input_dtype", "int8"), ("weight_dtype", "int8"), ("acc_dtype", "int32")):
+    if getattr(cfg, f) != ok: _fail(cfg, f, getattr(cfg, f), f"only {ok} is supported so far")
+  for f in ("spad_kib", "acc_kib", "spad_banks", "acc_banks", "dram_bytes_per_cycle", "dram_burst_bytes", "vector_lanes"):
+    if getattr(cfg, f) < 1: _fail(cfg, f, getattr(cfg, f), "must be >= 1")
+  if cfg.spad_banks < 2: _fail(cfg, "spad_banks", cfg.spad_banks, "must be >= 2: the array reads two operands per cycle from different banks")
+  for mem in ("spad", "acc"):
+    lines, banks, line = getattr(cfg, f"{mem}_lines"), getattr(cfg, f"{mem}_banks"), getattr(cfg, f"{mem}_line_bytes")
+    if getattr(cfg, f"{mem}_kib") * 1024 % line: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"must be a whole number of {line}-byte lines")
+    if lines % banks: _fail(cfg, f"{mem}_banks", banks, f"must divide the {lines} {mem} lines evenly")
+    if lines > 1 << SRAM_ADDR_BITS: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"{lines} lines exceed the ISA's {SRAM_ADDR_BITS}-bit line address")
+    if cfg.dram_bytes_per_cycle > banks * line:
+      _fail(cfg, "dram_bytes_per_cycle", cfg.dram_bytes_per_cycle, f"exceeds what the DMA can move into the {mem} ({banks} banks x {line} B lines per cycle)")
+  if cfg.dram_burst_bytes & (cfg.dram_burst_bytes - 1): _fail(cfg, "dram_burst_bytes", cfg.dram_burst_bytes, "must be a power of two")
+  if not 0 <= cfg.dram_latency_cycles <= 100_000: _fail(cfg, "dram_latency_cycles", cfg.dram_latency_cycles, "must be between 0 and 100000")
+  if cfg.memory_type not in MEMORY_TYPES: _fail(cfg, "memory_type", cfg.memory_type, f"must be one of {', '.join(MEMORY_TYPES)}")
+  if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
+  if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")
+  if cfg.process_nm not in PROCESS_NODES_NM: _fail(cfg, "process_nm", cfg.process_nm, f"must be one of {', '.join(map(str, PROCESS_NODES_NM))}")
+  return cfg
+
+def from_dict(d: dict, name: str = "custom") -> AccelConfig:
+  known = {f.name for f in fields(AccelConfig)}
+  for k in d:
+    if k not in known: raise ConfigError(f"config {name}: unknown field {k!r} (known: {', '.join(sorted(known))})")
+  return validate(AccelConfig(**{"name": name, **d}))
+
+def presets() -> list[str]:
+  return sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".toml"))
+
+def load_config(name_or_path: str, **overrides) -> AccelConfig:
+  """A preset name (`tiny`, `edge`, `server`) or a path to a TOML file; overrides replace fields."""
+  path = name_or_path if os.path.sep in name_or_path or name_or_path.endswith(".toml") else os.path.join(CONFIG_DIR, name_or_path + ".toml")
+  if not os.path.isfile(path):
+    raise ConfigError(f"no config {name_or_path!r}: not a file, and not a preset ({', '.join(presets())})")
+  try:
+    with open(path, "rb") as fh: d = tomllib.load(fh)
+  except tomllib.TOMLDecodeError as e: raise ConfigError(f"config {path}: malformed TOML: {e}") from None
+  d.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+  name = d.pop("name")
+  if not isinstance(name, str): raise ConfigError(f"config {path}: name={name!r}: must be a string")
+  return from_dict({**d, **{k: v for k, v in overrides.items() if v is not None}}, name)

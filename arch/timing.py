@@ -1,0 +1,67 @@
+"""Timing rules: every instruction's resource occupancy and completion as a closed formula.
+
+This module is the executable form of docs/timing.md; the model (sim/) calls it and the RTL
+(rtl/) is held to it cycle for cycle. Conventions:
+- `start` is the first cycle an instruction holds its resource.
+- `occupancy` is how many cycles it holds it: the queue's next instruction may start at
+  start + occupancy (DMA: the DRAM port; MATMUL: the array's input edge; SYNC: one cycle).
+- `completion` = start + occupancy + tail: the cycle its last effect lands (DMA: last byte in
+  SRAM or acknowledged by DRAM; MATMUL: last row written to the accumulator).
+- A token signalled by an instruction is visible to a waiting instruction from
+  completion + TOKEN_DELAY on.
+"""
+from __future__ import annotations
+from .config import AccelConfig
+from .isa import Instr, Opcode, Mem
+
+TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
+SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
+
+def cdiv(a: int, b: int) -> int: return -(-a // b)
+
+def dma_bytes(ins: Instr) -> int:
+  """Bytes the program asks for: outer x rows x line_bytes."""
+  return ins.outer * ins.rows * ins.line_bytes
+
+def dma_bus_bytes(cfg: AccelConfig, ins: Instr) -> int:
+  """Bytes moved on the DRAM port: every row is a separate access rounded up to whole bursts."""
+  return ins.outer * ins.rows * cdiv(ins.line_bytes, cfg.dram_burst_bytes) * cfg.dram_burst_bytes
+
+def dma_occupancy(cfg: AccelConfig, ins: Instr) -> int:
+  """Cycles the DMA holds the single DRAM port."""
+  return cdiv(dma_bus_bytes(cfg, ins), cfg.dram_bytes_per_cycle)
+
+def matmul_folds(cfg: AccelConfig, ins: Instr) -> int:
+  """Array-sized folds the sequencer steps through: (k, n) tiles in ws, (m, n) tiles in os."""
+  if cfg.dataflow == "ws": return cdiv(ins.k, cfg.rows) * cdiv(ins.n, cfg.cols)
+  return cdiv(ins.m, cfg.rows) * cdiv(ins.n, cfg.cols)
+
+def matmul_occupancy(cfg: AccelConfig, ins: Instr) -> int:
+  """Cycles MATMUL holds the array's input edge.
+  ws: preload the first weight fold (rows cycles), then each fold streams m rows of A; the next
+      fold's weights shift in behind the current stream, so a fold costs max(m, rows).
+  os: each fold streams k lines of A^T and B; its results drain (rows cycles) behind the next
+      fold's stream, so a fold costs max(k, rows), the last one k."""
+  f, r = matmul_folds(cfg, ins), cfg.rows
+  if cfg.dataflow == "ws": return r + (f - 1) * max(ins.m, r) + ins.m
+  return (f - 1) * max(ins.k, r) + ins.k
+
+def matmul_tail(cfg: AccelConfig) -> int:
+  """Cycles from the last input entering the array to its result being written:
+  ws: 1 (SRAM read) + rows-1 + cols-1 (skewed pass) + 1 (accumulator write) = rows + cols;
+  os: the same pass, then rows cycles to shift the stationary outputs out = 2 rows + cols."""
+  return cfg.rows + cfg.cols if cfg.dataflow == "ws" else 2 * cfg.rows + cfg.cols
+
+def occupancy(cfg: AccelConfig, ins: Instr) -> int:
+  if ins.opcode in (Opcode.LOAD, Opcode.STORE): return dma_occupancy(cfg, ins)
+  if ins.opcode == Opcode.MATMUL: return matmul_occupancy(cfg, ins)
+  return SYNC_CYCLES
+
+def tail(cfg: AccelConfig, ins: Instr) -> int:
+  if ins.opcode in (Opcode.LOAD, Opcode.STORE): return cfg.dram_latency_cycles
+  if ins.opcode == Opcode.MATMUL: return matmul_tail(cfg)
+  return 0
+
+def uses_dram_port(ins: Instr) -> bool: return ins.opcode in (Opcode.LOAD, Opcode.STORE)
+
+def matmul_macs(ins: Instr) -> int: return ins.m * ins.k * ins.n
