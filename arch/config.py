@@ -13,8 +13,10 @@ DATAFLOWS = ("ws", "os")
 MEMORY_TYPES = ("ddr4", "ddr5", "lpddr4", "lpddr5", "lpddr5x", "gddr6", "gddr6x", "gddr7", "hbm2", "hbm2e", "hbm3", "hbm3e")
 PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
 DTYPE_BYTES = {"int8": 1, "int32": 4}
-SRAM_ADDR_BITS = 18   # scratchpad/accumulator line address width in the ISA (arch/isa.py)
-MAX_ARRAY_DIM = 512
+MAX_ARRAY_DIM = 256
+from .isa import FIELDS, Opcode
+SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
+MAX_LINE_BYTES = (1 << FIELDS[Opcode.LOAD]["line_bytes"][1]) - 1   # the DMA's line_bytes field
 
 class ConfigError(ValueError):
   """An invalid configuration; the message is one line naming the field and the rule."""
@@ -87,6 +89,7 @@ def validate(cfg: AccelConfig) -> AccelConfig:
     if getattr(cfg, f"{mem}_kib") * 1024 % line: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"must be a whole number of {line}-byte lines")
     if lines % banks: _fail(cfg, f"{mem}_banks", banks, f"must divide the {lines} {mem} lines evenly")
     if lines > 1 << SRAM_ADDR_BITS: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"{lines} lines exceed the ISA's {SRAM_ADDR_BITS}-bit line address")
+    if line > MAX_LINE_BYTES: _fail(cfg, "cols" if mem == "acc" else "rows", getattr(cfg, "cols" if mem == "acc" else "rows"), f"the {line}-byte {mem} line exceeds the DMA's {MAX_LINE_BYTES}-byte line limit")
     if cfg.dram_bytes_per_cycle > banks * line:
       _fail(cfg, "dram_bytes_per_cycle", cfg.dram_bytes_per_cycle, f"exceeds what the DMA can move into the {mem} ({banks} banks x {line} B lines per cycle)")
   if cfg.dram_burst_bytes & (cfg.dram_burst_bytes - 1): _fail(cfg, "dram_burst_bytes", cfg.dram_burst_bytes, "must be a power of two")

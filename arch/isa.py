@@ -37,8 +37,8 @@ Header = data.StructLayout({
 # A DMA moves `outer` x `rows` lines of `line_bytes` bytes. Line (o, r) comes from DRAM address
 # dram_addr + o*outer_stride + r*dram_stride and goes to SRAM line sram_addr + o*rows + r.
 Dma = data.StructLayout({
-  "mem": Mem, "sram_addr": 18, "dram_addr": 32, "line_bytes": 10, "rows": 12,
-  "dram_stride": 20, "outer": 7, "outer_stride": 20,
+  "mem": Mem, "sram_addr": 18, "dram_addr": 32, "line_bytes": 11, "rows": 12,
+  "dram_stride": 20, "outer": 7, "outer_stride": 19,
 })
 # acc[c_addr..] (+)= A[m x k] . B[k x n]; operand layouts in docs/isa.md.
 Matmul = data.StructLayout({

@@ -41,16 +41,18 @@ class Machine:
     self.dram = np.zeros(dram_bytes or 0, np.uint8) if dram is None else np.ascontiguousarray(dram, np.uint8)
     self.dram_size = len(self.dram) if dram is not None or dram_bytes is None else dram_bytes
     if functional:
-      self.spad = np.zeros((cfg.spad_lines, cfg.spad_line_bytes), np.int8)
+      # int8 scratchpad values are held exactly in float32, ready for BLAS
+      self.spad = np.zeros((cfg.spad_lines, cfg.spad_line_bytes), np.float32)
       self.acc = np.zeros((cfg.acc_lines, cfg.cols), np.int32)
-    self.read_mask = np.zeros(self.dram_size, bool)
+    self.read_mask = np.zeros(self.dram_size, bool)     # DRAM bytes ever read / written: compulsory traffic
     self.write_mask = np.zeros(self.dram_size, bool)
+    self._marked = set()                                # DMA footprints already marked
 
   # ---------------- checks: one line naming the instruction and the rule ----------------
   def check(self, idx: int, ins: Instr):
-    cfg, name = self.cfg, f"instruction {idx} ({ins.opcode.name.lower()})"
-    def need(ok, msg):
-      if not ok: raise ProgramError(f"{name}: {msg}")
+    cfg = self.cfg
+    def need(ok, msg):   # msg: a string, or a lambda so the message is only built on failure
+      if not ok: raise ProgramError(f"instruction {idx} ({ins.opcode.name.lower()}): {msg() if callable(msg) else msg}")
     q = ins.queue
     need(not ((ins.wait_prev or ins.signal_prev) and q == Queue.LOAD), "the load queue has no previous queue")
     need(not ((ins.wait_next or ins.signal_next) and q == Queue.STORE), "the store queue has no next queue")
@@ -58,66 +60,72 @@ class Machine:
       need(ins.rows >= 1 and ins.outer >= 1 and ins.line_bytes >= 1, "rows, outer and line_bytes must be >= 1")
       mem = Mem(ins.mem)
       width, lines = (cfg.spad_line_bytes, cfg.spad_lines) if mem == Mem.SPAD else (cfg.acc_line_bytes, cfg.acc_lines)
-      need(ins.line_bytes <= width, f"line_bytes={ins.line_bytes} exceeds the {width}-byte {mem.name.lower()} line")
-      need(mem == Mem.SPAD or ins.line_bytes % 4 == 0, f"line_bytes={ins.line_bytes} must be a multiple of 4 for the int32 accumulator")
-      need(ins.sram_addr + ins.outer * ins.rows <= lines, f"{mem.name.lower()} lines {ins.sram_addr}..{ins.sram_addr + ins.outer * ins.rows - 1} exceed its {lines} lines")
+      need(ins.line_bytes <= width, lambda: f"line_bytes={ins.line_bytes} exceeds the {width}-byte {mem.name.lower()} line")
+      need(mem == Mem.SPAD or ins.line_bytes % 4 == 0, lambda: f"line_bytes={ins.line_bytes} must be a multiple of 4 for the int32 accumulator")
+      need(ins.sram_addr + ins.outer * ins.rows <= lines, lambda: f"{mem.name.lower()} lines {ins.sram_addr}..{ins.sram_addr + ins.outer * ins.rows - 1} exceed its {lines} lines")
       last = ins.dram_addr + (ins.outer - 1) * ins.outer_stride + (ins.rows - 1) * ins.dram_stride + ins.line_bytes
-      need(last <= self.dram_size, f"DRAM bytes up to {last} exceed the {self.dram_size}-byte image")
-      if ins.opcode == Opcode.STORE:
+      need(last <= self.dram_size, lambda: f"DRAM bytes up to {last} exceed the {self.dram_size}-byte image")
+      simple = ins.dram_stride >= ins.line_bytes and (ins.outer == 1 or ins.outer_stride >= ins.rows * ins.dram_stride)
+      if ins.opcode == Opcode.STORE and not simple:
         starts = np.sort((ins.dram_addr + np.arange(ins.outer)[:, None] * ins.outer_stride + np.arange(ins.rows)[None, :] * ins.dram_stride).ravel())
         need(len(starts) < 2 or np.diff(starts).min() >= ins.line_bytes, "rows written to DRAM overlap each other")
     elif ins.opcode == Opcode.MATMUL:
       need(ins.m >= 1 and ins.k >= 1 and ins.n >= 1, "m, k and n must be >= 1")
       a, b, c = operand_lines(cfg, ins)
-      need(ins.a_addr + a <= cfg.spad_lines, f"A lines {ins.a_addr}..{ins.a_addr + a - 1} exceed the {cfg.spad_lines} scratchpad lines")
-      need(ins.b_addr + b <= cfg.spad_lines, f"B lines {ins.b_addr}..{ins.b_addr + b - 1} exceed the {cfg.spad_lines} scratchpad lines")
-      need(ins.c_addr + c <= cfg.acc_lines, f"C lines {ins.c_addr}..{ins.c_addr + c - 1} exceed the {cfg.acc_lines} accumulator lines")
-      bank = lambda lo, n: set(range(lo // cfg.spad_bank_lines, (lo + n - 1) // cfg.spad_bank_lines + 1))
-      need(not bank(ins.a_addr, a) & bank(ins.b_addr, b), "A and B share a scratchpad bank (the array reads both in the same cycle)")
+      need(ins.a_addr + a <= cfg.spad_lines, lambda: f"A lines {ins.a_addr}..{ins.a_addr + a - 1} exceed the {cfg.spad_lines} scratchpad lines")
+      need(ins.b_addr + b <= cfg.spad_lines, lambda: f"B lines {ins.b_addr}..{ins.b_addr + b - 1} exceed the {cfg.spad_lines} scratchpad lines")
+      need(ins.c_addr + c <= cfg.acc_lines, lambda: f"C lines {ins.c_addr}..{ins.c_addr + c - 1} exceed the {cfg.acc_lines} accumulator lines")
+      bl = cfg.spad_bank_lines   # bank ranges [first, last] of A and B must not intersect
+      need((ins.a_addr + a - 1) // bl < ins.b_addr // bl or (ins.b_addr + b - 1) // bl < ins.a_addr // bl, "A and B share a scratchpad bank (the array reads both in the same cycle)")
     elif ins.opcode == Opcode.SYNC:
-      need(ins.f["queue"] in (0, 1, 2), f"invalid queue {ins.f['queue']}")
+      need(ins.f["queue"] in (0, 1, 2), lambda: f"invalid queue {ins.f['queue']}")
 
   # ---------------- effects ----------------
   def _dram_view(self, buf, ins):
     return as_strided(buf[ins.dram_addr:], (ins.outer, ins.rows, ins.line_bytes), (ins.outer_stride, ins.dram_stride, 1), writeable=True)
 
+  def _mark(self, mask, ins):
+    key = (ins.opcode, ins.dram_addr, ins.line_bytes, ins.rows, ins.dram_stride, ins.outer, ins.outer_stride)
+    if key not in self._marked: self._marked.add(key); self._dram_view(mask, ins)[...] = True
+
   def execute(self, ins: Instr):
     op = ins.opcode
     if op == Opcode.LOAD:
-      self._dram_view(self.read_mask, ins)[...] = True
+      self._mark(self.read_mask, ins)
       if not self.functional: return
-      data = self._dram_view(self.dram, ins).reshape(-1, ins.line_bytes)
-      lo, hi = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows
-      if ins.mem == Mem.SPAD.value:
-        self.spad[lo:hi] = 0; self.spad[lo:hi, :ins.line_bytes] = data.view(np.int8)
+      lo, hi, lb = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes
+      src = self._dram_view(self.dram, ins)
+      if ins.mem == Mem.SPAD.value:   # a DMA writes whole lines: bytes past line_bytes become zero
+        self.spad[lo:hi].reshape(ins.outer, ins.rows, -1)[:, :, :lb] = src.view(np.int8); self.spad[lo:hi, lb:] = 0
       else:
-        self.acc[lo:hi] = 0; self.acc[lo:hi, :ins.line_bytes // 4] = np.ascontiguousarray(data).view("<i4")
+        self.acc[lo:hi, :lb // 4] = src.reshape(-1, lb).view("<i4"); self.acc[lo:hi, lb // 4:] = 0
     elif op == Opcode.STORE:
-      self._dram_view(self.write_mask, ins)[...] = True
+      self._mark(self.write_mask, ins)
       if not self.functional: return
-      lo, hi = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows
-      src = self.spad[lo:hi].view(np.uint8) if ins.mem == Mem.SPAD.value else self.acc[lo:hi].astype("<i4").view(np.uint8)
-      self._dram_view(self.dram, ins)[...] = src[:, :ins.line_bytes].reshape(ins.outer, ins.rows, ins.line_bytes)
+      lo, hi, lb = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes
+      src = self.spad[lo:hi].astype(np.int8).view(np.uint8) if ins.mem == Mem.SPAD.value else self.acc[lo:hi].astype("<i4").view(np.uint8)
+      self._dram_view(self.dram, ins)[...] = src[:, :lb].reshape(ins.outer, ins.rows, lb)
     elif op == Opcode.MATMUL and self.functional:
       self._matmul(ins)
 
   def _matmul(self, ins: Instr):
-    cfg, m, k, n = self.cfg, ins.m, ins.k, ins.n
+    cfg, m, k, n, sp = self.cfg, ins.m, ins.k, ins.n, self.spad
     R, C = cfg.rows, cfg.cols
     nf = T.cdiv(n, C)
-    if cfg.dataflow == "ws":   # A: k-folds of m lines (R lanes); lanes past k are masked to zero
+    if cfg.dataflow == "ws":   # A: k-folds of m lines (R lanes); lanes past k never meet a weight
       kf = T.cdiv(k, R)
-      A = self.spad[ins.a_addr:ins.a_addr + kf * m, :R].reshape(kf, m, R).transpose(1, 0, 2).reshape(m, kf * R)[:, :k]
+      A = sp[ins.a_addr:ins.a_addr + kf * m, :R].reshape(kf, m, R).transpose(1, 0, 2).reshape(m, kf * R)[:, :k]
     else:                      # A^T: m-folds of k lines (R lanes = M rows of the fold)
       mf = T.cdiv(m, R)
-      A = self.spad[ins.a_addr:ins.a_addr + mf * k, :R].reshape(mf, k, R).transpose(0, 2, 1).reshape(mf * R, k)[:m]
-    B = np.zeros((k, nf * C), np.int8)   # B: n-folds of k lines (C lanes); columns past n read as zero
-    B[:, :n] = self.spad[ins.b_addr:ins.b_addr + nf * k, :C].reshape(nf, k, C).transpose(1, 0, 2).reshape(k, nf * C)[:, :n]
-    ft = np.float32 if k <= 1024 else np.float64      # exact: |sum| <= k * 2^14 <= 2^24 (fp32) or 2^53 (fp64)
-    res = (A.astype(ft) @ B.astype(ft)).astype(np.int64).reshape(m, nf, C).transpose(1, 0, 2)
+      A = sp[ins.a_addr:ins.a_addr + mf * k, :R].reshape(mf, k, R).transpose(0, 2, 1).reshape(mf * R, k)[:m]
+    B = sp[ins.b_addr:ins.b_addr + nf * k, :C].reshape(nf, k, C)     # n-folds of k lines (C lanes)
+    # fp32 BLAS is exact while |sum| <= k * 2^14 <= 2^24, so K is summed in chunks of 1024
+    res = np.matmul(A[:, :1024], B[:, :1024]).astype(np.int32)       # (nf, m, C): the accumulator layout
+    for k0 in range(1024, k, 1024): res += np.matmul(A[:, k0:k0 + 1024], B[:, k0:k0 + 1024]).astype(np.int32)
+    if n % C: res[-1, :, n % C:] = 0                                 # columns past n are masked to zero
     blk = self.acc[ins.c_addr:ins.c_addr + nf * m].reshape(nf, m, C)
-    if ins.accumulate: res = res + blk
-    blk[...] = res.astype(np.int32)   # int64 -> int32 wraps modulo 2^32
+    if ins.accumulate: np.add(blk, res, out=blk)                     # int32 adds wrap modulo 2^32
+    else: blk[...] = res
 
 def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""
@@ -148,65 +156,69 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
   t0 = time.perf_counter()
   mach = machine or Machine(cfg, dram)
   for i, ins in enumerate(program): mach.check(i, ins)
-  queues = {q: [i for i, ins in enumerate(program) if ins.queue == q] for q in QUEUES}
-  head = dict.fromkeys(QUEUES, 0)
-  free = dict.fromkeys(QUEUES, 0)           # cycle each queue may issue its next instruction
+  # decode once: queue, token semaphores ((from, to) queue pairs), port use, occupancy, tail
+  plan = []
+  for ins in program:
+    q = ins.queue.value
+    waits = tuple((q + d, q) for d, f in ((-1, ins.wait_prev), (1, ins.wait_next)) if f)
+    signals = tuple((q, q + d) for d, f in ((-1, ins.signal_prev), (1, ins.signal_next)) if f)
+    occ = T.occupancy(cfg, ins)
+    plan.append((q, waits, signals, T.uses_dram_port(ins), occ, occ + T.tail(cfg, ins)))
+  queues = [[i for i, p in enumerate(plan) if p[0] == q] for q in range(3)]
+  head, free = [0, 0, 0], [0, 0, 0]         # next instruction of each queue; cycle it may issue
   port_free = 0
   tokens = {}                               # (from, to) -> visibility cycles of produced tokens
   taken = {}                                # (from, to) -> tokens consumed so far
-  stall = {QNAME[q]: {} for q in QUEUES}
-  busy = dict.fromkeys(map(QNAME.get, QUEUES), 0)
-  sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
+  names = [QNAME[q] for q in QUEUES]
+  stall = {n: {} for n in names}
+  busy = dict.fromkeys(names, 0)
+  priority = [ISSUE_PRIORITY[q] for q in QUEUES]
   trace = [None] * len(program)
-  macs = stream = dram_rd = dram_wr = 0
-  neighbour = lambda q, d: Queue(q.value + d)
-
-  def waits(q, ins):
-    return [(neighbour(q, d), q) for d, flag in ((-1, ins.wait_prev), (1, ins.wait_next)) if flag]
 
   def ready(q):
     """(start, token_ready, binding semaphore) of q's head, or None while a token is not yet produced."""
-    ins = program[queues[q][head[q]]]
+    _, waits, _, port, _, _ = plan[queues[q][head[q]]]
     t, why = free[q], None
-    for sem in waits(q, ins):
-      got = tokens.get(sem, ())
-      if taken.get(sem, 0) >= len(got): return None
-      if got[taken.get(sem, 0)] > t: t, why = got[taken.get(sem, 0)], sem
-    return (max(t, port_free) if T.uses_dram_port(ins) else t), t, why
+    for sem in waits:
+      got, n = tokens.get(sem, ()), taken.get(sem, 0)
+      if n >= len(got): return None
+      if got[n] > t: t, why = got[n], sem
+    return (max(t, port_free) if port else t), t, why
 
-  remaining = len(program)
-  while remaining:
+  for _ in range(len(program)):
     best = None
-    for q in QUEUES:
+    for q in range(3):
       if head[q] < len(queues[q]) and (r := ready(q)) is not None:
-        if best is None or (r[0], ISSUE_PRIORITY[q]) < (best[1][0], ISSUE_PRIORITY[best[0]]): best = (q, r)
+        if best is None or (r[0], priority[q]) < (best[1][0], priority[best[0]]): best = (q, r)
     if best is None:
-      blocked = [f"{QNAME[q]} queue at instruction {queues[q][head[q]]}" for q in QUEUES if head[q] < len(queues[q])]
+      blocked = [f"{names[q]} queue at instruction {queues[q][head[q]]}" for q in range(3) if head[q] < len(queues[q])]
       raise ProgramError(f"deadlock: {', '.join(blocked)} wait for tokens that are never signalled")
     q, (start, tok_ready, why) = best
-    idx = queues[q][head[q]]; ins = program[idx]
-    occ = T.occupancy(cfg, ins); end = start + occ + T.tail(cfg, ins)
-    # stall accounting: gap before this instruction, split into token wait and DRAM-port wait
-    name, s = QNAME[q], stall[QNAME[q]]
-    if tok_ready > free[q]: s[f"wait_{QNAME[why[0]]}"] = s.get(f"wait_{QNAME[why[0]]}", 0) + tok_ready - free[q]
+    idx = queues[q][head[q]]; head[q] += 1
+    _, waits, signals, port, occ, total = plan[idx]
+    end = start + total
+    # stall accounting: the gap before this instruction, split into token wait and DRAM-port wait
+    s = stall[names[q]]
+    if tok_ready > free[q]: s[f"wait_{names[why[0]]}"] = s.get(f"wait_{names[why[0]]}", 0) + tok_ready - free[q]
     if start > max(tok_ready, free[q]): s["dram_port"] = s.get("dram_port", 0) + start - max(tok_ready, free[q])
-    for sem in waits(q, ins): taken[sem] = taken.get(sem, 0) + 1
-    for d, flag in ((-1, ins.signal_prev), (1, ins.signal_next)):
-      if flag: tokens.setdefault((q, neighbour(q, d)), []).append(end + T.TOKEN_DELAY)
-    free[q] = start + occ; busy[name] += occ
-    if T.uses_dram_port(ins):
-      port_free = start + occ
-      if ins.opcode == Opcode.LOAD: dram_rd += T.dma_bus_bytes(cfg, ins)
-      else: dram_wr += T.dma_bus_bytes(cfg, ins)
+    for sem in waits: taken[sem] = taken.get(sem, 0) + 1
+    for sem in signals: tokens.setdefault(sem, []).append(end + T.TOKEN_DELAY)
+    free[q] = start + occ; busy[names[q]] += occ
+    if port: port_free = start + occ
+    mach.execute(program[idx])
+    trace[idx] = (idx, names[q], program[idx].opcode.name.lower(), start, end)
+
+  macs = stream = dram_rd = dram_wr = 0
+  sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
+  for ins in program:
+    if ins.opcode == Opcode.LOAD: dram_rd += T.dma_bus_bytes(cfg, ins)
+    elif ins.opcode == Opcode.STORE: dram_wr += T.dma_bus_bytes(cfg, ins)
     elif ins.opcode == Opcode.MATMUL:
       macs += T.matmul_macs(ins)
       stream += T.matmul_folds(cfg, ins) * (ins.m if cfg.dataflow == "ws" else ins.k)
     rd, wr = sram_traffic(cfg, ins)
     for k, v in rd.items(): sram_r[k] += v
     for k, v in wr.items(): sram_w[k] += v
-    mach.execute(ins)
-    trace[idx] = (idx, name, ins.opcode.name.lower(), start, end)
-    head[q] += 1; remaining -= 1
 
   cycles = max((t[4] for t in trace), default=0)
   compulsory = int(mach.read_mask.sum()) + int(mach.write_mask.sum())
@@ -223,7 +235,7 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     sram_reads=sram_r, sram_writes=sram_w,
     busy_cycles=busy, stall_cycles=stall,
     array_cycles=dict(stream=stream, fill_drain=busy["compute"] - stream, idle=cycles - busy["compute"]),
-    instructions={QNAME[q]: len(queues[q]) for q in QUEUES},
+    instructions=dict(zip(names, map(len, queues))),
     model_seconds=wall, simulated_cycles_per_s=cycles / wall if wall else 0.0,
   )
   return Result(cycles, stats, trace)

@@ -1,0 +1,218 @@
+"""GEMM lowering: C[M,N] (int32) = A[M,K] (int8) . B[K,N] (int8) as a static accelerator program.
+
+Tiles (mt, kt, nt) are chosen to fit double-buffered operands in the scratchpad and a
+double-buffered C tile in the accumulator, minimizing estimated cycles then DRAM traffic.
+The loop nest keeps each C tile in the accumulator across its k tiles (k innermost) and, when a
+whole K fits, keeps the A tile (m outer) or the B tile (n outer) resident across the other loop.
+Loads of step s+1 overlap the MATMUL of step s; the store of tile t overlaps tile t+1.
+"""
+from __future__ import annotations
+from dataclasses import dataclass, field
+import numpy as np
+from ..arch.config import AccelConfig
+from ..arch.isa import Instr, Opcode, Mem, FIELDS
+from ..arch import timing as T
+
+class CompileError(ValueError):
+  """A workload this accelerator cannot run (tile does not fit, field out of range ...)."""
+
+ALIGN = 64
+MAX = {k: (1 << w) - 1 for k, (_, w) in {**FIELDS[Opcode.LOAD], **FIELDS[Opcode.MATMUL]}.items()}
+rup = lambda x, g: -(-x // g) * g
+
+@dataclass(frozen=True)
+class Tensor:
+  """A DRAM-resident tensor: byte address, logical shape, dtype, and storage order."""
+  addr: int
+  shape: tuple
+  dtype: str
+  transposed: bool = False     # stored as the transpose of `shape` (A^T for output-stationary)
+  @property
+  def nbytes(self) -> int: return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+@dataclass(frozen=True)
+class Tiling:
+  mt: int; kt: int; nt: int
+  order: str                   # "mnk": k tiled; "mn": A resident over n; "nm": B resident over m
+  est_cycles: int
+  dram_bytes: int
+
+@dataclass
+class Compiled:
+  cfg: AccelConfig
+  program: list
+  dram: np.ndarray
+  tensors: dict
+  tiling: Tiling
+  macs: int
+  inputs: dict = field(repr=False)
+
+  @property
+  def compulsory_dram_bytes(self) -> int: return sum(t.nbytes for t in self.tensors.values())
+  def read(self, dram: np.ndarray, name: str = "C") -> np.ndarray:
+    t = self.tensors[name]
+    shape = t.shape[::-1] if t.transposed else t.shape
+    a = dram[t.addr:t.addr + t.nbytes].view(t.dtype).reshape(shape)
+    return a.T if t.transposed else a
+  def reference(self) -> np.ndarray: return gemm_reference(self.inputs["A"], self.inputs["B"])
+
+def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+  """Exact int8 x int8 -> int32 (wrapping) product, in fp32 BLAS over K chunks of 1024."""
+  acc = np.zeros((A.shape[0], B.shape[1]), np.int64)
+  for k0 in range(0, A.shape[1], 1024):
+    acc += (A[:, k0:k0 + 1024].astype(np.float32) @ B[k0:k0 + 1024].astype(np.float32)).astype(np.int64)
+  return acc.astype(np.int32)
+
+# ---------------- tile selection ----------------
+def _buffers(cfg: AccelConfig):
+  """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer."""
+  a_banks = cfg.spad_banks // 2
+  return a_banks * cfg.spad_bank_lines // 2, (cfg.spad_banks - a_banks) * cfg.spad_bank_lines // 2, cfg.acc_lines // 2
+
+def _lines(cfg, mt, kt, nt):
+  R, C = cfg.rows, cfg.cols
+  a = T.cdiv(kt, R) * mt if cfg.dataflow == "ws" else T.cdiv(mt, R) * kt
+  return a, T.cdiv(nt, C) * kt, T.cdiv(nt, C) * mt
+
+def _options(D: int, g: int) -> list[int]:
+  """Balanced tile sizes for a dimension D at granularity g (always including D itself)."""
+  n = T.cdiv(D, g)
+  ts = sorted({*range(1, min(n, 64) + 1), *(int(round(n / 2 ** (i / 4))) for i in range(64) if n / 2 ** (i / 4) >= 1)})
+  return sorted({min(D, rup(T.cdiv(D, t), g)) for t in ts if t >= 1})
+
+def _sizes(D: int, t: int) -> list[tuple[int, int]]:
+  full, rem = divmod(D, t)
+  return [(t, full)] + ([(rem, 1)] if rem else [])
+
+def _dma_bus(cfg, rows, width, chunk, elem=1):
+  """Bus bytes of one tile DMA: `rows` DRAM rows of `width` elements cut into `chunk`-element lines."""
+  b = cfg.dram_burst_bytes
+  return rows * sum(cnt * rup(sz * elem, b) for sz, cnt in _sizes(width, chunk))
+
+def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order) -> Tiling:
+  R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
+  nm, nk, nn = T.cdiv(M, mt), T.cdiv(K, kt), T.cdiv(N, nt)
+  compute = a_bytes = b_bytes = 0
+  for ms, mc in _sizes(M, mt):
+    for ks, kc in _sizes(K, kt):
+      a = _dma_bus(cfg, ms, ks, R) if ws else _dma_bus(cfg, ks, ms, R)
+      a_bytes += a * mc * kc
+      for ns, nc in _sizes(N, nt):
+        compute += mc * kc * nc * T.matmul_occupancy(cfg, Instr(Opcode.MATMUL, m=ms, k=ks, n=ns))
+  for ks, kc in _sizes(K, kt):
+    for ns, nc in _sizes(N, nt): b_bytes += _dma_bus(cfg, ks, ns, C) * kc * nc
+  c_bytes = sum(mc * nc * _dma_bus(cfg, ms, ns, C, 4) for ms, mc in _sizes(M, mt) for ns, nc in _sizes(N, nt))
+  a_loads, b_loads = {"mnk": (nn, nm), "mn": (1, nm), "nm": (nn, 1)}[order]
+  traffic = a_bytes * a_loads + b_bytes * b_loads + c_bytes
+  first = (_dma_bus(cfg, min(mt, M), min(kt, K), R) if ws else _dma_bus(cfg, min(kt, K), min(mt, M), R)) + _dma_bus(cfg, min(kt, K), min(nt, N), C)
+  prologue = T.cdiv(first, cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2 * T.TOKEN_DELAY
+  epilogue = T.matmul_tail(cfg) + T.cdiv(_dma_bus(cfg, min(mt, M), min(nt, N), C, 4), cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2
+  est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
+  return Tiling(mt, kt, nt, order, est, traffic)
+
+def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int) -> Tiling:
+  R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
+  a_cap, b_cap, c_cap = _buffers(cfg)
+  best = None
+  for mt in _options(M, 1 if ws and M < R else R):
+    for nt in _options(N, C):
+      if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
+      # the largest k tile both operand buffers hold, balanced over K
+      kmax = min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if ws else a_cap // T.cdiv(mt, R))
+      if kmax >= R: kmax -= kmax % R
+      if kmax < 1: continue
+      kt = K if K <= kmax else rup(T.cdiv(K, T.cdiv(K, kmax)), R if kmax >= R else 1)
+      if kt > kmax: kt = kmax
+      orders = ("mnk",) if kt < K else ("mn", "nm")
+      for order in orders:
+        t = estimate(cfg, M, K, N, mt, kt, nt, order)
+        if best is None or (t.est_cycles, t.dram_bytes) < (best.est_cycles, best.dram_bytes): best = t
+  if best is None:
+    raise CompileError(f"GEMM {M}x{K}x{N} does not fit config {cfg.name}: no tile of A, B (scratchpad {cfg.spad_kib} KiB) and C (accumulator {cfg.acc_kib} KiB) fits double-buffered")
+  return best
+
+# ---------------- emission ----------------
+def _dma(op, mem, sram, dram, line_bytes, rows, stride, outer=1, ostride=0):
+  """DMAs for `outer` x `rows` lines, split where a count exceeds its ISA field."""
+  for field_, v in (("dram_stride", stride), ("outer_stride", ostride), ("dram_addr", dram)):
+    if v > MAX[field_]: raise CompileError(f"{field_}={v} exceeds the ISA limit {MAX[field_]}")
+  if rows > MAX["rows"]:
+    return [i for o in range(outer) for r0 in range(0, rows, MAX["rows"])
+            for i in _dma(op, mem, sram + o * rows + r0, dram + o * ostride + r0 * stride, line_bytes, min(MAX["rows"], rows - r0), stride)]
+  return [Instr(op, mem=mem.value, sram_addr=sram + o0 * rows, dram_addr=dram + o0 * ostride, line_bytes=line_bytes, rows=rows,
+                dram_stride=stride, outer=min(MAX["outer"], outer - o0), outer_stride=ostride) for o0 in range(0, outer, MAX["outer"])]
+
+def _tile_dma(op, mem, sram, dram, rows, stride, width, chunk, elem=1):
+  """A tile whose `rows` DRAM rows hold `width` elements, cut into `chunk`-element lines."""
+  full, rem = divmod(width, chunk)
+  out = _dma(op, mem, sram, dram, chunk * elem, rows, stride, full, chunk * elem) if full else []
+  if rem: out += _dma(op, mem, sram + full * rows, dram + full * chunk * elem, rem * elem, rows, stride)
+  return out
+
+def _flag(instrs, **flags):
+  for k, v in flags.items(): instrs[0 if k.startswith("wait") else -1].f[k] |= int(v)
+
+def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None, tiling: Tiling | None = None) -> Compiled:
+  for name, v in (("M", M), ("K", K), ("N", N)):
+    if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
+  ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
+  rng = np.random.default_rng(seed)
+  A = rng.integers(-128, 128, (M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
+  B = rng.integers(-128, 128, (K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
+  if A.shape != (M, K) or B.shape != (K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match M={M} K={K} N={N}")
+  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C
+  tA = Tensor(0, (M, K), "int8", transposed=not ws)
+  tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
+  tC = Tensor(rup(tB.addr + tB.nbytes, ALIGN), (M, N), "int32")
+  size = rup(tC.addr + tC.nbytes, ALIGN)
+  if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
+  dram = np.zeros(size, np.uint8)
+  dram[tA.addr:tA.addr + tA.nbytes] = (A if ws else A.T).reshape(-1).view(np.uint8)
+  dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
+
+  t = tiling or choose_tiling(cfg, M, K, N)
+  a_cap, b_cap, c_cap = _buffers(cfg)
+  a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
+  nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
+  if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
+  else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
+  n_tiles = nm * nn
+
+  prog, matmuls = [], []
+  held = {"A": [None, None], "B": [None, None]}       # tile key held by each buffer
+  last_use = {"A": [-1, -1], "B": [-1, -1]}          # last step reading each buffer
+  loads_done = {"A": 0, "B": 0}
+  waited = -1                                         # C->L token horizon already waited for
+  c_tile = -1
+  for s, (mi, ni, ki) in enumerate(steps):
+    m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
+    ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
+    group, need, slot = [], -1, {}
+    for op_name, key in (("A", (mi, ki)), ("B", (ki, ni))):
+      if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
+      b = loads_done[op_name] % 2; loads_done[op_name] += 1
+      need = max(need, last_use[op_name][b]); held[op_name][b] = key; slot[op_name] = b
+      if op_name == "A":
+        sram = a_base + b * a_cap
+        group += (_tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + m0 * K + k0, ms, K, ks, R) if ws
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + k0 * M + m0, ks, M, ms, R))
+      else:
+        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, tB.addr + k0 * N + n0, ks, N, ns, C)
+    for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
+    if ki == 0: c_tile += 1
+    mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
+               c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(ki > 0))
+    if group:
+      if need > waited:   # the buffers being overwritten were last read by step `need`
+        _flag(group, wait_next=1); waited = need
+        matmuls[need].f["signal_prev"] = 1
+      _flag(group, signal_next=1); mm.f["wait_prev"] = 1
+      prog += group
+    if ki == 0 and c_tile >= 2: mm.f["wait_next"] = 1          # accumulator buffer freed by store of tile-2
+    if ki == nk - 1: mm.f["signal_next"] = 1                   # C tile complete: hand it to the store queue
+    prog.append(mm); matmuls.append(mm)
+    if ki == nk - 1:
+      st = _tile_dma(Opcode.STORE, Mem.ACC, (c_tile % 2) * c_cap, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4)
+      _flag(st, wait_prev=1, signal_prev=int(c_tile + 2 < n_tiles))
+      prog += st
+  return Compiled(cfg, prog, dram, {"A": tA, "B": tB, "C": tC}, t, M * K * N, {"A": A, "B": B})
