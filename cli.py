@@ -1,1 +1,178 @@
-def main(): print("hi")
+"""The `tinyaccel` command: a thin layer over arch/, compiler/ and sim/.
+
+Units: cycles are accelerator clock cycles, bytes are bytes, seconds are seconds, fractions are
+0..1. Every command that prints numbers takes --json FILE ('-' for stdout). Bad input exits
+with status 2 and one line on stderr.
+"""
+from __future__ import annotations
+import argparse, os, sys
+import numpy as np
+from .arch.config import load_config, ConfigError, presets, AccelConfig
+from .arch.isa import IsaError, asm, disasm, encode_program, decode_program
+from .compiler.gemm import compile_gemm, CompileError
+from .sim.model import run as simulate, Machine, ProgramError, Result
+from .helpers import atomic_write, write_json, si
+
+class UsageError(ValueError): pass
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, OSError)
+
+def positive(s: str) -> int:
+  try: v = int(s)
+  except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+  if v < 1: raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+  return v
+
+def config_from(args) -> AccelConfig:
+  return load_config(args.config, dataflow=getattr(args, "dataflow", None))
+
+# ---------------- run gemm ----------------
+def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True) -> tuple[dict, Result, object]:
+  """Compile and simulate one GEMM; returns the report dict (the --json content), the result and the compiled program."""
+  c = compile_gemm(cfg, m, k, n, seed=seed)
+  mach = Machine(cfg, c.dram.copy()) if functional else Machine(cfg, dram_bytes=len(c.dram), functional=False)
+  res = simulate(cfg, c.program, machine=mach)
+  correct = bool(np.array_equal(c.read(mach.dram), c.reference())) if functional else None
+  s = res.stats
+  report = dict(
+    workload=dict(kind="gemm", m=m, k=k, n=n, seed=seed), config=cfg.to_dict(),
+    tiling=dict(mt=c.tiling.mt, kt=c.tiling.kt, nt=c.tiling.nt, order=c.tiling.order, est_cycles=c.tiling.est_cycles),
+    **s, correct=correct,
+    kernels=[dict(name="gemm", kind="gemm", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
+                  dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"], compulsory_dram_bytes=s["compulsory_dram_bytes"])],
+  )
+  return report, res, c
+
+def table(r: dict) -> str:
+  cfg, w, t = r["config"], r["workload"], r["tiling"]
+  dram = r["dram_read_bytes"] + r["dram_write_bytes"]
+  bound_kind = "compute" if r["compute_bound_cycles"] >= r["dram_bound_cycles"] else "DRAM"
+  st = "; ".join(f"{u}: " + ", ".join(f"{k} {v:,}" for k, v in d.items()) for u, d in r["stall_cycles"].items() if d) or "none"
+  rows = [
+    ("workload", f"gemm M={w['m']} K={w['k']} N={w['n']} (int8 x int8 -> int32)"),
+    ("config", f"{cfg['name']}: {cfg['rows']}x{cfg['cols']} {cfg['dataflow']}, {cfg['clock_mhz']:g} MHz, {cfg['dram_bytes_per_cycle']} B/cycle DRAM"),
+    ("tiling", f"mt={t['mt']} kt={t['kt']} nt={t['nt']} order={t['order']}, {sum(r['instructions'].values()):,} instructions"),
+    ("cycles", f"{r['cycles']:,}  ({r['seconds'] * 1e3:.4g} ms)"),
+    ("roofline bound", f"{r['roofline_bound_cycles']:,} cycles ({bound_kind}-bound); achieved {r['roofline_bound_cycles'] / r['cycles']:.3f} of it"),
+    ("utilization", f"{r['utilization']:.3f} of {r['peak_flops_per_s'] / 1e12:.3g} TFLOP/s peak = {si(r['achieved_flops_per_s'], 'FLOP/s')}"),
+    ("DRAM traffic", f"read {si(r['dram_read_bytes'], 'B')}, write {si(r['dram_write_bytes'], 'B')} = {dram / r['compulsory_dram_bytes']:.2f}x compulsory {si(r['compulsory_dram_bytes'], 'B')}"),
+    ("SRAM traffic", ", ".join(f"{b} read {si(r['sram_reads'][b], 'B')} write {si(r['sram_writes'][b], 'B')}" for b in ("spad", "acc"))),
+    ("array", ", ".join(f"{k} {v:,}" for k, v in r["array_cycles"].items()) + " cycles"),
+    ("stall cycles", st),
+    ("correct", {True: "yes: bit-exact against numpy", False: "NO: differs from numpy", None: "not checked (--timing-only)"}[r["correct"]]),
+    ("model", f"{r['model_seconds']:.3f} s wall, {si(r['simulated_cycles_per_s'])} simulated cycles/s"),
+  ]
+  return "\n".join(f"  {k:<15} {v}" for k, v in rows)
+
+def cmd_run(args):
+  if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm)")
+  cfg = config_from(args)
+  report, res, c = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only)
+  print(table(report))
+  if args.json: write_json(args.json, report)
+  if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
+  if args.emit: emit(args.emit, c)
+  return 1 if report["correct"] is False else 0
+
+def emit(d: str, c):
+  """Write program.bin, program.s, dram.bin and layout.json: everything `tinyaccel sim` (and the RTL) needs."""
+  os.makedirs(d, exist_ok=True)
+  atomic_write(os.path.join(d, "program.bin"), encode_program(c.program))
+  atomic_write(os.path.join(d, "program.s"), disasm(c.program))
+  atomic_write(os.path.join(d, "dram.bin"), c.dram.tobytes())
+  write_json(os.path.join(d, "layout.json"), {k: dict(addr=t.addr, shape=list(t.shape), dtype=t.dtype, transposed=t.transposed) for k, t in c.tensors.items()})
+
+# ---------------- sim, asm, disasm, config ----------------
+def read_program(path: str):
+  with open(path, "rb") as f: blob = f.read()
+  return asm(blob.decode()) if path.endswith(".s") else decode_program(blob)
+
+def cmd_sim(args):
+  cfg, prog = config_from(args), read_program(args.program)
+  dram = np.fromfile(args.dram, np.uint8) if args.dram else None
+  mach = Machine(cfg, dram) if dram is not None else Machine(cfg, dram_bytes=args.dram_bytes)
+  res = simulate(cfg, prog, machine=mach)
+  s = res.stats
+  print(f"  {'cycles':<15} {s['cycles']:,}\n  {'instructions':<15} {s['instructions']}\n  {'utilization':<15} {s['utilization']:.3f}\n"
+        f"  {'DRAM traffic':<15} read {s['dram_read_bytes']:,} B, write {s['dram_write_bytes']:,} B, compulsory {s['compulsory_dram_bytes']:,} B")
+  if args.json: write_json(args.json, dict(config=cfg.to_dict(), **s))
+  if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
+  if args.dram_out: atomic_write(args.dram_out, mach.dram.tobytes())
+  return 0
+
+def cmd_asm(args):
+  with open(args.input) as f: prog = asm(f.read())
+  atomic_write(args.output, encode_program(prog))
+  print(f"{len(prog)} instructions -> {args.output}")
+  return 0
+
+def cmd_disasm(args):
+  with open(args.input, "rb") as f: text = disasm(decode_program(f.read()))
+  if args.output: atomic_write(args.output, text)
+  else: sys.stdout.write(text)
+  return 0
+
+def cmd_config(args):
+  cfg = config_from(args)
+  derived = dict(spad_line_bytes=cfg.spad_line_bytes, spad_lines=cfg.spad_lines, acc_line_bytes=cfg.acc_line_bytes, acc_lines=cfg.acc_lines,
+                 macs_per_cycle=cfg.macs_per_cycle, peak_flops_per_s=cfg.peak_flops_per_s, dram_bytes_per_s=cfg.dram_bytes_per_s)
+  for k, v in {**cfg.to_dict(), **derived}.items(): print(f"  {k:<22} {v}")
+  if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
+  return 0
+
+def cmd_demo(args):
+  """GEMMs on every preset, side by side."""
+  shapes = {"tiny": (64, 64, 64), "edge": (1024, 1024, 1024), "server": (2048, 2048, 2048)}
+  out = []
+  print(f"{'preset':<8} {'array':>8} {'GEMM M x K x N':>18} {'cycles':>12} {'util':>6} {'of bound':>9} {'DRAM/comp':>9} {'TFLOP/s':>8} {'correct':>8} {'model s':>8}")
+  for p in presets():
+    cfg = load_config(p); shape = shapes.get(p, (256, 256, 256))
+    r, _, _ = run_gemm(cfg, *shape)
+    out.append(r)
+    print(f"{p:<8} {cfg.rows:>4}x{cfg.cols:<3} {'x'.join(map(str, shape)):>18} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['roofline_bound_cycles'] / r['cycles']:>9.3f}"
+          f" {(r['dram_read_bytes'] + r['dram_write_bytes']) / r['compulsory_dram_bytes']:>9.2f} {r['achieved_flops_per_s'] / 1e12:>8.3g} {str(r['correct']):>8} {r['model_seconds']:>8.3f}")
+  if args.json: write_json(args.json, out)
+  return 0 if all(r["correct"] for r in out) else 1
+
+def parser() -> argparse.ArgumentParser:
+  ap = argparse.ArgumentParser(prog="tinyaccel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = ap.add_subparsers(dest="cmd", required=True)
+  def common(p, dataflow=True):
+    p.add_argument("--config", default="edge", help=f"preset name ({', '.join(presets())}) or path to a TOML file (default: edge)")
+    if dataflow: p.add_argument("--dataflow", choices=("ws", "os"), help="override the config's dataflow: ws weight-stationary, os output-stationary")
+    p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
+  p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
+                     description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
+  p.add_argument("workload", help="workload name (gemm)")
+  p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
+  p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
+  p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
+  p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
+  p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
+  p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
+  p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
+  common(p); p.set_defaults(fn=cmd_run)
+  p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model")
+  p.add_argument("program"); p.add_argument("--dram", metavar="FILE", help="DRAM image (raw bytes)")
+  p.add_argument("--dram-bytes", type=positive, default=1 << 20, help="DRAM size in bytes when no image is given")
+  p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
+  p.add_argument("--trace", metavar="FILE", help="per-instruction trace (.csv or .json)")
+  common(p); p.set_defaults(fn=cmd_sim)
+  p = sub.add_parser("asm", help="assemble text (.s) into the 128-bit binary encoding")
+  p.add_argument("input"); p.add_argument("-o", "--output", required=True); p.set_defaults(fn=cmd_asm)
+  p = sub.add_parser("disasm", help="disassemble a binary program into text")
+  p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
+  p = sub.add_parser("config", help="show a validated config with its derived geometry")
+  common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("demo", help="GEMMs on every preset, side by side")
+  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_demo)
+  return ap
+
+def main(argv=None) -> int:
+  args = parser().parse_args(argv)
+  try: return args.fn(args)
+  except ERRORS as e:
+    print(f"tinyaccel: error: {e}", file=sys.stderr); return 2
+  except KeyboardInterrupt:
+    print("tinyaccel: interrupted", file=sys.stderr); return 130
+
+if __name__ == "__main__": sys.exit(main())

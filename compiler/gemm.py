@@ -113,7 +113,7 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order) -> Tiling:
 def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   a_cap, b_cap, c_cap = _buffers(cfg)
-  best = None
+  cands = []
   for mt in _options(M, 1 if ws and M < R else R):
     for nt in _options(N, C):
       if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
@@ -125,11 +125,12 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int) -> Tiling:
       if kt > kmax: kt = kmax
       orders = ("mnk",) if kt < K else ("mn", "nm")
       for order in orders:
-        t = estimate(cfg, M, K, N, mt, kt, nt, order)
-        if best is None or (t.est_cycles, t.dram_bytes) < (best.est_cycles, best.dram_bytes): best = t
-  if best is None:
+        cands.append(estimate(cfg, M, K, N, mt, kt, nt, order))
+  if not cands:
     raise CompileError(f"GEMM {M}x{K}x{N} does not fit config {cfg.name}: no tile of A, B (scratchpad {cfg.spad_kib} KiB) and C (accumulator {cfg.acc_kib} KiB) fits double-buffered")
-  return best
+  # fastest first; within 1% of the fastest, the least DRAM traffic (it costs energy)
+  fastest = min(t.est_cycles for t in cands)
+  return min((t for t in cands if t.est_cycles <= fastest * 1.01), key=lambda t: (t.dram_bytes, t.est_cycles))
 
 # ---------------- emission ----------------
 def _dma(op, mem, sram, dram, line_bytes, rows, stride, outer=1, ostride=0):
