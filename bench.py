@@ -1,0 +1,55 @@
+"""`make bench`: GEMM figures of the model on every preset, with the wall time of the model.
+
+Run as `python -m tinyaccel.bench [--json FILE] [--quick]`. Each row runs the bit-exact model
+(numerics and timing) and then the timing-only model on the same program; the tiny preset is an
+RTL-scale config, so shapes that compile to more than MAX_INSTRUCTIONS are skipped there.
+"""
+from __future__ import annotations
+import argparse, os, platform, sys, time
+from tqdm import tqdm
+from .arch.config import load_config, presets
+from .compiler.gemm import compile_gemm
+from .sim.model import run, Machine
+from .helpers import write_json
+import numpy as np
+
+SHAPES = [(256, 256, 256), (1024, 1024, 1024), (4096, 4096, 4096), (128, 768, 768), (128, 768, 3072), (1024, 768, 3072)]
+MAX_INSTRUCTIONS = 60_000
+
+def bench_gemm(cfg, m, k, n) -> dict:
+  t = time.perf_counter(); c = compile_gemm(cfg, m, k, n); compile_s = time.perf_counter() - t
+  row = dict(preset=cfg.name, dataflow=cfg.dataflow, m=m, k=k, n=n, instructions=len(c.program), compile_seconds=compile_s)
+  if len(c.program) > MAX_INSTRUCTIONS: return {**row, "skipped": f"{len(c.program)} instructions > {MAX_INSTRUCTIONS}"}
+  mach = Machine(cfg, c.dram.copy())
+  res = run(cfg, c.program, machine=mach)
+  fast = run(cfg, c.program, machine=Machine(cfg, dram_bytes=len(c.dram), functional=False))
+  assert fast.cycles == res.cycles
+  s = res.stats
+  return {**row, "cycles": s["cycles"], "utilization": s["utilization"], "cycles_over_bound": s["cycles"] / s["roofline_bound_cycles"],
+          "dram_over_compulsory": (s["dram_read_bytes"] + s["dram_write_bytes"]) / s["compulsory_dram_bytes"],
+          "correct": bool(np.array_equal(c.read(mach.dram), c.reference())),
+          "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
+          "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(prog="python -m tinyaccel.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--json", metavar="FILE", default="build/bench.json", help="where to write the figures (default build/bench.json)")
+  ap.add_argument("--quick", action="store_true", help="only the 256^3 and 128x768x768 shapes")
+  ap.add_argument("--presets", default=",".join(presets()), help="comma-separated presets")
+  args = ap.parse_args(argv)
+  shapes = SHAPES[::3] if args.quick else SHAPES
+  jobs = [(p, s) for p in args.presets.split(",") for s in shapes]
+  print(f"# python -m tinyaccel.bench {' '.join(argv or sys.argv[1:])}\n# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}")
+  hdr = f"{'preset':<7} {'M x K x N':>16} {'instrs':>7} {'cycles':>13} {'util':>6} {'cyc/bound':>9} {'DRAM/comp':>9} {'ok':>3} {'model s':>8} {'Mcyc/s':>8} {'timing s':>8}"
+  rows = []
+  print(hdr)
+  for p, (m, k, n) in tqdm(jobs, desc="bench", file=sys.stderr, leave=False):
+    r = bench_gemm(load_config(p), m, k, n); rows.append(r)
+    head = f"{p:<7} {f'{m}x{k}x{n}':>16} {r['instructions']:>7} "
+    tqdm.write(head + (f"skipped: {r['skipped']}" if "skipped" in r else
+               f"{r['cycles']:>13,} {r['utilization']:>6.3f} {r['cycles_over_bound']:>9.3f} {r['dram_over_compulsory']:>9.2f} {'yes' if r['correct'] else 'NO':>3}"
+               f" {r['model_seconds']:>8.2f} {r['simulated_cycles_per_s'] / 1e6:>8.1f} {r['timing_only_seconds']:>8.2f}"))
+  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows))
+  return 0 if all(r.get("correct", True) for r in rows) else 1
+
+if __name__ == "__main__": sys.exit(main())
