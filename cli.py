@@ -22,6 +22,10 @@ def positive(s: str) -> int:
   if v < 1: raise argparse.ArgumentTypeError(f"{v} must be >= 1")
   return v
 
+def say(args, text: str):
+  """Print the human-readable table, unless the JSON goes to stdout."""
+  if getattr(args, "json", None) != "-": print(text)
+
 def config_from(args) -> AccelConfig:
   return load_config(args.config, dataflow=getattr(args, "dataflow", None))
 
@@ -67,7 +71,7 @@ def cmd_run(args):
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm)")
   cfg = config_from(args)
   report, res, c = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only)
-  print(table(report))
+  say(args, table(report))
   if args.json: write_json(args.json, report)
   if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
   if args.emit: emit(args.emit, c)
@@ -92,8 +96,9 @@ def cmd_sim(args):
   mach = Machine(cfg, dram) if dram is not None else Machine(cfg, dram_bytes=args.dram_bytes)
   res = simulate(cfg, prog, machine=mach)
   s = res.stats
-  print(f"  {'cycles':<15} {s['cycles']:,}\n  {'instructions':<15} {s['instructions']}\n  {'utilization':<15} {s['utilization']:.3f}\n"
-        f"  {'DRAM traffic':<15} read {s['dram_read_bytes']:,} B, write {s['dram_write_bytes']:,} B, compulsory {s['compulsory_dram_bytes']:,} B")
+  say(args, f"  {'cycles':<15} {s['cycles']:,}\n  {'instructions':<15} " + ", ".join(f"{q} {n}" for q, n in s["instructions"].items()) +
+      f"\n  {'utilization':<15} {s['utilization']:.3f}\n"
+      f"  {'DRAM traffic':<15} read {s['dram_read_bytes']:,} B, write {s['dram_write_bytes']:,} B, compulsory {s['compulsory_dram_bytes']:,} B")
   if args.json: write_json(args.json, dict(config=cfg.to_dict(), **s))
   if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
   if args.dram_out: atomic_write(args.dram_out, mach.dram.tobytes())
@@ -115,7 +120,7 @@ def cmd_config(args):
   cfg = config_from(args)
   derived = dict(spad_line_bytes=cfg.spad_line_bytes, spad_lines=cfg.spad_lines, acc_line_bytes=cfg.acc_line_bytes, acc_lines=cfg.acc_lines,
                  macs_per_cycle=cfg.macs_per_cycle, peak_flops_per_s=cfg.peak_flops_per_s, dram_bytes_per_s=cfg.dram_bytes_per_s)
-  for k, v in {**cfg.to_dict(), **derived}.items(): print(f"  {k:<22} {v}")
+  say(args, "\n".join(f"  {k:<22} {v}" for k, v in {**cfg.to_dict(), **derived}.items()))
   if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
   return 0
 

@@ -4,7 +4,8 @@ Every unit in the name: `_kib` is KiB (1024 bytes), `_bytes` bytes, `_cycles` cl
 `_mhz` MHz, `_nm` nanometres, `_gib` GiB. Presets live in `configs/*.toml`.
 """
 from __future__ import annotations
-import dataclasses, math, os, tomllib
+import dataclasses, os, tomllib
+from functools import cached_property
 from dataclasses import dataclass, fields
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -47,19 +48,19 @@ class AccelConfig:
   process_nm: int = 28
 
   # ---- derived geometry (docs/architecture.md) ----
-  @property
+  @cached_property
   def spad_line_bytes(self) -> int: return max(self.rows, self.cols) * DTYPE_BYTES[self.input_dtype]
-  @property
+  @cached_property
   def acc_line_bytes(self) -> int: return self.cols * DTYPE_BYTES[self.acc_dtype]
-  @property
+  @cached_property
   def spad_lines(self) -> int: return self.spad_kib * 1024 // self.spad_line_bytes
-  @property
+  @cached_property
   def acc_lines(self) -> int: return self.acc_kib * 1024 // self.acc_line_bytes
-  @property
+  @cached_property
   def spad_bank_lines(self) -> int: return self.spad_lines // self.spad_banks
-  @property
+  @cached_property
   def acc_bank_lines(self) -> int: return self.acc_lines // self.acc_banks
-  @property
+  @cached_property
   def macs_per_cycle(self) -> int: return self.rows * self.cols
   @property
   def peak_flops_per_s(self) -> float: return 2.0 * self.macs_per_cycle * self.clock_mhz * 1e6

@@ -57,18 +57,22 @@ class Machine:
     need(not ((ins.wait_prev or ins.signal_prev) and q == Queue.LOAD), "the load queue has no previous queue")
     need(not ((ins.wait_next or ins.signal_next) and q == Queue.STORE), "the store queue has no next queue")
     if ins.opcode in (Opcode.LOAD, Opcode.STORE):
-      need(ins.rows >= 1 and ins.outer >= 1 and ins.line_bytes >= 1, "rows, outer and line_bytes must be >= 1")
-      mem = Mem(ins.mem)
-      width, lines = (cfg.spad_line_bytes, cfg.spad_lines) if mem == Mem.SPAD else (cfg.acc_line_bytes, cfg.acc_lines)
-      need(ins.line_bytes <= width, lambda: f"line_bytes={ins.line_bytes} exceeds the {width}-byte {mem.name.lower()} line")
-      need(mem == Mem.SPAD or ins.line_bytes % 4 == 0, lambda: f"line_bytes={ins.line_bytes} must be a multiple of 4 for the int32 accumulator")
-      need(ins.sram_addr + ins.outer * ins.rows <= lines, lambda: f"{mem.name.lower()} lines {ins.sram_addr}..{ins.sram_addr + ins.outer * ins.rows - 1} exceed its {lines} lines")
-      last = ins.dram_addr + (ins.outer - 1) * ins.outer_stride + (ins.rows - 1) * ins.dram_stride + ins.line_bytes
+      f = ins.f
+      rows, outer, lb, stride, ostride = f["rows"], f["outer"], f["line_bytes"], f["dram_stride"], f["outer_stride"]
+      need(rows >= 1 and outer >= 1 and lb >= 1, "rows, outer and line_bytes must be >= 1")
+      spad = f["mem"] == Mem.SPAD.value
+      mem, width, lines = ("spad", cfg.spad_line_bytes, cfg.spad_lines) if spad else ("acc", cfg.acc_line_bytes, cfg.acc_lines)
+      need(lb <= width, lambda: f"line_bytes={lb} exceeds the {width}-byte {mem} line")
+      need(spad or lb % 4 == 0, lambda: f"line_bytes={lb} must be a multiple of 4 for the int32 accumulator")
+      need(f["sram_addr"] + outer * rows <= lines, lambda: f"{mem} lines {f['sram_addr']}..{f['sram_addr'] + outer * rows - 1} exceed its {lines} lines")
+      last = f["dram_addr"] + (outer - 1) * ostride + (rows - 1) * stride + lb
       need(last <= self.dram_size, lambda: f"DRAM bytes up to {last} exceed the {self.dram_size}-byte image")
-      simple = ins.dram_stride >= ins.line_bytes and (ins.outer == 1 or ins.outer_stride >= ins.rows * ins.dram_stride)
-      if ins.opcode == Opcode.STORE and not simple:
-        starts = np.sort((ins.dram_addr + np.arange(ins.outer)[:, None] * ins.outer_stride + np.arange(ins.rows)[None, :] * ins.dram_stride).ravel())
-        need(len(starts) < 2 or np.diff(starts).min() >= ins.line_bytes, "rows written to DRAM overlap each other")
+      # rows a store writes must not overlap: cheap sufficient tests first (outer blocks apart, or interleaved within one stride)
+      apart = stride >= lb and (outer == 1 or ostride >= rows * stride)
+      within = rows == 1 or (ostride >= lb and (outer - 1) * ostride + lb <= stride)
+      if ins.opcode == Opcode.STORE and not (apart or within):
+        starts = np.sort((np.arange(outer)[:, None] * ostride + np.arange(rows)[None, :] * stride).ravel())
+        need(np.diff(starts).min() >= lb, "rows written to DRAM overlap each other")
     elif ins.opcode == Opcode.MATMUL:
       need(ins.m >= 1 and ins.k >= 1 and ins.n >= 1, "m, k and n must be >= 1")
       a, b, c = operand_lines(cfg, ins)
