@@ -6,6 +6,7 @@ with the earliest start is issued next. Numerics are bit-exact int8 x int8 -> in
 """
 from __future__ import annotations
 import csv, io, json, time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -43,6 +44,7 @@ class Machine:
     if functional:
       # int8 scratchpad values are held exactly in float32, ready for BLAS
       self.spad = np.zeros((cfg.spad_lines, cfg.spad_line_bytes), np.float32)
+      self.pending = {}   # first line -> (first, end, outer, rows, line_bytes, rows x outer*line_bytes data)
       self.acc = np.zeros((cfg.acc_lines, cfg.cols), np.int32)
     self.read_mask = np.zeros(self.dram_size, bool)     # DRAM bytes ever read / written: compulsory traffic
     self.write_mask = np.zeros(self.dram_size, bool)
@@ -92,21 +94,39 @@ class Machine:
     key = (ins.opcode, ins.dram_addr, ins.line_bytes, ins.rows, ins.dram_stride, ins.outer, ins.outer_stride)
     if key not in self._marked: self._marked.add(key); self._dram_view(mask, ins)[...] = True
 
+  # Scratchpad loads are kept as they came from DRAM (rows x outer*line_bytes, row-major) until a
+  # reader needs them as lines: a MATMUL whose operand is exactly one such load reads the matrix
+  # directly, which saves two line-by-line shuffles per tile. Anything else materializes the lines.
+  def _materialize(self, lo: int, hi: int):
+    for key, (l, h, outer, rows, lb, data) in list(self.pending.items()):
+      if l < hi and lo < h:
+        del self.pending[key]
+        self.spad[l:h].reshape(outer, rows, -1)[:, :, :lb] = data.reshape(rows, outer, lb).transpose(1, 0, 2); self.spad[l:h, lb:] = 0
+
+  def _operand(self, lo: int, folds: int, lines: int, lanes: int):
+    """The matrix (lines x folds*lanes) held by one pending load of exactly this shape, else None."""
+    p = self.pending.get(lo)
+    return p[5] if p is not None and p[1:5] == (lo + folds * lines, folds, lines, lanes) else None
+
   def execute(self, ins: Instr):
     op = ins.opcode
     if op == Opcode.LOAD:
       self._mark(self.read_mask, ins)
       if not self.functional: return
-      lo, hi, lb = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes
-      src = self._dram_view(self.dram, ins)
+      lo, hi, lb, outer, rows = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes, ins.outer, ins.rows
+      src = as_strided(self.dram[ins.dram_addr:], (rows, outer, lb), (ins.dram_stride, ins.outer_stride, 1))
       if ins.mem == Mem.SPAD.value:   # a DMA writes whole lines: bytes past line_bytes become zero
-        self.spad[lo:hi].reshape(ins.outer, ins.rows, -1)[:, :, :lb] = src.view(np.int8); self.spad[lo:hi, lb:] = 0
+        for key, p in list(self.pending.items()):   # drop loads this one overwrites entirely, write out the others it touches
+          if lo <= p[0] and p[1] <= hi: del self.pending[key]
+        self._materialize(lo, hi)
+        self.pending[lo] = (lo, hi, outer, rows, lb, src.reshape(rows, outer * lb).view(np.int8).astype(np.float32))
       else:
-        self.acc[lo:hi, :lb // 4] = src.reshape(-1, lb).view("<i4"); self.acc[lo:hi, lb // 4:] = 0
+        self.acc[lo:hi, :lb // 4] = src.transpose(1, 0, 2).reshape(-1, lb).view("<i4"); self.acc[lo:hi, lb // 4:] = 0
     elif op == Opcode.STORE:
       self._mark(self.write_mask, ins)
       if not self.functional: return
       lo, hi, lb = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes
+      if ins.mem == Mem.SPAD.value: self._materialize(lo, hi)
       src = self.spad[lo:hi].astype(np.int8).view(np.uint8) if ins.mem == Mem.SPAD.value else self.acc[lo:hi].astype("<i4").view(np.uint8)
       self._dram_view(self.dram, ins)[...] = src[:, :lb].reshape(ins.outer, ins.rows, lb)
     elif op == Opcode.MATMUL and self.functional:
@@ -115,18 +135,26 @@ class Machine:
   def _matmul(self, ins: Instr):
     cfg, m, k, n, sp = self.cfg, ins.m, ins.k, ins.n, self.spad
     R, C = cfg.rows, cfg.cols
-    nf = T.cdiv(n, C)
-    if cfg.dataflow == "ws":   # A: k-folds of m lines (R lanes); lanes past k never meet a weight
-      kf = T.cdiv(k, R)
-      A = sp[ins.a_addr:ins.a_addr + kf * m, :R].reshape(kf, m, R).transpose(1, 0, 2).reshape(m, kf * R)[:, :k]
-    else:                      # A^T: m-folds of k lines (R lanes = M rows of the fold)
-      mf = T.cdiv(m, R)
-      A = sp[ins.a_addr:ins.a_addr + mf * k, :R].reshape(mf, k, R).transpose(0, 2, 1).reshape(mf * R, k)[:m]
-    B = sp[ins.b_addr:ins.b_addr + nf * k, :C].reshape(nf, k, C)     # n-folds of k lines (C lanes)
+    nf, ws = T.cdiv(n, C), cfg.dataflow == "ws"
+    af = T.cdiv(k, R) if ws else T.cdiv(m, R)
+    # A as an (m x k) matrix: ws holds k-folds of m lines (A's rows); os holds m-folds of k lines (A^T's rows)
+    A = self._operand(ins.a_addr, af, m, R) if ws else self._operand(ins.a_addr, af, k, R)
+    if A is not None: A = A[:, :k] if ws else A[:, :m].T
+    else:
+      self._materialize(ins.a_addr, ins.a_addr + af * (m if ws else k))
+      blk = sp[ins.a_addr:ins.a_addr + af * (m if ws else k), :R]
+      A = blk.reshape(af, m, R).transpose(1, 0, 2).reshape(m, af * R)[:, :k] if ws else blk.reshape(af, k, R).transpose(0, 2, 1).reshape(af * R, k)[:m]
+    # B as a (k x nf*C) matrix from n-folds of k lines; columns past n are masked to zero
+    B = self._operand(ins.b_addr, nf, k, C)
+    if B is None or n % C:
+      if B is None:
+        self._materialize(ins.b_addr, ins.b_addr + nf * k)
+        B = sp[ins.b_addr:ins.b_addr + nf * k, :C].reshape(nf, k, C).transpose(1, 0, 2).reshape(k, nf * C)
+      B = B.copy(); B[:, n:] = 0
     # fp32 BLAS is exact while |sum| <= k * 2^14 <= 2^24, so K is summed in chunks of 1024
-    res = np.matmul(A[:, :1024], B[:, :1024]).astype(np.int32)       # (nf, m, C): the accumulator layout
-    for k0 in range(1024, k, 1024): res += np.matmul(A[:, k0:k0 + 1024], B[:, k0:k0 + 1024]).astype(np.int32)
-    if n % C: res[-1, :, n % C:] = 0                                 # columns past n are masked to zero
+    res = (A[:, :1024] @ B[:1024]).astype(np.int32)
+    for k0 in range(1024, k, 1024): res += (A[:, k0:k0 + 1024] @ B[k0:k0 + 1024]).astype(np.int32)
+    res = res.reshape(m, nf, C).transpose(1, 0, 2)                   # the accumulator layout: n-folds of m lines
     blk = self.acc[ins.c_addr:ins.c_addr + nf * m].reshape(nf, m, C)
     if ins.accumulate: np.add(blk, res, out=blk)                     # int32 adds wrap modulo 2^32
     else: blk[...] = res
@@ -189,12 +217,17 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
       if got[n] > t: t, why = got[n], sem
     return (max(t, port_free) if port else t), t, why
 
+  # Data effects run in schedule order on one worker thread, overlapping the timing loop (numpy
+  # and BLAS release the GIL); a race-free program gives the same result in any token-respecting order.
+  worker = ThreadPoolExecutor(max_workers=1)
+  pending = []
   for _ in range(len(program)):
     best = None
     for q in range(3):
       if head[q] < len(queues[q]) and (r := ready(q)) is not None:
         if best is None or (r[0], priority[q]) < (best[1][0], priority[best[0]]): best = (q, r)
     if best is None:
+      worker.shutdown(cancel_futures=True)
       blocked = [f"{names[q]} queue at instruction {queues[q][head[q]]}" for q in range(3) if head[q] < len(queues[q])]
       raise ProgramError(f"deadlock: {', '.join(blocked)} wait for tokens that are never signalled")
     q, (start, tok_ready, why) = best
@@ -209,9 +242,11 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     for sem in signals: tokens.setdefault(sem, []).append(end + T.TOKEN_DELAY)
     free[q] = start + occ; busy[names[q]] += occ
     if port: port_free = start + occ
-    mach.execute(program[idx])
+    pending.append(worker.submit(mach.execute, program[idx]))
     trace[idx] = (idx, names[q], program[idx].opcode.name.lower(), start, end)
 
+  worker.shutdown()
+  for p in pending: p.result()      # re-raise the first error of an effect, if any
   macs = stream = dram_rd = dram_wr = 0
   sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
   for ins in program:
