@@ -159,6 +159,37 @@ class Machine:
     if ins.accumulate: np.add(blk, res, out=blk)                     # int32 adds wrap modulo 2^32
     else: blk[...] = res
 
+class RaceCheck:
+  """Refuses programs whose correctness would depend on timing inside an instruction's window.
+
+  An instruction touches its SRAM lines somewhere in [start, end). Two instructions of different
+  queues that touch the same line, one of them writing, must not overlap in time: tokens have to
+  order them. (Within a queue the unit is an in-order pipeline, so overlap there is safe.) This is
+  what makes the model's result the RTL's result whatever the order of accesses inside a window."""
+  def __init__(self, cfg: AccelConfig, names):
+    self.names, self.cfg = names, cfg
+    self.active = []   # (mem, lo, hi, kind, end, idx, queue) of accesses that may still be in flight
+
+  def regions(self, ins):
+    if ins.opcode in (Opcode.LOAD, Opcode.STORE):
+      mem = "spad" if ins.mem == Mem.SPAD.value else "acc"
+      return [(mem, ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, "w" if ins.opcode == Opcode.LOAD else "r")]
+    if ins.opcode == Opcode.MATMUL:
+      a, b, c = operand_lines(self.cfg, ins)
+      return [("spad", ins.a_addr, ins.a_addr + a, "r"), ("spad", ins.b_addr, ins.b_addr + b, "r"), ("acc", ins.c_addr, ins.c_addr + c, "w")]
+    return []
+
+  def check(self, idx, q, start, end, ins):
+    # instructions arrive in order of start cycle, so an access that ended by `start` never conflicts again
+    self.active = [x for x in self.active if x[4] > start]
+    mine = self.regions(ins)
+    for mem, lo, hi, kind in mine:
+      for omem, olo, ohi, okind, oend, oidx, oq in self.active:
+        if oq != q and omem == mem and olo < hi and lo < ohi and "w" in (kind, okind):
+          raise ProgramError(f"race: instruction {idx} ({self.names[q]}) {'writes' if kind == 'w' else 'reads'} {mem} line {max(lo, olo)} at cycles {start}..{end}"
+                             f" while instruction {oidx} ({self.names[oq]}) {'writes' if okind == 'w' else 'reads'} it until {oend}: a token is missing")
+    self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
+
 def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""
   nf = T.cdiv(ins.n, cfg.cols)
@@ -219,6 +250,7 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
 
   # Data effects run in schedule order on one worker thread, overlapping the timing loop (numpy
   # and BLAS release the GIL); a race-free program gives the same result in any token-respecting order.
+  races = RaceCheck(cfg, names)
   worker = ThreadPoolExecutor(max_workers=1)
   pending = []
   for _ in range(len(program)):
@@ -244,6 +276,7 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     if port: port_free = start + occ
     pending.append(worker.submit(mach.execute, program[idx]))
     trace[idx] = (idx, names[q], program[idx].opcode.name.lower(), start, end)
+    races.check(idx, q, start, end, program[idx])
 
   worker.shutdown()
   for p in pending: p.result()      # re-raise the first error of an effect, if any
