@@ -252,7 +252,9 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
   # and BLAS release the GIL); a race-free program gives the same result in any token-respecting order.
   races = RaceCheck(cfg, names)
   worker = ThreadPoolExecutor(max_workers=1)
-  pending = []
+  pending, batch = [], []
+  def flush():
+    if batch: pending.append(worker.submit(lambda b: [mach.execute(i) for i in b], batch.copy())); batch.clear()
   for _ in range(len(program)):
     best = None
     for q in range(3):
@@ -274,11 +276,12 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     for sem in signals: tokens.setdefault(sem, []).append(end + T.TOKEN_DELAY)
     free[q] = start + occ; busy[names[q]] += occ
     if port: port_free = start + occ
-    pending.append(worker.submit(mach.execute, program[idx]))
+    batch.append(program[idx])
+    if len(batch) >= 32: flush()
     trace[idx] = (idx, names[q], program[idx].opcode.name.lower(), start, end)
     races.check(idx, q, start, end, program[idx])
 
-  worker.shutdown()
+  flush(); worker.shutdown()
   for p in pending: p.result()      # re-raise the first error of an effect, if any
   macs = stream = dram_rd = dram_wr = 0
   sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
