@@ -107,6 +107,9 @@ class ShapeTracker:
   def pad(self, arg): return self._top(self.views[-1].pad(arg))
   def flip(self, axes): return self._top(self.views[-1].flip(axes))
   def stride(self, steps): return self._top(self.views[-1].stride(steps))
+  def window(self, shape, strides, offset=0):
+    """An arbitrary affine view over the row-major element index of the current shape (sliding windows)."""
+    return ShapeTracker(self.views + (View(tuple(shape), tuple(strides), offset),))
   def reshape(self, shape):
     v = self.views[-1].reshape(shape)
     return self._top(v) if v is not None else ShapeTracker(self.views + (View.contiguous(shape),))
