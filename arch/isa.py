@@ -20,6 +20,12 @@ class Opcode(enum.Enum, shape=4):
   STORE = 2    # scratchpad or accumulator -> DRAM (store queue)
   MATMUL = 3   # C (+)= A . B on the systolic array (compute queue)
   SYNC = 4     # no data; only waits for and signals tokens (queue given by `queue`)
+  VECTOR = 5   # elementwise/reduce over SRAM lines on the vector unit (store queue: post-processing)
+
+class VecOp(enum.Enum, shape=5):
+  """Vector functions; bit-exact definitions in arch/vector.py."""
+  ADD = 0; SUB = 1; MUL = 2; MAX = 3; MIN = 4; CMPLT = 5; SELECT = 6
+  SHL = 7; SRA = 8; SRAR = 9; REQUANT = 10; RSUM = 11; RMAX = 12; COPY = 13
 
 class Queue(enum.Enum, shape=2):
   LOAD = 0
@@ -45,16 +51,22 @@ Matmul = data.StructLayout({
   "a_addr": 18, "b_addr": 18, "c_addr": 18, "m": 14, "k": 14, "n": 14, "accumulate": 1,
 })
 Sync = data.StructLayout({"queue": Queue})
+# dst[r] = funct(src1[r], src2[r] | src2[0] (src2_bcast) | imm (src2_imm)) over `rows` lines of `cols` elements
+Vector = data.StructLayout({
+  "funct": VecOp, "dst_mem": Mem, "dst_addr": 18, "src1_mem": Mem, "src1_addr": 18, "src2_mem": Mem, "src2_addr": 18,
+  "rows": 12, "imm": 32, "shift": 6, "src2_imm": 1, "src2_bcast": 1,
+})
 
 BODY_BITS = INSTR_BITS - Header.size
 Instruction = data.StructLayout({
   "header": Header,
-  "body": data.UnionLayout({"dma": Dma, "matmul": Matmul, "sync": Sync, "raw": BODY_BITS}),
+  "body": data.UnionLayout({"dma": Dma, "matmul": Matmul, "sync": Sync, "vector": Vector, "raw": BODY_BITS}),
 })
-assert Instruction.size == INSTR_BITS and max(l.size for l in (Dma, Matmul, Sync)) <= BODY_BITS
+assert Instruction.size == INSTR_BITS and max(l.size for l in (Dma, Matmul, Sync, Vector)) <= BODY_BITS
 
-BODY = {Opcode.LOAD: "dma", Opcode.STORE: "dma", Opcode.MATMUL: "matmul", Opcode.SYNC: "sync"}
-ENUMS = {"opcode": Opcode, "mem": Mem, "queue": Queue}
+BODY = {Opcode.LOAD: "dma", Opcode.STORE: "dma", Opcode.MATMUL: "matmul", Opcode.SYNC: "sync", Opcode.VECTOR: "vector"}
+ENUMS = {"opcode": Opcode, "mem": Mem, "queue": Queue, "funct": VecOp, "dst_mem": Mem, "src1_mem": Mem, "src2_mem": Mem}
+SIGNED = {"imm"}   # two's complement fields: text shows them signed
 FLAGS = ("wait_prev", "wait_next", "signal_prev", "signal_next")
 
 def _fields(layout, base=0):
@@ -80,7 +92,7 @@ class Instr:
   def __repr__(self): return disasm_one(self)
   @property
   def queue(self) -> Queue:
-    return {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE}.get(self.opcode) or Queue(self.f["queue"])
+    return {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE, Opcode.VECTOR: Queue.STORE}.get(self.opcode) or Queue(self.f["queue"])
 
 # ---- binary ----
 def encode(ins: Instr) -> int:
@@ -122,6 +134,7 @@ def disasm_one(ins: Instr) -> str:
   parts = [ins.opcode.name.lower()]
   for k in FIELDS[ins.opcode]:
     v = ins.f[k]
+    if k in SIGNED and v >= 1 << 31: v -= 1 << 32
     parts.append(f"{k}={ENUMS[k](v).name.lower()}" if k in ENUMS else f"{k}={hex(v)}" if k == "dram_addr" else f"{k}={v}")
   for what in ("wait", "signal"):
     sides = [s for s in ("prev", "next") if ins.f[f"{what}_{s}"]]
@@ -157,6 +170,7 @@ def _asm_line(toks) -> Instr:
     else:
       try: fields[k] = int(v, 0)
       except ValueError: raise IsaError(f"{k}={v}: not an integer") from None
+      if k in SIGNED and -(1 << 31) <= fields[k] < 0: fields[k] += 1 << 32
   ins = Instr(op, **fields)
   encode(ins)   # range-check every field now, with the field's name in the message
   return ins

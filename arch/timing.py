@@ -16,6 +16,7 @@ from .isa import Instr, Opcode, Mem
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
+VECTOR_TAIL = 2        # vector pipeline: read, compute, write
 
 def cdiv(a: int, b: int) -> int: return -(-a // b)
 
@@ -52,14 +53,20 @@ def matmul_tail(cfg: AccelConfig) -> int:
   os: the same pass, then rows cycles to shift the stationary outputs out = 2 rows + cols."""
   return cfg.rows + cfg.cols if cfg.dataflow == "ws" else 2 * cfg.rows + cfg.cols
 
+def vector_occupancy(cfg: AccelConfig, ins: Instr) -> int:
+  """A VECTOR processes `cols` elements per line, `vector_lanes` per cycle."""
+  return ins.rows * cdiv(cfg.cols, cfg.vector_lanes)
+
 def occupancy(cfg: AccelConfig, ins: Instr) -> int:
   if ins.opcode in (Opcode.LOAD, Opcode.STORE): return dma_occupancy(cfg, ins)
   if ins.opcode == Opcode.MATMUL: return matmul_occupancy(cfg, ins)
+  if ins.opcode == Opcode.VECTOR: return vector_occupancy(cfg, ins)
   return SYNC_CYCLES
 
 def tail(cfg: AccelConfig, ins: Instr) -> int:
   if ins.opcode in (Opcode.LOAD, Opcode.STORE): return cfg.dram_latency_cycles
   if ins.opcode == Opcode.MATMUL: return matmul_tail(cfg)
+  if ins.opcode == Opcode.VECTOR: return VECTOR_TAIL
   return 0
 
 def uses_dram_port(ins: Instr) -> bool: return ins.opcode in (Opcode.LOAD, Opcode.STORE)

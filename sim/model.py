@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Queue, Mem
+from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp
+from ..arch import vector as V
 from ..arch import timing as T
 
 class ProgramError(ValueError):
@@ -85,6 +86,12 @@ class Machine:
       need((ins.a_addr + a - 1) // bl < ins.b_addr // bl or (ins.b_addr + b - 1) // bl < ins.a_addr // bl, "A and B share a scratchpad bank (the array reads both in the same cycle)")
     elif ins.opcode == Opcode.SYNC:
       need(ins.f["queue"] in (0, 1, 2), lambda: f"invalid queue {ins.f['queue']}")
+    elif ins.opcode == Opcode.VECTOR:
+      need(ins.rows >= 1, "rows must be >= 1")
+      need(ins.shift <= 31, lambda: f"shift={ins.shift} must be <= 31")
+      for name, mem, lo, n in vector_operands(ins):
+        lines = cfg.spad_lines if mem == "spad" else cfg.acc_lines
+        need(lo + n <= lines, lambda: f"{name} {mem} lines {lo}..{lo + n - 1} exceed its {lines} lines")
 
   # ---------------- effects ----------------
   def _dram_view(self, buf, ins):
@@ -131,6 +138,24 @@ class Machine:
       self._dram_view(self.dram, ins)[...] = src[:, :lb].reshape(ins.outer, ins.rows, lb)
     elif op == Opcode.MATMUL and self.functional:
       self._matmul(ins)
+    elif op == Opcode.VECTOR and self.functional:
+      self._vector(ins)
+
+  def _read(self, mem: str, lo: int, n: int) -> np.ndarray:
+    if mem == "acc": return self.acc[lo:lo + n].astype(np.int64)
+    self._materialize(lo, lo + n)
+    return self.spad[lo:lo + n, :self.cfg.cols].astype(np.int64)
+
+  def _vector(self, ins: Instr):
+    ops = {name: (mem, lo, n) for name, mem, lo, n in vector_operands(ins)}
+    imm = ins.imm - (1 << 32) if ins.imm >= 1 << 31 else ins.imm   # two's complement field
+    s1 = self._read(*ops["src1"])
+    s2 = self._read(*ops["src2"]) if "src2" in ops else np.int64(imm)
+    cur = self._read(*ops["dst"])
+    res = V.apply(VecOp(ins.funct), s1, s2, cur, imm, ins.shift)
+    mem, lo, n = ops["dst"]
+    if mem == "acc": self.acc[lo:lo + n] = res.astype(np.int32)
+    else: self.spad[lo:lo + n, :self.cfg.cols] = np.clip(res, -128, 127)      # int8 destinations saturate
 
   def _matmul(self, ins: Instr):
     cfg, m, k, n, sp = self.cfg, ins.m, ins.k, ins.n, self.spad
@@ -177,6 +202,8 @@ class RaceCheck:
     if ins.opcode == Opcode.MATMUL:
       a, b, c = operand_lines(self.cfg, ins)
       return [("spad", ins.a_addr, ins.a_addr + a, "r"), ("spad", ins.b_addr, ins.b_addr + b, "r"), ("acc", ins.c_addr, ins.c_addr + c, "w")]
+    if ins.opcode == Opcode.VECTOR:
+      return [(mem, lo, lo + n, "w" if role == "dst" else "r") for role, mem, lo, n in vector_operands(ins)]
     return []
 
   def check(self, idx, q, start, end, ins):
@@ -189,6 +216,16 @@ class RaceCheck:
           raise ProgramError(f"race: instruction {idx} ({self.names[q]}) {'writes' if kind == 'w' else 'reads'} {mem} line {max(lo, olo)} at cycles {start}..{end}"
                              f" while instruction {oidx} ({self.names[oq]}) {'writes' if okind == 'w' else 'reads'} it until {oend}: a token is missing")
     self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
+
+def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
+  """(role, memory, first line, lines) of each SRAM operand of a VECTOR."""
+  mem = lambda m: "spad" if m == Mem.SPAD.value else "acc"
+  f = VecOp(ins.funct)
+  reduce = f in (VecOp.RSUM, VecOp.RMAX)
+  out = [("src1", mem(ins.src1_mem), ins.src1_addr, ins.rows)]
+  if not ins.src2_imm and f not in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.REQUANT, VecOp.RSUM, VecOp.RMAX, VecOp.COPY):
+    out.append(("src2", mem(ins.src2_mem), ins.src2_addr, 1 if ins.src2_bcast else ins.rows))
+  return out + [("dst", mem(ins.dst_mem), ins.dst_addr, 1 if reduce else ins.rows)]
 
 def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""
@@ -212,6 +249,12 @@ def sram_traffic(cfg: AccelConfig, ins: Instr) -> tuple[dict, dict]:
       spad_lines, acc_writes = 2 * f * ins.k, nf * ins.m
       acc_reads = nf * ins.m if ins.accumulate else 0
     return {"spad": spad_lines * sp, "acc": acc_reads * ac}, {"acc": acc_writes * ac}
+  if ins.opcode == Opcode.VECTOR:
+    rd, wr = {}, {}
+    for role, mem, _, n in vector_operands(ins):
+      d = wr if role == "dst" else rd
+      d[mem] = d.get(mem, 0) + n * (sp if mem == "spad" else ac)
+    return rd, wr
   return {}, {}
 
 def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, dram: np.ndarray | None = None) -> Result:

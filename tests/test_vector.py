@@ -1,0 +1,73 @@
+"""The vector unit: bit-exact functions (against plain-integer references), saturation, operand
+modes, and its timing rule rows * ceil(cols / lanes) + VECTOR_TAIL."""
+import numpy as np, pytest
+from hypothesis import given, strategies as st, settings
+from tinyaccel.arch.config import load_config
+from tinyaccel.arch.isa import asm, VecOp
+from tinyaccel.arch import vector as V
+from tinyaccel.sim.model import run, Machine, ProgramError
+
+def srdhm_ref(a, b):   # gemmlowp SaturatingRoundingDoublingHighMul, in Python integers
+  if a == b == -2 ** 31: return 2 ** 31 - 1
+  ab = a * b; nudge = 2 ** 30 if ab >= 0 else 1 - 2 ** 30
+  return int((ab + nudge) / 2 ** 31) if abs(ab + nudge) < 2 ** 52 else (abs(ab + nudge) >> 31) * (1 if ab + nudge >= 0 else -1)
+
+def rdbp_ref(x, e):    # gemmlowp RoundingDivideByPOT
+  mask = (1 << e) - 1; rem = x & mask; thr = (mask >> 1) + (1 if x < 0 else 0)
+  return (x >> e) + (1 if rem > thr else 0)
+
+I32 = st.integers(-2 ** 31, 2 ** 31 - 1)
+
+@settings(max_examples=300, deadline=None)
+@given(a=I32, b=I32, e=st.integers(0, 31))
+def test_requant_matches_gemmlowp(a, b, e):
+  assert int(V.srdhm(np.array([a]), b)[0]) == srdhm_ref(a, b)
+  assert int(V.rounding_shift_right(np.array([a]), e)[0]) == rdbp_ref(a, e)
+  assert int(V.apply(VecOp.REQUANT, np.array([a]), None, None, b, e)[0]) == rdbp_ref(srdhm_ref(a, b), e)
+
+def test_quantize_multiplier():
+  for real in (0.5, 0.3, 1e-3, 0.999999):
+    q, s = V.quantize_multiplier(real)
+    assert 2 ** 30 <= q < 2 ** 31 and abs(q / 2 ** 31 / 2 ** s - real) < 1e-9
+  with pytest.raises(ValueError): V.quantize_multiplier(1.5)
+
+def machine_with(cfg, acc_rows):
+  m = Machine(cfg, dram_bytes=64)
+  m.acc[:len(acc_rows)] = np.array(acc_rows, np.int32)
+  return m
+
+def test_functions_on_the_model():
+  cfg = load_config("tiny")   # 4 lanes, cols = 4
+  a = [[1, -2, 2 ** 31 - 1, 100], [5, 6, -7, 300]]
+  b = [[3, 4, 1, -100], [-5, 6, 7, 8]]
+  m = machine_with(cfg, a + b)
+  prog = asm("""
+    vector funct=add dst_mem=acc dst_addr=10 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=2 rows=2
+    vector funct=max dst_mem=acc dst_addr=12 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=2 src2_bcast=1 rows=2
+    vector funct=mul dst_mem=acc dst_addr=14 src1_mem=acc src1_addr=0 imm=-3 src2_imm=1 rows=2
+    vector funct=copy dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 rows=2
+    vector funct=rsum dst_mem=acc dst_addr=16 src1_mem=acc src1_addr=0 rows=4
+    vector funct=srar dst_mem=acc dst_addr=17 src1_mem=acc src1_addr=1 shift=2 rows=1
+    vector funct=cmplt dst_mem=acc dst_addr=18 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=2 rows=1
+    vector funct=select dst_mem=acc dst_addr=18 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=2 rows=1
+  """)
+  res = run(cfg, prog, machine=m)
+  A, B = np.array(a, np.int64), np.array(b, np.int64)
+  assert m.acc[10:12].tolist() == (A + B).astype(np.int32).tolist()                 # wraps: 2^31-1 + 1
+  assert m.acc[12:14].tolist() == np.maximum(A, B[0]).tolist()                         # src2 line 0 broadcast
+  assert m.acc[14:16].tolist() == (A * -3).astype(np.int32).tolist()                   # immediate, sign-extended
+  assert m.spad[0:2, :4].tolist() == np.clip(A, -128, 127).tolist()                    # int8 destination saturates
+  assert m.acc[16].tolist() == np.concatenate([A, B]).sum(0).astype(np.int32).tolist()
+  assert m.acc[17].tolist() == [1, 2, -2, 75]                                          # 5/4, 6/4, -7/4, 300/4 rounded
+  assert m.acc[18].tolist() == np.where(A[0] < B[0], A[0], B[0]).tolist()             # cmplt then select
+  # timing: rows * ceil(4 / 4) + 2 each, back to back on the store queue
+  assert [(s, e) for _, _, _, s, e in res.trace[:2]] == [(0, 4), (2, 6)]
+
+def test_lanes_timing_and_errors():
+  cfg = load_config("tiny", vector_lanes=3)       # 4 columns on 3 lanes: 2 cycles per line
+  res = run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 rows=5"), machine=Machine(cfg, dram_bytes=64))
+  assert res.trace[0][3:] == (0, 5 * 2 + 2)
+  with pytest.raises(ProgramError, match="dst acc lines 250..259 exceed"):
+    run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=250 src1_mem=acc src1_addr=0 rows=10"), machine=Machine(cfg, dram_bytes=64))
+  with pytest.raises(ProgramError, match="race"):     # a vector op reading acc lines a MATMUL is still writing
+    run(cfg, asm("matmul a_addr=0 b_addr=512 c_addr=0 m=4 k=4 n=4\nvector funct=copy dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 rows=4"), machine=Machine(cfg, dram_bytes=64))
