@@ -9,7 +9,8 @@ import argparse, os, sys
 import numpy as np
 from .arch.config import load_config, ConfigError, presets, AccelConfig
 from .arch.isa import IsaError, asm, disasm, encode_program, decode_program
-from .compiler.gemm import compile_gemm, CompileError
+from .compiler.gemm import compile_gemm, CompileError, Epilogue
+from .arch.vector import quantize_multiplier
 from .sim.model import run as simulate, Machine, ProgramError, Result
 from .helpers import atomic_write, write_json, si
 
@@ -30,15 +31,16 @@ def config_from(args) -> AccelConfig:
   return load_config(args.config, dataflow=getattr(args, "dataflow", None))
 
 # ---------------- run gemm ----------------
-def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True) -> tuple[dict, Result, object]:
+def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True, epilogue: Epilogue | None = None) -> tuple[dict, Result, object]:
   """Compile and simulate one GEMM; returns the report dict (the --json content), the result and the compiled program."""
-  c = compile_gemm(cfg, m, k, n, seed=seed)
+  c = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
   mach = Machine(cfg, c.dram.copy()) if functional else Machine(cfg, dram_bytes=len(c.dram), functional=False)
   res = simulate(cfg, c.program, machine=mach)
   correct = bool(np.array_equal(c.read(mach.dram), c.reference())) if functional else None
   s = res.stats
   report = dict(
-    workload=dict(kind="gemm", m=m, k=k, n=n, seed=seed), config=cfg.to_dict(),
+    workload=dict(kind="gemm", m=m, k=k, n=n, seed=seed, bias=bool(epilogue and epilogue.bias is not None), relu=bool(epilogue and epilogue.relu),
+                  output_dtype=epilogue.out_dtype if epilogue else "int32"), config=cfg.to_dict(),
     tiling=dict(mt=c.tiling.mt, kt=c.tiling.kt, nt=c.tiling.nt, order=c.tiling.order, est_cycles=c.tiling.est_cycles),
     **s, correct=correct,
     kernels=[dict(name="gemm", kind="gemm", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
@@ -52,7 +54,7 @@ def table(r: dict) -> str:
   bound_kind = "compute" if r["compute_bound_cycles"] >= r["dram_bound_cycles"] else "DRAM"
   st = "; ".join(f"{u}: " + ", ".join(f"{k} {v:,}" for k, v in d.items()) for u, d in r["stall_cycles"].items() if d) or "none"
   rows = [
-    ("workload", f"gemm M={w['m']} K={w['k']} N={w['n']} (int8 x int8 -> int32)"),
+    ("workload", f"gemm M={w['m']} K={w['k']} N={w['n']} (int8 x int8 -> {w['output_dtype']})" + "".join(f" + {x}" for x in ("bias", "relu") if w[x])),
     ("config", f"{cfg['name']}: {cfg['rows']}x{cfg['cols']} {cfg['dataflow']}, {cfg['clock_mhz']:g} MHz, {cfg['dram_bytes_per_cycle']} B/cycle DRAM"),
     ("tiling", f"mt={t['mt']} kt={t['kt']} nt={t['nt']} order={t['order']}, {sum(r['instructions'].values()):,} instructions"),
     ("cycles", f"{r['cycles']:,}  ({r['seconds'] * 1e3:.4g} ms)"),
@@ -70,7 +72,12 @@ def table(r: dict) -> str:
 def cmd_run(args):
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm)")
   cfg = config_from(args)
-  report, res, c = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only)
+  if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
+  ep = None
+  if args.bias or args.relu or args.requant:
+    bias = np.random.default_rng(args.seed + 1).integers(-(1 << 15), 1 << 15, args.n).astype(np.int32) if args.bias else None
+    ep = Epilogue(bias, args.relu, quantize_multiplier(args.requant) if args.requant else None)
+  report, res, c = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only, epilogue=ep)
   say(args, table(report))
   if args.json: write_json(args.json, report)
   if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
@@ -155,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
+  p.add_argument("--bias", action="store_true", help="fuse a random int32 bias per output column (vector unit)")
+  p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
+  p.add_argument("--requant", type=float, metavar="SCALE", help="fuse requantization to int8 by SCALE in (0, 1) (gemmlowp fixed point); C becomes int8")
   common(p); p.set_defaults(fn=cmd_run)
   p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model")
   p.add_argument("program"); p.add_argument("--dram", metavar="FILE", help="DRAM image (raw bytes)")
@@ -175,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
   args = parser().parse_args(argv)
   try: return args.fn(args)
+  except BrokenPipeError:    # `tinyaccel ... | head`
+    sys.stderr.close(); return 0
   except ERRORS as e:
     print(f"tinyaccel: error: {e}", file=sys.stderr); return 2
   except KeyboardInterrupt:

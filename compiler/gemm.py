@@ -10,14 +10,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import numpy as np
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, FIELDS
+from ..arch.isa import Instr, Opcode, Mem, VecOp, FIELDS
 from ..arch import timing as T
+from ..arch import vector as V
 
 class CompileError(ValueError):
   """A workload this accelerator cannot run (tile does not fit, field out of range ...)."""
 
 ALIGN = 64
 MAX = {k: (1 << w) - 1 for k, (_, w) in {**FIELDS[Opcode.LOAD], **FIELDS[Opcode.MATMUL]}.items()}
+
+@dataclass(frozen=True)
+class Epilogue:
+  """Fused into the GEMM on the store queue's vector unit: C = requant(relu(A.B + bias)).
+  bias: int32 per output column; requant: (Q31 multiplier, right shift), making C int8."""
+  bias: np.ndarray | None = None
+  relu: bool = False
+  requant: tuple | None = None
+
+  @property
+  def out_dtype(self) -> str: return "int8" if self.requant else "int32"
+  def reference(self, acc: np.ndarray) -> np.ndarray:
+    x = acc.astype(np.int64)
+    if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
+    if self.relu: x = np.maximum(x, 0)
+    if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, self.requant[0]), self.requant[1]), -128, 127)
+    return x.astype(self.out_dtype)
 rup = lambda x, g: -(-x // g) * g
 
 @dataclass(frozen=True)
@@ -46,6 +64,7 @@ class Compiled:
   tiling: Tiling
   macs: int
   inputs: dict = field(repr=False)
+  epilogue: Epilogue | None = None
 
   @property
   def compulsory_dram_bytes(self) -> int: return sum(t.nbytes for t in self.tensors.values())
@@ -54,7 +73,9 @@ class Compiled:
     shape = t.shape[::-1] if t.transposed else t.shape
     a = dram[t.addr:t.addr + t.nbytes].view(t.dtype).reshape(shape)
     return a.T if t.transposed else a
-  def reference(self) -> np.ndarray: return gemm_reference(self.inputs["A"], self.inputs["B"])
+  def reference(self) -> np.ndarray:
+    c = gemm_reference(self.inputs["A"], self.inputs["B"])
+    return self.epilogue.reference(c) if self.epilogue else c
 
 def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
   """Exact int8 x int8 -> int32 (wrapping) product, in fp32 BLAS over K chunks of 1024."""
@@ -64,10 +85,13 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
   return acc.astype(np.int32)
 
 # ---------------- tile selection ----------------
-def _buffers(cfg: AccelConfig):
-  """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer."""
-  a_banks = cfg.spad_banks // 2
-  return a_banks * cfg.spad_bank_lines // 2, (cfg.spad_banks - a_banks) * cfg.spad_bank_lines // 2, cfg.acc_lines // 2
+def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None):
+  """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
+  A bias takes ceil(N/cols) accumulator lines; an int8 output takes two C-sized staging buffers from A's half."""
+  a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
+  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) if ep is not None and ep.bias is not None else 0)) // 2
+  stage = 2 * c_cap if ep is not None and ep.requant else 0
+  return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
 def _lines(cfg, mt, kt, nt):
   R, C = cfg.rows, cfg.cols
@@ -89,7 +113,7 @@ def _dma_bus(cfg, rows, width, chunk, elem=1):
   b = cfg.dram_burst_bytes
   return rows * sum(cnt * rup(sz * elem, b) for sz, cnt in _sizes(width, chunk))
 
-def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order) -> Tiling:
+def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   nm, nk, nn = T.cdiv(M, mt), T.cdiv(K, kt), T.cdiv(N, nt)
   compute = a_bytes = b_bytes = 0
@@ -101,18 +125,19 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order) -> Tiling:
         compute += mc * kc * nc * T.matmul_occupancy(cfg, Instr(Opcode.MATMUL, m=ms, k=ks, n=ns))
   for ks, kc in _sizes(K, kt):
     for ns, nc in _sizes(N, nt): b_bytes += _dma_bus(cfg, ks, ns, C) * kc * nc
-  c_bytes = sum(mc * nc * _dma_bus(cfg, ms, ns, C, 4) for ms, mc in _sizes(M, mt) for ns, nc in _sizes(N, nt))
+  c_bytes = sum(mc * nc * _dma_bus(cfg, ms, ns, C, c_elem) for ms, mc in _sizes(M, mt) for ns, nc in _sizes(N, nt))
   a_loads, b_loads = {"mnk": (nn, nm), "mn": (1, nm), "nm": (nn, 1)}[order]
   traffic = a_bytes * a_loads + b_bytes * b_loads + c_bytes
   first = (_dma_bus(cfg, min(mt, M), min(kt, K), R) if ws else _dma_bus(cfg, min(kt, K), min(mt, M), R)) + _dma_bus(cfg, min(kt, K), min(nt, N), C)
   prologue = T.cdiv(first, cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2 * T.TOKEN_DELAY
-  epilogue = T.matmul_tail(cfg) + T.cdiv(_dma_bus(cfg, min(mt, M), min(nt, N), C, 4), cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2
+  epilogue = T.matmul_tail(cfg) + T.cdiv(_dma_bus(cfg, min(mt, M), min(nt, N), C, c_elem), cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2
   est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
   return Tiling(mt, kt, nt, order, est, traffic)
 
-def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int) -> Tiling:
+def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
-  a_cap, b_cap, c_cap = _buffers(cfg)
+  a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
+  c_elem = 1 if ep is not None and ep.requant else 4
   cands = []
   for mt in _options(M, 1 if ws and M < R else R):
     for nt in _options(N, C):
@@ -125,7 +150,7 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int) -> Tiling:
       if kt > kmax: kt = kmax
       orders = ("mnk",) if kt < K else ("mn", "nm")
       for order in orders:
-        cands.append(estimate(cfg, M, K, N, mt, kt, nt, order))
+        cands.append(estimate(cfg, M, K, N, mt, kt, nt, order, c_elem))
   if not cands:
     raise CompileError(f"GEMM {M}x{K}x{N} does not fit config {cfg.name}: no tile of A, B (scratchpad {cfg.spad_kib} KiB) and C (accumulator {cfg.acc_kib} KiB) fits double-buffered")
   # fastest first; within 1% of the fastest, the least DRAM traffic (it costs energy)
@@ -153,7 +178,24 @@ def _tile_dma(op, mem, sram, dram, rows, stride, width, chunk, elem=1):
 def _flag(instrs, **flags):
   for k, v in flags.items(): instrs[0 if k.startswith("wait") else -1].f[k] |= int(v)
 
-def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None, tiling: Tiling | None = None) -> Compiled:
+def _vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
+  """VECTOR instructions over `rows` lines, split at the ISA's row limit."""
+  step = (1 << FIELDS[Opcode.VECTOR]["rows"][1]) - 1
+  return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
+                rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
+
+def _epilogue(ep: Epilogue, cb: int, stage: int, bias_base: int, n0: int, ms: int, ns: int, C: int) -> list[Instr]:
+  """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines)."""
+  nf, out = T.cdiv(ns, C), []
+  if ep.bias is not None:
+    for f in range(nf):
+      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_mem=Mem.ACC.value, src2_addr=bias_base + n0 // C + f, src2_bcast=1)
+  if ep.relu: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
+  if ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, imm=ep.requant[0], shift=ep.requant[1])
+  return out
+
+def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
+                 tiling: Tiling | None = None, epilogue: Epilogue | None = None) -> Compiled:
   for name, v in (("M", M), ("K", K), ("N", N)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
@@ -164,16 +206,24 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C
   tA = Tensor(0, (M, K), "int8", transposed=not ws)
   tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
-  tC = Tensor(rup(tB.addr + tB.nbytes, ALIGN), (M, N), "int32")
+  ep = epilogue
+  if ep is not None and ep.bias is not None and np.shape(ep.bias) != (N,): raise CompileError(f"bias has shape {np.shape(ep.bias)}, expected ({N},)")
+  tensors = {"A": tA, "B": tB}
+  if ep is not None and ep.bias is not None: tensors["bias"] = Tensor(rup(tB.addr + tB.nbytes, ALIGN), (N,), "int32")
+  last = list(tensors.values())[-1]
+  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, N), ep.out_dtype if ep else "int32")
   size = rup(tC.addr + tC.nbytes, ALIGN)
   if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
   dram = np.zeros(size, np.uint8)
   dram[tA.addr:tA.addr + tA.nbytes] = (A if ws else A.T).reshape(-1).view(np.uint8)
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
+  if "bias" in tensors: dram[tensors["bias"].addr:tensors["bias"].addr + 4 * N] = np.asarray(ep.bias, "<i4").view(np.uint8)
 
-  t = tiling or choose_tiling(cfg, M, K, N)
-  a_cap, b_cap, c_cap = _buffers(cfg)
+  t = tiling or choose_tiling(cfg, M, K, N, ep)
+  a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
+  if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
+  stage_base, bias_base = 2 * a_cap, 2 * c_cap       # staging after the two A buffers; bias after the two C buffers
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
   if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
   else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
@@ -189,6 +239,8 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
     group, need, slot = [], -1, {}
+    if s == 0 and "bias" in tensors:   # the whole bias, once, ahead of the first tiles
+      group += _tile_dma(Opcode.LOAD, Mem.ACC, bias_base, tensors["bias"].addr, 1, 0, N, C, 4)
     for op_name, key in (("A", (mi, ki)), ("B", (ki, ni))):
       if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
       b = loads_done[op_name] % 2; loads_done[op_name] += 1
@@ -212,8 +264,12 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if ki == 0 and c_tile >= 2: mm.f["wait_next"] = 1          # accumulator buffer freed by store of tile-2
     if ki == nk - 1: mm.f["signal_next"] = 1                   # C tile complete: hand it to the store queue
     prog.append(mm); matmuls.append(mm)
-    if ki == nk - 1:
-      st = _tile_dma(Opcode.STORE, Mem.ACC, (c_tile % 2) * c_cap, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4)
-      _flag(st, wait_prev=1, signal_prev=int(c_tile + 2 < n_tiles))
-      prog += st
-  return Compiled(cfg, prog, dram, {"A": tA, "B": tB, "C": tC}, t, M * K * N, {"A": A, "B": B})
+    if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
+      cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * c_cap
+      vec = _epilogue(ep, cb, stage, bias_base, n0, ms, ns, C) if ep else []
+      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
+            else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
+      _flag(vec + st, wait_prev=1)
+      (vec if ep and ep.requant else st)[-1].f["signal_prev"] = int(c_tile + 2 < n_tiles)   # the last reader of the accumulator tile frees it
+      prog += vec + st
+  return Compiled(cfg, prog, dram, tensors, t, M * K * N, {"A": A, "B": B}, ep)

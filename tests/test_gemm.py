@@ -4,6 +4,7 @@ import numpy as np, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.gemm import compile_gemm, CompileError, gemm_reference
+from tinyaccel.arch import timing as T
 from tinyaccel.sim.model import run, Machine
 from conftest import gemm
 
@@ -65,3 +66,19 @@ def test_errors_are_one_line():
   small = load_config("tiny", rows=16, cols=16, spad_kib=1, acc_kib=1)   # an 8-line C buffer cannot hold a 16-row fold
   with pytest.raises(CompileError, match="does not fit config tiny"): compile_gemm(small, 100, 100, 100)
   with pytest.raises(CompileError, match="memory_gib"): compile_gemm(load_config("tiny", memory_gib=0.0001), 300, 300, 300)
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("bias,relu,scale", [(True, False, None), (False, True, None), (False, False, 1 / 4000), (True, True, 1 / 3000)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (37, 50, 29), (70, 300, 41)])
+def test_fused_epilogue(shape, dataflow, bias, relu, scale):
+  from tinyaccel.compiler.gemm import Epilogue
+  from tinyaccel.arch.vector import quantize_multiplier
+  cfg = load_config("tiny", dataflow=dataflow); m, k, n = shape
+  ep = Epilogue(bias=np.random.default_rng(1).integers(-40000, 40000, n).astype(np.int32) if bias else None, relu=relu,
+                requant=quantize_multiplier(scale) if scale else None)
+  c = compile_gemm(cfg, m, k, n, seed=2, epilogue=ep)
+  mach = Machine(cfg, c.dram.copy()); res = run(cfg, c.program, machine=mach)
+  out = c.read(mach.dram)
+  assert out.dtype == (np.int8 if scale else np.int32) and np.array_equal(out, c.reference())
+  assert res.stats["compulsory_dram_bytes"] == m * k + k * n + (4 * n if bias else 0) + m * n * (1 if scale else 4)
+  assert res.stats["instructions"]["store"] > T.cdiv(m, c.tiling.mt) * T.cdiv(n, c.tiling.nt)    # vector ops ride on the store queue
