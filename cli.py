@@ -69,8 +69,55 @@ def table(r: dict) -> str:
   ]
   return "\n".join(f"  {k:<15} {v}" for k, v in rows)
 
+def load_workload(path: str):
+  """The Tensor returned by `workload()` in a user's Python file."""
+  import importlib.util
+  from .compiler.tensor import Tensor
+  if not os.path.isfile(path): raise UsageError(f"no such workload file {path!r}")
+  spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
+  mod = importlib.util.module_from_spec(spec)
+  try: spec.loader.exec_module(mod); out = mod.workload()
+  except Exception as e: raise UsageError(f"{path}: {type(e).__name__}: {e}") from None
+  if not isinstance(out, Tensor): raise UsageError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
+  return out
+
+def cmd_run_graph(args):
+  from .compiler.schedule import run_graph
+  cfg = config_from(args)
+  out = load_workload(args.workload)
+  r = run_graph(out, cfg, functional=not args.timing_only)
+  ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
+  total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks))
+  total["utilization"] = total["macs"] / (total["cycles"] * cfg.macs_per_cycle)
+  report = dict(workload=dict(kind="file", path=args.workload), config=cfg.to_dict(), **total, seconds=total["cycles"] / (cfg.clock_mhz * 1e6),
+                flops=2 * total["macs"], correct=r.correct, accuracy=r.accuracy, kernels=ks)
+  lines = [f"  {'kernel':<8} {'kind':<6} {'M x K x N':>18} {'fused':<20} {'cycles':>12} {'util':>6} {'DRAM B':>10} {'exact':>5}"]
+  lines += [f"  {k['name']:<8} {k['kind']:<6} {'x'.join(map(str, k['shape'])):>18} {'+'.join(k['fused']) or '-':<20} {k['cycles']:>12,} {k['utilization']:>6.3f} {k['dram_bytes']:>10,} {str(k['correct']):>5}" for k in ks]
+  lines.append(f"  {'total':<8} {'':<6} {'':>18} {'':<20} {total['cycles']:>12,} {total['utilization']:>6.3f} {total['dram_bytes']:>10,} {str(r.correct):>5}")
+  if r.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {r.accuracy['cosine_similarity']:.5f}, max abs error {r.accuracy['max_abs_error']:.4g}")
+  say(args, "\n".join(lines))
+  if args.json: write_json(args.json, report)
+  return 0 if r.correct else 1
+
+def cmd_compile(args):
+  from .compiler.ir import print_graph
+  from .compiler.schedule import schedule, run_graph
+  cfg = config_from(args)
+  out = load_workload(args.file)
+  if args.print == "ir": print(print_graph(out.node)); return 0
+  ks = schedule(out.node)
+  if args.print == "kernels":
+    for i, k in enumerate(ks):
+      fused = "+".join(x for x, on in (("bias", k.bias is not None), ("relu", k.relu)) if on) or "none"
+      print(f"gemm{i}: GEMM M={k.M} K={k.K} N={k.N}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
+    return 0
+  r = run_graph(out, cfg, functional=False)
+  for k in r.kernels: print(f"# {k['name']}: GEMM {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
+  return 0
+
 def cmd_run(args):
-  if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm)")
+  if args.workload.endswith(".py"): return cmd_run_graph(args)
+  if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, or a FILE.py defining workload())")
   cfg = config_from(args)
   if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
   ep = None
@@ -154,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
   p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
                      description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
-  p.add_argument("workload", help="workload name (gemm)")
+  p.add_argument("workload", help="gemm, or FILE.py whose workload() returns the output Tensor")
   p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
@@ -166,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
   p.add_argument("--requant", type=float, metavar="SCALE", help="fuse requantization to int8 by SCALE in (0, 1) (gemmlowp fixed point); C becomes int8")
   common(p); p.set_defaults(fn=cmd_run)
+  p = sub.add_parser("compile", help="show the IR, the kernels or the program of FILE.py's workload()")
+  p.add_argument("file"); p.add_argument("--print", choices=("ir", "kernels", "program"), default="kernels", help="what to print")
+  common(p); p.set_defaults(fn=cmd_compile)
   p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model")
   p.add_argument("program"); p.add_argument("--dram", metavar="FILE", help="DRAM image (raw bytes)")
   p.add_argument("--dram-bytes", type=positive, default=1 << 20, help="DRAM size in bytes when no image is given")

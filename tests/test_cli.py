@@ -46,3 +46,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
 def test_config_json():
   p = tinyaccel("config", "--config", "edge", "--json", "-")
   assert p.returncode == 0 and json.loads(p.stdout)["spad_lines"] == 16384
+
+def test_run_and_compile_a_user_file(tmp_path):
+  ex = os.path.join(os.path.dirname(__file__), "..", "examples", "mlp.py")
+  p = tinyaccel("run", ex, "--config", "tiny", "--json", "-")
+  assert p.returncode == 0, p.stderr
+  r = json.loads(p.stdout)
+  assert r["correct"] is True and [k["kind"] for k in r["kernels"]] == ["gemm", "gemm"] and r["accuracy"]["cosine_similarity"] >= 0.99
+  assert r["macs"] == 64 * 256 * 512 + 64 * 512 * 10 and r["cycles"] == sum(k["cycles"] for k in r["kernels"])
+  assert "MUL" in tinyaccel("compile", ex, "--print", "ir").stdout
+  assert "fused epilogue: bias+relu" in tinyaccel("compile", ex, "--print", "kernels").stdout
+  assert "matmul a_addr" in tinyaccel("compile", ex, "--print", "program", "--config", "tiny").stdout
+  bad = tmp_path / "bad.py"; bad.write_text("from tinyaccel.compiler.tensor import Tensor\ndef workload(): return Tensor.randn(4, 4).exp()\n")
+  p = tinyaccel("run", str(bad), "--config", "tiny")
+  assert p.returncode == 2 and "unsupported graph" in p.stderr and "Traceback" not in p.stderr
