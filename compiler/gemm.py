@@ -134,12 +134,12 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
   est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
   return Tiling(mt, kt, nt, order, est, traffic)
 
-def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None) -> Tiling:
+def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
   c_elem = 1 if ep is not None and ep.requant else 4
   cands = []
-  for mt in _options(M, 1 if ws and M < R else R):
+  for mt in _options(M, m_granule or (1 if ws and M < R else R)):
     for nt in _options(N, C):
       if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
       # the largest k tile both operand buffers hold, balanced over K
@@ -195,16 +195,19 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, bias_base: int, n0: int, ms: in
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
-                 tiling: Tiling | None = None, epilogue: Epilogue | None = None) -> Compiled:
+                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None) -> Compiled:
+  """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor."""
   for name, v in (("M", M), ("K", K), ("N", N)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
+  if a_src is not None and not ws: raise CompileError("convolution windows read by DMA need the ws dataflow (os reads A^T, which windows cannot supply)")
   rng = np.random.default_rng(seed)
+  if a_src is not None: A = a_src.matrix()
   A = rng.integers(-128, 128, (M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
   B = rng.integers(-128, 128, (K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
   if A.shape != (M, K) or B.shape != (K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match M={M} K={K} N={N}")
   # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C
-  tA = Tensor(0, (M, K), "int8", transposed=not ws)
+  tA = a_src.tensor if a_src is not None else Tensor(0, (M, K), "int8", transposed=not ws)
   tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
   ep = epilogue
   if ep is not None and ep.bias is not None and np.shape(ep.bias) != (N,): raise CompileError(f"bias has shape {np.shape(ep.bias)}, expected ({N},)")
@@ -215,11 +218,11 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   size = rup(tC.addr + tC.nbytes, ALIGN)
   if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
   dram = np.zeros(size, np.uint8)
-  dram[tA.addr:tA.addr + tA.nbytes] = (A if ws else A.T).reshape(-1).view(np.uint8)
+  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else A.T).reshape(-1).view(np.uint8)
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
   if "bias" in tensors: dram[tensors["bias"].addr:tensors["bias"].addr + 4 * N] = np.asarray(ep.bias, "<i4").view(np.uint8)
 
-  t = tiling or choose_tiling(cfg, M, K, N, ep)
+  t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None)
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
@@ -247,7 +250,8 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
       need = max(need, last_use[op_name][b]); held[op_name][b] = key; slot[op_name] = b
       if op_name == "A":
         sram = a_base + b * a_cap
-        group += (_tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + m0 * K + k0, ms, K, ks, R) if ws
+        group += (a_src.load(sram, m0, ms, k0, ks, R) if a_src is not None
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + m0 * K + k0, ms, K, ks, R) if ws
                   else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + k0 * M + m0, ks, M, ms, R))
       else:
         group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, tB.addr + k0 * N + n0, ks, N, ns, C)

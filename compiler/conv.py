@@ -1,0 +1,60 @@
+"""Convolution as a GEMM whose A operand is read by DMA windows straight from the input (no im2col).
+
+With the input stored NHWC and zero-padded in DRAM (channels padded to a multiple of `rows`),
+row m = (n, oh, ow) and column k = (kh, kw, c) of the im2col matrix is input[n, oh*s + kh*d,
+ow*s + kw*d, c]: for one k-fold (kh, kw, c0..c0+rows) the m lines of a tile are a 2-level DMA, outer
+over output rows (stride s*Wp*Cp bytes), inner over output columns (stride s*Cp), each line
+`rows` contiguous channel bytes. So each A tile costs one DMA per (image, k-fold), and the im2col
+matrix never exists in DRAM. Weights become B[k, o]; the output is NHWC, C[(n, oh, ow), o].
+"""
+from __future__ import annotations
+from dataclasses import dataclass
+import numpy as np
+from ..arch.config import AccelConfig
+from ..arch.isa import Opcode, Mem
+from .gemm import Tensor, compile_gemm, Compiled, Epilogue, CompileError, _dma, rup
+
+@dataclass
+class Windows:
+  x: np.ndarray                       # (N, C, H, W) int8
+  kh: int; kw: int; stride: int; padding: int; dilation: int; lanes: int
+  def __post_init__(self):
+    n, c, h, w = self.x.shape
+    self.cp, self.hp, self.wp = rup(c, self.lanes), h + 2 * self.padding, w + 2 * self.padding
+    self.oh = (self.hp - self.dilation * (self.kh - 1) - 1) // self.stride + 1
+    self.ow = (self.wp - self.dilation * (self.kw - 1) - 1) // self.stride + 1
+    if self.oh < 1 or self.ow < 1: raise CompileError(f"conv2d window {self.kh}x{self.kw} does not fit the padded {self.hp}x{self.wp} input")
+    self.m_granule = self.ow          # A tiles cover whole output rows
+    self.tensor = Tensor(0, (n, self.hp, self.wp, self.cp), "int8")
+  @property
+  def image(self) -> np.ndarray:       # padded NHWC input
+    n, c, h, w = self.x.shape; p = self.padding
+    img = np.zeros((n, self.hp, self.wp, self.cp), np.int8); img[:, p:p + h, p:p + w, :c] = self.x.transpose(0, 2, 3, 1)
+    return img
+  def matrix(self) -> np.ndarray:      # the im2col matrix the DMA windows present (the reference only)
+    img, s, d = self.image, self.stride, self.dilation
+    cols = [img[:, kh * d:kh * d + s * (self.oh - 1) + 1:s, kw * d:kw * d + s * (self.ow - 1) + 1:s, :] for kh in range(self.kh) for kw in range(self.kw)]
+    return np.stack(cols, axis=3).reshape(-1, self.kh * self.kw * self.cp)
+  def load(self, sram: int, m0: int, ms: int, k0: int, ks: int, R: int) -> list:
+    out, s, d, cp, wp = [], self.stride, self.dilation, self.cp, self.wp
+    per_image = self.oh * self.ow
+    for f in range(-(-ks // R)):
+      k = k0 + f * R; lanes = min(R, ks - f * R)
+      kh, rem = divmod(k, self.kw * cp); kw, c0 = divmod(rem, cp)
+      m = m0
+      while m < m0 + ms:                 # one DMA per run of output rows inside one image
+        n, r = divmod(m, per_image); oh = r // self.ow
+        rows_here = min((m0 + ms - m) // self.ow, self.oh - oh)
+        addr = self.tensor.addr + ((n * self.hp + oh * s + kh * d) * wp + kw * d) * cp + c0
+        out += _dma(Opcode.LOAD, Mem.SPAD, sram + f * ms + (m - m0), addr, lanes, self.ow, s * cp, rows_here, s * wp * cp)
+        m += rows_here * self.ow
+    return out
+
+def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, epilogue: Epilogue | None = None) -> tuple[Compiled, Windows]:
+  """x (N, C, H, W) int8, w (O, C, KH, KW) int8 -> program whose C output is (N*OH*OW, O), NHWC."""
+  n, c, h, wd = x.shape; o, cw, kh, kw = w.shape
+  if c != cw: raise CompileError(f"conv2d: input has {c} channels, weight expects {cw} (groups are not lowered yet)")
+  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, cfg.rows)
+  B = np.zeros((kh, kw, win.cp, o), np.int8); B[:, :, :c, :] = np.asarray(w, np.int8).transpose(2, 3, 1, 0)
+  prog = compile_gemm(cfg, n * win.oh * win.ow, kh * kw * win.cp, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win)
+  return prog, win
