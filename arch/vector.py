@@ -13,13 +13,13 @@ I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
 def wrap32(x: np.ndarray) -> np.ndarray: return np.asarray(x, np.int64).astype(np.int32).astype(np.int64)
 
-def srdhm(a: np.ndarray, b: int) -> np.ndarray:
+def srdhm(a: np.ndarray, b) -> np.ndarray:
   """SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one overflow case saturated."""
-  ab = np.asarray(a, np.int64) * np.int64(b)
+  ab = np.asarray(a, np.int64) * np.asarray(b, np.int64)
   nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
   num = ab + nudge
   q = np.where(num >= 0, num >> 31, -((-num) >> 31))          # C division: truncate toward zero
-  return np.where((np.asarray(a) == I32_MIN) & (b == I32_MIN), I32_MAX, q)
+  return np.where((np.asarray(a) == I32_MIN) & (np.asarray(b) == I32_MIN), I32_MAX, q)
 
 def rounding_shift_right(x: np.ndarray, shift: int) -> np.ndarray:
   """RoundingDivideByPOT: x / 2^shift rounded to nearest, ties away from zero."""
@@ -42,11 +42,18 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.SHL: return wrap32(s1 << shift)
   if f == VecOp.SRA: return s1 >> shift
   if f == VecOp.SRAR: return rounding_shift_right(s1, shift)
-  if f == VecOp.REQUANT: return rounding_shift_right(srdhm(s1, imm), shift)
+  if f == VecOp.REQUANT: return rounding_shift_right(srdhm(s1, s2), shift)   # s2: per-lane multipliers, or imm
   if f == VecOp.RSUM: return wrap32(s1.sum(0, keepdims=True))
   if f == VecOp.RMAX: return s1.max(0, keepdims=True)
   if f == VecOp.COPY: return s1.copy()
   raise ValueError(f"unknown vector function {funct}")
+
+def quantize_multipliers(reals) -> tuple[np.ndarray, int]:
+  """Per-channel Q31 multipliers sharing one right shift (set by the largest scale), all in (0, 1)."""
+  reals = np.asarray(reals, np.float64)
+  if not ((reals > 0) & (reals < 1)).all(): raise ValueError(f"requantization scales must be in (0, 1), got {reals.min():.3g}..{reals.max():.3g}")
+  _, shift = quantize_multiplier(float(reals.max()))
+  return np.minimum(np.round(reals * 2.0 ** (31 + shift)), I32_MAX).astype(np.int32), shift
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
   """(Q31 multiplier, right shift) with real ~= multiplier / 2^31 / 2^shift, for 0 < real < 1."""

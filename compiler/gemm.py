@@ -23,18 +23,24 @@ MAX = {k: (1 << w) - 1 for k, (_, w) in {**FIELDS[Opcode.LOAD], **FIELDS[Opcode.
 @dataclass(frozen=True)
 class Epilogue:
   """Fused into the GEMM on the store queue's vector unit: C = requant(relu(A.B + bias)).
-  bias: int32 per output column; requant: (Q31 multiplier, right shift), making C int8."""
+  bias: int32 per output column; requant: (Q31 multiplier, right shift), making C int8; the multiplier
+  is one int or an int32 array per output column (per-channel scales, loaded like the bias)."""
   bias: np.ndarray | None = None
   relu: bool = False
   requant: tuple | None = None
 
   @property
   def out_dtype(self) -> str: return "int8" if self.requant else "int32"
+  @property
+  def per_channel(self) -> bool: return self.requant is not None and np.ndim(self.requant[0]) == 1
+  def row_tensors(self) -> dict:
+    """Per-column int32 vectors the vector unit reads from accumulator lines."""
+    return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None)) if v is not None}
   def reference(self, acc: np.ndarray) -> np.ndarray:
     x = acc.astype(np.int64)
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
     if self.relu: x = np.maximum(x, 0)
-    if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, self.requant[0]), self.requant[1]), -128, 127)
+    if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
     return x.astype(self.out_dtype)
 rup = lambda x, g: -(-x // g) * g
 
@@ -89,7 +95,7 @@ def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   A bias takes ceil(N/cols) accumulator lines; an int8 output takes two C-sized staging buffers from A's half."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) if ep is not None and ep.bias is not None else 0)) // 2
+  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // 2
   stage = 2 * c_cap if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
@@ -137,6 +143,8 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
 def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
+  if c_cap < 1:
+    raise CompileError(f"config {cfg.name}: the epilogue's per-column vectors ({', '.join(ep.row_tensors())}) for N={N} fill the {cfg.acc_lines}-line accumulator")
   c_elem = 1 if ep is not None and ep.requant else 4
   cands = []
   for mt in _options(M, m_granule or (1 if ws and M < R else R)):
@@ -184,14 +192,19 @@ def _vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
   return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
                 rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
 
-def _epilogue(ep: Epilogue, cb: int, stage: int, bias_base: int, n0: int, ms: int, ns: int, C: int) -> list[Instr]:
-  """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines)."""
+def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int) -> list[Instr]:
+  """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines);
+  rows_at: first accumulator line of each per-column vector (bias, multiplier)."""
   nf, out = T.cdiv(ns, C), []
+  row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)   # src2: the fold's line of a per-column vector
   if ep.bias is not None:
     for f in range(nf):
-      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_mem=Mem.ACC.value, src2_addr=bias_base + n0 // C + f, src2_bcast=1)
+      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, **row)
   if ep.relu: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
-  if ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, imm=ep.requant[0], shift=ep.requant[1])
+  if ep.per_channel:
+    for f in range(nf):
+      out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], **row)
+  elif ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1])
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
@@ -210,9 +223,11 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   tA = a_src.tensor if a_src is not None else Tensor(0, (M, K), "int8", transposed=not ws)
   tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
   ep = epilogue
-  if ep is not None and ep.bias is not None and np.shape(ep.bias) != (N,): raise CompileError(f"bias has shape {np.shape(ep.bias)}, expected ({N},)")
   tensors = {"A": tA, "B": tB}
-  if ep is not None and ep.bias is not None: tensors["bias"] = Tensor(rup(tB.addr + tB.nbytes, ALIGN), (N,), "int32")
+  rows = ep.row_tensors() if ep is not None else {}
+  for k, v in rows.items():
+    if v.shape != (N,): raise CompileError(f"epilogue {k} has shape {v.shape}, expected ({N},)")
+    last = list(tensors.values())[-1]; tensors[k] = Tensor(rup(last.addr + last.nbytes, ALIGN), (N,), "int32")
   last = list(tensors.values())[-1]
   tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, N), ep.out_dtype if ep else "int32")
   size = rup(tC.addr + tC.nbytes, ALIGN)
@@ -220,13 +235,14 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   dram = np.zeros(size, np.uint8)
   dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else A.T).reshape(-1).view(np.uint8)
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
-  if "bias" in tensors: dram[tensors["bias"].addr:tensors["bias"].addr + 4 * N] = np.asarray(ep.bias, "<i4").view(np.uint8)
+  for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
 
   t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None)
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  stage_base, bias_base = 2 * a_cap, 2 * c_cap       # staging after the two A buffers; bias after the two C buffers
+  stage_base = 2 * a_cap                              # int8 staging after the two A buffers
+  rows_at = {k: 2 * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # per-column vectors after the two C buffers
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
   if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
   else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
@@ -242,8 +258,8 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
     group, need, slot = [], -1, {}
-    if s == 0 and "bias" in tensors:   # the whole bias, once, ahead of the first tiles
-      group += _tile_dma(Opcode.LOAD, Mem.ACC, bias_base, tensors["bias"].addr, 1, 0, N, C, 4)
+    if s == 0:   # per-column vectors (bias, multipliers), once, ahead of the first tiles
+      for k in rows: group += _tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, 4)
     for op_name, key in (("A", (mi, ki)), ("B", (ki, ni))):
       if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
       b = loads_done[op_name] % 2; loads_done[op_name] += 1
@@ -270,7 +286,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     prog.append(mm); matmuls.append(mm)
     if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * c_cap
-      vec = _epilogue(ep, cb, stage, bias_base, n0, ms, ns, C) if ep else []
+      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C) if ep else []
       st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
             else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
       _flag(vec + st, wait_prev=1)

@@ -6,10 +6,10 @@ hand-written broadcast-multiply-sum look the same in the IR, so they lower to th
 A contraction's elementwise consumers `+ bias` (a broadcast 1-D buffer) and `max(., 0)` fuse into
 its GEMM epilogue; a contraction whose activation operand is another kernel's output chains after it.
 
-Float graphs are quantized (docs/quantization.md): int8 weights with a per-tensor symmetric scale,
+Float graphs are quantized (docs/frontend.md): int8 weights with per-output-channel symmetric scales,
 int8 activations with per-tensor scales calibrated on the given input, int32 bias, int32
 accumulation, and requantization to the next activation scale in the vector unit.
-(Still to come: vector kernels for other ops, per-channel scales, convolution through DMA windows.)
+(Still to come: vector kernels for other ops; convolutions found in the IR.)
 """
 from __future__ import annotations
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from .ir import Node, Ops, evaluate, toposort
 from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
 from ..arch.config import AccelConfig
-from ..arch.vector import quantize_multiplier
+from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
 
 @dataclass(frozen=True)
@@ -110,20 +110,25 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
   res = GraphResult(None)
   for i, k in enumerate(kernels):
     xb, yb = k.inputs
+    per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output column
     for b in (xb, yb):
       if b.op == Ops.BUFFER and id(b) not in value:
-        if floaty: scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
+        if per_channel and b is yb: value[id(b)] = b.arg   # quantized below, as the B matrix
+        elif floaty: scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
         elif b.dtype != "int8": raise CompileError(f"integer graphs need int8 inputs, got {b.dtype} buffer {b}")
         else: value[id(b)] = b.arg
     A, B = k.matrices(value[id(xb)], value[id(yb)])
     ep = None
     if floaty:
-      s_acc = scale[id(xb)] * scale[id(yb)]
+      if per_channel:
+        s_w = np.maximum(np.abs(B).max(0), 1e-8) / 127; B = np.clip(np.round(B / s_w), -127, 127).astype(np.int8)
+      else: s_w = np.full(k.N, scale[id(yb)])
+      s_acc = scale[id(xb)] * s_w
       bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
       s_out = _scale(evaluate(k.out))         # calibration: the float activation this kernel produces
-      mult = s_acc / s_out
-      if not 0 < mult < 1: raise CompileError(f"kernel {i}: requantization scale {mult:.3g} is not in (0, 1)")
-      ep = Epilogue(bias, k.relu, quantize_multiplier(mult)); scale[id(k.out)] = s_out
+      try: mult = quantize_multipliers(s_acc / s_out)
+      except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
+      ep = Epilogue(bias, k.relu, mult); scale[id(k.out)] = s_out
     elif k.bias is not None or k.relu:
       ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
     prog = compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep)

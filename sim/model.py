@@ -223,7 +223,7 @@ def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
   f = VecOp(ins.funct)
   reduce = f in (VecOp.RSUM, VecOp.RMAX)
   out = [("src1", mem(ins.src1_mem), ins.src1_addr, ins.rows)]
-  if not ins.src2_imm and f not in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.REQUANT, VecOp.RSUM, VecOp.RMAX, VecOp.COPY):
+  if not ins.src2_imm and f not in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY):
     out.append(("src2", mem(ins.src2_mem), ins.src2_addr, 1 if ins.src2_bcast else ins.rows))
   return out + [("dst", mem(ins.dst_mem), ins.dst_addr, 1 if reduce else ins.rows)]
 

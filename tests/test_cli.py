@@ -49,7 +49,7 @@ def test_config_json():
 
 def test_run_and_compile_a_user_file(tmp_path):
   ex = os.path.join(os.path.dirname(__file__), "..", "examples", "mlp.py")
-  p = tinyaccel("run", ex, "--config", "tiny", "--json", "-")
+  p = tinyaccel("run", ex, "--config", "edge", "--json", "-")
   assert p.returncode == 0, p.stderr
   r = json.loads(p.stdout)
   assert r["correct"] is True and [k["kind"] for k in r["kernels"]] == ["gemm", "gemm"] and r["accuracy"]["cosine_similarity"] >= 0.99
@@ -60,3 +60,5 @@ def test_run_and_compile_a_user_file(tmp_path):
   bad = tmp_path / "bad.py"; bad.write_text("from tinyaccel.compiler.tensor import Tensor\ndef workload(): return Tensor.randn(4, 4).exp()\n")
   p = tinyaccel("run", str(bad), "--config", "tiny")
   assert p.returncode == 2 and "unsupported graph" in p.stderr and "Traceback" not in p.stderr
+  p = tinyaccel("run", ex, "--config", "tiny")        # 512 biases and multipliers do not fit a 4 KiB accumulator
+  assert p.returncode == 2 and "per-column vectors (bias, multiplier) for N=512 fill the 256-line accumulator" in p.stderr

@@ -23,7 +23,16 @@ I32 = st.integers(-2 ** 31, 2 ** 31 - 1)
 def test_requant_matches_gemmlowp(a, b, e):
   assert int(V.srdhm(np.array([a]), b)[0]) == srdhm_ref(a, b)
   assert int(V.rounding_shift_right(np.array([a]), e)[0]) == rdbp_ref(a, e)
-  assert int(V.apply(VecOp.REQUANT, np.array([a]), None, None, b, e)[0]) == rdbp_ref(srdhm_ref(a, b), e)
+  assert int(V.apply(VecOp.REQUANT, np.array([a]), np.int64(b), None, b, e)[0]) == rdbp_ref(srdhm_ref(a, b), e)
+
+def test_per_channel_requant_in_a_gemm():
+  from tinyaccel.compiler.gemm import compile_gemm, Epilogue
+  cfg = load_config("tiny"); n = 11
+  mult, shift = V.quantize_multipliers(np.linspace(1e-4, 9e-4, n))
+  assert shift == V.quantize_multiplier(9e-4)[1] and mult.max() < 2 ** 31
+  c = compile_gemm(cfg, 9, 40, n, epilogue=Epilogue(np.arange(n, dtype=np.int32) * 7, True, (mult, shift)))
+  mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+  assert np.array_equal(c.read(mach.dram), c.reference()) and "multiplier" in c.tensors
 
 def test_quantize_multiplier():
   for real in (0.5, 0.3, 1e-3, 0.999999):
