@@ -56,7 +56,7 @@ def test_run_and_compile_a_user_file(tmp_path):
   assert r["macs"] == 64 * 256 * 512 + 64 * 512 * 10 and r["cycles"] == sum(k["cycles"] for k in r["kernels"])
   assert "MUL" in tinyaccel("compile", ex, "--print", "ir").stdout
   assert "fused epilogue: bias+relu" in tinyaccel("compile", ex, "--print", "kernels").stdout
-  assert "matmul a_addr" in tinyaccel("compile", ex, "--print", "program", "--config", "tiny").stdout
+  assert "matmul a_addr" in tinyaccel("compile", ex, "--print", "program", "--config", "edge").stdout
   bad = tmp_path / "bad.py"; bad.write_text("from tinyaccel.compiler.tensor import Tensor\ndef workload(): return Tensor.randn(4, 4).exp()\n")
   p = tinyaccel("run", str(bad), "--config", "tiny")
   assert p.returncode == 2 and "unsupported graph" in p.stderr and "Traceback" not in p.stderr
