@@ -91,12 +91,13 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
   return acc.astype(np.int32)
 
 # ---------------- tile selection ----------------
-def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None):
+def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
-  A bias takes ceil(N/cols) accumulator lines; an int8 output takes two C-sized staging buffers from A's half."""
+  Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
+  staging buffers of the C tile's `c_lines` from A's half of the scratchpad."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // 2
-  stage = 2 * c_cap if ep is not None and ep.requant else 0
+  stage = 2 * c_lines if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
 def _lines(cfg, mt, kt, nt):
@@ -151,6 +152,7 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
     for nt in _options(N, C):
       if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
       # the largest k tile both operand buffers hold, balanced over K
+      a_cap = _buffers(cfg, N, ep, _lines(cfg, mt, 1, nt)[2])[0]     # less the int8 staging of this C tile
       kmax = min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if ws else a_cap // T.cdiv(mt, R))
       if kmax >= R: kmax -= kmax % R
       if kmax < 1: continue
@@ -238,10 +240,11 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
 
   t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None)
-  a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
+  stage_lines = _lines(cfg, t.mt, 1, t.nt)[2]
+  a_cap, b_cap, c_cap = _buffers(cfg, N, ep, stage_lines)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  stage_base = 2 * a_cap                              # int8 staging after the two A buffers
+  stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers
   rows_at = {k: 2 * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # per-column vectors after the two C buffers
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
   if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
@@ -285,7 +288,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if ki == nk - 1: mm.f["signal_next"] = 1                   # C tile complete: hand it to the store queue
     prog.append(mm); matmuls.append(mm)
     if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
-      cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * c_cap
+      cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
       vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C) if ep else []
       st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
             else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))

@@ -17,6 +17,7 @@ import numpy as np
 from .ir import Node, Ops, evaluate, toposort
 from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
+from .conv import compile_conv2d
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -70,22 +71,56 @@ def _is_zero(n: Node) -> bool:
   while n.op == Ops.VIEW: n = n.srcs[0]
   return n.op == Ops.CONST and n.arg == 0
 
-def _bias(n: Node, N: int) -> Node | None:
-  """A VIEW broadcasting a 1-D buffer of N values along the last axis, or None."""
-  if n.op != Ops.VIEW or n.srcs[0].op != Ops.BUFFER or n.srcs[0].shape != (N,): return None
-  return n.srcs[0] if n.arg.view is not None and n.arg.view.strides[-1] == 1 and all(s == 0 for s in n.arg.view.strides[:-1]) else None
+def _bias(n: Node, N: int, axis: int) -> Node | None:
+  """A VIEW broadcasting a 1-D buffer of N values along `axis`, or None."""
+  if n.op != Ops.VIEW or n.srcs[0].op != Ops.BUFFER or n.srcs[0].shape != (N,) or n.arg.view is None: return None
+  st = n.arg.view.strides
+  return n.srcs[0] if st[axis] == 1 and all(x == 0 for i, x in enumerate(st) if i != axis) else None
 
-def schedule(root: Node) -> list[GemmKernel]:
+@dataclass
+class ConvKernel:
+  """conv2d (groups=1) with its fused epilogue, recognized from its sliding-window views."""
+  x: Node; w: Node; stride: int; padding: int; dilation: int
+  out: Node
+  bias: Node | None = None
+  relu: bool = False
+  @property
+  def inputs(self) -> tuple[Node, Node]: return self.x, self.w
+
+def find_conv(n: Node) -> ConvKernel | None:
+  """SUM over (C, KH, KW) of MUL(window view of a padded input, expanded weight), as Tensor.conv2d builds it."""
+  s = n.srcs[0] if n.op == Ops.VIEW and n.srcs and n.srcs[0].op == Ops.SUM else n
+  if s.op != Ops.SUM or s.arg != (3, 6, 7) or s.srcs[0].op != Ops.MUL: return None
+  xv, wv = s.srcs[0].srcs
+  if xv.op != Ops.VIEW or wv.op != Ops.VIEW or len(xv.arg.views) != 2 or len(wv.srcs[0].shape) != 4 or len(xv.srcs[0].shape) != 4: return None
+  pad_view, win = xv.arg.views
+  wp = pad_view.shape[3]
+  p = pad_view.mask[2][0] if pad_view.mask else 0
+  stride, dil = win.strides[4] // wp, win.strides[6] // wp
+  if stride < 1 or dil < 1: return None
+  x, w = Tensor(xv.srcs[0]), Tensor(wv.srcs[0])
+  try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil)   # rebuild the views and compare: the match is exact
+  except ValueError: return None
+  rs = ref.node.srcs[0]
+  if rs.srcs[0].srcs[0].arg != xv.arg or rs.srcs[0].srcs[1].arg != wv.arg or ref.shape != n.shape: return None
+  return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n)
+
+def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order."""
   n, relu, bias = root, False, None
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
-  if n.op == Ops.ADD and len(n.shape) >= 1 and (b := _bias(n.srcs[1], n.shape[-1])) is not None: n, bias = n.srcs[0], b
-  c = find_contraction(n)
-  if c is None:
-    raise CompileError(f"unsupported graph at {n}: only matmul/linear (+ bias, + relu) chains lower to the accelerator so far")
-  k = GemmKernel(c, root, bias, relu)
-  if c.n_axes and c.n_axes[0] != len(n.shape) - 1 and (bias is not None or root is not n):
-    raise CompileError(f"unsupported layout at {n}: the fused output must have N as its last axis")
+  conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
+  if n.op == Ops.ADD and len(n.shape) >= 1:
+    axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
+    if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
+  if (conv := find_conv(n)) is not None:
+    k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu)
+  elif (c := find_contraction(n)) is not None:
+    k = GemmKernel(c, root, bias, relu)
+    if c.n_axes and c.n_axes[0] != len(n.shape) - 1 and (bias is not None or root is not n):
+      raise CompileError(f"unsupported layout at {n}: the fused output must have N as its last axis")
+  else:
+    raise CompileError(f"unsupported graph at {n}: only matmul/linear/conv2d (+ bias, + relu) chains lower to the accelerator so far")
   before = []
   for src in k.inputs:
     if src.op != Ops.BUFFER: before += schedule(src)
@@ -99,8 +134,43 @@ class GraphResult:
   correct: bool = True                      # every kernel bit-exact against the integer reference
   accuracy: dict | None = None              # float graphs: max_abs_error, cosine_similarity vs float32
 
-def _q(x: np.ndarray, scale: float) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
+def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
+
+def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
+  """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout)."""
+  xb, yb = k.inputs
+  conv = isinstance(k, ConvKernel)
+  per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output channel
+  for b in (xb, yb):
+    if b.op == Ops.BUFFER and id(b) not in value:
+      if per_channel and b is yb: value[id(b)] = b.arg   # quantized below, per channel
+      elif floaty: scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
+      elif b.dtype != "int8": raise CompileError(f"integer graphs need int8 inputs, got {b.dtype} buffer {b}")
+      else: value[id(b)] = b.arg
+  if conv: A, B, N = value[id(xb)], value[id(yb)], yb.shape[0]
+  else: A, B = k.matrices(value[id(xb)], value[id(yb)]); N = k.N
+  ep = None
+  if floaty:
+    if per_channel:                                      # conv weights (O, C, KH, KW): channel axis 0; B (K, N): axis 1
+      axes = (1, 2, 3) if conv else 0
+      s_w = np.maximum(np.abs(B).max(axis=axes), 1e-8) / 127
+      B = np.clip(np.round(B / (s_w[:, None, None, None] if conv else s_w)), -127, 127).astype(np.int8)
+    else: s_w = np.full(N, scale[id(yb)])
+    s_acc = scale[id(xb)] * s_w
+    bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
+    s_out = _scale(evaluate(k.out))         # calibration: the float activation this kernel produces
+    try: mult = quantize_multipliers(s_acc / s_out)
+    except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
+    ep = Epilogue(bias, k.relu, mult); scale[id(k.out)] = s_out
+  elif k.bias is not None or k.relu:
+    ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
+  if conv:
+    prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep)
+    n = A.shape[0]
+    return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (prog.macs, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
+  prog = compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep)
+  return prog, lambda y: y.reshape(k.out.shape) if y.size == np.prod(k.out.shape) else y, (prog.macs, prog.macs)
 
 def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphResult:
   """Compile every kernel of `out`, run each on the model, and check it bit for bit."""
@@ -109,40 +179,20 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
   value, scale = {}, {}                      # node -> int8/int32 value on the accelerator; node -> activation scale
   res = GraphResult(None)
   for i, k in enumerate(kernels):
-    xb, yb = k.inputs
-    per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output column
-    for b in (xb, yb):
-      if b.op == Ops.BUFFER and id(b) not in value:
-        if per_channel and b is yb: value[id(b)] = b.arg   # quantized below, as the B matrix
-        elif floaty: scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
-        elif b.dtype != "int8": raise CompileError(f"integer graphs need int8 inputs, got {b.dtype} buffer {b}")
-        else: value[id(b)] = b.arg
-    A, B = k.matrices(value[id(xb)], value[id(yb)])
-    ep = None
-    if floaty:
-      if per_channel:
-        s_w = np.maximum(np.abs(B).max(0), 1e-8) / 127; B = np.clip(np.round(B / s_w), -127, 127).astype(np.int8)
-      else: s_w = np.full(k.N, scale[id(yb)])
-      s_acc = scale[id(xb)] * s_w
-      bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
-      s_out = _scale(evaluate(k.out))         # calibration: the float activation this kernel produces
-      try: mult = quantize_multipliers(s_acc / s_out)
-      except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
-      ep = Epilogue(bias, k.relu, mult); scale[id(k.out)] = s_out
-    elif k.bias is not None or k.relu:
-      ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
-    prog = compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep)
+    prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty)
     mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
     r = run(cfg, prog.program, machine=mach)
     got = prog.read(mach.dram) if functional else prog.reference()
     ok = bool(np.array_equal(got, prog.reference()))
     res.correct &= ok
-    value[id(k.out)] = got.reshape(k.out.shape) if got.size == np.prod(k.out.shape) else got
-    s = r.stats
-    res.kernels.append(dict(name=f"gemm{i}", kind="gemm", shape=[k.M, k.K, k.N], fused=[x for x, on in (("bias", k.bias is not None), ("relu", k.relu), ("requant", floaty)) if on],
-                            cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"], roofline_bound_cycles=s["roofline_bound_cycles"],
-                            dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"], compulsory_dram_bytes=s["compulsory_dram_bytes"],
-                            instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
+    value[id(k.out)] = layout(got)
+    s, conv = r.stats, isinstance(k, ConvKernel)
+    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else [k.M, k.K, k.N]
+    res.kernels.append(dict(name=f"{'conv' if conv else 'gemm'}{i}", kind="gemm", op="conv2d" if conv else "matmul", shape=shape,
+                            fused=[x for x, on in (("bias", k.bias is not None), ("relu", k.relu), ("requant", floaty)) if on],
+                            cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle),
+                            roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
+                            compulsory_dram_bytes=s["compulsory_dram_bytes"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
   last = kernels[-1].out
   q = value[id(last)].reshape(last.shape)
   if floaty:

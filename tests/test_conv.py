@@ -33,3 +33,16 @@ def test_conv_with_int8_epilogue_and_errors():
   assert res.stats["roofline_bound_cycles"] / res.cycles > 0.7     # a 3.6 M-MAC layer: DRAM latency and the first tile show
   with pytest.raises(CompileError, match="ws dataflow"): compile_conv2d(load_config("tiny", dataflow="os"), x[:, :4, :6, :6], wt[:4, :4])
   with pytest.raises(CompileError, match="channels"): compile_conv2d(cfg, x, wt[:, :3])
+
+def test_cnn_graph_found_in_the_ir_and_run_quantized():
+  import importlib.util, os
+  from tinyaccel.compiler.schedule import schedule, run_graph, ConvKernel
+  spec = importlib.util.spec_from_file_location("cnn", os.path.join(os.path.dirname(__file__), "..", "examples", "cnn.py"))
+  mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+  y = mod.workload(batch=2, size=8)
+  ks = schedule(y.node)
+  assert [type(k).__name__ for k in ks] == ["ConvKernel"] * 3 + ["GemmKernel"]
+  assert [(k.stride, k.padding, k.bias is not None, k.relu) for k in ks[:3]] == [(1, 1, True, True), (2, 1, True, True), (2, 1, True, True)]
+  r = run_graph(y, load_config("tiny", acc_kib=8))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
+  assert [k["macs"] for k in r.kernels[:3]] == [2 * 16 * 3 * 9 * 64, 2 * 32 * 16 * 9 * 16, 2 * 32 * 32 * 9 * 4]   # useful MACs, analytical
