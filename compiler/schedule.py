@@ -18,6 +18,7 @@ from .ir import Node, Ops, evaluate, toposort
 from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
 from .conv import compile_conv2d
+from .eltwise import compile_add
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -105,10 +106,29 @@ def find_conv(n: Node) -> ConvKernel | None:
   if rs.srcs[0].srcs[0].arg != xv.arg or rs.srcs[0].srcs[1].arg != wv.arg or ref.shape != n.shape: return None
   return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n)
 
+@dataclass
+class AddKernel:
+  """A residual add of two kernel outputs (+ ReLU) on the vector unit (compiler/eltwise.py)."""
+  a: Node; b: Node; out: Node
+  relu: bool = False
+  bias = None
+  @property
+  def inputs(self) -> tuple[Node, Node]: return self.a, self.b
+
 def schedule(root: Node) -> list:
-  """The kernels that compute `root`, in execution order."""
+  """The kernels that compute `root`, in execution order (shared inputs computed once)."""
+  out, seen = [], set()
+  for k in _schedule(root):
+    if id(k.out) not in seen: seen.add(id(k.out)); out.append(k)
+  return out
+
+def _schedule(root: Node) -> list:
   n, relu, bias = root, False, None
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
+  if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
+     and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None:
+    k = AddKernel(n.srcs[0], n.srcs[1], root, relu)
+    return [x for src in k.inputs for x in _schedule(src)] + [k]
   conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
@@ -123,7 +143,7 @@ def schedule(root: Node) -> list:
     raise CompileError(f"unsupported graph at {n}: only matmul/linear/conv2d (+ bias, + relu) chains lower to the accelerator so far")
   before = []
   for src in k.inputs:
-    if src.op != Ops.BUFFER: before += schedule(src)
+    if src.op != Ops.BUFFER: before += _schedule(src)
   return before + [k]
 
 # ---------------- running a graph on the accelerator ----------------
@@ -138,8 +158,13 @@ def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), 
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
 
 def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
-  """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout)."""
+  """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
   xb, yb = k.inputs
+  if isinstance(k, AddKernel):
+    if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
+    s_out = _scale(evaluate(k.out)); scale[id(k.out)] = s_out
+    prog = compile_add(cfg, value[id(xb)], value[id(yb)], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu)
+    return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   conv = isinstance(k, ConvKernel)
   per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output channel
   for b in (xb, yb):
@@ -186,11 +211,12 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     ok = bool(np.array_equal(got, prog.reference()))
     res.correct &= ok
     value[id(k.out)] = layout(got)
-    s, conv = r.stats, isinstance(k, ConvKernel)
-    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else [k.M, k.K, k.N]
-    res.kernels.append(dict(name=f"{'conv' if conv else 'gemm'}{i}", kind="gemm", op="conv2d" if conv else "matmul", shape=shape,
-                            fused=[x for x, on in (("bias", k.bias is not None), ("relu", k.relu), ("requant", floaty)) if on],
-                            cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle),
+    s, conv, add = r.stats, isinstance(k, ConvKernel), isinstance(k, AddKernel)
+    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if add else [k.M, k.K, k.N]
+    name, kind, op = ("add", "vector", "add") if add else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
+    res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,
+                            fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("requant", floaty)) if on],
+                            cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
                             roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
                             compulsory_dram_bytes=s["compulsory_dram_bytes"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
   last = kernels[-1].out

@@ -46,3 +46,21 @@ def test_cnn_graph_found_in_the_ir_and_run_quantized():
   r = run_graph(y, load_config("tiny", acc_kib=8))
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
   assert [k["macs"] for k in r.kernels[:3]] == [2 * 16 * 3 * 9 * 64, 2 * 32 * 16 * 9 * 16, 2 * 32 * 32 * 9 * 4]   # useful MACs, analytical
+
+def test_residual_block_runs_with_a_vector_add_kernel():
+  from tinyaccel.compiler.schedule import schedule, run_graph
+  from tinyaccel.compiler.eltwise import compile_add
+  def conv(cin, cout, seed): return (Tensor.randn(cout, cin, 3, 3, seed=seed) * (cin * 9) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 9) * 0.1).realize()
+  x = Tensor.randn(2, 4, 6, 6, seed=0)
+  (w0, b0), (w1, b1), (w2, b2) = conv(4, 8, 1), conv(8, 8, 2), conv(8, 8, 3)
+  h = x.conv2d(w0, b0, padding=1).relu()
+  y = (h.conv2d(w1, b1, padding=1).relu().conv2d(w2, b2, padding=1) + h).relu()
+  assert [type(k).__name__ for k in schedule(y.node)] == ["ConvKernel"] * 3 + ["AddKernel"]   # h computed once
+  r = run_graph(y, load_config("tiny", acc_kib=8))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1]["kind"] == "vector"
+  # the add kernel alone: bit-exact with its integer definition and within one step of the real-valued result
+  rng = np.random.default_rng(0); a = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8); b = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8)
+  cfg = load_config("tiny"); c = compile_add(cfg, a, b, 0.6, 1.3, relu=True)
+  mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+  out = c.read(mach.dram)
+  assert np.array_equal(out, c.reference()) and np.abs(out - np.clip(np.round(np.maximum(a * 0.6 + b * 1.3, 0)), -128, 127)).max() <= 1
