@@ -18,6 +18,7 @@ from .gemm import Tensor, compile_gemm, Compiled, Epilogue, CompileError, _dma, 
 class Windows:
   x: np.ndarray                       # (N, C, H, W) int8
   kh: int; kw: int; stride: int; padding: int; dilation: int; lanes: int
+  pad_value: int = 0                  # what padded positions read as (-128 for max pooling)
   def __post_init__(self):
     n, c, h, w = self.x.shape
     self.cp, self.hp, self.wp = rup(c, self.lanes), h + 2 * self.padding, w + 2 * self.padding
@@ -29,7 +30,9 @@ class Windows:
   @property
   def image(self) -> np.ndarray:       # padded NHWC input
     n, c, h, w = self.x.shape; p = self.padding
-    img = np.zeros((n, self.hp, self.wp, self.cp), np.int8); img[:, p:p + h, p:p + w, :c] = self.x.transpose(0, 2, 3, 1)
+    img = np.zeros((n, self.hp, self.wp, self.cp), np.int8)
+    if p: img[:, :, :, :c] = self.pad_value
+    img[:, p:p + h, p:p + w, :c] = self.x.transpose(0, 2, 3, 1)
     return img
   def matrix(self) -> np.ndarray:      # the im2col matrix the DMA windows present (the reference only)
     img, s, d = self.image, self.stride, self.dilation

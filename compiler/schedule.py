@@ -19,6 +19,7 @@ from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
 from .conv import compile_conv2d
 from .eltwise import compile_add
+from .pool import compile_pool2d
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -85,6 +86,7 @@ class ConvKernel:
   out: Node
   bias: Node | None = None
   relu: bool = False
+  x_shape: tuple = ()                 # the input as the convolution sees it, (N, C, H, W)
   @property
   def inputs(self) -> tuple[Node, Node]: return self.x, self.w
 
@@ -93,18 +95,20 @@ def find_conv(n: Node) -> ConvKernel | None:
   s = n.srcs[0] if n.op == Ops.VIEW and n.srcs and n.srcs[0].op == Ops.SUM else n
   if s.op != Ops.SUM or s.arg != (3, 6, 7) or s.srcs[0].op != Ops.MUL: return None
   xv, wv = s.srcs[0].srcs
-  if xv.op != Ops.VIEW or wv.op != Ops.VIEW or len(xv.arg.views) != 2 or len(wv.srcs[0].shape) != 4 or len(xv.srcs[0].shape) != 4: return None
+  if xv.op != Ops.VIEW or wv.op != Ops.VIEW or len(xv.arg.views) != 2 or len(wv.srcs[0].shape) != 4: return None
   pad_view, win = xv.arg.views
-  wp = pad_view.shape[3]
+  if len(pad_view.shape) != 4: return None
+  nb, cb, hp, wp = pad_view.shape
   p = pad_view.mask[2][0] if pad_view.mask else 0
   stride, dil = win.strides[4] // wp, win.strides[6] // wp
-  if stride < 1 or dil < 1: return None
-  x, w = Tensor(xv.srcs[0]), Tensor(wv.srcs[0])
+  x_shape = (nb, cb, hp - 2 * p, wp - 2 * p)
+  if stride < 1 or dil < 1 or int(np.prod(xv.srcs[0].shape)) != int(np.prod(x_shape)): return None
+  x, w = Tensor(xv.srcs[0]).reshape(x_shape), Tensor(wv.srcs[0])
   try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil)   # rebuild the views and compare: the match is exact
   except ValueError: return None
   rs = ref.node.srcs[0]
   if rs.srcs[0].srcs[0].arg != xv.arg or rs.srcs[0].srcs[1].arg != wv.arg or ref.shape != n.shape: return None
-  return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n)
+  return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape)
 
 @dataclass
 class AddKernel:
@@ -115,6 +119,49 @@ class AddKernel:
   @property
   def inputs(self) -> tuple[Node, Node]: return self.a, self.b
 
+def same_graph(a: Node, b: Node, memo=None) -> bool:
+  """Structural equality: same ops, args, shapes and dtypes, and the very same buffers."""
+  memo = {} if memo is None else memo
+  if a is b: return True
+  if (id(a), id(b)) in memo: return memo[(id(a), id(b))]
+  eq = (a.op == b.op and a.shape == b.shape and a.dtype == b.dtype and len(a.srcs) == len(b.srcs) and a.op != Ops.BUFFER
+        and (a.arg == b.arg if not isinstance(a.arg, np.ndarray) else False) and all(same_graph(x, y, memo) for x, y in zip(a.srcs, b.srcs)))
+  memo[(id(a), id(b))] = eq
+  return eq
+
+@dataclass
+class PoolKernel:
+  """max/avg pooling on the vector unit with DMA windows (compiler/pool.py)."""
+  x: Node; kind: str; k: int; stride: int; padding: int; out: Node
+  relu: bool = False
+  x_shape: tuple = ()
+  bias = None
+  @property
+  def inputs(self) -> tuple: return (self.x,)
+
+def find_pool(n: Node) -> PoolKernel | None:
+  """RMAX (or SUM, scaled) over the window axes (4, 5) of a sliding-window view, as max_pool2d/avg_pool2d build it:
+  the parameters come from the window view, and the match rebuilds the graph and compares it."""
+  m = n.srcs[0] if n.op == Ops.VIEW and n.srcs and n.srcs[0].op in (Ops.RMAX, Ops.MUL) else n
+  kind, s = ("max", m) if m.op == Ops.RMAX else ("avg", m.srcs[0]) if m.op == Ops.MUL else (None, None)
+  if s is not None and s.op == Ops.VIEW and s.srcs[0].op in (Ops.RMAX, Ops.SUM): s = s.srcs[0]
+  if s is None or s.op not in (Ops.RMAX, Ops.SUM) or s.arg != (4, 5) or s.srcs[0].op != Ops.VIEW: return None
+  v = s.srcs[0]; win = v.arg.views[-1]
+  if len(win.shape) != 6: return None
+  k, stride, wp = win.shape[4], win.strides[3], win.strides[4]
+  src = v.srcs[0]
+  hp = win.strides[1] // wp
+  for x in (*(t.srcs[0] for t in src.srcs if t.op == Ops.VIEW), src):       # the input under a padding WHERE first, then as is
+    for p in reversed(range(k)):
+      shape4 = (win.shape[0], win.shape[1], hp - 2 * p, wp - 2 * p)
+      if min(shape4) < 1 or int(np.prod(x.shape)) != int(np.prod(shape4)): continue
+      xt = Tensor(x).reshape(shape4)
+      try: ref = xt.max_pool2d(k, stride, p) if kind == "max" else xt.avg_pool2d(k, stride, p)
+      except ValueError: continue
+      if same_graph(ref.node, n) or (ref.node.op == Ops.VIEW and same_graph(ref.node.srcs[0], n)):   # n may lack the final reshape
+        return PoolKernel(x, kind, k, stride, p, m, x_shape=shape4)   # out: the reduce itself, so every view of it shares one kernel
+  return None
+
 def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order (shared inputs computed once)."""
   out, seen = [], set()
@@ -123,6 +170,8 @@ def schedule(root: Node) -> list:
   return out
 
 def _schedule(root: Node) -> list:
+  while root.op == Ops.VIEW and root.srcs[0].op not in (Ops.BUFFER, Ops.CONST) and find_pool(root) is None and find_contraction(root) is None:
+    root = root.srcs[0]                      # a movement of a computed tensor: schedule what it views
   n, relu, bias = root, False, None
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
   if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
@@ -133,8 +182,11 @@ def _schedule(root: Node) -> list:
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
+  if bias is None and (pool := find_pool(n)) is not None:
+    if relu: pool.out, pool.relu = root, relu
+    return (_schedule(pool.x) if pool.x.op != Ops.BUFFER else []) + [pool]
   if (conv := find_conv(n)) is not None:
-    k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu)
+    k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu, conv.x_shape)
   elif (c := find_contraction(n)) is not None:
     k = GemmKernel(c, root, bias, relu)
     if c.n_axes and c.n_axes[0] != len(n.shape) - 1 and (bias is not None or root is not n):
@@ -159,6 +211,16 @@ def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 1
 
 def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
   """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
+  if isinstance(k, PoolKernel):
+    xb = k.x
+    if xb.op == Ops.BUFFER and id(xb) not in value:
+      if floaty: scale[id(xb)] = _scale(xb.arg); value[id(xb)] = _q(xb.arg, scale[id(xb)])
+      else: value[id(xb)] = xb.arg
+    if k.relu: raise CompileError("ReLU after pooling is not fused yet")
+    if floaty: scale[id(k.out)] = scale[id(xb)]             # pooling keeps the scale
+    prog, win = compile_pool2d(cfg, value[id(xb)].reshape(k.x_shape), k.kind, k.k, k.stride, k.padding)
+    n, c = k.x_shape[:2]
+    return prog, lambda y: y.reshape(n, win.oh, win.ow, c).transpose(0, 3, 1, 2), (0, 0)
   xb, yb = k.inputs
   if isinstance(k, AddKernel):
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
@@ -173,7 +235,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
       elif floaty: scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
       elif b.dtype != "int8": raise CompileError(f"integer graphs need int8 inputs, got {b.dtype} buffer {b}")
       else: value[id(b)] = b.arg
-  if conv: A, B, N = value[id(xb)], value[id(yb)], yb.shape[0]
+  if conv: A, B, N = value[id(xb)].reshape(k.x_shape), value[id(yb)], yb.shape[0]
   else: A, B = k.matrices(value[id(xb)], value[id(yb)]); N = k.N
   ep = None
   if floaty:
@@ -204,6 +266,10 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
   value, scale = {}, {}                      # node -> int8/int32 value on the accelerator; node -> activation scale
   res = GraphResult(None)
   for i, k in enumerate(kernels):
+    for src in k.inputs:                     # a view of a computed tensor: apply the view to its value
+      if id(src) not in value and src.op == Ops.VIEW and id(src.srcs[0]) in value:
+        value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
+        if id(src.srcs[0]) in scale: scale[id(src)] = scale[id(src.srcs[0])]
     prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty)
     mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
     r = run(cfg, prog.program, machine=mach)
@@ -211,9 +277,10 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     ok = bool(np.array_equal(got, prog.reference()))
     res.correct &= ok
     value[id(k.out)] = layout(got)
-    s, conv, add = r.stats, isinstance(k, ConvKernel), isinstance(k, AddKernel)
-    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if add else [k.M, k.K, k.N]
-    name, kind, op = ("add", "vector", "add") if add else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
+    s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel))
+    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N]
+    name, kind, op = ((f"{k.kind}pool" if isinstance(k, PoolKernel) else "add"), "vector", "pool" if isinstance(k, PoolKernel) else "add") if vec \
+                     else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
     res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,
                             fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("requant", floaty)) if on],
                             cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,

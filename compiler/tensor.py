@@ -212,10 +212,17 @@ class Tensor:
     wt = weight.reshape(1, groups, cout // groups, cg, 1, 1, kh, kw)
     y = (x * wt).sum(axis=(3, 6, 7)).reshape(n, cout, oh, ow)
     return y if bias is None else y + bias.reshape(1, cout, 1, 1)
-  def max_pool2d(self, k=2, stride=None):
-    return self._pool(k, stride or k).max(axis=(4, 5))
-  def avg_pool2d(self, k=2, stride=None):
-    return self._pool(k, stride or k).mean(axis=(4, 5))
+  def max_pool2d(self, k=2, stride=None, padding=0):
+    """Padding reads as -inf, as in PyTorch."""
+    x = self
+    if padding:
+      arg = ((0, 0), (0, 0), (padding, padding), (padding, padding))
+      x = Tensor.where(Tensor.ones(*self.shape, dtype="bool").pad(arg), self.pad(arg), float("-inf"))
+    return x._pool(k, stride or k).max(axis=(4, 5))
+  def avg_pool2d(self, k=2, stride=None, padding=0):
+    """Padding counts as zeros (count_include_pad)."""
+    x = self.pad(((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else self
+    return x._pool(k, stride or k).mean(axis=(4, 5))
 
 def _shape(shape) -> tuple:
   return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
