@@ -83,8 +83,9 @@ def load_workload(path: str):
 
 def cmd_run_graph(args):
   from .compiler.schedule import run_graph
+  from .workloads import WORKLOADS
   cfg = config_from(args)
-  out = load_workload(args.workload)
+  out = WORKLOADS[args.workload][0]() if args.workload in WORKLOADS else load_workload(args.workload)
   r = run_graph(out, cfg, functional=not args.timing_only)
   ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
   total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks))
@@ -116,8 +117,9 @@ def cmd_compile(args):
   return 0
 
 def cmd_run(args):
-  if args.workload.endswith(".py"): return cmd_run_graph(args)
-  if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, or a FILE.py defining workload())")
+  from .workloads import WORKLOADS
+  if args.workload.endswith(".py") or args.workload in WORKLOADS: return cmd_run_graph(args)
+  if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
   if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
   ep = None
@@ -170,6 +172,24 @@ def cmd_disasm(args):
   else: sys.stdout.write(text)
   return 0
 
+def cmd_list(args):
+  """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
+  from .workloads import WORKLOADS
+  from .compiler.schedule import schedule, ConvKernel, GemmKernel
+  from .compiler.ir import toposort, Ops
+  rows = []
+  for name, (build, desc) in WORKLOADS.items():
+    out = build()
+    params = sum(int(np.prod(n.shape)) for n in toposort(out.node) if n.op == Ops.BUFFER) - int(np.prod(toposort(out.node)[0].shape))
+    macs = 0
+    for k in schedule(out.node):
+      if isinstance(k, GemmKernel): macs += k.M * k.K * k.N
+      elif isinstance(k, ConvKernel): macs += int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))
+    rows.append(dict(name=name, description=desc, params=params, macs=macs))
+  say(args, "\n".join(f"  {r['name']:<10} {r['description']:<40} {r['params'] / 1e6:>8.2f} M params {r['macs'] / 1e9:>8.3f} GMACs" for r in rows))
+  if args.json: write_json(args.json, rows)
+  return 0
+
 def cmd_config(args):
   cfg = config_from(args)
   derived = dict(spad_line_bytes=cfg.spad_line_bytes, spad_lines=cfg.spad_lines, acc_line_bytes=cfg.acc_line_bytes, acc_lines=cfg.acc_lines,
@@ -201,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
   p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
                      description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
-  p.add_argument("workload", help="gemm, or FILE.py whose workload() returns the output Tensor")
+  p.add_argument("workload", help="gemm, a network from `tinyaccel list`, or FILE.py whose workload() returns the output Tensor")
   p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
@@ -228,6 +248,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
+  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
   p = sub.add_parser("demo", help="GEMMs on every preset, side by side")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_demo)
   return ap

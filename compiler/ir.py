@@ -43,14 +43,33 @@ def toposort(root: Node) -> list[Node]:
   visit(root)
   return order
 
-def evaluate(root: Node) -> np.ndarray:
-  """Interpret the graph with numpy: the golden reference every lowering is checked against."""
-  val = {}
-  for n in toposort(root):
+def evaluate(root: Node, cache: dict | None = None) -> np.ndarray:
+  """Interpret the graph with numpy: the golden reference every lowering is checked against.
+  Views are numpy strides (no copies); a SUM of a MUL of views is one einsum, so the broadcast
+  product of a matmul or convolution is never materialized. `cache` keeps values across calls."""
+  val = {} if cache is None else cache
+  order = [n for n in toposort(root) if id(n) not in val]
+  users = {}
+  for n in order:
+    for s_ in n.srcs: users.setdefault(id(s_), []).append(n)
+  for n in order:
+    if n.op == Ops.MUL and users.get(id(n)) and all(u.op == Ops.SUM for u in users[id(n)]) and n is not root:
+      val[id(n)] = None; continue       # folded into its SUM
+    if n.op == Ops.SUM and n.srcs[0].op == Ops.MUL and val.get(id(n.srcs[0]), 0) is None:
+      letters = "abcdefghijklmnopqrstuvwxyz"[:len(n.shape)]
+      ops, subs = [], []
+      for x in n.srcs[0].srcs:   # drop each operand's broadcast (stride-0) axes, so einsum can hand the product to BLAS
+        a = val[id(x)]
+        keep = [i for i in range(a.ndim) if not (a.strides[i] == 0 and a.shape[i] > 1 and i not in n.arg)]
+        ops.append(np.ascontiguousarray(a[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))]).astype(n.dtype, copy=False))
+        subs.append("".join(letters[i] for i in keep))
+      outs = "".join(c for i, c in enumerate(letters) if i not in n.arg)
+      v = np.einsum(f"{subs[0]},{subs[1]}->{outs}", *ops, optimize=True).reshape(n.shape)
+      val[id(n)] = v; continue
     s = [val[id(x)] for x in n.srcs]
     if n.op == Ops.BUFFER: v = n.arg
     elif n.op == Ops.CONST: v = np.full(n.shape, n.arg, n.dtype)
-    elif n.op == Ops.VIEW: v = n.arg.gather(np.ascontiguousarray(s[0]).reshape(-1))
+    elif n.op == Ops.VIEW: v = n.arg.realize(np.ascontiguousarray(s[0]).reshape(-1))
     elif n.op in (Ops.ADD, Ops.MUL, Ops.MAX, Ops.NEG): v = (UNARY.get(n.op) or BINARY[n.op])(*(x.astype(n.dtype) for x in s))   # int8 widens
     elif n.op in UNARY:
       with np.errstate(divide="ignore", invalid="ignore"): v = UNARY[n.op](s[0])
@@ -60,7 +79,7 @@ def evaluate(root: Node) -> np.ndarray:
     elif n.op == Ops.CAST: v = s[0].astype(n.dtype)
     else: raise NotImplementedError(n.op)
     val[id(n)] = np.asarray(v, n.dtype).reshape(n.shape)
-  return val[id(root)]
+  return np.array(val[id(root)]) if root.op == Ops.VIEW else val[id(root)]
 
 def print_graph(root: Node) -> str:
   """One line per node: index, op, shape:dtype, sources, argument."""

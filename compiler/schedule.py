@@ -100,7 +100,9 @@ def find_conv(n: Node) -> ConvKernel | None:
   if len(pad_view.shape) != 4: return None
   nb, cb, hp, wp = pad_view.shape
   p = pad_view.mask[2][0] if pad_view.mask else 0
-  stride, dil = win.strides[4] // wp, win.strides[6] // wp
+  # size-1 axes carry stride 0: read the stride off oh (or ow), the dilation off kh (or kw)
+  stride = win.strides[4] // wp if win.shape[4] > 1 else win.strides[5] if win.shape[5] > 1 else 1
+  dil = win.strides[6] // wp if win.shape[6] > 1 else win.strides[7] if win.shape[7] > 1 else 1
   x_shape = (nb, cb, hp - 2 * p, wp - 2 * p)
   if stride < 1 or dil < 1 or int(np.prod(xv.srcs[0].shape)) != int(np.prod(x_shape)): return None
   x, w = Tensor(xv.srcs[0]).reshape(x_shape), Tensor(wv.srcs[0])
@@ -165,26 +167,30 @@ def find_pool(n: Node) -> PoolKernel | None:
 def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order (shared inputs computed once)."""
   out, seen = [], set()
-  for k in _schedule(root):
+  for k in _schedule(root, set()):
     if id(k.out) not in seen: seen.add(id(k.out)); out.append(k)
   return out
 
-def _schedule(root: Node) -> list:
+def _schedule(root: Node, done: set) -> list:
+  """Kernels for `root` not yet in `done` (ids of nodes already scheduled): shared subgraphs, such as a
+  residual block's input, are visited once, which keeps scheduling linear in the graph."""
   while root.op == Ops.VIEW and root.srcs[0].op not in (Ops.BUFFER, Ops.CONST) and find_pool(root) is None and find_contraction(root) is None:
     root = root.srcs[0]                      # a movement of a computed tensor: schedule what it views
+  if id(root) in done: return []
+  done.add(id(root))
   n, relu, bias = root, False, None
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
   if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
      and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None:
     k = AddKernel(n.srcs[0], n.srcs[1], root, relu)
-    return [x for src in k.inputs for x in _schedule(src)] + [k]
+    return [x for src in k.inputs for x in _schedule(src, done)] + [k]
   conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
   if bias is None and (pool := find_pool(n)) is not None:
     if relu: pool.out, pool.relu = root, relu
-    return (_schedule(pool.x) if pool.x.op != Ops.BUFFER else []) + [pool]
+    return (_schedule(pool.x, done) if pool.x.op != Ops.BUFFER else []) + [pool]
   if (conv := find_conv(n)) is not None:
     k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu, conv.x_shape)
   elif (c := find_contraction(n)) is not None:
@@ -195,7 +201,7 @@ def _schedule(root: Node) -> list:
     raise CompileError(f"unsupported graph at {n}: only matmul/linear/conv2d (+ bias, + relu) chains lower to the accelerator so far")
   before = []
   for src in k.inputs:
-    if src.op != Ops.BUFFER: before += _schedule(src)
+    if src.op != Ops.BUFFER: before += _schedule(src, done)
   return before + [k]
 
 # ---------------- running a graph on the accelerator ----------------
@@ -209,7 +215,7 @@ class GraphResult:
 def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
 
-def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
+def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict):
   """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
   if isinstance(k, PoolKernel):
     xb = k.x
@@ -224,7 +230,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
   xb, yb = k.inputs
   if isinstance(k, AddKernel):
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
-    s_out = _scale(evaluate(k.out)); scale[id(k.out)] = s_out
+    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
     prog = compile_add(cfg, value[id(xb)], value[id(yb)], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   conv = isinstance(k, ConvKernel)
@@ -246,7 +252,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool):
     else: s_w = np.full(N, scale[id(yb)])
     s_acc = scale[id(xb)] * s_w
     bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
-    s_out = _scale(evaluate(k.out))         # calibration: the float activation this kernel produces
+    s_out = _scale(evaluate(k.out, calib))         # calibration: the float activation this kernel produces
     try: mult = quantize_multipliers(s_acc / s_out)
     except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
     ep = Epilogue(bias, k.relu, mult); scale[id(k.out)] = s_out
@@ -263,14 +269,14 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
   """Compile every kernel of `out`, run each on the model, and check it bit for bit."""
   kernels = schedule(out.node)
   floaty = any(n.op == Ops.BUFFER and n.dtype == "float32" for n in toposort(out.node))
-  value, scale = {}, {}                      # node -> int8/int32 value on the accelerator; node -> activation scale
+  value, scale, calib = {}, {}, {}           # node -> accelerator value (int8/int32); activation scale; float32 value
   res = GraphResult(None)
   for i, k in enumerate(kernels):
     for src in k.inputs:                     # a view of a computed tensor: apply the view to its value
       if id(src) not in value and src.op == Ops.VIEW and id(src.srcs[0]) in value:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
         if id(src.srcs[0]) in scale: scale[id(src)] = scale[id(src.srcs[0])]
-    prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty)
+    prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty, calib)
     mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
     r = run(cfg, prog.program, machine=mach)
     got = prog.read(mach.dram) if functional else prog.reference()
@@ -290,7 +296,7 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
   q = value[id(last)].reshape(last.shape)
   if floaty:
     res.output = q.astype(np.float32) * scale[id(last)]
-    ref = evaluate(out.node).astype(np.float64).reshape(-1); got = res.output.astype(np.float64).reshape(-1)
+    ref = evaluate(out.node, calib).astype(np.float64).reshape(-1); got = res.output.astype(np.float64).reshape(-1)
     cos = float(ref @ got / (np.linalg.norm(ref) * np.linalg.norm(got))) if np.linalg.norm(ref) and np.linalg.norm(got) else float(np.array_equal(ref, got))
     res.accuracy = dict(max_abs_error=float(np.abs(ref - got).max()), cosine_similarity=cos)
   else: res.output = q

@@ -122,7 +122,28 @@ class ShapeTracker:
       off, valid = inner_off[safe], valid & inner_valid[safe]
     return off, valid
 
+  def realize(self, flat: np.ndarray) -> np.ndarray:
+    """The viewed array, as a strided numpy view where possible (no index arrays, no copies)."""
+    for v in self.views:
+      flat = _apply(v, flat)
+      if v is not self.views[-1]: flat = np.ascontiguousarray(flat).reshape(-1)
+    return flat
+
   def gather(self, flat: np.ndarray) -> np.ndarray:
     off, valid = self.indices()
     out = np.where(valid, flat[np.clip(off, 0, max(len(flat) - 1, 0))], 0).astype(flat.dtype)
     return out.reshape(self.shape)
+
+def _apply(v: View, flat: np.ndarray) -> np.ndarray:
+  """One View over a flat array: numpy strides for the valid box, zeros outside the mask."""
+  isz = flat.itemsize
+  if v.mask is None:
+    return np.lib.stride_tricks.as_strided(flat[v.offset:] if v.offset >= 0 else flat, v.shape, tuple(s * isz for s in v.strides), writeable=False) \
+      if v.offset >= 0 else _apply(View(v.shape, v.strides, v.offset, tuple((0, s) for s in v.shape)), flat)
+  out = np.zeros(v.shape, flat.dtype)
+  if any(hi <= lo for lo, hi in v.mask): return out
+  off = v.offset + sum(lo * st for (lo, _), st in zip(v.mask, v.strides))
+  box = tuple(hi - lo for lo, hi in v.mask)
+  base = np.lib.stride_tricks.as_strided(flat[off:], box, tuple(s * isz for s in v.strides), writeable=False)
+  out[tuple(slice(lo, hi) for lo, hi in v.mask)] = base
+  return out

@@ -7,8 +7,9 @@ from tinyaccel.compiler.view import View, ShapeTracker
 BUF = np.arange(2 * 3 * 4 * 5)
 
 def same(tr, ref):
-  got = tr.gather(BUF)
+  got = tr.gather(BUF)                                 # index arithmetic
   assert got.shape == ref.shape and np.array_equal(got, ref)
+  assert np.array_equal(tr.realize(BUF), ref)          # numpy strides: the interpreter's fast path
 
 def test_each_op():
   t, r = ShapeTracker.contiguous((2, 3, 4, 5)), BUF.reshape(2, 3, 4, 5)

@@ -1,0 +1,21 @@
+"""Networks written with the Tensor frontend, by name: `tinyaccel run NAME`, `tinyaccel list`."""
+from __future__ import annotations
+
+def _mlp(batch=64, d_in=256, d_hidden=512, d_out=10):
+  from ..compiler.tensor import Tensor
+  x = Tensor.randn(batch, d_in, seed=0)
+  w1, b1 = (Tensor.randn(d_hidden, d_in, seed=1) * d_in ** -0.5).realize(), (Tensor.randn(d_hidden, seed=2) * 0.1).realize()
+  w2, b2 = (Tensor.randn(d_out, d_hidden, seed=3) * d_hidden ** -0.5).realize(), (Tensor.randn(d_out, seed=4) * 0.1).realize()
+  return x.linear(w1, b1).relu().linear(w2, b2)
+
+def _resnet(depth):
+  def build(batch=1, size=224):
+    from .resnet import resnet
+    return resnet(depth, batch, size)
+  return build
+
+WORKLOADS = {
+  "mlp": (_mlp, "2-layer MLP, 64 x 256 -> 512 -> 10"),
+  "resnet18": (_resnet(18), "ResNet-18, 224x224, batch 1"),
+  "resnet50": (_resnet(50), "ResNet-50, 224x224, batch 1"),
+}

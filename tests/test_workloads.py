@@ -1,0 +1,36 @@
+"""Networks at their published shapes: parameter and MAC counts, and a quantized end-to-end run."""
+import numpy as np, pytest
+from tinyaccel.arch.config import load_config
+from tinyaccel.workloads import WORKLOADS
+from tinyaccel.workloads.resnet import resnet
+from tinyaccel.compiler.schedule import schedule, run_graph, ConvKernel, GemmKernel, AddKernel, PoolKernel
+
+def conv_macs(k): return int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))
+
+def test_resnet50_shapes_and_macs():
+  ks = schedule(resnet(50).node)
+  convs = [k for k in ks if isinstance(k, ConvKernel)]
+  assert len(convs) == 53 and sum(isinstance(k, AddKernel) for k in ks) == 16 and sum(isinstance(k, PoolKernel) for k in ks) == 2
+  # analytical: stem 112*112*64*147, then per bottleneck 1x1, 3x3, 1x1 (+ projection), fc 2048*1000
+  macs = 112 * 112 * 64 * 3 * 49
+  cin, hw = 64, 56
+  for stage, (n, w) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512))):
+    for i in range(n):
+      s = 2 if stage > 0 and i == 0 else 1
+      o = hw // s
+      macs += hw * hw * cin * w + o * o * w * w * 9 + o * o * w * 4 * w + (o * o * cin * 4 * w if i == 0 else 0)
+      cin, hw = 4 * w, o
+  fc = [k for k in ks if isinstance(k, GemmKernel)]
+  assert sum(map(conv_macs, convs)) == macs and [(k.M, k.K, k.N) for k in fc] == [(1, 2048, 1000)]
+  assert macs + 2048 * 1000 == 4_089_184_256                      # the 4.09 GMACs usually quoted
+  assert [k.out.shape for k in convs[:1]] == [(1, 64, 112, 112)]
+
+def test_resnet18_runs_quantized_end_to_end():
+  y = resnet(18, size=64)
+  r = run_graph(y, load_config("edge"))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
+  assert sum(k["macs"] for k in r.kernels if k["op"] == "conv2d") == sum(conv_macs(k) for k in schedule(y.node) if isinstance(k, ConvKernel))
+
+def test_registry():
+  assert {"mlp", "resnet18", "resnet50"} <= set(WORKLOADS)
+  with pytest.raises(ValueError, match="ResNet-19"): resnet(19)
