@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test test-rtl-full bench verilog hw-deps clean
+.PHONY: demo test bench hw-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 # Icarus Verilog for the cocotb co-simulations (Debian package; needs root, as on CI)
 hw-deps:
-	@command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; }
+	@command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } || echo "warning: could not install iverilog (RTL co-simulation tests will skip)"
 
 demo: $(STAMP)
 	$(VENV)/bin/tinyaccel demo
@@ -22,14 +22,8 @@ demo: $(STAMP)
 test: $(STAMP) hw-deps
 	$(PY) -m pytest -m "not slow"
 
-test-rtl-full: $(STAMP) hw-deps
-	$(PY) -m pytest -m slow tests/rtl
-
 bench: $(STAMP)
 	$(PY) -m tinyaccel.bench --json build/bench.json
-
-verilog: $(STAMP)
-	$(VENV)/bin/tinyaccel verilog --config tiny -o build/tiny.v
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -34,11 +34,26 @@ def bench_gemm(cfg, m, k, n) -> dict:
           "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
           "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
 
+NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("resnet18", "server"), ("resnet50", "server")]
+
+def bench_network(name: str, preset: str) -> dict:
+  from .workloads import WORKLOADS
+  from .compiler.schedule import run_graph
+  cfg = load_config(preset)
+  t = time.perf_counter(); out = WORKLOADS[name][0](); r = run_graph(out, cfg); wall = time.perf_counter() - t
+  ks = r.kernels; gemm = [k for k in ks if k["kind"] == "gemm"]
+  cycles, macs = sum(k["cycles"] for k in ks), sum(k["macs"] for k in ks)
+  return dict(network=name, preset=preset, kernels=len(ks), cycles=cycles, macs=macs, utilization=macs / (cycles * cfg.macs_per_cycle),
+              gemm_geomean_bound_over_cycles=float(np.exp(np.mean([np.log(k["roofline_bound_cycles"] / k["cycles"]) for k in gemm]))),
+              dram_over_compulsory=sum(k["dram_bytes"] for k in ks) / sum(k["compulsory_dram_bytes"] for k in ks),
+              correct=r.correct, cosine_similarity=r.accuracy["cosine_similarity"], wall_seconds=wall)
+
 def main(argv=None):
   ap = argparse.ArgumentParser(prog="python -m tinyaccel.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--json", metavar="FILE", default="build/bench.json", help="where to write the figures (default build/bench.json)")
   ap.add_argument("--quick", action="store_true", help="only the 256^3 and 128x768x768 shapes")
   ap.add_argument("--presets", default=",".join(presets()), help="comma-separated presets")
+  ap.add_argument("--no-networks", action="store_true", help="skip the network rows")
   args = ap.parse_args(argv)
   shapes = SHAPES[::3] if args.quick else SHAPES
   jobs = [(p, s) for p in args.presets.split(",") for s in shapes]
@@ -52,7 +67,14 @@ def main(argv=None):
     tqdm.write(head + (f"skipped: {r['skipped']}" if "skipped" in r else
                f"{r['cycles']:>13,} {r['utilization']:>6.3f} {r['cycles_over_bound']:>9.3f} {r['dram_over_compulsory']:>9.2f} {'yes' if r['correct'] else 'NO':>3}"
                f" {r['model_seconds']:>8.2f} {r['simulated_cycles_per_s'] / 1e6:>8.1f} {r['timing_only_seconds']:>8.2f}"))
-  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows))
-  return 0 if all(r.get("correct", True) for r in rows) else 1
+  nets = []
+  if not args.no_networks:
+    print(f"\n{'network':<9} {'preset':<7} {'kernels':>7} {'cycles':>12} {'util':>6} {'GEMM bound/cyc':>14} {'DRAM/comp':>9} {'ok':>3} {'cosine':>8} {'wall s':>7}")
+    for name, preset in tqdm(NETWORKS, desc="networks", file=sys.stderr, leave=False):
+      r = bench_network(name, preset); nets.append(r)
+      tqdm.write(f"{name:<9} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
+                 f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
+  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets))
+  return 0 if all(r.get("correct", True) for r in rows + nets) else 1
 
 if __name__ == "__main__": sys.exit(main())
