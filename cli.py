@@ -13,6 +13,7 @@ from .compiler.gemm import compile_gemm, CompileError, Epilogue
 from .arch.vector import quantize_multiplier
 from .sim.model import run as simulate, Machine, ProgramError, Result
 from .helpers import atomic_write, write_json, si
+from .reports.cost import cost_report
 
 class UsageError(ValueError): pass
 ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, OSError)
@@ -42,7 +43,7 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
     workload=dict(kind="gemm", m=m, k=k, n=n, seed=seed, bias=bool(epilogue and epilogue.bias is not None), relu=bool(epilogue and epilogue.relu),
                   output_dtype=epilogue.out_dtype if epilogue else "int32"), config=cfg.to_dict(),
     tiling=dict(mt=c.tiling.mt, kt=c.tiling.kt, nt=c.tiling.nt, order=c.tiling.order, est_cycles=c.tiling.est_cycles),
-    **s, correct=correct,
+    **s, correct=correct, **cost_report(cfg, s),
     kernels=[dict(name="gemm", kind="gemm", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
                   dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"], compulsory_dram_bytes=s["compulsory_dram_bytes"])],
   )
@@ -64,6 +65,7 @@ def table(r: dict) -> str:
     ("SRAM traffic", ", ".join(f"{b} read {si(r['sram_reads'][b], 'B')} write {si(r['sram_writes'][b], 'B')}" for b in ("spad", "acc"))),
     ("array", ", ".join(f"{k} {v:,}" for k, v in r["array_cycles"].items()) + " cycles"),
     ("stall cycles", st),
+    *cost_rows(r),
     ("correct", {True: "yes: bit-exact against numpy", False: "NO: differs from numpy", None: "not checked (--timing-only)"}[r["correct"]]),
     ("model", f"{r['model_seconds']:.3f} s wall, {si(r['simulated_cycles_per_s'])} simulated cycles/s"),
   ]
@@ -90,12 +92,19 @@ def cmd_run_graph(args):
   ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
   total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks))
   total["utilization"] = total["macs"] / (total["cycles"] * cfg.macs_per_cycle)
-  report = dict(workload=dict(kind="file", path=args.workload), config=cfg.to_dict(), **total, seconds=total["cycles"] / (cfg.clock_mhz * 1e6),
-                flops=2 * total["macs"], correct=r.correct, accuracy=r.accuracy, kernels=ks)
+  seconds = total["cycles"] / (cfg.clock_mhz * 1e6)
+  agg = dict(macs=total["macs"], seconds=seconds, achieved_flops_per_s=2 * total["macs"] / seconds,
+             sram_reads={b: sum(k["stats"]["sram_reads"][b] for k in r.kernels) for b in ("spad", "acc")},
+             sram_writes={b: sum(k["stats"]["sram_writes"][b] for k in r.kernels) for b in ("spad", "acc")},
+             dram_read_bytes=sum(k["stats"]["dram_read_bytes"] for k in r.kernels), dram_write_bytes=sum(k["stats"]["dram_write_bytes"] for k in r.kernels))
+  report = dict(workload=dict(kind="network", name=args.workload), config=cfg.to_dict(), **total, seconds=seconds, flops=2 * total["macs"],
+                achieved_flops_per_s=agg["achieved_flops_per_s"], peak_flops_per_s=cfg.peak_flops_per_s,
+                correct=r.correct, accuracy=r.accuracy, **cost_report(cfg, agg), kernels=ks)
   lines = [f"  {'kernel':<8} {'kind':<6} {'M x K x N':>18} {'fused':<20} {'cycles':>12} {'util':>6} {'DRAM B':>10} {'exact':>5}"]
   lines += [f"  {k['name']:<8} {k['kind']:<6} {'x'.join(map(str, k['shape'])):>18} {'+'.join(k['fused']) or '-':<20} {k['cycles']:>12,} {k['utilization']:>6.3f} {k['dram_bytes']:>10,} {str(k['correct']):>5}" for k in ks]
   lines.append(f"  {'total':<8} {'':<6} {'':>18} {'':<20} {total['cycles']:>12,} {total['utilization']:>6.3f} {total['dram_bytes']:>10,} {str(r.correct):>5}")
   if r.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {r.accuracy['cosine_similarity']:.5f}, max abs error {r.accuracy['max_abs_error']:.4g}")
+  lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
   return 0 if r.correct else 1
@@ -114,6 +123,28 @@ def cmd_compile(args):
     return 0
   r = run_graph(out, cfg, functional=False)
   for k in r.kernels: print(f"# {k['name']}: GEMM {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
+  return 0
+
+def cost_rows(r: dict) -> list:
+  a, ch, e = r["area_mm2"], r["chip_cost_usd"], r["energy_pj"]
+  return [("area", f"{a['total']:.3g} mm2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g})"),
+          ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), {r['avg_power_w']:.3g} W average"),
+          ("chip cost", f"${ch['total']:,.2f} (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, package ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f}, NRE ${ch['nre']:,.2f})"),
+          ("perf per $", f"{si(r['flops_per_usd'], 'FLOP/s')} per $ achieved ({si(r['peak_flops_per_usd'], 'FLOP/s')} peak), {si(r['flops_per_watt'], 'FLOP/s')} per W, ${r['usd_per_pflops_hour']:.3g} per PFLOP-hour")]
+
+def cmd_cost(args):
+  """Area and cost of a config, with every constant and its source."""
+  from .reports.cost import constants, CITED, ASSUMPTIONS, cite
+  cfg = config_from(args)
+  r = cost_report(cfg)
+  lines = [f"  {k:<22} {v:.4g}" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in r["chip_cost_usd"].items()]
+  lines.append(f"  peak per $            {si(r['peak_flops_per_usd'], 'FLOP/s')} per $  (wafer: {r['wafer_price']})")
+  if args.sources:
+    c = constants()
+    lines += [f"  {k:<30} {c[k]:<12.4g} {cite(cat, item)['source'][:90]}" for k, (cat, item, _) in CITED.items()]
+    lines += [f"  {k:<30} {c[k]:<12.4g} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
+  say(args, "\n".join(lines))
+  if args.json: write_json(args.json, r)
   return 0
 
 def cmd_run(args):
@@ -248,6 +279,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
+  p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
+  common(p); p.set_defaults(fn=cmd_cost)
   p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
   p = sub.add_parser("demo", help="GEMMs on every preset, side by side")

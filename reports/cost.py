@@ -1,0 +1,207 @@
+"""Area, energy, chip cost and perf/$ of an AccelConfig and a run, from cited public data.
+
+Every constant is read from `reports/data/cost_data.json` (a copy of the project's reference data,
+sources intact) by its item name, and can be overridden by name (`overrides={"d0_per_cm2": 0.2}`).
+Where the data has a gap, the constant is an explicit, named assumption (`ASSUMPTIONS`), reported
+with every result. Formulas and sources: docs/cost-model.md.
+"""
+from __future__ import annotations
+import json, math, os, re
+from functools import lru_cache
+from ..arch.config import AccelConfig
+
+DATA_PATH = os.path.join(os.path.dirname(__file__), "data", "cost_data.json")
+
+@lru_cache(maxsize=1)
+def _data() -> dict:
+  with open(DATA_PATH) as f: return json.load(f)["data"]
+
+def cite(category: str, item: str) -> dict:
+  """The reference entry named `item` (exact), with its value, unit, source and url."""
+  for e in _data()[category]:
+    if e["item"] == item: return e
+  raise KeyError(f"no reference entry {item!r} in {category}")
+
+def _num(v, i=0) -> float:
+  """The i-th number in a reference value ('10 / 20 / 100' -> 10, 20, 100; '15-17.5' -> 15, 17.5);
+  a tuple of indices gives their mean (the middle of a cited range)."""
+  if isinstance(i, tuple): return sum(_num(v, j) for j in i) / len(i)
+  if isinstance(v, (int, float)): return float(v)
+  nums = re.findall(r"(?<![\d.])-?\d+(?:,\d{3})*(?:\.\d+)?|(?<=\d-)\d+(?:\.\d+)?", str(v))   # a '-' after a digit is a range, not a sign
+  return float(nums[i].replace(",", ""))
+
+# (category, item, index of the number in the value): every cited constant of the models
+CITED = {
+  "int8_mul_pj_45nm": ("energy_area_per_op", "8b int mult energy", 0),
+  "int32_add_pj_45nm": ("energy_area_per_op", "32b int add energy", 0),
+  "int8_mul_um2_45nm": ("energy_area_per_op", "8b int mult area", 0),
+  "int32_add_um2_45nm": ("energy_area_per_op", "32b int add area", 0),
+  "reg_bit_pj_40nm": ("energy_area_per_op", "register bit", 0),
+  "reg_bit_um2_40nm": ("energy_area_per_op", "register bit", 1),
+  "sram_8kb_pj_per_64b_45nm": ("energy_area_per_op", "64b SRAM read 8KB / 32KB / 1MB", 0),
+  "sram_32kb_pj_per_64b_45nm": ("energy_area_per_op", "64b SRAM read 8KB / 32KB / 1MB", 1),
+  "sram_1mb_pj_per_64b_45nm": ("energy_area_per_op", "64b SRAM read 8KB / 32KB / 1MB", 2),
+  "dram_pj_per_bit_ddr": ("memory_bandwidth_energy", "DRAM access energy (Horowitz)", 0),
+  "dram_pj_per_bit_gddr6": ("memory_bandwidth_energy", "GDDR6 per-device BW / pin rate / energy", 4),
+  "dram_pj_per_bit_hbm2e": ("memory_bandwidth_energy", "HBM2E per-stack BW / pin rate / energy", 4),
+  "sram_bitcell_um2_n7": ("sram_density", "TSMC N7 SRAM bitcell", 0),
+  "sram_bitcell_um2_n5": ("sram_density", "TSMC HD SRAM bitcell N5 / N3E", 0),
+  "sram_bitcell_um2_n3": ("sram_density", "TSMC HD SRAM bitcell N3B", 0),
+  "sram_macro_mib_per_mm2_n3e": ("sram_density", "TSMC SRAM macro density N3E / N3B", 0),
+  "d0_per_cm2_n7": ("defect_density", "TSMC N7 D0", 0),
+  "d0_per_cm2_n5": ("defect_density", "TSMC N5 D0", 0),
+  "package_test_usd_large": ("packaging_test_and_bom", "CSET packaging+test cost per chip", 0),
+  "package_usd_fcbga": ("packaging_test_and_bom", "Flip-chip BGA package example", 0),
+  "package_usd_cowos": ("recommended_model_defaults", "2.5D CoWoS package (ex-HBM)", 2),
+  "hbm_usd_per_gb": ("recommended_model_defaults", "HBM", (0, 1)),
+  "gddr6_usd_per_gb": ("recommended_model_defaults", "GDDR6/GDDR7", 0),
+  "ddr5_usd_per_gb": ("recommended_model_defaults", "DDR5", 2),                  # the Dec 2025 spot price
+  "electricity_usd_per_kwh": ("recommended_model_defaults", "electricity / PUE", (0, 1)),
+  "pue": ("opex_power", "Average data-center PUE", 0),
+  "nb_alpha": ("recommended_model_defaults", "NB clustering alpha", 1),
+  "edge_exclusion_mm": ("recommended_model_defaults", "edge exclusion / scribe", 0),
+  "scribe_mm": ("recommended_model_defaults", "edge exclusion / scribe", 1),
+}
+WAFER_ITEMS = {3: "TSMC 3nm wafer price", 5: "TSMC 5nm wafer price", 7: "TSMC 7nm wafer price", 10: "TSMC 10nm wafer price",
+               12: "TSMC 16/12nm wafer price", 16: "TSMC 16/12nm wafer price", 28: "TSMC 28nm wafer price at introduction",
+               40: "TSMC 40nm wafer price at introduction", 90: "TSMC 90nm wafer price"}
+NRE_ITEM = ("nre_design_masks", "Chip design cost (IBS)")   # 10nm >170M; 7nm ~300M; 5nm 542.2M
+# Gaps in the reference data, filled by named assumptions (override any of them by name)
+ASSUMPTIONS = {
+  "wafer_mm": (300.0, "300 mm wafers"),
+  "d0_per_cm2_mature": (0.1, "D0 for nodes without a reported value: the middle of the 'mature leading edge 0.09-0.11' default"),
+  "logic_scaling_exponent": (2.0, "logic area scales as (node/45nm)^2 and energy as (node/45nm)^1 from the 45 nm Horowitz figures"),
+  "sram_array_efficiency": (None, "bitcell area / macro area, derived from the N3E bitcell and macro density"),
+  "vector_lane_ops": (2.0, "a vector lane = one 32-bit adder and one 32-bit multiplier-equivalent of 8-bit multipliers (x2)"),
+  "dma_engine_mm2_45nm": (0.5, "DMA engine and instruction queues: 0.5 mm^2 at 45 nm (no cited figure)"),
+  "static_power_fraction": (0.1, "static power = 10% of the power at full activity (no cited figure)"),
+  "nre_volume_units": (1_000_000.0, "units the NRE (IBS design cost by node) is amortized over"),
+  "lifetime_years": (3.0, "years of service for rent"),
+  "lpddr_usd_per_gb": (None, "LPDDR and DDR4 $/GB: the DDR5 spot price"),
+  "lpddr_pj_per_bit": (None, "DDR/LPDDR energy per bit: Horowitz' 45 nm DRAM access figure"),
+}
+
+def constants(overrides: dict | None = None) -> dict:
+  """Every constant by name: cited values, then assumptions, then the user's overrides."""
+  c = {k: _num(cite(cat, item)["value"], i) for k, (cat, item, i) in CITED.items()}
+  c |= {k: v for k, (v, _) in ASSUMPTIONS.items() if v is not None}
+  c["sram_array_efficiency"] = c["sram_macro_mib_per_mm2_n3e"] * 2 ** 20 / 1e6 * c["sram_bitcell_um2_n5"]   # Mib/mm^2 * um^2/bit
+  c["lpddr_usd_per_gb"], c["lpddr_pj_per_bit"] = c["ddr5_usd_per_gb"], c["dram_pj_per_bit_ddr"]
+  for k, v in (overrides or {}).items():
+    if k not in c: raise KeyError(f"unknown cost constant {k!r}")
+    c[k] = float(v)
+  return c
+
+def wafer_price_usd(node_nm: int) -> tuple[float, str]:
+  near = min(WAFER_ITEMS, key=lambda n: (abs(n - node_nm), -n))   # ties: the older node
+  e = cite("wafer_price_usd_per_300mm_wafer", WAFER_ITEMS[near])
+  return _num(e["value"]), e["item"] + ("" if near == node_nm else f" (nearest cited node to {node_nm} nm)")
+
+# ---------------- silicon cost ----------------
+def dies_per_wafer(area_mm2: float, c: dict) -> float:
+  """Gross dies: pi*(d/2)^2/A - pi*d/sqrt(2A), d = wafer diameter less the edge exclusion, A with scribe."""
+  d = c["wafer_mm"] - 2 * c["edge_exclusion_mm"]
+  a = (math.sqrt(area_mm2) + c["scribe_mm"]) ** 2
+  return math.pi * (d / 2) ** 2 / a - math.pi * d / math.sqrt(2 * a)
+
+def yield_nb(area_mm2: float, d0: float, alpha: float) -> float: return (1 + area_mm2 / 100 * d0 / alpha) ** -alpha
+def yield_poisson(area_mm2: float, d0: float) -> float: return math.exp(-area_mm2 / 100 * d0)
+
+def d0_for(node_nm: int, c: dict) -> float:
+  return {7: c["d0_per_cm2_n7"], 5: c["d0_per_cm2_n5"]}.get(node_nm, c["d0_per_cm2_mature"])
+
+def die_cost_usd(area_mm2: float, node_nm: int, c: dict, wafer_usd: float | None = None, d0: float | None = None) -> dict:
+  wafer = wafer_usd if wafer_usd is not None else wafer_price_usd(node_nm)[0]
+  d0 = d0 if d0 is not None else d0_for(node_nm, c)
+  dpw = dies_per_wafer(area_mm2, c)
+  y_nb, y_p = yield_nb(area_mm2, d0, c["nb_alpha"]), yield_poisson(area_mm2, d0)
+  return dict(gross_dpw=dpw, yield_nb=y_nb, yield_poisson=y_p, die_cost_nb_usd=wafer / (dpw * y_nb), die_cost_poisson_usd=wafer / (dpw * y_p))
+
+# ---------------- area and energy of the accelerator ----------------
+def _logic_scale(node_nm: int, c: dict, ref_nm: float = 45.0) -> float: return (node_nm / ref_nm) ** c["logic_scaling_exponent"]
+def _energy_scale(node_nm: int, ref_nm: float = 45.0) -> float: return node_nm / ref_nm
+
+def bitcell_um2(node_nm: int, c: dict) -> float:
+  if node_nm <= 3: return c["sram_bitcell_um2_n3"]
+  if node_nm <= 5: return c["sram_bitcell_um2_n5"]
+  return c["sram_bitcell_um2_n7"] * (node_nm / 7) ** 2       # older nodes: N7 bitcell scaled (assumption: logic_scaling_exponent = 2)
+
+def area_mm2(cfg: AccelConfig, c: dict) -> dict:
+  """Die area by component: MAC array, scratchpad, accumulator, vector unit, DMA/control."""
+  reg_bits = 8 + 16 + 32                                       # input, double-buffered weight, partial sum per PE
+  pe_um2 = (c["int8_mul_um2_45nm"] + c["int32_add_um2_45nm"]) * _logic_scale(cfg.process_nm, c) + reg_bits * c["reg_bit_um2_40nm"] * _logic_scale(cfg.process_nm, c, 40)
+  sram = lambda kib: kib * 8192 * bitcell_um2(cfg.process_nm, c) / c["sram_array_efficiency"] / 1e6
+  lane_um2 = (c["int32_add_um2_45nm"] + c["vector_lane_ops"] * c["int8_mul_um2_45nm"]) * _logic_scale(cfg.process_nm, c)
+  out = dict(array=cfg.rows * cfg.cols * pe_um2 / 1e6, spad=sram(cfg.spad_kib), acc=sram(cfg.acc_kib),
+             vector=cfg.vector_lanes * lane_um2 / 1e6, dma_control=c["dma_engine_mm2_45nm"] * _logic_scale(cfg.process_nm, c))
+  out["total"] = sum(out.values())
+  return out
+
+def sram_pj_per_byte(kib_per_bank: float, node_nm: int, c: dict) -> float:
+  """Read energy per byte for a bank of this size: log-log interpolation of Horowitz' 8 KB / 32 KB / 1 MB points."""
+  pts = [(8, c["sram_8kb_pj_per_64b_45nm"]), (32, c["sram_32kb_pj_per_64b_45nm"]), (1024, c["sram_1mb_pj_per_64b_45nm"])]
+  x = min(max(kib_per_bank, 8), 1024)
+  for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+    if x <= x1:
+      y = math.exp(math.log(y0) + (math.log(y1) - math.log(y0)) * (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0)))
+      return y / 8 * _energy_scale(node_nm)
+  return pts[-1][1] / 8 * _energy_scale(node_nm)
+
+def dram_pj_per_bit(memory_type: str, c: dict) -> float:
+  if memory_type.startswith("hbm"): return c["dram_pj_per_bit_hbm2e"]
+  if memory_type.startswith("gddr"): return c["dram_pj_per_bit_gddr6"]
+  return c["lpddr_pj_per_bit"]
+
+def energy_pj(cfg: AccelConfig, stats: dict, c: dict) -> dict:
+  """Dynamic energy of a run by component, from its MACs and traffic (docs/model.md keys)."""
+  mac_pj = (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(cfg.process_nm)
+  spad = sram_pj_per_byte(cfg.spad_kib / cfg.spad_banks, cfg.process_nm, c)
+  acc = sram_pj_per_byte(cfg.acc_kib / cfg.acc_banks, cfg.process_nm, c)
+  out = dict(mac=stats["macs"] * mac_pj,
+             spad=(stats["sram_reads"]["spad"] + stats["sram_writes"]["spad"]) * spad,
+             acc=(stats["sram_reads"]["acc"] + stats["sram_writes"]["acc"]) * acc,
+             dram=(stats["dram_read_bytes"] + stats["dram_write_bytes"]) * 8 * dram_pj_per_bit(cfg.memory_type, c))
+  out["total"] = sum(out.values())
+  return out
+
+# ---------------- chip, rent, perf per dollar ----------------
+def memory_usd(cfg: AccelConfig, c: dict) -> float:
+  t = cfg.memory_type
+  per_gb = c["hbm_usd_per_gb"] if t.startswith("hbm") else c["gddr6_usd_per_gb"] if t.startswith("gddr") else c["lpddr_usd_per_gb"]
+  return cfg.memory_gib * 1.073741824 * per_gb
+
+def nre_usd(node_nm: int) -> float:
+  """Design cost by node (IBS): the nearest of 10 / 7 / 5 nm, and the 10 nm figure for older nodes."""
+  v = cite(*NRE_ITEM)["value"]
+  table = {10: _num(v, 1), 7: _num(v, 3), 5: _num(v, 5)}                      # millions of USD
+  return table[min(table, key=lambda n: abs(n - node_nm))] * 1e6
+
+def chip_cost_usd(cfg: AccelConfig, c: dict, area: dict | None = None) -> dict:
+  area = area or area_mm2(cfg, c)
+  die = die_cost_usd(area["total"], cfg.process_nm, c)
+  hbm = cfg.memory_type.startswith("hbm")
+  package = c["package_usd_cowos"] if hbm else c["package_test_usd_large"] if area["total"] > 300 else c["package_usd_fcbga"]
+  out = dict(die=die["die_cost_nb_usd"], package_test=package, memory=memory_usd(cfg, c), nre=nre_usd(cfg.process_nm) / c["nre_volume_units"])
+  out["total"] = sum(out.values())
+  return out | {"total_ex_nre": out["total"] - out["nre"], "yield": die["yield_nb"], "gross_dies_per_wafer": die["gross_dpw"]}
+
+def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | None = None) -> dict:
+  """The keys every run reports about money and power (docs/cost-model.md); `stats` is a model run's."""
+  c = constants(overrides)
+  area = area_mm2(cfg, c)
+  chip = chip_cost_usd(cfg, c, area)
+  peak = cfg.peak_flops_per_s
+  full_power_w = peak / 2 * (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(cfg.process_nm) * 1e-12
+  static_w = c["static_power_fraction"] * full_power_w
+  out = dict(area_mm2=area, chip_cost_usd=chip, peak_flops_per_usd=peak / chip["total"], static_power_w=static_w,
+             wafer_price=wafer_price_usd(cfg.process_nm)[1], assumptions={k: ASSUMPTIONS[k][1] for k in ASSUMPTIONS})
+  if stats:
+    e = energy_pj(cfg, stats, c)
+    seconds = stats["seconds"]
+    power = e["total"] * 1e-12 / seconds + static_w if seconds else static_w
+    achieved = stats["achieved_flops_per_s"]
+    hours = c["lifetime_years"] * 365 * 24
+    usd_per_hour = chip["total"] / hours + power / 1000 * c["pue"] * c["electricity_usd_per_kwh"]
+    out |= dict(energy_pj=e, avg_power_w=power, flops_per_usd=achieved / chip["total"], flops_per_watt=achieved / power,
+                usd_per_hour=usd_per_hour, usd_per_pflops_hour=usd_per_hour / (achieved / 1e15) if achieved else float("inf"))
+  return out
