@@ -1,0 +1,63 @@
+"""The weight-stationary systolic array: rows x cols PEs, int8 x int8 -> int32.
+
+Activations enter on the left (row i delayed i cycles), move right one PE per cycle; partial sums move
+down one PE per cycle and leave at the bottom, where column j is delayed cols-1-j cycles so a whole
+output row appears at once, rows + cols - 1 cycles after its input row was presented
+(docs/timing.md: with the SRAM read and the accumulator write this is the MATMUL tail rows + cols).
+
+Weights are double-buffered. The next fold's weights move down a transport chain (column j skewed by
+j cycles) while the current fold streams, and are captured into each PE's shadow register on a skewed
+`capture` wave; the first activation row of a fold carries a `flip` tag that travels with it and
+makes each PE switch to its shadow weights exactly when the new fold's data reaches it.
+"""
+from amaranth import *
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+class PE(wiring.Component):
+  a_in: In(signed(8));  a_flip_in: In(1);  a_out: Out(signed(8));  a_flip_out: Out(1)
+  ps_in: In(signed(32)); ps_out: Out(signed(32))
+  w_in: In(signed(8));  w_out: Out(signed(8))      # weight transport (down)
+  capture: In(1)                                   # shadow <= transport value
+  def elaborate(self, platform):
+    m = Module()
+    shadow, active = Signal(signed(8)), Signal(signed(8))
+    w = Mux(self.a_flip_in, shadow, active)          # a flipping row already uses the new weights
+    m.d.sync += [self.a_out.eq(self.a_in), self.a_flip_out.eq(self.a_flip_in), self.w_out.eq(self.w_in),
+                 self.ps_out.eq(self.ps_in + self.a_in * w)]
+    with m.If(self.a_flip_in): m.d.sync += active.eq(shadow)
+    with m.If(self.capture): m.d.sync += shadow.eq(self.w_in)
+    return m
+
+def _delay(m: Module, sig, n: int, name: str):
+  """`sig` delayed by n cycles through registers."""
+  for k in range(n):
+    r = Signal.like(sig, name=f"{name}_d{k}"); m.d.sync += r.eq(sig); sig = r
+  return sig
+
+class WsArray(wiring.Component):
+  def __init__(self, rows: int, cols: int):
+    self.rows, self.cols = rows, cols
+    super().__init__({
+      "a": In(data.ArrayLayout(signed(8), rows)), "a_flip": In(1),    # one A row (k lanes) per cycle; flip on a fold's first row
+      "w": In(data.ArrayLayout(signed(8), cols)), "w_capture": In(1), # one weight row per cycle, last row first; capture after the last
+      "c": Out(data.ArrayLayout(signed(32), cols)),                   # one output row per cycle, rows + cols - 1 cycles after its input
+    })
+
+  def elaborate(self, platform):
+    m = Module()
+    R, C = self.rows, self.cols
+    pe = [[PE() for _ in range(C)] for _ in range(R)]
+    for i in range(R):
+      for j in range(C): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
+    for i in range(R):                               # left edge: row i skewed by i cycles
+      m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(_delay(m, self.a_flip, i, f"f{i}"))]
+      for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].a_flip_in.eq(pe[i][j - 1].a_flip_out)]
+    for j in range(C):                               # top edge: weights and capture wave skewed by j cycles; zero partial sums
+      m.d.comb += [pe[0][j].w_in.eq(_delay(m, self.w[j], j, f"w{j}")), pe[0][j].ps_in.eq(0)]
+      cap = _delay(m, self.w_capture, j, f"cap{j}")
+      for i in range(R):
+        m.d.comb += pe[i][j].capture.eq(cap)
+        if i: m.d.comb += [pe[i][j].w_in.eq(pe[i - 1][j].w_out), pe[i][j].ps_in.eq(pe[i - 1][j].ps_out)]
+      m.d.comb += self.c[j].eq(_delay(m, pe[R - 1][j].ps_out, C - 1 - j, f"c{j}"))   # bottom edge: deskew
+    return m
