@@ -83,7 +83,7 @@ def load_workload(path: str):
   if not isinstance(out, Tensor): raise UsageError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
   return out
 
-def cmd_run_graph(args):
+def cmd_run_graph(args, keep: list | None = None):
   from .compiler.schedule import run_graph
   from .workloads import WORKLOADS
   cfg = config_from(args)
@@ -105,6 +105,9 @@ def cmd_run_graph(args):
   lines.append(f"  {'total':<8} {'':<6} {'':>18} {'':<20} {total['cycles']:>12,} {total['utilization']:>6.3f} {total['dram_bytes']:>10,} {str(r.correct):>5}")
   if r.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {r.accuracy['cosine_similarity']:.5f}, max abs error {r.accuracy['max_abs_error']:.4g}")
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
+  if keep is not None:
+    keep.append(dict(name=f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.process_nm} nm)", achieved_flops_per_s=report["achieved_flops_per_s"], flops_per_usd=report["flops_per_usd"],
+                     peak_flops_per_usd=report["peak_flops_per_usd"], flops_per_watt=report["flops_per_watt"], chip_cost_usd=report["chip_cost_usd"]["total"]))
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
   return 0 if r.correct else 1
@@ -145,6 +148,32 @@ def cmd_cost(args):
     lines += [f"  {k:<30} {c[k]:<12.4g} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, r)
+  return 0
+
+def cmd_compare(args):
+  """One workload on several configs, next to reference chips' peak perf/$ and the measured H100."""
+  from .reports.chips import peak_rows, h100_measured
+  rows = []
+  for name in args.configs.split(","):
+    cfg = load_config(name)
+    if args.workload == "gemm":
+      r, _, _ = run_gemm(cfg, args.m, args.k, args.n, functional=False)
+    else:
+      import io, contextlib
+      ns = argparse.Namespace(workload=args.workload, config=name, dataflow=None, json=None, timing_only=True)
+      buf = io.StringIO()
+      with contextlib.redirect_stdout(buf): cmd_run_graph(ns, keep=rows)
+      continue
+    rows.append(dict(name=f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.process_nm} nm)", achieved_flops_per_s=r["achieved_flops_per_s"],
+                     flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"], chip_cost_usd=r["chip_cost_usd"]["total"]))
+  key = f"gemm {args.m}x{args.k}x{args.n}" if args.workload == "gemm" else args.workload
+  h = h100_measured(key, batch=1 if args.workload != "gemm" else None)
+  lines = [f"  {'design':<46} {'achieved':>12} {'per $':>12} {'peak per $':>12} {'per W':>12}"]
+  for r in rows: lines.append(f"  {r['name']:<46} {si(r['achieved_flops_per_s'], 'FLOP/s'):>12} {si(r['flops_per_usd']):>12} {si(r['peak_flops_per_usd']):>12} {si(r['flops_per_watt']):>12}")
+  if h: lines.append(f"  {h['name']:<46} {si(h['achieved_flops_per_s'], 'FLOP/s'):>12} {si(h['flops_per_usd']):>12} {'':>12} {si(h['flops_per_watt']) if h['flops_per_watt'] else '':>12}")
+  for p in peak_rows(): lines.append(f"  {p['name'][:46]:<46} {'':>12} {'':>12} {si(p['peak_flops_per_usd']):>12} {'':>12}")
+  say(args, "\n".join(lines) + "\n  (FLOP/s per $ of chip cost; reference chips: spec-sheet peak dense / price from reports/data/cost_data.json)")
+  if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=h, reference_peaks=peak_rows()))
   return 0
 
 def cmd_run(args):
@@ -279,6 +308,11 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("compare", help="a workload on several configs next to reference chips (perf per $ and per W)")
+  p.add_argument("workload", help="gemm or a network from `tinyaccel list`")
+  p.add_argument("--configs", default="edge,server", help="comma-separated presets or TOML paths")
+  p.add_argument("--m", type=positive, default=1024); p.add_argument("--k", type=positive, default=1024); p.add_argument("--n", type=positive, default=1024)
+  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_compare)
   p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
   common(p); p.set_defaults(fn=cmd_cost)

@@ -53,3 +53,20 @@ def test_cli_cost_and_run_keys():
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "run", "gemm", "--m", "64", "--k", "64", "--n", "64", "--config", "tiny", "--json", "-"], capture_output=True, text=True)
   r = json.loads(p.stdout)
   assert r["energy_pj"]["total"] > 0 and r["flops_per_usd"] == pytest.approx(r["achieved_flops_per_s"] / r["chip_cost_usd"]["total"])
+
+def test_reference_chips_and_h100_measured():
+  from tinyaccel.reports.chips import peak_rows, h100_measured, h100_price_usd
+  rows = {r["name"]: r for r in peak_rows()}
+  assert rows["H100 SXM5 (chip, $25k-30k sale)"]["peak_flops_per_usd"] == 36.0e9 and rows["RX 7900 XTX @ $999"]["peak_flops_per_usd"] == 122.9e9
+  assert h100_price_usd()[0] == 27_500
+  h = h100_measured("resnet50", batch=1)
+  assert h["achieved_flops_per_s"] == 2.882e12 and h["flops_per_usd"] == pytest.approx(2.882e12 / 27_500)   # the compiled bf16 row, the faster one
+  assert h100_measured("gemm 1024x1024x1024", dtype="int8")["achieved_flops_per_s"] == 202.211e12
+  assert h100_measured("resnet50", batch=7) is None                  # never a figure the file lacks
+
+def test_cli_compare():
+  p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "compare", "gemm", "--m", "256", "--k", "256", "--n", "256", "--configs", "tiny,edge", "--json", "-"], capture_output=True, text=True)
+  assert p.returncode == 0, p.stderr
+  r = json.loads(p.stdout)
+  assert [d["name"].split()[0] for d in r["designs"]] == ["tiny", "edge"] and r["h100_measured"]["achieved_flops_per_s"] == 5.218e12
+  assert len(r["reference_peaks"]) == 8
