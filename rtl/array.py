@@ -61,3 +61,48 @@ class WsArray(wiring.Component):
         if i: m.d.comb += [pe[i][j].w_in.eq(pe[i - 1][j].w_out), pe[i][j].ps_in.eq(pe[i - 1][j].ps_out)]
       m.d.comb += self.c[j].eq(_delay(m, pe[R - 1][j].ps_out, C - 1 - j, f"c{j}"))   # bottom edge: deskew
     return m
+
+class OsPE(wiring.Component):
+  a_in: In(signed(8)); a_out: Out(signed(8)); first_in: In(1); first_out: Out(1)
+  b_in: In(signed(8)); b_out: Out(signed(8))
+  d_in: In(signed(32)); d_out: Out(signed(32)); load: In(1)     # drain chain (down)
+  def elaborate(self, platform):
+    m = Module()
+    acc, hold = Signal(signed(32)), Signal(signed(32))
+    prod = self.a_in * self.b_in
+    m.d.sync += [self.a_out.eq(self.a_in), self.first_out.eq(self.first_in), self.b_out.eq(self.b_in)]
+    with m.If(self.first_in): m.d.sync += [hold.eq(acc), acc.eq(prod)]      # a fold ends where the next one's first data arrives
+    with m.Else(): m.d.sync += acc.eq(acc + prod)
+    m.d.sync += self.d_out.eq(Mux(self.load, Mux(self.first_in, acc, hold), self.d_in))   # the bottom row loads its sum as it finishes
+    return m
+
+class OsArray(wiring.Component):
+  """Output-stationary array: PE(i, j) accumulates C[i, j]. A^T lines enter on the left (row i skewed i),
+  B lines on the top (column j skewed j), one k step per cycle; the first k step of each fold carries a
+  `first` tag (a lone tag with zero data flushes the last fold). When the tag passes PE(i, j) the finished
+  sum moves to a hold register; when it reaches the bottom row the column's holds load into a drain chain
+  that shifts down, so a fold's rows leave the bottom, last row first, deskewed to whole rows:
+  row R-1-q of a fold appears rows + cols - 1 + q cycles after the next fold's tag entered."""
+  def __init__(self, rows: int, cols: int):
+    self.rows, self.cols = rows, cols
+    super().__init__({
+      "a": In(data.ArrayLayout(signed(8), rows)), "b": In(data.ArrayLayout(signed(8), cols)), "first": In(1),
+      "c": Out(data.ArrayLayout(signed(32), cols)),
+    })
+
+  def elaborate(self, platform):
+    m = Module()
+    R, C = self.rows, self.cols
+    pe = [[OsPE() for _ in range(C)] for _ in range(R)]
+    for i in range(R):
+      for j in range(C): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
+    for i in range(R):
+      m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(_delay(m, self.first, i, f"t{i}"))]
+      for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].first_in.eq(pe[i][j - 1].first_out)]
+    for j in range(C):
+      m.d.comb += [pe[0][j].b_in.eq(_delay(m, self.b[j], j, f"b{j}")), pe[0][j].d_in.eq(0)]
+      for i in range(R):
+        m.d.comb += pe[i][j].load.eq(pe[R - 1][j].first_in)             # the tag reaching the bottom row: every hold is final
+        if i: m.d.comb += [pe[i][j].b_in.eq(pe[i - 1][j].b_out), pe[i][j].d_in.eq(pe[i - 1][j].d_out)]
+      m.d.comb += self.c[j].eq(_delay(m, pe[R - 1][j].d_out, C - 1 - j, f"c{j}"))
+    return m
