@@ -1,5 +1,6 @@
-"""The systolic arrays (ws and os) in Amaranth's simulator: back-to-back folds (ws: weights preloaded behind the
-stream, bit-exact against numpy, each output row exactly rows + cols - 1 cycles after its input."""
+"""The systolic arrays in Amaranth's simulator: back-to-back folds, bit-exact against numpy, every output
+row on the exact cycle docs/timing.md implies (ws: rows + cols - 1 after its input row, with the next
+fold's weights shifted in behind the stream; os: rows + cols - 1 + q after the next fold's tag)."""
 import numpy as np, pytest
 from amaranth.sim import Simulator
 from tinyaccel.rtl.array import WsArray
