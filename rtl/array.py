@@ -29,6 +29,13 @@ class PE(wiring.Component):
     with m.If(self.capture): m.d.sync += shadow.eq(self.w_in)
     return m
 
+def _grid(m: Module, make, rows: int, cols: int) -> list:
+  """rows x cols PEs, registered as submodules pe_i_j."""
+  pe = [[make() for _ in range(cols)] for _ in range(rows)]
+  for i in range(rows):
+    for j in range(cols): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
+  return pe
+
 def _delay(m: Module, sig, n: int, name: str):
   """`sig` delayed by n cycles through registers."""
   for k in range(n):
@@ -47,9 +54,7 @@ class WsArray(wiring.Component):
   def elaborate(self, platform):
     m = Module()
     R, C = self.rows, self.cols
-    pe = [[PE() for _ in range(C)] for _ in range(R)]
-    for i in range(R):
-      for j in range(C): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
+    pe = _grid(m, PE, R, C)
     for i in range(R):                               # left edge: row i skewed by i cycles
       m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(_delay(m, self.a_flip, i, f"f{i}"))]
       for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].a_flip_in.eq(pe[i][j - 1].a_flip_out)]
@@ -93,9 +98,7 @@ class OsArray(wiring.Component):
   def elaborate(self, platform):
     m = Module()
     R, C = self.rows, self.cols
-    pe = [[OsPE() for _ in range(C)] for _ in range(R)]
-    for i in range(R):
-      for j in range(C): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
+    pe = _grid(m, OsPE, R, C)
     for i in range(R):
       m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(_delay(m, self.first, i, f"t{i}"))]
       for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].first_in.eq(pe[i][j - 1].first_out)]

@@ -5,6 +5,20 @@ import numpy as np, pytest
 from amaranth.sim import Simulator
 from tinyaccel.rtl.array import WsArray
 
+def simulate(dut, inputs, expect):
+  """Drive `inputs(cyc) -> [(port, values)]` each cycle; return dut.c at every cycle in `expect`."""
+  got = {}
+  async def tb(ctx):
+    for cyc in range(max(expect) + 2):
+      for port, vals in inputs(cyc):
+        if isinstance(vals, (bool, int)): ctx.set(port, int(vals))
+        else:
+          for x, v in enumerate(vals): ctx.set(port[x], int(v))
+      if cyc in expect: got[cyc] = [ctx.get(dut.c[j]) for j in range(len(expect[cyc]))]
+      await ctx.tick()
+  sim = Simulator(dut); sim.add_clock(1e-8); sim.add_testbench(tb); sim.run()
+  return got
+
 def run_folds(R, C, folds, m, seed=0):
   """Stream `folds` weight tiles back to back, each with m A rows; the next tile's weights shift in
   during the last R cycles before its stream (the timing of docs/timing.md: a fold costs max(m, R))."""
@@ -20,26 +34,12 @@ def run_folds(R, C, folds, m, seed=0):
     for r in range(R): events.setdefault(p0 + r, {})["w"] = (W[f][R - 1 - r], r == R - 1)
     for t in range(m): events.setdefault(starts[f] + t, {})["a"] = (A[f][t], t == 0)
   expect = {starts[f] + t + R + C - 1: A[f][t] @ W[f] for f in range(folds) for t in range(m)}
-  got = {}
-  last = max(expect) + 2
-  async def tb(ctx):
-    for cyc in range(last):
-      e = events.get(cyc, {})
-      w, cap = e.get("w", (np.zeros(C, int), False)); a, flip = e.get("a", (np.zeros(R, int), False))
-      for j in range(C): ctx.set(dut.w[j], int(w[j]))
-      ctx.set(dut.w_capture, int(cap))
-      for i in range(R): ctx.set(dut.a[i], int(a[i]))
-      ctx.set(dut.a_flip, int(flip))
-      if cyc in expect: got[cyc] = [ctx.get(dut.c[j]) for j in range(C)]
-      await ctx.tick()
-  sim = Simulator(dut); sim.add_clock(1e-8); sim.add_testbench(tb); sim.run()
-  return expect, got
+  def inputs(cyc):
+    e = events.get(cyc, {})
+    (w, cap), (a, flip) = e.get("w", (np.zeros(C, int), False)), e.get("a", (np.zeros(R, int), False))
+    return [(dut.w, w), (dut.w_capture, bool(cap)), (dut.a, a), (dut.a_flip, bool(flip))]
+  return expect, simulate(dut, inputs, expect)
 
-@pytest.mark.parametrize("R,C,folds,m", [(4, 4, 3, 4), (4, 4, 4, 1), (4, 4, 3, 6), (3, 5, 3, 2), (2, 2, 5, 3)])
-def test_ws_array_back_to_back_folds(R, C, folds, m):
-  expect, got = run_folds(R, C, folds, m)
-  for cyc, row in expect.items():
-    assert got[cyc] == row.tolist(), f"output row due at cycle {cyc}"
 
 def run_os(R, C, folds, k, seed=0):
   from tinyaccel.rtl.array import OsArray
@@ -56,20 +56,16 @@ def run_os(R, C, folds, k, seed=0):
   for f in range(folds):
     res = A[f] @ B[f]
     for q in range(R): expect[starts[f + 1] + R + C - 1 + q] = res[R - 1 - q]
-  got = {}
-  async def tb(ctx):
-    for cyc in range(max(expect) + 2):
-      a, b, first = events.get(cyc, (np.zeros(R, int), np.zeros(C, int), False))
-      for i in range(R): ctx.set(dut.a[i], int(a[i]))
-      for j in range(C): ctx.set(dut.b[j], int(b[j]))
-      ctx.set(dut.first, int(first))
-      if cyc in expect: got[cyc] = [ctx.get(dut.c[j]) for j in range(C)]
-      await ctx.tick()
-  sim = Simulator(dut); sim.add_clock(1e-8); sim.add_testbench(tb); sim.run()
-  return expect, got
+  def inputs(cyc):
+    a, b, first = events.get(cyc, (np.zeros(R, int), np.zeros(C, int), False))
+    return [(dut.a, a), (dut.b, b), (dut.first, bool(first))]
+  return expect, simulate(dut, inputs, expect)
 
-@pytest.mark.parametrize("R,C,folds,k", [(4, 4, 3, 4), (4, 4, 3, 1), (4, 4, 2, 7), (3, 5, 3, 2), (2, 3, 4, 5)])
-def test_os_array_back_to_back_folds(R, C, folds, k):
-  expect, got = run_os(R, C, folds, k)
+CASES = [(4, 4, 3, 4), (4, 4, 4, 1), (4, 4, 3, 6), (3, 5, 3, 2), (2, 3, 4, 5)]   # rows, cols, folds, rows streamed (ws: m, os: k)
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("R,C,folds,n", CASES)
+def test_array_back_to_back_folds(dataflow, R, C, folds, n):
+  expect, got = (run_folds if dataflow == "ws" else run_os)(R, C, folds, n)
   for cyc, row in expect.items():
     assert got[cyc] == row.tolist(), f"output row due at cycle {cyc}"
