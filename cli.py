@@ -5,7 +5,7 @@ Units: cycles are accelerator clock cycles, bytes are bytes, seconds are seconds
 with status 2 and one line on stderr.
 """
 from __future__ import annotations
-import argparse, os, sys
+import argparse, json, os, sys
 import numpy as np
 from .arch.config import load_config, ConfigError, presets, AccelConfig
 from .arch.isa import IsaError, asm, disasm, encode_program, decode_program
@@ -44,8 +44,9 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
                   output_dtype=epilogue.out_dtype if epilogue else "int32"), config=cfg.to_dict(),
     tiling=dict(mt=c.tiling.mt, kt=c.tiling.kt, nt=c.tiling.nt, order=c.tiling.order, est_cycles=c.tiling.est_cycles),
     **s, correct=correct, **cost_report(cfg, s),
-    kernels=[dict(name="gemm", kind="gemm", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
-                  dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"], compulsory_dram_bytes=s["compulsory_dram_bytes"])],
+    kernels=[dict(name="gemm", kind="gemm", op="matmul", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
+                  roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
+                  compulsory_dram_bytes=s["compulsory_dram_bytes"], stall_cycles=s["stall_cycles"], correct=correct)],
   )
   return report, res, c
 
@@ -148,6 +149,19 @@ def cmd_cost(args):
     lines += [f"  {k:<30} {c[k]:<12.4g} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, r)
+  return 0
+
+def cmd_report(args):
+  from .reports.report import write_report
+  results = []
+  for p in args.results:
+    with open(p) as f: r = json.load(f)
+    if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json` result")
+    results.append(r)
+  trace = None
+  if args.trace:
+    with open(args.trace) as f: trace = json.load(f)
+  print(write_report(results, args.output, trace))
   return 0
 
 def cmd_compare(args):
@@ -269,8 +283,20 @@ def cmd_demo(args):
     out.append(r)
     print(f"{p:<8} {cfg.rows:>4}x{cfg.cols:<3} {'x'.join(map(str, shape)):>18} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['roofline_bound_cycles'] / r['cycles']:>9.3f}"
           f" {(r['dram_read_bytes'] + r['dram_write_bytes']) / r['compulsory_dram_bytes']:>9.2f} {r['achieved_flops_per_s'] / 1e12:>8.3g} {str(r['correct']):>8} {r['model_seconds']:>8.3f}")
-  if args.json: write_json(args.json, out)
-  return 0 if all(r["correct"] for r in out) else 1
+  # a network on two presets, then the HTML report of everything
+  import io, contextlib
+  from .reports.report import write_report
+  nets = []
+  for name, preset in (("resnet50", "edge"), ("resnet18", "server")):
+    ns = argparse.Namespace(workload=name, config=preset, dataflow=None, json=os.path.join(args.output, f"{name}_{preset}.json"), timing_only=False)
+    with contextlib.redirect_stdout(io.StringIO()): cmd_run_graph(ns)
+    with open(ns.json) as f: nets.append(json.load(f))
+    n = nets[-1]
+    print(f"{name} on {preset}: {n['cycles']:,} cycles ({n['seconds'] * 1e3:.3g} ms), utilization {n['utilization']:.3f}, cosine vs float32 {n['accuracy']['cosine_similarity']:.5f},"
+          f" {si(n['flops_per_usd'], 'FLOP/s')} per $, correct {n['correct']}")
+  print(f"report: {write_report(out + nets, args.output)}")
+  if args.json: write_json(args.json, out + nets)
+  return 0 if all(r["correct"] for r in out + nets) else 1
 
 def parser() -> argparse.ArgumentParser:
   ap = argparse.ArgumentParser(prog="tinyaccel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -308,6 +334,11 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("report", help="HTML report with plots from `run --json` results")
+  p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`")
+  p.add_argument("-o", "--output", default="reports/out", help="output folder (default reports/out)")
+  p.add_argument("--trace", metavar="FILE", help="a .json trace from `run gemm --trace` for the timeline plot")
+  p.set_defaults(fn=cmd_report)
   p = sub.add_parser("compare", help="a workload on several configs next to reference chips (perf per $ and per W)")
   p.add_argument("workload", help="gemm or a network from `tinyaccel list`")
   p.add_argument("--configs", default="edge,server", help="comma-separated presets or TOML paths")
@@ -318,7 +349,8 @@ def parser() -> argparse.ArgumentParser:
   common(p); p.set_defaults(fn=cmd_cost)
   p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
-  p = sub.add_parser("demo", help="GEMMs on every preset, side by side")
+  p = sub.add_parser("demo", help="GEMMs on every preset, ResNets on two, and an HTML report")
+  p.add_argument("-o", "--output", default="reports/out", help="report folder (default reports/out)")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_demo)
   return ap
 

@@ -291,7 +291,8 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
                             fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("requant", floaty)) if on],
                             cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
                             roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
-                            compulsory_dram_bytes=s["compulsory_dram_bytes"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
+                            compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
+                            stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
   last = kernels[-1].out
   q = value[id(last)].reshape(last.shape)
   if floaty:

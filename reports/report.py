@@ -1,0 +1,104 @@
+"""HTML reports with matplotlib plots: roofline, perf/$ against reference chips, per-kernel utilization
+and stalls, DRAM traffic against compulsory bytes, and the three queues' timeline.
+
+`write_report(results, out_dir, trace=None)` takes the JSON reports of `tinyaccel run ... --json` (a GEMM
+or a network) and writes `index.html`, one PNG per plot, `results.csv` and `results.json`, atomically.
+"""
+from __future__ import annotations
+import csv, html, io, json, os
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from ..helpers import atomic_write
+from .chips import peak_rows, h100_measured
+
+def _label(r: dict) -> str:
+  w, c = r["workload"], r["config"]
+  name = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", w.get("path", "?"))
+  return f"{name} on {c['name']} ({c['rows']}x{c['cols']} {c['dataflow']})"
+
+def _save(fig, out_dir: str, name: str) -> str:
+  buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110, bbox_inches="tight"); plt.close(fig)
+  atomic_write(os.path.join(out_dir, name), buf.getvalue())
+  return name
+
+def _table(rows: list[dict], cols: list[str]) -> str:
+  head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+  fmt = lambda v: f"{v:,.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else html.escape(str(v))
+  body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
+  return f"<table><tr>{head}</tr>{body}</table>"
+
+def roofline(results, out_dir):
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for r in results:
+    c = r["config"]; peak = 2 * c["rows"] * c["cols"] * c["clock_mhz"] * 1e6; bw = c["dram_bytes_per_cycle"] * c["clock_mhz"] * 1e6
+    xs = [0.01, peak / bw, 1e5]
+    ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, label=f"{c['name']} roof")
+    pts = [(2 * k["macs"] / max(k["dram_bytes"], 1), 2 * k["macs"] / (k["cycles"] / (c["clock_mhz"] * 1e6))) for k in r["kernels"] if k["macs"]]
+    ax.scatter(*zip(*pts), s=14, label=_label(r))
+  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("operational intensity (FLOP per DRAM byte)"); ax.set_ylabel("achieved FLOP/s")
+  ax.legend(fontsize=7); ax.set_title("Roofline: one point per kernel")
+  return _save(fig, out_dir, "roofline.png")
+
+def perf_per_dollar(results, out_dir):
+  rows = [dict(name=_label(r), flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"]) for r in results]
+  for r in results:
+    w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
+    h = h100_measured(key, batch=None if w.get("kind") == "gemm" else 1)
+    if h and h["name"] not in [x["name"] for x in rows]: rows.append(dict(name=f"{h['name']} on {key}", flops_per_usd=h["flops_per_usd"], peak_flops_per_usd=None, flops_per_watt=h["flops_per_watt"]))
+  rows += [dict(name=p["name"], flops_per_usd=None, peak_flops_per_usd=p["peak_flops_per_usd"], flops_per_watt=None) for p in peak_rows()]
+  fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
+  names = [x["name"][:60] for x in rows]
+  ax.barh(names, [x["peak_flops_per_usd"] or 0 for x in rows], color="#bbb", label="peak")
+  ax.barh(names, [x["flops_per_usd"] or 0 for x in rows], color="#2a6", height=0.5, label="achieved on the workload")
+  ax.set_xscale("log"); ax.set_xlabel("FLOP/s per $ (chip cost; reference chips: spec-sheet peak / price)"); ax.invert_yaxis(); ax.legend(fontsize=8)
+  return _save(fig, out_dir, "perf_per_dollar.png"), rows
+
+def kernels(results, out_dir):
+  files = []
+  for n, r in enumerate(results):
+    ks = r["kernels"]; names = [k["name"] for k in ks]
+    fig, (a1, a2, a3) = plt.subplots(3, 1, figsize=(max(6, 0.25 * len(ks) + 2), 8), sharex=True)
+    a1.bar(names, [k["roofline_bound_cycles"] / k["cycles"] if k["cycles"] else 0 for k in ks], color="#ccc", label="roofline bound / cycles")
+    a1.bar(names, [k["utilization"] for k in ks], color="#36c", width=0.5, label="utilization"); a1.set_ylim(0, 1.05); a1.legend(fontsize=7)
+    reasons = sorted({x for k in ks for x in (k.get("stall_cycles") or {}).get("compute", {})})
+    bottom = [0.0] * len(ks)
+    for reason in reasons:
+      v = [(k.get("stall_cycles") or {}).get("compute", {}).get(reason, 0) / k["cycles"] for k in ks]
+      a2.bar(names, v, bottom=bottom, label=reason); bottom = [b + x for b, x in zip(bottom, v)]
+    a2.set_ylabel("array stall share"); a2.legend(fontsize=7) if reasons else None
+    a3.bar(names, [k["dram_bytes"] for k in ks], color="#c63", label="DRAM bytes")
+    a3.bar(names, [k["compulsory_dram_bytes"] for k in ks], fill=False, edgecolor="k", lw=0.7, label="compulsory")
+    a3.set_yscale("log"); a3.set_ylabel("bytes"); a3.legend(fontsize=7)
+    plt.setp(a3.get_xticklabels(), rotation=90, fontsize=6); a1.set_title(_label(r))
+    files.append(_save(fig, out_dir, f"kernels_{n}.png"))
+  return files
+
+def timeline(trace: list[dict], out_dir: str) -> str:
+  fig, ax = plt.subplots(figsize=(9, 2.4))
+  for y, q in enumerate(("load", "compute", "store")):
+    spans = [(t["start"], t["end"] - t["start"]) for t in trace if t["queue"] == q]
+    ax.broken_barh(spans, (y - 0.35, 0.7), alpha=0.6)
+  ax.set_yticks([0, 1, 2], ["load", "compute", "store"]); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
+  return _save(fig, out_dir, "timeline.png")
+
+def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None) -> str:
+  os.makedirs(out_dir, exist_ok=True)
+  parts = ["<h1>tinyaccel report</h1>"]
+  summary = [dict(run=_label(r), cycles=r["cycles"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
+                  chip_cost_usd=r["chip_cost_usd"]["total"], avg_power_w=r["avg_power_w"], flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
+                  usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
+  parts += ["<h2>Summary</h2>", _table(summary, list(summary[0]))]
+  parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
+  png, rows = perf_per_dollar(results, out_dir)
+  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "flops_per_usd", "peak_flops_per_usd", "flops_per_watt"])]
+  for r, png in zip(results, kernels(results, out_dir)):
+    parts += [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">',
+              _table(r["kernels"], ["name", "kind", "shape", "cycles", "utilization", "roofline_bound_cycles", "dram_bytes", "compulsory_dram_bytes", "correct"])]
+  if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir)}">']
+  css = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+  atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
+  out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
+  atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
+  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results, default=str))
+  return os.path.join(out_dir, "index.html")
