@@ -164,6 +164,19 @@ def cmd_report(args):
   print(write_report(results, args.output, trace))
   return 0
 
+def cmd_sweep(args):
+  from .reports.sweep import run_sweep, pareto, SweepError
+  from .reports.report import sweep_plot
+  try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-")
+  except SweepError as e: raise UsageError(str(e)) from None
+  front = pareto(r["results"])
+  lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
+  lines += [f"  pareto: {p['workload']:<22} {json.dumps(p['params']):<40} {si(p['flops_per_usd'], 'FLOP/s')}/$ {si(p['flops_per_watt'], 'FLOP/s')}/W {p['area_mm2']['total']:.3g} mm2" for p in front]
+  if r["results"] and front: lines.append(f"  plot: {sweep_plot(r['results'], front, args.output)}")
+  say(args, "\n".join(lines))
+  if args.json: write_json(args.json, dict(r, pareto=front))
+  return 0
+
 def cmd_compare(args):
   """One workload on several configs, next to reference chips' peak perf/$ and the measured H100."""
   from .reports.chips import peak_rows, h100_measured
@@ -334,6 +347,11 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
+  p = sub.add_parser("sweep", help="run a design-space sweep (TOML) in parallel; resumable")
+  p.add_argument("file", help="sweep TOML (see reports/sweep.py)")
+  p.add_argument("-o", "--output", default="build/sweep", help="results folder; rerunning resumes from it")
+  p.add_argument("-j", "--jobs", type=positive, help="worker processes (default: all cores)")
+  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_sweep)
   p = sub.add_parser("report", help="HTML report with plots from `run --json` results")
   p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`")
   p.add_argument("-o", "--output", default="reports/out", help="output folder (default reports/out)")

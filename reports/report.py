@@ -102,3 +102,16 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
   atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results, default=str))
   return os.path.join(out_dir, "index.html")
+
+def sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
+  """Pareto front of a sweep: perf/$ against perf/W, marker area proportional to die area."""
+  ok = [r for r in results if r.get("ok")]
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for w in sorted({r["workload"] for r in ok}):
+    pts = [r for r in ok if r["workload"] == w]
+    ax.scatter([r["flops_per_watt"] for r in pts], [r["flops_per_usd"] for r in pts], s=[20 + 200 * r["area_mm2"]["total"] / max(x["area_mm2"]["total"] for x in ok) for r in pts], alpha=0.6, label=w)
+  f = sorted(front, key=lambda r: r["flops_per_watt"])
+  ax.plot([r["flops_per_watt"] for r in f], [r["flops_per_usd"] for r in f], "k-", lw=1, label="Pareto front")
+  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("FLOP/s per W"); ax.set_ylabel("FLOP/s per $"); ax.legend(fontsize=7)
+  ax.set_title("sweep: marker size = die area")
+  return os.path.join(out_dir, _save(fig, out_dir, "pareto.png"))

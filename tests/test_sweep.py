@@ -1,0 +1,44 @@
+"""Sweeps: the product of parameters x workloads, parallel, stored as each point finishes; a sweep
+killed midway resumes without recomputing or losing a point; invalid configs are recorded results."""
+import json, os, signal, subprocess, sys, time
+from tinyaccel.reports.sweep import points, load_sweep, pareto
+
+SWEEP = '''base = "tiny"
+[params]
+array = [2, 4, 8]
+spad_kib = [4, 8]
+dram_bytes_per_cycle = [4, 64]
+[workloads]
+gemm = ["200x300x100", "64x64x64"]
+'''
+
+def test_points_product_and_sample(tmp_path):
+  f = tmp_path / "s.toml"; f.write_text(SWEEP)
+  pts = points(load_sweep(str(f)))
+  assert len(pts) == 3 * 2 * 2 * 2 and pts[0] == ({"spad_kib": 4, "dram_bytes_per_cycle": 4, "rows": 2, "cols": 2}, "gemm 200x300x100")
+  f.write_text(SWEEP + "[sample]\npoints = 5\nseed = 1\n")
+  assert len(points(load_sweep(str(f)))) == 5
+
+def test_kill_and_resume(tmp_path):
+  f = tmp_path / "s.toml"; f.write_text(SWEEP); out = tmp_path / "out"
+  cmd = [sys.executable, "-m", "tinyaccel.cli", "sweep", str(f), "-o", str(out), "-j", "1", "--json", "-"]
+  p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+  store = out / "points"
+  deadline = time.time() + 60
+  while time.time() < deadline and (not store.exists() or len(list(store.glob("*.json"))) < 3): time.sleep(0.05)
+  os.killpg(p.pid, signal.SIGKILL); p.wait()
+  done_before = {x.name for x in store.glob("*.json")}
+  assert 3 <= len(done_before) < 24                       # killed midway
+  r = json.loads(subprocess.run(cmd, capture_output=True, text=True).stdout)
+  assert r["points"] == 24 and r["cached"] == len(done_before) and r["computed"] == 24 - len(done_before)
+  files = list(store.glob("*.json"))
+  assert len(files) == 24 and all(json.loads(x.read_text())["workload"].startswith("gemm") for x in files)
+  assert r["failed"] == sum(1 for x in r["results"] if not x["ok"]) > 0          # 2x2 arrays cannot take 64 B/cycle
+  assert all("dram_bytes_per_cycle" in x["error"] for x in r["results"] if not x["ok"])
+  ok = [x for x in r["results"] if x["ok"]]
+  beats = lambda a, b: a["flops_per_watt"] >= b["flops_per_watt"] and a["flops_per_usd"] >= b["flops_per_usd"] and a != b
+  front = r["pareto"]
+  assert front and all(not any(beats(o, p) for o in ok) for p in front)              # nothing beats a front point
+  assert all(any(beats(o, p) for o in ok) for p in ok if p not in front)              # everything else is beaten
+  again = json.loads(subprocess.run(cmd, capture_output=True, text=True).stdout)
+  assert again["computed"] == 0 and again["cached"] == 24 and again["results"] == r["results"]
