@@ -9,8 +9,10 @@ import csv, os
 from .cost import _data, cite, _num
 
 CSV_PATH = os.path.join(os.path.dirname(__file__), "data", "h100_measured.csv")
-COMPARE = ("H100 SXM5 (chip, $25k-30k sale)", "MI300X (street est.)", "RX 7900 XTX @ $999", "tinybox red v1 (6x7900XTX) $15k",
-           "tinybox green v2 (4x5090, as listed 1492) $25k", "RTX 4090 (FP16-acc 330.3) @ $1,599", "TPU v5e (Epoch est.)", "B200 (ASP est.)")
+COMPARE = ("H100 SXM5 (chip, $25k-30k sale)", "H200 SXM (HGX/8, 2025-01)", "B200 (ASP est.)", "A100 SXM 80GB (2020 list)", "MI300X (street est.)",
+           "RTX 4090 (FP16-acc 330.3) @ $1,599", "RTX 5090 (FP16-acc 419.2) @ $1,999", "RX 7900 XTX @ $999",
+           "TPU v4 (Epoch purchase-equivalent est.)", "TPU v5e (Epoch est.)", "TPU v6e (Epoch est.)",
+           "tinybox red v1 (6x7900XTX) $15k", "tinybox green v2 (4x5090, as listed 1492) $25k", "tinybox pro (8x4090) $40k")
 
 def peak_rows(names=COMPARE) -> list[dict]:
   """Peak dense FLOP/s per $ of reference chips (spec sheet / price), as the reference data derives them."""

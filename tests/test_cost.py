@@ -69,4 +69,4 @@ def test_cli_compare():
   assert p.returncode == 0, p.stderr
   r = json.loads(p.stdout)
   assert [d["name"].split()[0] for d in r["designs"]] == ["tiny", "edge"] and r["h100_measured"]["achieved_flops_per_s"] == 5.218e12
-  assert len(r["reference_peaks"]) == 8
+  assert len(r["reference_peaks"]) == 14
