@@ -271,9 +271,9 @@ def cmd_list(args):
     macs = 0
     for k in schedule(out.node):
       if isinstance(k, GemmKernel): macs += k.M * k.K * k.N
-      elif isinstance(k, ConvKernel): macs += int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))
+      elif isinstance(k, ConvKernel): macs += int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))   # per output: C/groups x KH x KW
     rows.append(dict(name=name, description=desc, params=params, macs=macs))
-  say(args, "\n".join(f"  {r['name']:<10} {r['description']:<40} {r['params'] / 1e6:>8.2f} M params {r['macs'] / 1e9:>8.3f} GMACs" for r in rows))
+  say(args, "\n".join(f"  {r['name']:<12} {r['description']:<40} {r['params'] / 1e6:>8.2f} M params {r['macs'] / 1e9:>8.3f} GMACs" for r in rows))
   if args.json: write_json(args.json, rows)
   return 0
 

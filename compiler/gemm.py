@@ -28,6 +28,7 @@ class Epilogue:
   bias: np.ndarray | None = None
   relu: bool = False
   requant: tuple | None = None
+  clamp_hi: int | None = None          # int8 upper clamp after requantization (ReLU6)
 
   @property
   def out_dtype(self) -> str: return "int8" if self.requant else "int32"
@@ -41,6 +42,7 @@ class Epilogue:
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
     if self.relu: x = np.maximum(x, 0)
     if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
+    if self.clamp_hi is not None: x = np.minimum(x, self.clamp_hi)
     return x.astype(self.out_dtype)
 rup = lambda x, g: -(-x // g) * g
 
@@ -207,6 +209,7 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
     for f in range(nf):
       out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], **row)
   elif ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1])
+  if ep.clamp_hi is not None: out += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,

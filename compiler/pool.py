@@ -23,39 +23,103 @@ def pool_reference(win: Windows, kind: str) -> np.ndarray:
   s = V.wrap32(cols.sum(1))
   return np.clip(V.rounding_shift_right(V.srdhm(s, m), sh) if m else s, -128, 127).astype(np.int8)
 
-def compile_pool2d(cfg: AccelConfig, x: np.ndarray, kind: str, k: int, stride: int, padding: int = 0) -> tuple[Compiled, Windows]:
-  if kind not in ("max", "avg"): raise CompileError(f"unknown pooling {kind!r}")
+def _windowed(cfg: AccelConfig, win: Windows, fold, acc_reserved: int = 0, params: np.ndarray | None = None) -> tuple[list, dict, np.ndarray, int]:
+  """The tile loop shared by window kernels: per tile of output rows and `cols`-wide channel chunk, load
+  the KH x KW window tiles (double-buffered), forward the token to the store queue, run
+  `fold(acc, rows, base, ms, c0, stage)` (its VECTOR instructions) and store the int8 result.
+  `params` (int32 lines) are loaded into the accumulator once, after `acc_reserved` lines, ahead of the first tile."""
   C = cfg.cols
-  win = Windows(np.asarray(x, np.int8), k, k, stride, padding, 1, C, -128 if kind == "max" else 0)
-  n, c = x.shape[:2]; M, KK = n * win.oh * win.ow, k * k
-  out = Tensor(rup(win.tensor.nbytes, ALIGN), (M, win.cp), "int8")
+  n = win.x.shape[0]; M, KK = n * win.oh * win.ow, win.kh * win.kw
+  tensors = {"A": win.tensor}
+  if params is not None: tensors["params"] = Tensor(rup(win.tensor.nbytes, ALIGN), params.shape, "int32")
+  last = list(tensors.values())[-1]
+  out = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, win.cp), "int8")
   dram = np.zeros(rup(out.addr + out.nbytes, ALIGN), np.uint8)
   dram[:win.tensor.nbytes] = win.image.reshape(-1).view(np.uint8)
+  if params is not None: dram[tensors["params"].addr:tensors["params"].addr + params.nbytes] = params.astype("<i4").reshape(-1).view(np.uint8)
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  ms = win.ow * max(1, min(win.oh, (half // 2) // (KK * win.ow), (cfg.acc_lines // 2) // win.ow, 4095 // win.ow))
-  if KK * ms > half // 2: raise CompileError(f"{kind} pool {k}x{k}: {KK} window tiles of {ms} lines do not fit half the scratchpad")
-  m_mult, m_shift = V.quantize_multiplier(1 / KK) if kind == "avg" and KK > 1 else (0, 0)
-  tiles = [(m0, c0) for m0 in range(0, M, ms) for c0 in range(0, win.cp, C)]
+  ms = win.ow * max(1, min(win.oh, (half // 2) // (KK * win.ow), (cfg.acc_lines - acc_reserved - (0 if params is None else len(params))) // 4 // win.ow, 4095 // win.ow))
+  if KK * ms > half // 2 or 4 * ms + acc_reserved > cfg.acc_lines: raise CompileError(f"window kernel {win.kh}x{win.kw}: {KK} tiles of {ms} lines do not fit the SRAMs")
+  tiles = [(m0, c0) for c0 in range(0, win.cp, C) for m0 in range(0, M, ms)]
   prog = []
   for t, (m0, c0) in enumerate(tiles):
     rows, b = min(ms, M - m0), t % 2
-    base, acc, stage = b * KK * ms, b * ms, half + b * ms
+    base, acc, stage = b * KK * ms, b * 2 * ms, half + b * ms
     loads = [i for kk in range(KK) for i in _window(win, base + kk * ms, m0, rows, kk, c0, C)]
+    if t == 0 and params is not None:
+      loads = _dma(Opcode.LOAD, Mem.ACC, 4 * ms + acc_reserved, tensors["params"].addr, 4 * C, len(params), 4 * C) + loads
     _flag(loads, wait_next=int(t >= 2), signal_next=1)
     back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
     fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    op = VecOp.MAX if kind == "max" else VecOp.ADD
-    vec = _vector(VecOp.COPY, Mem.ACC, acc, Mem.SPAD, base, rows)
-    for kk in range(1, KK): vec += _vector(op, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.SPAD.value, src2_addr=base + kk * ms)
-    vec += (_vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_imm=1, imm=m_mult, shift=m_shift) if m_mult
-            else _vector(VecOp.COPY, Mem.SPAD, stage, Mem.ACC, acc, rows))
+    vec = fold(acc, rows, base, ms, c0, stage, 4 * ms + acc_reserved)
     _flag(vec, wait_prev=1); vec[-1].f["signal_prev"] = int(t + 2 < len(tiles))
     st = _dma(Opcode.STORE, Mem.SPAD, stage, out.addr + m0 * win.cp + c0, min(C, win.cp - c0), rows, win.cp)
     prog += loads + back + [fwd] + vec + st
-  prog_c = Compiled(cfg, prog, dram, {"A": win.tensor, "C": out}, Tiling(ms, KK, C, "pool", 0, 0), 0, {"A": x})
-  prog_c.reference = lambda: pool_reference(win, kind)
+  return prog, tensors, dram, ms
+
+def _compiled(cfg, prog, tensors, dram, ms, win, reference, x) -> Compiled:
+  M, c = tensors["C"].shape[0], win.x.shape[1]
+  out = tensors["C"]
+  prog_c = Compiled(cfg, prog, dram, tensors, Tiling(ms, win.kh * win.kw, cfg.cols, "window", 0, 0), 0, {"A": x})
+  prog_c.reference = reference
   prog_c.read = lambda d: d[out.addr:out.addr + out.nbytes].view(np.int8).reshape(M, win.cp)[:, :c]
-  return prog_c, win
+  return prog_c
+
+def compile_pool2d(cfg: AccelConfig, x: np.ndarray, kind: str, k: int, stride: int, padding: int = 0) -> tuple[Compiled, Windows]:
+  if kind not in ("max", "avg"): raise CompileError(f"unknown pooling {kind!r}")
+  win = Windows(np.asarray(x, np.int8), k, k, stride, padding, 1, cfg.cols, -128 if kind == "max" else 0)
+  KK = k * k
+  m_mult, m_shift = V.quantize_multiplier(1 / KK) if kind == "avg" and KK > 1 else (0, 0)
+  op = VecOp.MAX if kind == "max" else VecOp.ADD
+  def fold(acc, rows, base, ms, c0, stage, _):
+    vec = _vector(VecOp.COPY, Mem.ACC, acc, Mem.SPAD, base, rows)
+    for kk in range(1, KK): vec += _vector(op, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.SPAD.value, src2_addr=base + kk * ms)
+    return vec + (_vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_imm=1, imm=m_mult, shift=m_shift) if m_mult
+                  else _vector(VecOp.COPY, Mem.SPAD, stage, Mem.ACC, acc, rows))
+  prog, tensors, dram, ms = _windowed(cfg, win, fold)
+  return _compiled(cfg, prog, tensors, dram, ms, win, lambda: pool_reference(win, kind), x), win
+
+def depthwise_reference(win: Windows, w: np.ndarray, bias, relu: bool, mult, shift: int, clamp_hi: int | None) -> np.ndarray:
+  c = win.x.shape[1]
+  cols = win.matrix().reshape(-1, win.kh * win.kw, win.cp)[:, :, :c].astype(np.int64)
+  acc = V.wrap32((cols * w.reshape(c, -1).T[None].astype(np.int64)).sum(1))
+  if bias is not None: acc = V.wrap32(acc + np.asarray(bias, np.int64))
+  if relu: acc = np.maximum(acc, 0)
+  y = np.clip(V.rounding_shift_right(V.srdhm(acc, np.asarray(mult, np.int64)), shift), -128, 127)
+  return (np.minimum(y, clamp_hi) if clamp_hi is not None else y).astype(np.int8)
+
+def compile_depthwise(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride: int, padding: int, bias: np.ndarray | None,
+                      relu: bool, mult: np.ndarray, shift: int, clamp_hi: int | None = None) -> tuple[Compiled, Windows]:
+  """Depthwise conv2d (one KH x KW filter per channel) on the vector unit: per window position a MUL by the
+  channel's weight line and an ADD into the accumulator, then bias, ReLU, per-channel requantization to
+  int8 and an optional upper clamp (ReLU6), all on the store queue."""
+  n, c, h, wd = x.shape
+  if w.shape[:2] != (c, 1): raise CompileError(f"depthwise weight {w.shape} does not match {c} channels")
+  k = w.shape[2]; C = cfg.cols
+  win = Windows(np.asarray(x, np.int8), k, w.shape[3], stride, padding, 1, C)
+  KK, chunks = k * w.shape[3], win.cp // C
+  P = KK + 2                                              # per channel chunk: KK weight lines, bias, multiplier
+  params = np.zeros((chunks, P, C), np.int64)
+  wp = np.zeros((win.cp, KK), np.int64); wp[:c] = w.reshape(c, KK)
+  bp = np.zeros(win.cp, np.int64); bp[:c] = 0 if bias is None else bias
+  mp = np.zeros(win.cp, np.int64); mp[:c] = np.broadcast_to(mult, (c,))
+  for ch in range(chunks):
+    params[ch, :KK] = wp[ch * C:(ch + 1) * C].T; params[ch, KK] = bp[ch * C:(ch + 1) * C]; params[ch, KK + 1] = mp[ch * C:(ch + 1) * C]
+  def fold(acc, rows, base, ms, c0, stage, pbase):
+    p = pbase + (c0 // C) * P; tmp = acc + ms
+    row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)
+    vec = _vector(VecOp.MUL, Mem.ACC, acc, Mem.SPAD, base, rows, src2_addr=p, **row)
+    for kk in range(1, KK):
+      vec += _vector(VecOp.MUL, Mem.ACC, tmp, Mem.SPAD, base + kk * ms, rows, src2_addr=p + kk, **row)
+      vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.ACC.value, src2_addr=tmp)
+    if bias is not None: vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_addr=p + KK, **row)
+    if relu: vec += _vector(VecOp.MAX, Mem.ACC, acc, Mem.ACC, acc, rows, src2_imm=1, imm=0)
+    vec += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, **row)
+    if clamp_hi is not None: vec += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, rows, src2_imm=1, imm=clamp_hi)
+    return vec
+  prog, tensors, dram, ms = _windowed(cfg, win, fold, params=params.reshape(-1, C).astype(np.int32))
+  ref = lambda: depthwise_reference(win, np.asarray(w, np.int64), bias, relu, mult, shift, clamp_hi)
+  return _compiled(cfg, prog, tensors, dram, ms, win, ref, x), win
 
 def _window(win: Windows, sram: int, m0: int, rows: int, kk: int, c0: int, C: int) -> list:
   """The DMA window of kernel position kk for output positions m0..m0+rows, channels c0..c0+C."""

@@ -19,7 +19,7 @@ from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
 from .conv import compile_conv2d
 from .eltwise import compile_add
-from .pool import compile_pool2d
+from .pool import compile_pool2d, compile_depthwise
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -49,6 +49,7 @@ class GemmKernel:
   bias: Node | None = None
   relu: bool = False
   M: int = 0; K: int = 0; N: int = 0
+  clamp: float | None = None
   def __post_init__(self):
     full = self.c.x.shape
     self.M = full[self.c.m_axes[0]] if self.c.m_axes else 1
@@ -69,9 +70,17 @@ class GemmKernel:
     return (take(self.c.x, xbase, self.c.m_axes[0] if self.c.m_axes else None, True),
             take(self.c.y, ybase, self.c.n_axes[0] if self.c.n_axes else None, False))
 
-def _is_zero(n: Node) -> bool:
+def _const(n: Node):
   while n.op == Ops.VIEW: n = n.srcs[0]
-  return n.op == Ops.CONST and n.arg == 0
+  return n.arg if n.op == Ops.CONST else None
+
+def _is_zero(n: Node) -> bool: return _const(n) == 0
+
+def _clamp(n: Node) -> tuple[Node, float | None]:
+  """minimum(x, c) as Tensor.minimum builds it, NEG(MAX(NEG(x), -c)): (x, c), else (n, None)."""
+  if n.op == Ops.NEG and n.srcs[0].op == Ops.MAX and n.srcs[0].srcs[0].op == Ops.NEG and (c := _const(n.srcs[0].srcs[1])) is not None:
+    return n.srcs[0].srcs[0].srcs[0], -c
+  return n, None
 
 def _bias(n: Node, N: int, axis: int) -> Node | None:
   """A VIEW broadcasting a 1-D buffer of N values along `axis`, or None."""
@@ -87,6 +96,8 @@ class ConvKernel:
   bias: Node | None = None
   relu: bool = False
   x_shape: tuple = ()                 # the input as the convolution sees it, (N, C, H, W)
+  groups: int = 1
+  clamp: float | None = None          # upper clamp after the activation (ReLU6: 6)
   @property
   def inputs(self) -> tuple[Node, Node]: return self.x, self.w
 
@@ -100,17 +111,22 @@ def find_conv(n: Node) -> ConvKernel | None:
   if len(pad_view.shape) != 4: return None
   nb, cb, hp, wp = pad_view.shape
   p = pad_view.mask[2][0] if pad_view.mask else 0
-  # size-1 axes carry stride 0: read the stride off oh (or ow), the dilation off kh (or kw)
-  stride = win.strides[4] // wp if win.shape[4] > 1 else win.strides[5] if win.shape[5] > 1 else 1
-  dil = win.strides[6] // wp if win.shape[6] > 1 else win.strides[7] if win.shape[7] > 1 else 1
+  # size-1 axes carry stride 0: read the stride off oh (or ow), the dilation off kh (or kw); try a few when both are 1
+  strides = [win.strides[4] // wp] if win.shape[4] > 1 else [win.strides[5]] if win.shape[5] > 1 else [1, 2, 3, 4]
+  dils = [win.strides[6] // wp] if win.shape[6] > 1 else [win.strides[7]] if win.shape[7] > 1 else [1]
   x_shape = (nb, cb, hp - 2 * p, wp - 2 * p)
-  if stride < 1 or dil < 1 or int(np.prod(xv.srcs[0].shape)) != int(np.prod(x_shape)): return None
+  if int(np.prod(xv.srcs[0].shape)) != int(np.prod(x_shape)): return None
   x, w = Tensor(xv.srcs[0]).reshape(x_shape), Tensor(wv.srcs[0])
-  try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil)   # rebuild the views and compare: the match is exact
-  except ValueError: return None
-  rs = ref.node.srcs[0]
-  if rs.srcs[0].srcs[0].arg != xv.arg or rs.srcs[0].srcs[1].arg != wv.arg or ref.shape != n.shape: return None
-  return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape)
+  groups = win.shape[1]
+  for stride in strides:
+    for dil in dils:
+      if stride < 1 or dil < 1: continue
+      try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil, groups=groups)   # rebuild the views and compare: the match is exact
+      except ValueError: continue
+      rs = ref.node.srcs[0]
+      if rs.srcs[0].srcs[0].arg == xv.arg and rs.srcs[0].srcs[1].arg == wv.arg and ref.shape == n.shape:
+        return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape, groups=groups)
+  return None
 
 @dataclass
 class AddKernel:
@@ -178,7 +194,8 @@ def _schedule(root: Node, done: set) -> list:
     root = root.srcs[0]                      # a movement of a computed tensor: schedule what it views
   if id(root) in done: return []
   done.add(id(root))
-  n, relu, bias = root, False, None
+  n, clamp = _clamp(root)
+  relu, bias = False, None
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
   if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
      and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None:
@@ -188,13 +205,15 @@ def _schedule(root: Node, done: set) -> list:
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
+  if clamp is not None and find_conv(n) is None and find_contraction(n) is None:
+    raise CompileError(f"unsupported graph at {root}: a clamp (ReLU6) fuses only into a conv or matmul epilogue")
   if bias is None and (pool := find_pool(n)) is not None:
     if relu: pool.out, pool.relu = root, relu
     return (_schedule(pool.x, done) if pool.x.op != Ops.BUFFER else []) + [pool]
   if (conv := find_conv(n)) is not None:
-    k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu, conv.x_shape)
+    k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu, conv.x_shape, conv.groups, clamp)
   elif (c := find_contraction(n)) is not None:
-    k = GemmKernel(c, root, bias, relu)
+    k = GemmKernel(c, root, bias, relu, clamp=clamp)
     if c.n_axes and c.n_axes[0] != len(n.shape) - 1 and (bias is not None or root is not n):
       raise CompileError(f"unsupported layout at {n}: the fused output must have N as its last axis")
   else:
@@ -255,9 +274,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     s_out = _scale(evaluate(k.out, calib))         # calibration: the float activation this kernel produces
     try: mult = quantize_multipliers(s_acc / s_out)
     except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
-    ep = Epilogue(bias, k.relu, mult); scale[id(k.out)] = s_out
+    clamp = min(127, int(round(k.clamp / s_out))) if k.clamp is not None else None
+    ep = Epilogue(bias, k.relu, mult, clamp); scale[id(k.out)] = s_out
   elif k.bias is not None or k.relu:
     ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
+  if conv and k.groups > 1:
+    if not (k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and floaty):
+      raise CompileError(f"grouped conv2d (groups={k.groups}) lowers only as a depthwise convolution of a float graph so far")
+    prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi)
+    n = A.shape[0]
+    return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (0, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
   if conv:
     prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep)
     n = A.shape[0]
@@ -285,10 +311,11 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     value[id(k.out)] = layout(got)
     s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel))
     shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N]
+    dw = conv and k.groups > 1
     name, kind, op = ((f"{k.kind}pool" if isinstance(k, PoolKernel) else "add"), "vector", "pool" if isinstance(k, PoolKernel) else "add") if vec \
-                     else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
+                     else ("dwconv", "vector", "depthwise_conv2d") if dw else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
     res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,
-                            fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("requant", floaty)) if on],
+                            fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("requant", floaty)) if on],
                             cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
                             roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
                             compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],

@@ -155,6 +155,7 @@ class Tensor:
     dt = _result_dtype(a.dtype, b.dtype) if "bool" not in (a.dtype, b.dtype) or a.dtype != b.dtype else "bool"
     return Tensor(Node(Ops.WHERE, (c.node, a.cast(dt).node, b.cast(dt).node), None, shape, dt))
   def relu(self): return self.maximum(0)
+  def relu6(self): return self.relu().minimum(6.0)
   def exp2(self): return self._unary(Ops.EXP2)
   def log2(self): return self._unary(Ops.LOG2)
   def exp(self): return (self.cast("float32") * LOG2_E).exp2()

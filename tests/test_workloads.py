@@ -34,3 +34,13 @@ def test_resnet18_runs_quantized_end_to_end():
 def test_registry():
   assert {"mlp", "resnet18", "resnet50"} <= set(WORKLOADS)
   with pytest.raises(ValueError, match="ResNet-19"): resnet(19)
+
+def test_mobilenet_v2_shapes_and_a_quantized_run():
+  from tinyaccel.workloads.mobilenet import mobilenet_v2
+  ks = schedule(mobilenet_v2().node)
+  convs = [k for k in ks if isinstance(k, ConvKernel)]
+  assert len(convs) == 52 and sum(k.groups > 1 for k in convs) == 17 and sum(isinstance(k, AddKernel) for k in ks) == 10
+  assert sum(map(conv_macs, convs)) + 1280 * 1000 == 300_774_272          # the ~300 M MACs usually quoted
+  assert sum(k.clamp == 6.0 for k in convs) == 35                           # ReLU6 fused into every expansion, depthwise and the last conv
+  r = run_graph(mobilenet_v2(size=32), load_config("edge"))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and sum(k["op"] == "depthwise_conv2d" for k in r.kernels) == 17

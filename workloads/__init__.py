@@ -14,8 +14,13 @@ def _resnet(depth):
     return resnet(depth, batch, size)
   return build
 
+def _mobilenet(batch=1, size=224):
+  from .mobilenet import mobilenet_v2
+  return mobilenet_v2(batch, size)
+
 WORKLOADS = {
   "mlp": (_mlp, "2-layer MLP, 64 x 256 -> 512 -> 10"),
   "resnet18": (_resnet(18), "ResNet-18, 224x224, batch 1"),
   "resnet50": (_resnet(50), "ResNet-50, 224x224, batch 1"),
+  "mobilenetv2": (_mobilenet, "MobileNetV2 1.0, 224x224, batch 1"),
 }
