@@ -34,7 +34,7 @@ def bench_gemm(cfg, m, k, n) -> dict:
           "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
           "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
 
-NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("resnet18", "server"), ("resnet50", "server")]
+NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("mobilenetv2", "edge"), ("resnet18", "server"), ("resnet50", "server"), ("mobilenetv2", "server")]
 
 def bench_network(name: str, preset: str) -> dict:
   from .workloads import WORKLOADS
