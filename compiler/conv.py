@@ -19,9 +19,10 @@ class Windows:
   x: np.ndarray                       # (N, C, H, W) int8
   kh: int; kw: int; stride: int; padding: int; dilation: int; lanes: int
   pad_value: int = 0                  # what padded positions read as (-128 for max pooling)
+  packed: bool = False                # one line per kernel row: KW x C contiguous bytes (few input channels, no dilation)
   def __post_init__(self):
     n, c, h, w = self.x.shape
-    self.cp, self.hp, self.wp = rup(c, self.lanes), h + 2 * self.padding, w + 2 * self.padding
+    self.cp, self.hp, self.wp = (c if self.packed else rup(c, self.lanes)), h + 2 * self.padding, w + 2 * self.padding
     self.oh = (self.hp - self.dilation * (self.kh - 1) - 1) // self.stride + 1
     self.ow = (self.wp - self.dilation * (self.kw - 1) - 1) // self.stride + 1
     if self.oh < 1 or self.ow < 1: raise CompileError(f"conv2d window {self.kh}x{self.kw} does not fit the padded {self.hp}x{self.wp} input")
@@ -34,8 +35,17 @@ class Windows:
     if p: img[:, :, :, :c] = self.pad_value
     img[:, p:p + h, p:p + w, :c] = self.x.transpose(0, 2, 3, 1)
     return img
+  @property
+  def k(self) -> int:                 # GEMM K: lines of `lanes` per (kh, kw, channel chunk), or per kh when packed
+    return self.kh * self.lanes if self.packed else self.kh * self.kw * self.cp
   def matrix(self) -> np.ndarray:      # the im2col matrix the DMA windows present (the reference only)
     img, s, d = self.image, self.stride, self.dilation
+    if self.packed:
+      out = np.zeros((img.shape[0], self.oh, self.ow, self.kh, self.lanes), np.int8)
+      for kh in range(self.kh):
+        for kw in range(self.kw):
+          out[:, :, :, kh, kw * self.cp:(kw + 1) * self.cp] = img[:, kh:kh + s * (self.oh - 1) + 1:s, kw:kw + s * (self.ow - 1) + 1:s, :]
+      return out.reshape(-1, self.k)
     cols = [img[:, kh * d:kh * d + s * (self.oh - 1) + 1:s, kw * d:kw * d + s * (self.ow - 1) + 1:s, :] for kh in range(self.kh) for kw in range(self.kw)]
     return np.stack(cols, axis=3).reshape(-1, self.kh * self.kw * self.cp)
   def load(self, sram: int, m0: int, ms: int, k0: int, ks: int, R: int) -> list:
@@ -43,7 +53,8 @@ class Windows:
     per_image = self.oh * self.ow
     for f in range(-(-ks // R)):
       k = k0 + f * R; lanes = min(R, ks - f * R)
-      kh, rem = divmod(k, self.kw * cp); kw, c0 = divmod(rem, cp)
+      if self.packed: kh, kw, c0, lanes = k // R, 0, 0, self.kw * cp      # the whole kernel row in one line
+      else: kh, rem = divmod(k, self.kw * cp); kw, c0 = divmod(rem, cp)
       m = m0
       while m < m0 + ms:                 # one DMA per run of output rows inside one image
         n, r = divmod(m, per_image); oh = r // self.ow
@@ -57,7 +68,10 @@ def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, pad
   """x (N, C, H, W) int8, w (O, C, KH, KW) int8 -> program whose C output is (N*OH*OW, O), NHWC."""
   n, c, h, wd = x.shape; o, cw, kh, kw = w.shape
   if c != cw: raise CompileError(f"conv2d: input has {c} channels, weight expects {cw} (groups are not lowered yet)")
-  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, cfg.rows)
-  B = np.zeros((kh, kw, win.cp, o), np.int8); B[:, :, :c, :] = np.asarray(w, np.int8).transpose(2, 3, 1, 0)
-  prog = compile_gemm(cfg, n * win.oh * win.ow, kh * kw * win.cp, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win)
+  packed = dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
+  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, cfg.rows, packed=packed)
+  wt = np.asarray(w, np.int8).transpose(2, 3, 1, 0)                 # (kh, kw, c, o)
+  if packed: B = np.zeros((kh, cfg.rows, o), np.int8); B[:, :kw * c, :] = wt.reshape(kh, kw * c, o)
+  else: B = np.zeros((kh, kw, win.cp, o), np.int8); B[:, :, :c, :] = wt
+  prog = compile_gemm(cfg, n * win.oh * win.ow, win.k, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win)
   return prog, win

@@ -9,7 +9,8 @@ from tinyaccel.arch.vector import quantize_multiplier
 from tinyaccel.arch.isa import Opcode
 from tinyaccel.sim.model import run, Machine
 
-CASES = [(1, 4, 6, 6, 5, 3, 1, 1, 1), (2, 6, 9, 7, 3, 3, 2, 1, 1), (1, 3, 8, 8, 4, 3, 1, 2, 2), (1, 8, 5, 5, 9, 1, 1, 0, 1), (3, 4, 4, 4, 2, 2, 2, 0, 1)]
+CASES = [(1, 4, 6, 6, 5, 3, 1, 1, 1), (2, 6, 9, 7, 3, 3, 2, 1, 1), (1, 3, 8, 8, 4, 3, 1, 2, 2), (1, 8, 5, 5, 9, 1, 1, 0, 1), (3, 4, 4, 4, 2, 2, 2, 0, 1),
+         (2, 1, 7, 6, 5, 3, 2, 1, 1), (1, 2, 5, 5, 3, 2, 1, 1, 1)]     # the last two: few channels -> packed windows
 
 @pytest.mark.parametrize("n,c,h,w,o,k,s,p,d", CASES)
 def test_conv_windows_bit_exact(n, c, h, w, o, k, s, p, d):
@@ -21,6 +22,8 @@ def test_conv_windows_bit_exact(n, c, h, w, o, k, s, p, d):
   assert np.array_equal(out, Tensor(x, "int8").conv2d(Tensor(wt, "int8"), stride=s, padding=p, dilation=d).numpy())
   # the only tensors in DRAM are the padded input, the weights and the output: no im2col matrix
   assert set(prog.tensors) == {"A", "B", "C"} and prog.tensors["A"].shape == (n, h + 2 * p, w + 2 * p, win.cp)
+  assert win.packed == (c * k <= 4 and d == 1 and c < 4)
+  if win.packed: assert res.stats["macs"] == n * win.oh * win.ow * k * 4 * o     # one 4-lane line per kernel row
   assert res.stats["dram_read_bytes"] < prog.tensors["A"].nbytes * k * k + prog.tensors["B"].nbytes * 8
 
 def test_conv_with_int8_epilogue_and_errors():
