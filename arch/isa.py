@@ -92,7 +92,9 @@ class Instr:
   def __repr__(self): return disasm_one(self)
   @property
   def queue(self) -> Queue:
-    return {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE, Opcode.VECTOR: Queue.STORE}.get(self.opcode) or Queue(self.f["queue"])
+    return _QUEUE_OF.get(self.opcode) or Queue(self.f["queue"])
+
+_QUEUE_OF = {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE, Opcode.VECTOR: Queue.STORE}
 
 # ---- binary ----
 def encode(ins: Instr) -> int:

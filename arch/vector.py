@@ -16,9 +16,9 @@ def wrap32(x: np.ndarray) -> np.ndarray: return np.asarray(x, np.int64).astype(n
 def srdhm(a: np.ndarray, b) -> np.ndarray:
   """SaturatingRoundingDoublingHighMul: round(a * b / 2^31), the one overflow case saturated."""
   ab = np.asarray(a, np.int64) * np.asarray(b, np.int64)
-  nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-  num = ab + nudge
-  q = np.where(num >= 0, num >> 31, -((-num) >> 31))          # C division: truncate toward zero
+  neg = ab < 0
+  num = ab + (1 << 30) - neg * ((1 << 31) - 1)                 # nudge: +2^30, or 1 - 2^30 for negative products
+  q = (num + (num < 0) * ((1 << 31) - 1)) >> 31                # C division by 2^31: truncate toward zero
   return np.where((np.asarray(a) == I32_MIN) & (np.asarray(b) == I32_MIN), I32_MAX, q)
 
 def rounding_shift_right(x: np.ndarray, shift: int) -> np.ndarray:

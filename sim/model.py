@@ -217,15 +217,17 @@ class RaceCheck:
                              f" while instruction {oidx} ({self.names[oq]}) {'writes' if okind == 'w' else 'reads'} it until {oend}: a token is missing")
     self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
 
+_REDUCE = {VecOp.RSUM.value, VecOp.RMAX.value}
+_UNARY = {v.value for v in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY)}
+_MEM = ("spad", "acc")    # by Mem value
+
 def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
   """(role, memory, first line, lines) of each SRAM operand of a VECTOR."""
-  mem = lambda m: "spad" if m == Mem.SPAD.value else "acc"
-  f = VecOp(ins.funct)
-  reduce = f in (VecOp.RSUM, VecOp.RMAX)
-  out = [("src1", mem(ins.src1_mem), ins.src1_addr, ins.rows)]
-  if not ins.src2_imm and f not in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY):
-    out.append(("src2", mem(ins.src2_mem), ins.src2_addr, 1 if ins.src2_bcast else ins.rows))
-  return out + [("dst", mem(ins.dst_mem), ins.dst_addr, 1 if reduce else ins.rows)]
+  f, rows = ins.f, ins.f["rows"]
+  out = [("src1", _MEM[f["src1_mem"]], f["src1_addr"], rows)]
+  if not f["src2_imm"] and f["funct"] not in _UNARY:
+    out.append(("src2", _MEM[f["src2_mem"]], f["src2_addr"], 1 if f["src2_bcast"] else rows))
+  return out + [("dst", _MEM[f["dst_mem"]], f["dst_addr"], 1 if f["funct"] in _REDUCE else rows)]
 
 def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""
