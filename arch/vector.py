@@ -29,6 +29,60 @@ def rounding_shift_right(x: np.ndarray, shift: int) -> np.ndarray:
   threshold = (mask >> 1) + (x < 0)
   return (x >> shift) + ((x & mask) > threshold)
 
+# ---- transcendental approximations: a 257-point table over [1, 2) (or [0, 1)) and linear interpolation ----
+# Inputs carry `shift` fractional bits; EXP2 returns Q1.30, LOG2 / RECIP / RSQRT return Q16.16 (saturating).
+_T = np.arange(257) / 256
+EXP2_TABLE = np.round(2.0 ** -_T * 2 ** 30).astype(np.int64)             # 2^-t, t in [0, 1]
+LOG2_TABLE = np.round(np.log2(1 + _T) * 2 ** 16).astype(np.int64)        # log2(1 + t)
+RECIP_TABLE = np.round(2 ** 30 / (1 + _T)).astype(np.int64)              # 1 / (1 + t)
+RSQRT_TABLE = np.round(2 ** 30 / np.sqrt(1 + _T)).astype(np.int64)       # 1 / sqrt(1 + t)
+INV_SQRT2_Q30 = int(round(2 ** 30 / np.sqrt(2)))
+
+def _lookup(table, frac30):
+  """Table value at a Q0.30 fraction: entry frac >> 22, interpolated by the low 22 bits."""
+  i, lo = frac30 >> 22, frac30 & ((1 << 22) - 1)
+  return table[i] + (((table[i + 1] - table[i]) * lo) >> 22)
+
+def _normalize(x):
+  """x > 0 -> (p, m): x = 2^p * (1 + m / 2^30), p the leading one's position (0..30)."""
+  p = np.floor(np.log2(np.maximum(x, 1))).astype(np.int64)
+  p += (x >> np.minimum(p + 1, 62)) > 0; p -= (x >> p) == 0         # exact at powers of two despite float rounding
+  m = np.where(p <= 30, x << np.maximum(30 - p, 0), x >> np.maximum(p - 30, 0)) - (1 << 30)
+  return p, m
+
+def _shift(y, by):
+  """y * 2^by, rounding when by < 0, saturating to int32 when by > 0."""
+  left = np.minimum(np.maximum(by, 0), 62); right = np.minimum(np.maximum(-by, 0), 62)
+  out = np.where(by >= 0, np.minimum(y << left, I32_MAX), (y + ((1 << right) >> 1)) >> right)
+  return np.minimum(out, I32_MAX)
+
+def exp2_q30(x, shift: int):
+  """2^(x / 2^shift) for x <= 0 (positive x reads as 0) in Q1.30."""
+  u = np.maximum(-np.asarray(x, np.int64), 0)
+  n, f = u >> shift, (u & ((1 << shift) - 1)) << (30 - shift)
+  return np.where(n > 30, 0, _lookup(EXP2_TABLE, f) >> np.minimum(n, 30))
+
+def log2_q16(x, shift: int):
+  """log2(x / 2^shift) in Q16.16; x <= 0 gives INT32_MIN."""
+  x = np.asarray(x, np.int64)
+  p, m = _normalize(x)
+  return np.where(x > 0, ((p - shift) << 16) + _lookup(LOG2_TABLE, m), I32_MIN)
+
+def recip_q16(x, shift: int):
+  """1 / (x / 2^shift) in Q16.16, saturating; x <= 0 gives INT32_MAX."""
+  x = np.asarray(x, np.int64)
+  p, m = _normalize(x)
+  return np.where(x > 0, _shift(_lookup(RECIP_TABLE, m), shift - p - 14), I32_MAX)
+
+def rsqrt_q16(x, shift: int):
+  """1 / sqrt(x / 2^shift) in Q16.16, saturating; x <= 0 gives INT32_MAX."""
+  x = np.asarray(x, np.int64)
+  p, m = _normalize(x)
+  e = p - shift                                                   # x / 2^shift = 2^e * (1 + m)
+  y = _lookup(RSQRT_TABLE, m)
+  y = np.where(e & 1, (y * INV_SQRT2_Q30) >> 30, y)               # odd exponent: one more 1/sqrt(2)
+  return np.where(x > 0, _shift(y, -((e - (e & 1)) >> 1) - 14), I32_MAX)
+
 def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int) -> np.ndarray:
   """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated)."""
   f = VecOp(funct)
@@ -46,6 +100,10 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.RSUM: return wrap32(s1.sum(0, keepdims=True))
   if f == VecOp.RMAX: return s1.max(0, keepdims=True)
   if f == VecOp.COPY: return s1.copy()
+  if f == VecOp.EXP2: return exp2_q30(s1, shift)
+  if f == VecOp.LOG2: return log2_q16(s1, shift)
+  if f == VecOp.RECIP: return recip_q16(s1, shift)
+  if f == VecOp.RSQRT: return rsqrt_q16(s1, shift)
   raise ValueError(f"unknown vector function {funct}")
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, int]:

@@ -80,3 +80,31 @@ def test_lanes_timing_and_errors():
     run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=250 src1_mem=acc src1_addr=0 rows=10"), machine=Machine(cfg, dram_bytes=64))
   with pytest.raises(ProgramError, match="race"):     # a vector op reading acc lines a MATMUL is still writing
     run(cfg, asm("matmul a_addr=0 b_addr=512 c_addr=0 m=4 k=4 n=4\nvector funct=copy dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 rows=4"), machine=Machine(cfg, dram_bytes=64))
+
+@pytest.mark.parametrize("shift", [8, 16, 24])
+def test_transcendental_approximations(shift):
+  rng = np.random.default_rng(shift)
+  x = -rng.integers(0, 20 << shift, 20000)
+  assert np.abs(V.exp2_q30(x, shift) / 2 ** 30 - 2.0 ** (x / 2 ** shift)).max() < 2e-6
+  x = rng.integers(1, 1 << 30, 20000)
+  assert np.abs(V.log2_q16(x, shift) / 2 ** 16 - np.log2(x / 2 ** shift)).max() < 3e-5
+  for fn, ref in ((V.recip_q16, 2 ** 16 / (x / 2 ** shift)), (V.rsqrt_q16, 2 ** 16 / np.sqrt(x / 2 ** shift))):
+    y, ok = fn(x, shift), ref < 2 ** 31 - 1
+    # within one Q16 LSB, or 1e-4 relative (the table and its interpolation) for large results
+    assert (np.abs(y[ok] - ref[ok]) <= np.maximum(1.0, 1e-4 * ref[ok])).all()
+    assert (y[~ok] == 2 ** 31 - 1).all()                        # saturates
+  assert V.exp2_q30(np.array([0, 1 << shift, -(40 << shift)]), shift).tolist() == [2 ** 30, 2 ** 30, 0]
+  assert V.log2_q16(np.array([1 << shift, 0]), shift).tolist() == [0, -2 ** 31] and V.recip_q16(np.array([1 << shift]), shift).tolist() == [2 ** 16]
+
+def test_transcendentals_on_the_model():
+  cfg = load_config("tiny")
+  m = machine_with(cfg, [[-(1 << 16), -(3 << 15), 0, 1 << 14], [1 << 16, 3 << 16, 5, 1 << 20]])
+  run(cfg, asm("""
+    vector funct=exp2 dst_mem=acc dst_addr=8 src1_mem=acc src1_addr=0 rows=1 shift=16
+    vector funct=log2 dst_mem=acc dst_addr=9 src1_mem=acc src1_addr=1 rows=1 shift=16
+    vector funct=recip dst_mem=acc dst_addr=10 src1_mem=acc src1_addr=1 rows=1 shift=16
+    vector funct=rsqrt dst_mem=acc dst_addr=11 src1_mem=acc src1_addr=1 rows=1 shift=16"""), machine=m)
+  a0, a1 = m.acc[0].astype(np.int64), m.acc[1].astype(np.int64)
+  assert m.acc[8].tolist() == V.exp2_q30(a0, 16).tolist() and m.acc[8, 0] == 2 ** 29        # 2^-1 in Q1.30
+  assert m.acc[9].tolist() == V.log2_q16(a1, 16).tolist() and m.acc[9, 0] == 0 and m.acc[9, 3] == 4 << 16
+  assert m.acc[10].tolist() == V.recip_q16(a1, 16).tolist() and m.acc[11, 0] == 1 << 16
