@@ -59,25 +59,26 @@ def _shift(y, by):
 def exp2_q30(x, shift: int):
   """2^(x / 2^shift) for x <= 0 (positive x reads as 0) in Q1.30."""
   u = np.maximum(-np.asarray(x, np.int64), 0)
-  n, f = u >> shift, (u & ((1 << shift) - 1)) << (30 - shift)
+  frac = u & ((1 << shift) - 1)
+  n, f = u >> shift, (frac << (30 - shift) if shift <= 30 else frac >> (shift - 30))
   return np.where(n > 30, 0, _lookup(EXP2_TABLE, f) >> np.minimum(n, 30))
 
 def log2_q16(x, shift: int):
   """log2(x / 2^shift) in Q16.16; x <= 0 gives INT32_MIN."""
   x = np.asarray(x, np.int64)
-  p, m = _normalize(x)
+  p, m = _normalize(np.where(x > 0, x, 1))                        # non-positive lanes are computed on 1, then replaced
   return np.where(x > 0, ((p - shift) << 16) + _lookup(LOG2_TABLE, m), I32_MIN)
 
 def recip_q16(x, shift: int):
   """1 / (x / 2^shift) in Q16.16, saturating; x <= 0 gives INT32_MAX."""
   x = np.asarray(x, np.int64)
-  p, m = _normalize(x)
+  p, m = _normalize(np.where(x > 0, x, 1))
   return np.where(x > 0, _shift(_lookup(RECIP_TABLE, m), shift - p - 14), I32_MAX)
 
 def rsqrt_q16(x, shift: int):
   """1 / sqrt(x / 2^shift) in Q16.16, saturating; x <= 0 gives INT32_MAX."""
   x = np.asarray(x, np.int64)
-  p, m = _normalize(x)
+  p, m = _normalize(np.where(x > 0, x, 1))
   e = p - shift                                                   # x / 2^shift = 2^e * (1 + m)
   y = _lookup(RSQRT_TABLE, m)
   y = np.where(e & 1, (y * INV_SQRT2_Q30) >> 30, y)               # odd exponent: one more 1/sqrt(2)
