@@ -12,7 +12,7 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode, Mem
+from .isa import Instr, Opcode
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then

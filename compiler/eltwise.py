@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
-from ..arch import timing as T
 from ..arch import vector as V
 from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
 

@@ -124,7 +124,7 @@ def _dma_bus(cfg, rows, width, chunk, elem=1):
 
 def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
-  nm, nk, nn = T.cdiv(M, mt), T.cdiv(K, kt), T.cdiv(N, nt)
+  nm, nn = T.cdiv(M, mt), T.cdiv(N, nt)
   compute = a_bytes = b_bytes = 0
   for ms, mc in _sizes(M, mt):
     for ks, kc in _sizes(K, kt):

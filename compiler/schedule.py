@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from .ir import Node, Ops, evaluate, toposort
 from .tensor import Tensor
-from .gemm import compile_gemm, Compiled, CompileError, Epilogue, gemm_reference
+from .gemm import compile_gemm, Compiled, CompileError, Epilogue
 from .conv import compile_conv2d
 from .eltwise import compile_add
 from .pool import compile_pool2d, compile_depthwise

@@ -10,7 +10,7 @@ j cycles) while the current fold streams, and are captured into each PE's shadow
 `capture` wave; the first activation row of a fold carries a `flip` tag that travels with it and
 makes each PE switch to its shadow weights exactly when the new fold's data reaches it.
 """
-from amaranth import *
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 

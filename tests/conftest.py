@@ -1,4 +1,4 @@
-import numpy as np, pytest
+import pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.gemm import compile_gemm
 from tinyaccel.sim.model import run, Machine

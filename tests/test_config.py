@@ -1,5 +1,5 @@
-import os, pytest
-from tinyaccel.arch.config import load_config, presets, from_dict, ConfigError, AccelConfig
+import pytest
+from tinyaccel.arch.config import load_config, presets, from_dict, ConfigError
 
 def test_presets_load_and_match_the_issue():
   assert presets() == ["edge", "server", "tiny"]

@@ -6,7 +6,6 @@ from tinyaccel.compiler.conv import compile_conv2d
 from tinyaccel.compiler.gemm import Epilogue, CompileError
 from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.arch.vector import quantize_multiplier
-from tinyaccel.arch.isa import Opcode
 from tinyaccel.sim.model import run, Machine
 
 CASES = [(1, 4, 6, 6, 5, 3, 1, 1, 1), (2, 6, 9, 7, 3, 3, 2, 1, 1), (1, 3, 8, 8, 4, 3, 1, 2, 2), (1, 8, 5, 5, 9, 1, 1, 0, 1), (3, 4, 4, 4, 2, 2, 2, 0, 1),
@@ -39,7 +38,7 @@ def test_conv_with_int8_epilogue_and_errors():
 
 def test_cnn_graph_found_in_the_ir_and_run_quantized():
   import importlib.util, os
-  from tinyaccel.compiler.schedule import schedule, run_graph, ConvKernel
+  from tinyaccel.compiler.schedule import schedule, run_graph
   spec = importlib.util.spec_from_file_location("cnn", os.path.join(os.path.dirname(__file__), "..", "examples", "cnn.py"))
   mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
   y = mod.workload(batch=2, size=8)

@@ -3,7 +3,7 @@ them without a range, race or deadlock error, its timing does not depend on the 
 generator is deterministic. These are the programs the RTL co-simulation will replay."""
 import collections, numpy as np, pytest
 from tinyaccel.arch.config import load_config
-from tinyaccel.arch.isa import encode_program, Opcode, VecOp
+from tinyaccel.arch.isa import encode_program, Opcode
 from tinyaccel.sim.randprog import random_program
 from tinyaccel.sim.model import run, Machine
 

@@ -1,5 +1,5 @@
 """The HTML report: every plot is written, and the page references only files that exist."""
-import json, os, re, subprocess, sys
+import json, re, subprocess, sys
 
 def tinyaccel(*args): return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True)
 

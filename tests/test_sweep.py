@@ -1,7 +1,7 @@
 """Sweeps: the product of parameters x workloads, parallel, stored as each point finishes; a sweep
 killed midway resumes without recomputing or losing a point; invalid configs are recorded results."""
 import json, os, signal, subprocess, sys, time
-from tinyaccel.reports.sweep import points, load_sweep, pareto
+from tinyaccel.reports.sweep import points, load_sweep
 
 SWEEP = '''base = "tiny"
 [params]

@@ -81,7 +81,7 @@ def test_tinycorp_snippet_is_the_same_graph_as_matmul():
   assert np.array_equal(snippet.numpy(), a.numpy().astype(np.int32) @ b.numpy().astype(np.int32))
 
 def test_errors():
-  with pytest.raises(ValueError, match="matmul shape mismatch"): Tensor(A := np.zeros((2, 3))) @ Tensor(np.zeros((4, 2)))
+  with pytest.raises(ValueError, match="matmul shape mismatch"): Tensor(np.zeros((2, 3))) @ Tensor(np.zeros((4, 2)))
   with pytest.raises(ValueError, match="do not broadcast"): Tensor(np.zeros((2, 3))) + Tensor(np.zeros((4,)))
   with pytest.raises(ValueError, match="cannot reshape"): Tensor(np.zeros((2, 3))).reshape(4, 2)
 

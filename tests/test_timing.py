@@ -1,6 +1,6 @@
 """Exact cycle counts of small programs, derived by hand from docs/timing.md for the tiny preset:
 rows = cols = 4, DRAM 4 B/cycle, 4-byte bursts, latency 8, token delay 1."""
-import numpy as np, pytest
+import numpy as np
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import asm
 from tinyaccel.sim.model import run, Machine

@@ -1,6 +1,6 @@
 """Views against numpy: every movement op and their compositions, including reshapes of permuted,
 shrunk and padded views (which may stack a second View)."""
-import numpy as np, pytest
+import numpy as np
 from hypothesis import given, settings, strategies as st
 from tinyaccel.compiler.view import View, ShapeTracker
 
