@@ -27,6 +27,7 @@ class VecOp(enum.Enum, shape=5):
   ADD = 0; SUB = 1; MUL = 2; MAX = 3; MIN = 4; CMPLT = 5; SELECT = 6
   SHL = 7; SRA = 8; SRAR = 9; REQUANT = 10; RSUM = 11; RMAX = 12; COPY = 13
   EXP2 = 14; LOG2 = 15; RECIP = 16; RSQRT = 17      # fixed-point approximations: 256-entry tables + linear interpolation
+  LSUM = 18; LMAX = 19                               # reduce across the lanes of each line, result in every lane
 
 class Queue(enum.Enum, shape=2):
   LOAD = 0

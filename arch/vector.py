@@ -101,6 +101,8 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.RSUM: return wrap32(s1.sum(0, keepdims=True))
   if f == VecOp.RMAX: return s1.max(0, keepdims=True)
   if f == VecOp.COPY: return s1.copy()
+  if f == VecOp.LSUM: return np.broadcast_to(wrap32(s1.sum(1, keepdims=True)), s1.shape).copy()
+  if f == VecOp.LMAX: return np.broadcast_to(s1.max(1, keepdims=True), s1.shape).copy()
   if f == VecOp.EXP2: return exp2_q30(s1, shift)
   if f == VecOp.LOG2: return log2_q16(s1, shift)
   if f == VecOp.RECIP: return recip_q16(s1, shift)

@@ -218,7 +218,7 @@ class RaceCheck:
     self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
 
 _REDUCE = {VecOp.RSUM.value, VecOp.RMAX.value}
-_UNARY = {v.value for v in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2, VecOp.RECIP, VecOp.RSQRT)}
+_UNARY = {v.value for v in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2, VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX)}
 _MEM = ("spad", "acc")    # by Mem value
 
 def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:

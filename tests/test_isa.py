@@ -3,7 +3,7 @@ from hypothesis import given, strategies as st, settings
 from tinyaccel.arch.isa import (Instr, Opcode, FIELDS, FLAGS, Instruction, INSTR_BITS, IsaError,
                                 encode, decode, asm, disasm, encode_program, decode_program)
 
-ENUM_LIMIT = {"mem": 2, "queue": 3, "funct": 18, "dst_mem": 2, "src1_mem": 2, "src2_mem": 2}
+ENUM_LIMIT = {"mem": 2, "queue": 3, "funct": 20, "dst_mem": 2, "src1_mem": 2, "src2_mem": 2}
 
 @st.composite
 def instrs(draw, op=None):
