@@ -1,11 +1,12 @@
 """Quantized softmax over the last axis on the vector unit (the attention building block).
 
-int8 logits x (scale s_x) -> int8 probabilities p (scale 1/127). Each row of length L (a multiple of
-`cols`) occupies L/cols accumulator lines. Per row on the store queue: RMAX over the row's lines then
-LMAX across lanes gives the row maximum in every lane; d = x - max <= 0; t = d * round(s_x log2(e) 2^16)
-is d·s_x·log2(e) in Q16; e = EXP2(t) in Q1.30, shifted to Q1.20 so a row of up to 2048 sums in int32;
-RSUM + LSUM give the row sum, RECIP its inverse in Q16.16; p = REQUANT(127·e, 1/sum, shift 5), which
-is round(127·e/sum), saturated to int8 in the scratchpad, and stored.
+int8 logits x (scale s_x) -> int8 probabilities p (scale s_p, 1/127 by default; attention rows of
+hundreds of positions want a finer one, calibrated). Each row of length L (a multiple of `cols`)
+occupies L/cols accumulator lines. Per row on the store queue: RMAX over the row's lines then LMAX
+across lanes gives the row maximum in every lane; d = x - max <= 0; t = d * round(s_x log2(e) 2^16)
+is d·s_x·log2(e) in Q16; e = EXP2(t) in Q1.30, shifted to Q1.18 so a row of up to 2048 sums in int32;
+RSUM + LSUM give the row sum, RECIP its inverse in Q16.16; p = REQUANT(K·e, 1/sum, shift 3) with
+K = round(1/s_p) <= 2^13 is round(e/sum/s_p), saturated to int8 in the scratchpad, and stored.
 """
 from __future__ import annotations
 import math
@@ -15,19 +16,24 @@ from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
 from ..arch import vector as V
 from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
 
-E_SHIFT = 10                 # Q1.30 -> Q1.20 before summing: 2048 x 2^20 < 2^31
+E_SHIFT = 12                 # Q1.30 -> Q1.18 before summing: 2048 x 2^18 < 2^31, and K x 2^18 < 2^31 for K <= 2^13
 
-def softmax_reference(x: np.ndarray, scale: float) -> np.ndarray:
+def _k(out_scale: float) -> int:
+  k = int(round(1 / out_scale))
+  if not 1 <= k <= 1 << 13: raise CompileError(f"softmax output scale {out_scale:.3g} is outside [2^-13, 1]")
+  return k
+
+def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127) -> np.ndarray:
   """The integer definition the kernel implements, row by row (rows of x along axis -1)."""
   d = x.astype(np.int64) - x.max(-1, keepdims=True)
   t = V.wrap32(d * int(round(scale * math.log2(math.e) * 2 ** 16)))
   e = V.exp2_q30(t, 16) >> E_SHIFT
-  r = V.recip_q16(V.wrap32(e.sum(-1, keepdims=True)), 20)
-  return np.clip(V.rounding_shift_right(V.srdhm(e * 127, r), 5), -128, 127).astype(np.int8)
+  r = V.recip_q16(V.wrap32(e.sum(-1, keepdims=True)), 30 - E_SHIFT)
+  return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
-def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float) -> Compiled:
-  """x: int8 (rows, L) logits at `scale`; the result is int8 probabilities at scale 1/127."""
-  C = cfg.cols
+def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: float = 1 / 127) -> Compiled:
+  """x: int8 (rows, L) logits at `scale`; the result is int8 probabilities at `out_scale` (1/K, K integer)."""
+  C, K = cfg.cols, _k(out_scale)
   rows, L = x.shape
   if L % C or L > 2048: raise CompileError(f"softmax over {L} elements: the length must be a multiple of cols={C} and at most 2048")
   k = L // C                                            # lines per row
@@ -55,9 +61,9 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float) -> Compiled:
       vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=imm_t)
       vec += _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, k, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, k, shift=E_SHIFT)
       vec += _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
-      vec += _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=20)
-      vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=127)
-      vec += _vector(VecOp.REQUANT, Mem.SPAD, sout + i * k, Mem.ACC, a, k, src2_addr=s, shift=5, **row)
+      vec += _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
+      vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
+      vec += _vector(VecOp.REQUANT, Mem.SPAD, sout + i * k, Mem.ACC, a, k, src2_addr=s, shift=3, **row)
     _flag(vec, wait_prev=1)
     # the input lines are read by the first instructions: hand them back after the last read of the block
     last_read = max(j for j, v in enumerate(vec) if v.funct == VecOp.SUB.value)
@@ -65,5 +71,5 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float) -> Compiled:
     st = _dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C)
     prog += loads + back + [fwd] + vec + st
   c = Compiled(cfg, prog, dram, {"A": tx, "C": to}, Tiling(block, k, C, "rows", 0, 0), 0, {"A": x})
-  c.reference = lambda: softmax_reference(x, scale)
+  c.reference = lambda: softmax_reference(x, scale, out_scale)
   return c

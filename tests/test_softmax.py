@@ -23,3 +23,17 @@ def test_softmax_kernel(preset, shape, scale):
   f = x.astype(np.float64) * scale; f = np.exp(f - f.max(-1, keepdims=True)); f /= f.sum(-1, keepdims=True)
   assert np.abs(out / 127 - f).max() < 0.6 / 127                    # half a step of rounding, plus the approximations
   with pytest.raises(CompileError, match="multiple of cols"): compile_softmax(cfg, x[:, :-1], scale)
+
+def test_finer_output_scale_and_a_graph_with_softmax():
+  cfg = load_config("edge"); x = np.random.default_rng(3).integers(-128, 128, (16, 256)).astype(np.int8)
+  c = compile_softmax(cfg, x, 0.03, out_scale=1 / 2000)
+  mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+  out = c.read(mach.dram); f = np.exp(x * 0.03 - (x * 0.03).max(-1, keepdims=True)); f /= f.sum(-1, keepdims=True)
+  assert np.array_equal(out, c.reference()) and np.abs(out / 2000 - np.minimum(f, 127 / 2000)).max() < 0.6 / 2000
+  from tinyaccel.compiler.tensor import Tensor
+  from tinyaccel.compiler.schedule import schedule, run_graph
+  t = Tensor.randn(32, 64, seed=0)
+  y = t.linear((Tensor.randn(64, 64, seed=1) * 0.12).realize()).softmax() @ (Tensor.randn(64, 48, seed=2) * 0.1).realize()
+  assert [type(k).__name__ for k in schedule(y.node)] == ["GemmKernel", "SoftmaxKernel", "GemmKernel"]
+  r = run_graph(y, cfg)
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[1]["op"] == "softmax"
