@@ -21,6 +21,7 @@ from .conv import compile_conv2d
 from .eltwise import compile_add
 from .pool import compile_pool2d, compile_depthwise
 from .softmax import compile_softmax
+from .layernorm import compile_layernorm
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -190,13 +191,25 @@ class SoftmaxKernel:
   @property
   def inputs(self) -> tuple: return (self.x,)
 
-def find_softmax(n: Node) -> SoftmaxKernel | None:
-  """Tensor.softmax(-1) of some x, found by rebuilding it from each candidate input and comparing."""
+@dataclass
+class LayerNormKernel:
+  """layernorm over the last axis on the vector unit (compiler/layernorm.py)."""
+  x: Node; out: Node
+  relu: bool = False
+  bias = None
+  @property
+  def inputs(self) -> tuple: return (self.x,)
+
+def _rowwise(n: Node, build, cls):
+  """A row-wise op `build(Tensor)` of some x, found by rebuilding it from each candidate input and comparing."""
   if n.op != Ops.MUL or n.dtype != "float32": return None
   for cand in toposort(n):
     if cand is n or cand.shape != n.shape or cand.dtype != "float32" or cand.op in (Ops.CONST, Ops.BUFFER): continue
-    if same_graph(Tensor(cand).softmax(-1).node, n): return SoftmaxKernel(cand, n)
+    if same_graph(build(Tensor(cand)).node, n): return cls(cand, n)
   return None
+
+def find_softmax(n: Node) -> SoftmaxKernel | None: return _rowwise(n, lambda t: t.softmax(-1), SoftmaxKernel)
+def find_layernorm(n: Node) -> LayerNormKernel | None: return _rowwise(n, lambda t: t.layernorm(-1), LayerNormKernel)
 
 def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order (shared inputs computed once)."""
@@ -225,7 +238,7 @@ def _schedule(root: Node, done: set) -> list:
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
   if clamp is not None and find_conv(n) is None and find_contraction(n) is None:
     raise CompileError(f"unsupported graph at {root}: a clamp (ReLU6) fuses only into a conv or matmul epilogue")
-  if clamp is None and not relu and (sm := find_softmax(n)) is not None:
+  if clamp is None and not relu and ((sm := find_softmax(n)) is not None or (sm := find_layernorm(n)) is not None):
     sm.out = root
     return (_schedule(sm.x, done) if sm.x.op != Ops.BUFFER else []) + [sm]
   if bias is None and (pool := find_pool(n)) is not None:
@@ -263,6 +276,11 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
     prog = compile_softmax(cfg, np.asarray(value[id(k.x)]).reshape(-1, L), scale[id(k.x)], 1 / k_out)
+    return prog, lambda y: y.reshape(k.out.shape), (0, 0)
+  if isinstance(k, LayerNormKernel):
+    if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph, after another kernel")
+    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
+    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, PoolKernel):
     xb = k.x
@@ -337,10 +355,10 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     ok = bool(np.array_equal(got, prog.reference()))
     res.correct &= ok
     value[id(k.out)] = layout(got)
-    s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel))
+    s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
     shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N]
     dw = conv and k.groups > 1
-    vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "add"
+    vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
     name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
                      else ("dwconv", "vector", "depthwise_conv2d") if dw else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
     res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,

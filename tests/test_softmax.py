@@ -37,3 +37,23 @@ def test_finer_output_scale_and_a_graph_with_softmax():
   assert [type(k).__name__ for k in schedule(y.node)] == ["GemmKernel", "SoftmaxKernel", "GemmKernel"]
   r = run_graph(y, cfg)
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[1]["op"] == "softmax"
+
+def test_layernorm_kernel_and_graph():
+  from tinyaccel.compiler.layernorm import compile_layernorm
+  from tinyaccel.compiler.tensor import Tensor
+  from tinyaccel.compiler.schedule import schedule, run_graph
+  rng = np.random.default_rng(0)
+  for preset, shape, s_in in [("tiny", (5, 8), 0.05), ("edge", (9, 768), 0.03)]:
+    cfg = load_config(preset)
+    x = np.clip(np.round(rng.standard_normal(shape) * 30 + rng.standard_normal((shape[0], 1)) * 10), -127, 127).astype(np.int8)
+    f = x * s_in; f = (f - f.mean(-1, keepdims=True)) / np.sqrt(f.var(-1, keepdims=True) + 1e-5)
+    s_out = np.abs(f).max() / 127
+    c = compile_layernorm(cfg, x, s_in, s_out)
+    mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+    out = c.read(mach.dram)
+    assert np.array_equal(out, c.reference()) and np.abs(out * s_out - f).max() < 0.6 * s_out
+  t = Tensor.randn(16, 64, seed=0)
+  y = t.linear((Tensor.randn(64, 64, seed=1) * 0.12).realize()).layernorm().linear((Tensor.randn(32, 64, seed=2) * 0.12).realize())
+  assert [type(k).__name__ for k in schedule(y.node)] == ["GemmKernel", "LayerNormKernel", "GemmKernel"]
+  r = run_graph(y, load_config("edge"))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
