@@ -10,9 +10,10 @@ scales of x cancel — saturated to int8 and stored.
 from __future__ import annotations
 import numpy as np
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
+from ..arch.isa import Mem, VecOp
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
+from .gemm import Compiled, _vector
+from .softmax import row_kernel, ROW
 
 def _params(L: int, in_scale: float, out_scale: float, eps: float):
   m, sh = V.quantize_multiplier(1 / L)
@@ -31,46 +32,20 @@ def layernorm_reference(x: np.ndarray, in_scale: float, out_scale: float, eps: f
   return np.clip(V.srdhm(V.wrap32(c8 * k), rstd), -128, 127).astype(np.int8)
 
 def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale: float, eps: float = 1e-5) -> Compiled:
-  C = cfg.cols
-  rows, L = x.shape
-  if L % C or L > 1024: raise CompileError(f"layernorm over {L} elements: the length must be a multiple of cols={C} and at most 1024")
-  m, sh, eps8, K = _params(L, in_scale, out_scale, eps)
-  k = L // C
-  tx = Tensor(0, x.shape, "int8"); to = Tensor(rup(x.size, ALIGN), x.shape, "int8")
-  dram = np.zeros(rup(to.addr + x.size, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
-  per_row = 2 * k + 2                                             # x8/c8 lines, c4²/scratch lines, mean and var lines
-  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row, (cfg.spad_bank_lines // 2) // k, 4095 // k))
-  half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  tiles = list(range(0, rows, block)); prog = []
-  for t, r0 in enumerate(tiles):
-    nr, b = min(block, rows - r0), t % 2
-    sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row
-    loads = _dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
-    _flag(loads, wait_next=int(t >= 2), signal_next=1)
-    back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    vec = []
-    row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)
-    for i in range(nr):
-      a = abase + i * per_row; q = a + k; mu = a + 2 * k; var = mu + 1
-      vec += _vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, sin + i * k, k, shift=8)                     # x8
-      vec += _vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)
-      vec += _vector(VecOp.REQUANT, Mem.ACC, mu, Mem.ACC, mu, 1, src2_imm=1, imm=m, shift=sh)       # mean8
-      vec += _vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, k, src2_addr=mu, **row)                      # c8
-      vec += _vector(VecOp.SRAR, Mem.ACC, q, Mem.ACC, a, k, shift=4)                                 # c4
-      vec += _vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)      # c4²
-      vec += _vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
-      vec += _vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
-      vec += _vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1)
-      vec += _vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
-      vec += _vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=8)
-      vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
-      vec += _vector(VecOp.REQUANT, Mem.SPAD, sout + i * k, Mem.ACC, a, k, src2_addr=var, shift=0, **row)
-    _flag(vec, wait_prev=1)
-    first_reads = [j for j, v in enumerate(vec) if v.funct == VecOp.SHL.value]
-    vec[first_reads[-1]].f["signal_prev"] = int(t + 2 < len(tiles))    # the input lines are read only by the SHLs
-    st = _dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C)
-    prog += loads + back + [fwd] + vec + st
-  c = Compiled(cfg, prog, dram, {"A": tx, "C": to}, Tiling(block, k, C, "rows", 0, 0), 0, {"A": x})
-  c.reference = lambda: layernorm_reference(x, in_scale, out_scale, eps, C)
-  return c
+  C, k = cfg.cols, x.shape[1] // cfg.cols
+  m, sh, eps8, K = _params(x.shape[1], in_scale, out_scale, eps)
+  def emit(xs, a, out):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
+    q, mu = a + k, a + 2 * k; var = mu + 1
+    return (_vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
+            + _vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)
+            + _vector(VecOp.REQUANT, Mem.ACC, mu, Mem.ACC, mu, 1, src2_imm=1, imm=m, shift=sh)
+            + _vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, k, src2_addr=mu, **ROW)
+            + _vector(VecOp.SRAR, Mem.ACC, q, Mem.ACC, a, k, shift=4)
+            + _vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
+            + _vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
+            + _vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
+            + _vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + _vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
+            + _vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=8)
+            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
+            + _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW))
+  return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C))

@@ -183,22 +183,16 @@ def find_pool(n: Node) -> PoolKernel | None:
   return None
 
 @dataclass
-class SoftmaxKernel:
-  """softmax over the last axis on the vector unit (compiler/softmax.py)."""
+class RowKernel:
+  """A row-wise op over the last axis on the vector unit: softmax (compiler/softmax.py) or layernorm (compiler/layernorm.py)."""
   x: Node; out: Node
   relu: bool = False
   bias = None
   @property
   def inputs(self) -> tuple: return (self.x,)
 
-@dataclass
-class LayerNormKernel:
-  """layernorm over the last axis on the vector unit (compiler/layernorm.py)."""
-  x: Node; out: Node
-  relu: bool = False
-  bias = None
-  @property
-  def inputs(self) -> tuple: return (self.x,)
+class SoftmaxKernel(RowKernel): pass
+class LayerNormKernel(RowKernel): pass
 
 def _rowwise(n: Node, build, cls):
   """A row-wise op `build(Tensor)` of some x, found by rebuilding it from each candidate input and comparing."""

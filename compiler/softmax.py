@@ -31,45 +31,51 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127) -
   r = V.recip_q16(V.wrap32(e.sum(-1, keepdims=True)), 30 - E_SHIFT)
   return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
-def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: float = 1 / 127) -> Compiled:
-  """x: int8 (rows, L) logits at `scale`; the result is int8 probabilities at `out_scale` (1/K, K integer)."""
-  C, K = cfg.cols, _k(out_scale)
+def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference) -> Compiled:
+  """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
+  token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out)`
+  gives each row's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
+  accumulator lines, out: its scratchpad output lines), and the block is stored. The input block is
+  handed back to the loads after the last `input_reader` instruction of the block."""
+  C = cfg.cols
   rows, L = x.shape
-  if L % C or L > 2048: raise CompileError(f"softmax over {L} elements: the length must be a multiple of cols={C} and at most 2048")
-  k = L // C                                            # lines per row
+  if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
+  k, per_row = L // C, acc_per_row(L // C)
   tx = Tensor(0, x.shape, "int8"); to = Tensor(rup(x.size, ALIGN), x.shape, "int8")
   dram = np.zeros(rup(to.addr + x.size, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
-  imm_t = int(round(scale * math.log2(math.e) * 2 ** 16))
-  # tile: a block of rows; accumulator: 2 x (rows k lines + 2 scratch lines per row); scratchpad: 2 x (input, output)
-  per_row_acc = k + 2
-  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row_acc, (cfg.spad_bank_lines // 2) // k, 4095 // k))
+  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row, (cfg.spad_bank_lines // 2) // k, 4095 // k))
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   tiles = list(range(0, rows, block)); prog = []
   for t, r0 in enumerate(tiles):
     nr, b = min(block, rows - r0), t % 2
-    sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row_acc
+    sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row
     loads = _dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
     _flag(loads, wait_next=int(t >= 2), signal_next=1)
     back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
     fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    vec = []
-    for i in range(nr):
-      xs, a, m, s = sin + i * k, abase + i * per_row_acc, abase + i * per_row_acc + k, abase + i * per_row_acc + k + 1
-      row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)
-      vec += _vector(VecOp.RMAX, Mem.ACC, m, Mem.SPAD, xs, k) + _vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
-      vec += _vector(VecOp.SUB, Mem.ACC, a, Mem.SPAD, xs, k, src2_addr=m, **row)
-      vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=imm_t)
-      vec += _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, k, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, k, shift=E_SHIFT)
-      vec += _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
-      vec += _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
-      vec += _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
-      vec += _vector(VecOp.REQUANT, Mem.SPAD, sout + i * k, Mem.ACC, a, k, src2_addr=s, shift=3, **row)
+    vec = [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k)]
     _flag(vec, wait_prev=1)
-    # the input lines are read by the first instructions: hand them back after the last read of the block
-    last_read = max(j for j, v in enumerate(vec) if v.funct == VecOp.SUB.value)
-    vec[last_read].f["signal_prev"] = int(t + 2 < len(tiles))
+    vec[max(j for j, v in enumerate(vec) if v.funct == input_reader.value)].f["signal_prev"] = int(t + 2 < len(tiles))
     st = _dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C)
     prog += loads + back + [fwd] + vec + st
   c = Compiled(cfg, prog, dram, {"A": tx, "C": to}, Tiling(block, k, C, "rows", 0, 0), 0, {"A": x})
-  c.reference = lambda: softmax_reference(x, scale, out_scale)
+  c.reference = reference
   return c
+
+ROW = dict(src2_mem=Mem.ACC.value, src2_bcast=1)      # src2: one accumulator line (per-row value in every lane)
+
+def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: float = 1 / 127) -> Compiled:
+  """x: int8 (rows, L) logits at `scale`; the result is int8 probabilities at `out_scale` (1/K, K integer)."""
+  K, k = _k(out_scale), x.shape[1] // cfg.cols
+  imm_t = int(round(scale * math.log2(math.e) * 2 ** 16))
+  def emit(xs, a, out):                                # acc: k lines of the row, then its max and its sum
+    m, s = a + k, a + k + 1
+    return (_vector(VecOp.RMAX, Mem.ACC, m, Mem.SPAD, xs, k) + _vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
+            + _vector(VecOp.SUB, Mem.ACC, a, Mem.SPAD, xs, k, src2_addr=m, **ROW)
+            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=imm_t)
+            + _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, k, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, k, shift=E_SHIFT)
+            + _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
+            + _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
+            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
+            + _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=s, shift=3, **ROW))
+  return row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale))
