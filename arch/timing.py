@@ -12,11 +12,14 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode
+from .isa import Instr, Opcode, Queue
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
 VECTOR_TAIL = 2        # vector pipeline: read, compute, write
+# When instructions of several queues could start on the same cycle, this order decides; it matters only
+# for the DRAM port, which the store queue wins (it frees accumulator space the compute queue waits for).
+ISSUE_PRIORITY = {Queue.STORE: 0, Queue.LOAD: 1, Queue.COMPUTE: 2}
 
 def cdiv(a: int, b: int) -> int: return -(-a // b)
 

@@ -20,7 +20,6 @@ class ProgramError(ValueError):
 
 QUEUES = (Queue.LOAD, Queue.COMPUTE, Queue.STORE)
 QNAME = {q: q.name.lower() for q in Queue}
-ISSUE_PRIORITY = {Queue.STORE: 0, Queue.LOAD: 1, Queue.COMPUTE: 2}   # ties: store wins the DRAM port
 
 @dataclass
 class Result:
@@ -280,7 +279,7 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
   names = [QNAME[q] for q in QUEUES]
   stall = {n: {} for n in names}
   busy = dict.fromkeys(names, 0)
-  priority = [ISSUE_PRIORITY[q] for q in QUEUES]
+  priority = [T.ISSUE_PRIORITY[q] for q in QUEUES]
   trace = [None] * len(program)
 
   def ready(q):
