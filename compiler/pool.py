@@ -11,7 +11,7 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
+from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN, MAX
 from .conv import Windows
 
 def pool_reference(win: Windows, kind: str) -> np.ndarray:
@@ -38,7 +38,7 @@ def _windowed(cfg: AccelConfig, win: Windows, fold, acc_reserved: int = 0, param
   dram[:win.tensor.nbytes] = win.image.reshape(-1).view(np.uint8)
   if params is not None: dram[tensors["params"].addr:tensors["params"].addr + params.nbytes] = params.astype("<i4").reshape(-1).view(np.uint8)
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  ms = win.ow * max(1, min(win.oh, (half // 2) // (KK * win.ow), (cfg.acc_lines - acc_reserved - (0 if params is None else len(params))) // 4 // win.ow, 4095 // win.ow))
+  ms = win.ow * max(1, min(win.oh, (half // 2) // (KK * win.ow), (cfg.acc_lines - acc_reserved - (0 if params is None else len(params))) // 4 // win.ow, MAX['rows'] // win.ow))
   if KK * ms > half // 2 or 4 * ms + acc_reserved > cfg.acc_lines: raise CompileError(f"window kernel {win.kh}x{win.kw}: {KK} tiles of {ms} lines do not fit the SRAMs")
   tiles = [(m0, c0) for c0 in range(0, win.cp, C) for m0 in range(0, M, ms)]
   prog = []

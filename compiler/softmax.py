@@ -14,7 +14,7 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
+from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN, MAX
 
 E_SHIFT = 12                 # Q1.30 -> Q1.18 before summing: 2048 x 2^18 < 2^31, and K x 2^18 < 2^31 for K <= 2^13
 
@@ -43,7 +43,7 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
   k, per_row = L // C, acc_per_row(L // C)
   tx = Tensor(0, x.shape, "int8"); to = Tensor(rup(x.size, ALIGN), x.shape, "int8")
   dram = np.zeros(rup(to.addr + x.size, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
-  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row, (cfg.spad_bank_lines // 2) // k, 4095 // k))
+  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k))
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   tiles = list(range(0, rows, block)); prog = []
   for t, r0 in enumerate(tiles):

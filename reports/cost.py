@@ -36,7 +36,6 @@ CITED = {
   "int32_add_pj_45nm": ("energy_area_per_op", "32b int add energy", 0),
   "int8_mul_um2_45nm": ("energy_area_per_op", "8b int mult area", 0),
   "int32_add_um2_45nm": ("energy_area_per_op", "32b int add area", 0),
-  "reg_bit_pj_40nm": ("energy_area_per_op", "register bit", 0),
   "reg_bit_um2_40nm": ("energy_area_per_op", "register bit", 1),
   "sram_8kb_pj_per_64b_45nm": ("energy_area_per_op", "64b SRAM read 8KB / 32KB / 1MB", 0),
   "sram_32kb_pj_per_64b_45nm": ("energy_area_per_op", "64b SRAM read 8KB / 32KB / 1MB", 1),

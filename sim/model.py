@@ -40,7 +40,7 @@ class Machine:
   def __init__(self, cfg: AccelConfig, dram: np.ndarray | None = None, dram_bytes: int | None = None, functional: bool = True):
     self.cfg, self.functional = cfg, functional
     self.dram = np.zeros(dram_bytes or 0, np.uint8) if dram is None else np.ascontiguousarray(dram, np.uint8)
-    self.dram_size = len(self.dram) if dram is not None or dram_bytes is None else dram_bytes
+    self.dram_size = len(self.dram)
     if functional:
       # int8 scratchpad values are held exactly in float32, ready for BLAS
       self.spad = np.zeros((cfg.spad_lines, cfg.spad_line_bytes), np.float32)
