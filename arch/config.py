@@ -94,7 +94,9 @@ def validate(cfg: AccelConfig) -> AccelConfig:
     if cfg.dram_bytes_per_cycle > banks * line:
       _fail(cfg, "dram_bytes_per_cycle", cfg.dram_bytes_per_cycle, f"exceeds what the DMA can move into the {mem} ({banks} banks x {line} B lines per cycle)")
   if cfg.dram_burst_bytes & (cfg.dram_burst_bytes - 1): _fail(cfg, "dram_burst_bytes", cfg.dram_burst_bytes, "must be a power of two")
-  if not 0 <= cfg.dram_latency_cycles <= 100_000: _fail(cfg, "dram_latency_cycles", cfg.dram_latency_cycles, "must be between 0 and 100000")
+  if cfg.dram_bytes_per_cycle % cfg.dram_burst_bytes and cfg.dram_burst_bytes % cfg.dram_bytes_per_cycle:
+    _fail(cfg, "dram_bytes_per_cycle", cfg.dram_bytes_per_cycle, f"must be a multiple or a divisor of dram_burst_bytes={cfg.dram_burst_bytes} (the port moves whole bursts or whole parts of one)")
+  if not 1 <= cfg.dram_latency_cycles <= 100_000: _fail(cfg, "dram_latency_cycles", cfg.dram_latency_cycles, "must be between 1 and 100000")
   if cfg.memory_type not in MEMORY_TYPES: _fail(cfg, "memory_type", cfg.memory_type, f"must be one of {', '.join(MEMORY_TYPES)}")
   if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
   if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")

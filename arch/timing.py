@@ -15,6 +15,7 @@ from .config import AccelConfig
 from .isa import Instr, Opcode, Queue
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
+DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
 VECTOR_TAIL = 2        # vector pipeline: read, compute, write
 # When instructions of several queues could start on the same cycle, this order decides; it matters only
@@ -44,11 +45,12 @@ def matmul_occupancy(cfg: AccelConfig, ins: Instr) -> int:
   """Cycles MATMUL holds the array's input edge.
   ws: preload the first weight fold (rows cycles), then each fold streams m rows of A; the next
       fold's weights shift in behind the current stream, so a fold costs max(m, rows).
-  os: each fold streams k lines of A^T and B; its results drain (rows cycles) behind the next
-      fold's stream, so a fold costs max(k, rows), the last one k."""
+  os: each fold streams k lines of A^T and B; its results drain down a chain (rows cycles) when the
+      next fold's first line (or the flush after the last fold) passes, and two drains must not
+      overlap in the chain, so every fold, the last one included, costs max(k, rows)."""
   f, r = matmul_folds(cfg, ins), cfg.rows
   if cfg.dataflow == "ws": return r + (f - 1) * max(ins.m, r) + ins.m
-  return (f - 1) * max(ins.k, r) + ins.k
+  return f * max(ins.k, r)
 
 def matmul_tail(cfg: AccelConfig) -> int:
   """Cycles from the last input entering the array to its result being written:
@@ -67,7 +69,7 @@ def occupancy(cfg: AccelConfig, ins: Instr) -> int:
   return SYNC_CYCLES
 
 def tail(cfg: AccelConfig, ins: Instr) -> int:
-  if ins.opcode in (Opcode.LOAD, Opcode.STORE): return cfg.dram_latency_cycles
+  if ins.opcode in (Opcode.LOAD, Opcode.STORE): return DMA_ISSUE_CYCLES + cfg.dram_latency_cycles
   if ins.opcode == Opcode.MATMUL: return matmul_tail(cfg)
   if ins.opcode == Opcode.VECTOR: return VECTOR_TAIL
   return 0

@@ -23,7 +23,8 @@ RULES = [
   (dict(spad_kib=3, rows=16, cols=16, acc_kib=16, spad_banks=5), "spad_banks"),   # 192 lines do not split into 5 banks
   (dict(rows=48, cols=48, spad_kib=1, acc_kib=3), "whole number"),                   # 1 KiB is not whole 48-byte lines
   (dict(dram_bytes_per_cycle=0), "dram_bytes_per_cycle"), (dict(dram_bytes_per_cycle=64), "dram_bytes_per_cycle"),
-  (dict(dram_burst_bytes=6), "dram_burst_bytes"), (dict(dram_latency_cycles=-1), "dram_latency_cycles"),
+  (dict(dram_burst_bytes=6), "dram_burst_bytes"), (dict(dram_latency_cycles=0), "dram_latency_cycles"),
+  (dict(dram_bytes_per_cycle=12, dram_burst_bytes=8), "dram_bytes_per_cycle"),
   (dict(memory_type="sram"), "memory_type"), (dict(memory_gib=0.0), "memory_gib"), (dict(clock_mhz=0.0), "clock_mhz"),
   (dict(process_nm=6), "process_nm"), (dict(vector_lanes=0), "vector_lanes"), (dict(rows="4"), "rows"),
   (dict(spad_kib=2048), "address"), (dict(rows=256, cols=256, spad_kib=64, acc_kib=64, dram_bytes_per_cycle=4), None),

@@ -17,9 +17,9 @@ BAD = [
   ("load mem=spad sram_addr=0 dram_addr=0 line_bytes=4 rows=1 dram_stride=4 outer=1 outer_stride=0 wait=prev", "no previous queue"),
   ("store mem=spad sram_addr=0 dram_addr=0 line_bytes=4 rows=1 dram_stride=4 outer=1 outer_stride=0 signal=next", "no next queue"),
   ("matmul a_addr=0 b_addr=512 c_addr=0 m=4 k=4 n=4\nload mem=spad sram_addr=2 dram_addr=0 line_bytes=4 rows=1 dram_stride=4 outer=1 outer_stride=0",
-   "race: instruction 0 (compute) reads spad line 2 at cycles 0..16 while instruction 1 (load) writes it until 9: a token is missing"),
+   "race: instruction 0 (compute) reads spad line 2 at cycles 0..16 while instruction 1 (load) writes it until 10: a token is missing"),
   ("matmul a_addr=0 b_addr=512 c_addr=0 m=4 k=4 n=4 signal=next\nstore mem=acc sram_addr=0 dram_addr=0 line_bytes=16 rows=4 dram_stride=16 outer=1 outer_stride=0",
-   "race: instruction 0 (compute) writes acc line 0 at cycles 0..16 while instruction 1 (store) reads it until 24"),
+   "race: instruction 0 (compute) writes acc line 0 at cycles 0..16 while instruction 1 (store) reads it until 25"),
   ("sync queue=compute wait=prev\nsync queue=load wait=next", "deadlock: load queue at instruction 1, compute queue at instruction 0"),
 ]
 
