@@ -13,6 +13,7 @@ makes each PE switch to its shadow weights exactly when the new fold's data reac
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
+from .common import delay
 
 class PE(wiring.Component):
   a_in: In(signed(8));  a_flip_in: In(1);  a_out: Out(signed(8));  a_flip_out: Out(1)
@@ -36,11 +37,6 @@ def _grid(m: Module, make, rows: int, cols: int) -> list:
     for j in range(cols): m.submodules[f"pe_{i}_{j}"] = pe[i][j]
   return pe
 
-def _delay(m: Module, sig, n: int, name: str):
-  """`sig` delayed by n cycles through registers."""
-  for k in range(n):
-    r = Signal.like(sig, name=f"{name}_d{k}"); m.d.sync += r.eq(sig); sig = r
-  return sig
 
 class WsArray(wiring.Component):
   def __init__(self, rows: int, cols: int):
@@ -56,15 +52,15 @@ class WsArray(wiring.Component):
     R, C = self.rows, self.cols
     pe = _grid(m, PE, R, C)
     for i in range(R):                               # left edge: row i skewed by i cycles
-      m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(_delay(m, self.a_flip, i, f"f{i}"))]
+      m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(delay(m, self.a_flip, i, f"f{i}"))]
       for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].a_flip_in.eq(pe[i][j - 1].a_flip_out)]
     for j in range(C):                               # top edge: weights and capture wave skewed by j cycles; zero partial sums
-      m.d.comb += [pe[0][j].w_in.eq(_delay(m, self.w[j], j, f"w{j}")), pe[0][j].ps_in.eq(0)]
-      cap = _delay(m, self.w_capture, j, f"cap{j}")
+      m.d.comb += [pe[0][j].w_in.eq(delay(m, self.w[j], j, f"w{j}")), pe[0][j].ps_in.eq(0)]
+      cap = delay(m, self.w_capture, j, f"cap{j}")
       for i in range(R):
         m.d.comb += pe[i][j].capture.eq(cap)
         if i: m.d.comb += [pe[i][j].w_in.eq(pe[i - 1][j].w_out), pe[i][j].ps_in.eq(pe[i - 1][j].ps_out)]
-      m.d.comb += self.c[j].eq(_delay(m, pe[R - 1][j].ps_out, C - 1 - j, f"c{j}"))   # bottom edge: deskew
+      m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].ps_out, C - 1 - j, f"c{j}"))   # bottom edge: deskew
     return m
 
 class OsPE(wiring.Component):
@@ -87,11 +83,13 @@ class OsArray(wiring.Component):
   `first` tag (a lone tag with zero data flushes the last fold). When the tag passes PE(i, j) the finished
   sum moves to a hold register; when it reaches the bottom row the column's holds load into a drain chain
   that shifts down, so a fold's rows leave the bottom, last row first, deskewed to whole rows:
-  row R-1-q of a fold appears rows + cols - 1 + q cycles after the next fold's tag entered."""
+  row R-1-q of a fold appears rows + cols - 1 + q cycles after the next fold's tag entered. A tag whose
+  `drain` is low does not load the chain: it follows a flush of zeros, whose fold holds nothing."""
   def __init__(self, rows: int, cols: int):
     self.rows, self.cols = rows, cols
     super().__init__({
       "a": In(data.ArrayLayout(signed(8), rows)), "b": In(data.ArrayLayout(signed(8), cols)), "first": In(1),
+      "drain": In(1),                                   # with `first`: the previous fold is real and drains now
       "c": Out(data.ArrayLayout(signed(32), cols)),
     })
 
@@ -99,13 +97,15 @@ class OsArray(wiring.Component):
     m = Module()
     R, C = self.rows, self.cols
     pe = _grid(m, OsPE, R, C)
+    drain = delay(m, self.drain, R - 1, "drain")       # the drain flag reaches the bottom row with the tag
     for i in range(R):
-      m.d.comb += [pe[i][0].a_in.eq(_delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(_delay(m, self.first, i, f"t{i}"))]
+      m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(delay(m, self.first, i, f"t{i}"))]
       for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].first_in.eq(pe[i][j - 1].first_out)]
     for j in range(C):
-      m.d.comb += [pe[0][j].b_in.eq(_delay(m, self.b[j], j, f"b{j}")), pe[0][j].d_in.eq(0)]
+      m.d.comb += [pe[0][j].b_in.eq(delay(m, self.b[j], j, f"b{j}")), pe[0][j].d_in.eq(0)]
+      if j: drain = delay(m, drain, 1, f"drain{j}")
       for i in range(R):
-        m.d.comb += pe[i][j].load.eq(pe[R - 1][j].first_in)             # the tag reaching the bottom row: every hold is final
+        m.d.comb += pe[i][j].load.eq(pe[R - 1][j].first_in & drain)     # the tag reaching the bottom row: every hold is final
         if i: m.d.comb += [pe[i][j].b_in.eq(pe[i - 1][j].b_out), pe[i][j].d_in.eq(pe[i - 1][j].d_out)]
-      m.d.comb += self.c[j].eq(_delay(m, pe[R - 1][j].d_out, C - 1 - j, f"c{j}"))
+      m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].d_out, C - 1 - j, f"c{j}"))
     return m

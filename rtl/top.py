@@ -1,0 +1,114 @@
+"""The accelerator's top level: three in-order instruction queues joined by dependency tokens, the DMA
+engine on the DRAM port, the MATMUL unit, the scratchpad and the accumulator. Built from AccelConfig.
+
+Issue rule (docs/timing.md), evaluated every cycle for each queue's head instruction: the queue's unit
+has left the previous instruction's occupancy, every token it waits for is visible (a semaphore above
+zero), and a DMA finds the port's address stage free; the store queue wins the port on a tie. There is
+no fetch bubble: each queue reads its own instruction buffer one instruction ahead.
+"""
+from amaranth.hdl import Module, Signal, Mux, Cat
+from amaranth.lib import wiring, data
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+from ..arch.config import AccelConfig
+from ..arch.isa import Instruction, Opcode, INSTR_BITS
+from .dma import DmaEngine, dram_signature, port_geometry
+from .matmul import MatmulUnit
+from .sram import Sram
+
+LOAD, COMPUTE, STORE = range(3)
+SEMAPHORES = {"l2c": (LOAD, COMPUTE), "c2l": (COMPUTE, LOAD), "c2s": (COMPUTE, STORE), "s2c": (STORE, COMPUTE)}
+OPCODES = {LOAD: (Opcode.LOAD, Opcode.SYNC), COMPUTE: (Opcode.MATMUL, Opcode.SYNC), STORE: (Opcode.STORE, Opcode.SYNC)}
+SEM_BITS = 16
+DEFAULT_IMEM_DEPTH = 1024
+
+class Accelerator(wiring.Component):
+  """Ports (docs/rtl.md): the host writes each queue's instructions through `prog_*` (a zero word ends
+  a queue), pulses `start`, and waits for `idle`; `dram` is the memory port; `t_*` report every
+  instruction's start and completion (its index within its queue)."""
+  def __init__(self, cfg: AccelConfig, imem_depth: int = DEFAULT_IMEM_DEPTH):
+    self.cfg, self.imem_depth = cfg, imem_depth
+    self.id_bits = idw = max(1, ceil_log2(imem_depth))
+    super().__init__({
+      "prog_we": In(1), "prog_queue": In(2), "prog_addr": In(idw), "prog_data": In(INSTR_BITS),
+      "start": In(1), "running": Out(1), "idle": Out(1), "error": Out(1), "error_queue": Out(2),
+      "dram": Out(dram_signature(cfg, idw)),
+      "t_start": Out(3), "t_start_id": Out(data.ArrayLayout(idw, 3)),     # queue q started its instruction t_start_id[q]
+      "t_end": Out(6), "t_end_id": Out(data.ArrayLayout(idw, 6)),         # bit 2q: q's unit completed one, bit 2q+1: q's SYNC did
+    })
+
+  def elaborate(self, platform):
+    m = Module()
+    cfg = self.cfg
+    lanes, _ = port_geometry(cfg)
+    spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, read_groups=[2] + [1] * lanes, writers=lanes)
+    acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, read_groups=[1] * (1 + lanes), writers=1 + lanes, transparent={0: 0})
+    dma = m.submodules.dma = DmaEngine(cfg, self.id_bits)
+    mmu = m.submodules.matmul = MatmulUnit(cfg, self.id_bits)
+    wiring.connect(m, mmu.a_rd, spad.rd[0]); wiring.connect(m, mmu.b_rd, spad.rd[1])
+    wiring.connect(m, mmu.acc_rd, acc.rd[0]); wiring.connect(m, mmu.acc_wr, acc.wr[0])
+    for lane in range(lanes):
+      wiring.connect(m, dma.spad_rd[lane], spad.rd[2 + lane]); wiring.connect(m, dma.spad_wr[lane], spad.wr[lane])
+      wiring.connect(m, dma.acc_rd[lane], acc.rd[1 + lane]); wiring.connect(m, dma.acc_wr[lane], acc.wr[1 + lane])
+    wiring.connect(m, wiring.flipped(self.dram), dma.dram)
+
+    running, error = Signal(), Signal()
+    with m.If(self.start): m.d.sync += running.eq(1)
+    m.d.comb += [self.running.eq(running), self.error.eq(error)]
+    # ---- instruction buffers: the head of each queue is read one instruction ahead
+    pc = [Signal(self.id_bits + 1, name=f"pc{q}") for q in range(3)]
+    heads, issue = [], [Signal(name=f"issue{q}") for q in range(3)]
+    for q in range(3):
+      mem = m.submodules[f"imem{q}"] = Memory(shape=INSTR_BITS, depth=self.imem_depth, init=[])
+      wp, rp = mem.write_port(), mem.read_port()
+      m.d.comb += [wp.addr.eq(self.prog_addr), wp.data.eq(self.prog_data), wp.en.eq(self.prog_we & (self.prog_queue == q)),
+                   rp.addr.eq(Mux(issue[q], pc[q] + 1, pc[q]))]
+      heads.append(data.View(Instruction, rp.data))
+      with m.If(issue[q]): m.d.sync += pc[q].eq(pc[q] + 1)
+    op = [h.header.opcode for h in heads]
+    ended = [h.header.opcode.as_value() == 0 for h in heads]
+    is_op = lambda q, o: op[q] == o
+    # ---- tokens
+    sem = {k: Signal(SEM_BITS, name=f"sem_{k}") for k in SEMAPHORES}
+    def waits_ok(q):
+      ok = 1
+      for k, (src, dst) in SEMAPHORES.items():
+        if dst == q: ok &= ~(heads[q].header.wait_prev if src < dst else heads[q].header.wait_next) | (sem[k] != 0)
+      return ok
+    bad = [~ended[q] & ~(is_op(q, OPCODES[q][0]) | (is_op(q, Opcode.SYNC) & (heads[q].body.sync.queue.as_value() == q))) for q in range(3)]
+    bad[LOAD] |= heads[LOAD].header.wait_prev | heads[LOAD].header.signal_prev
+    bad[STORE] |= heads[STORE].header.wait_next | heads[STORE].header.signal_next
+    queue_free = [~(dma.busy & ~dma.busy_store), ~mmu.busy, ~(dma.busy & dma.busy_store)]
+    ready = [Signal(name=f"ready{q}") for q in range(3)]
+    for q in range(3): m.d.comb += ready[q].eq(running & ~error & ~ended[q] & ~bad[q] & queue_free[q] & waits_ok(q))
+    with m.If(running & ~error & (bad[0] | bad[1] | bad[2])):
+      m.d.sync += [error.eq(1), self.error_queue.eq(Mux(bad[0], 0, Mux(bad[1], 1, 2)))]
+    dma_store = ready[STORE] & is_op(STORE, Opcode.STORE) & ~dma.busy
+    dma_load = ready[LOAD] & is_op(LOAD, Opcode.LOAD) & ~dma.busy & ~dma_store     # the store wins the port on a tie
+    m.d.comb += [issue[LOAD].eq(Mux(is_op(LOAD, Opcode.LOAD), dma_load, ready[LOAD])), issue[COMPUTE].eq(ready[COMPUTE]),
+                 issue[STORE].eq(Mux(is_op(STORE, Opcode.STORE), dma_store, ready[STORE]))]
+    m.d.comb += [dma.ins.eq(Mux(dma_store, heads[STORE], heads[LOAD])), dma.issue.eq(dma_load | dma_store),
+                 dma.id.eq(Mux(dma_store, pc[STORE], pc[LOAD])),
+                 mmu.ins.eq(heads[COMPUTE]), mmu.issue.eq(issue[COMPUTE] & is_op(COMPUTE, Opcode.MATMUL)), mmu.id.eq(pc[COMPUTE])]
+    # ---- completions: (valid, queue index, signal_prev, signal_next) from each queue's unit and its SYNCs
+    syncs = []
+    for q in range(3):
+      v, i, sp, sn = Signal(name=f"sync{q}_done"), Signal(self.id_bits, name=f"sync{q}_id"), Signal(), Signal()
+      m.d.sync += [v.eq(issue[q] & is_op(q, Opcode.SYNC)), i.eq(pc[q]), sp.eq(heads[q].header.signal_prev), sn.eq(heads[q].header.signal_next)]
+      syncs.append((v, i, sp, sn))
+    units = [(dma.done & ~dma.done_store, dma.done_id, dma.done_signal_prev, dma.done_signal_next),
+             (mmu.done, mmu.done_id, mmu.done_signal_prev, mmu.done_signal_next),
+             (dma.done & dma.done_store, dma.done_id, dma.done_signal_prev, dma.done_signal_next)]
+    events = [ev for q in range(3) for ev in (units[q], syncs[q])]
+    for k, (src, dst) in SEMAPHORES.items():
+      inc = sum(Cat(v & (sn if dst > src else sp)) for v, _, sp, sn in events[2 * src: 2 * src + 2])
+      dec = issue[dst] & (heads[dst].header.wait_prev if src < dst else heads[dst].header.wait_next)
+      m.d.sync += sem[k].eq(sem[k] + inc - dec)
+    # ---- trace and completion
+    m.d.comb += [self.t_start.eq(Cat(issue)), self.t_end.eq(Cat(v for v, *_ in events))]
+    m.d.comb += [self.t_start_id[q].eq(Mux(issue[q], pc[q], 0)) for q in range(3)] + [self.t_end_id[e].eq(Mux(v, i, 0)) for e, (v, i, _, _) in enumerate(events)]
+    inflight = [Signal(self.id_bits + 1, name=f"inflight{q}") for q in range(3)]
+    for q in range(3): m.d.sync += inflight[q].eq(inflight[q] + issue[q] - events[2 * q][0] - events[2 * q + 1][0])
+    m.d.comb += self.idle.eq(running & ended[0] & ended[1] & ended[2] & (Cat(inflight) == 0))
+    return m
