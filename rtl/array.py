@@ -64,17 +64,19 @@ class WsArray(wiring.Component):
     return m
 
 class OsPE(wiring.Component):
-  a_in: In(signed(8)); a_out: Out(signed(8)); first_in: In(1); first_out: Out(1)
+  a_in: In(signed(8)); a_out: Out(signed(8)); first_in: In(1); first_out: Out(1); drain_in: In(1); drain_out: Out(1)
   b_in: In(signed(8)); b_out: Out(signed(8))
   d_in: In(signed(32)); d_out: Out(signed(32)); load: In(1)     # drain chain (down)
   def elaborate(self, platform):
     m = Module()
     acc, hold = Signal(signed(32)), Signal(signed(32))
     prod = self.a_in * self.b_in
-    m.d.sync += [self.a_out.eq(self.a_in), self.first_out.eq(self.first_in), self.b_out.eq(self.b_in)]
-    with m.If(self.first_in): m.d.sync += [hold.eq(acc), acc.eq(prod)]      # a fold ends where the next one's first data arrives
+    m.d.sync += [self.a_out.eq(self.a_in), self.first_out.eq(self.first_in), self.drain_out.eq(self.drain_in), self.b_out.eq(self.b_in)]
+    with m.If(self.first_in): m.d.sync += acc.eq(prod)            # a fold ends where the next one's first data arrives
     with m.Else(): m.d.sync += acc.eq(acc + prod)
-    m.d.sync += self.d_out.eq(Mux(self.load, Mux(self.first_in, acc, hold), self.d_in))   # the bottom row loads its sum as it finishes
+    with m.If(self.first_in & self.drain_in): m.d.sync += hold.eq(acc)
+    # the bottom row loads its sum as it finishes; a row a drain-less tag passes right then still loads its hold
+    m.d.sync += self.d_out.eq(Mux(self.load, Mux(self.first_in & self.drain_in, acc, hold), self.d_in))
     return m
 
 class OsArray(wiring.Component):
@@ -84,7 +86,8 @@ class OsArray(wiring.Component):
   sum moves to a hold register; when it reaches the bottom row the column's holds load into a drain chain
   that shifts down, so a fold's rows leave the bottom, last row first, deskewed to whole rows:
   row R-1-q of a fold appears rows + cols - 1 + q cycles after the next fold's tag entered. A tag whose
-  `drain` is low does not load the chain: it follows a flush of zeros, whose fold holds nothing."""
+  `drain` is low neither holds nor drains: it follows a flush of zeros (possibly by fewer than `rows`
+  cycles), whose fold holds nothing, and must not overwrite the holds the flush is still draining."""
   def __init__(self, rows: int, cols: int):
     self.rows, self.cols = rows, cols
     super().__init__({
@@ -97,15 +100,15 @@ class OsArray(wiring.Component):
     m = Module()
     R, C = self.rows, self.cols
     pe = _grid(m, OsPE, R, C)
-    drain = delay(m, self.drain, R - 1, "drain")       # the drain flag reaches the bottom row with the tag
     for i in range(R):
-      m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(delay(m, self.first, i, f"t{i}"))]
-      for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].first_in.eq(pe[i][j - 1].first_out)]
+      m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].first_in.eq(delay(m, self.first, i, f"t{i}")),
+                   pe[i][0].drain_in.eq(delay(m, self.drain, i, f"dr{i}"))]
+      for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].first_in.eq(pe[i][j - 1].first_out),
+                                         pe[i][j].drain_in.eq(pe[i][j - 1].drain_out)]
     for j in range(C):
       m.d.comb += [pe[0][j].b_in.eq(delay(m, self.b[j], j, f"b{j}")), pe[0][j].d_in.eq(0)]
-      if j: drain = delay(m, drain, 1, f"drain{j}")
       for i in range(R):
-        m.d.comb += pe[i][j].load.eq(pe[R - 1][j].first_in & drain)     # the tag reaching the bottom row: every hold is final
+        m.d.comb += pe[i][j].load.eq(pe[R - 1][j].first_in & pe[R - 1][j].drain_in)   # the tag reaching the bottom row: every hold is final
         if i: m.d.comb += [pe[i][j].b_in.eq(pe[i - 1][j].b_out), pe[i][j].d_in.eq(pe[i - 1][j].d_out)]
       m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].d_out, C - 1 - j, f"c{j}"))
     return m

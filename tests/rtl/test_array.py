@@ -58,7 +58,7 @@ def run_os(R, C, folds, k, seed=0):
     for q in range(R): expect[starts[f + 1] + R + C - 1 + q] = res[R - 1 - q]
   def inputs(cyc):
     a, b, first = events.get(cyc, (np.zeros(R, int), np.zeros(C, int), False))
-    return [(dut.a, a), (dut.b, b), (dut.first, bool(first))]
+    return [(dut.a, a), (dut.b, b), (dut.first, bool(first)), (dut.drain, bool(first))]
   return expect, simulate(dut, inputs, expect)
 
 CASES = [(4, 4, 3, 4), (4, 4, 4, 1), (4, 4, 3, 6), (3, 5, 3, 2), (2, 3, 4, 5)]   # rows, cols, folds, rows streamed (ws: m, os: k)
