@@ -16,7 +16,8 @@ from .helpers import atomic_write, write_json, si
 from .reports.cost import cost_report
 
 class UsageError(ValueError): pass
-ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, OSError)
+from .rtl.cosim import RtlError
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, RtlError, OSError)
 
 def positive(s: str) -> int:
   try: v = int(s)
@@ -259,6 +260,38 @@ def cmd_disasm(args):
   else: sys.stdout.write(text)
   return 0
 
+def cmd_verilog(args):
+  import time
+  from .rtl.cosim import verilog, TOPLEVEL
+  cfg, t0 = config_from(args), time.perf_counter()
+  text = verilog(cfg, args.imem_depth)
+  atomic_write(args.output, text)
+  out = dict(config=cfg.to_dict(), module=TOPLEVEL, file=args.output, lines=text.count("\n"), seconds=time.perf_counter() - t0, imem_depth=args.imem_depth)
+  say(args, f"module {TOPLEVEL} ({cfg.name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}) -> {args.output}: {out['lines']:,} lines in {out['seconds']:.1f} s (ports: docs/rtl.md)")
+  if args.json: write_json(args.json, out)
+  return 0
+
+def cmd_verify(args):
+  from .rtl.cosim import verify
+  from .sim.randprog import random_program
+  cfg = config_from(args)
+  if args.what == "gemm":
+    c = compile_gemm(cfg, args.m, args.k, args.n, seed=args.seed)
+    prog, dram, what = c.program, c.dram, f"gemm M={args.m} K={args.k} N={args.n}"
+  else:
+    (prog, dram), what = random_program(cfg, args.seed, vector=False), f"random program (seed {args.seed})"
+  r = verify(cfg, prog, dram, sim=args.sim, waves=args.waves)
+  if args.what == "gemm": r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
+  del r["model_dram"], r["rtl_dram"]
+  rate = lambda sec: f"{r['model_cycles'] / sec:,.0f} cycles/s" if sec else "-"
+  say(args, f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
+            f"  {'model':<16} {r['model_cycles']:,} cycles in {r['model_seconds']:.3f} s ({rate(r['model_seconds'])})\n"
+            f"  {'RTL (' + args.sim + ')':<16} {r['rtl_cycles']:,} cycles in {r['rtl_seconds']:.2f} s ({rate(r['rtl_seconds'])})\n"
+            f"  {'outputs':<16} {'match' if r['outputs_match'] else 'DIFFER'} (DRAM image bit for bit" + (", and numpy)" if args.what == "gemm" else ")") + "\n"
+            f"  {'cycles':<16} {'match' if r['cycles_match'] else 'DIFFER: ' + str(r['first_divergence'])} (every instruction's start and end)")
+  if args.json: write_json(args.json, dict(config=cfg.to_dict(), workload=what, **r))
+  return 0 if r["outputs_match"] and r["cycles_match"] else 1
+
 def cmd_list(args):
   """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
   from .workloads import WORKLOADS
@@ -345,6 +378,21 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("input"); p.add_argument("-o", "--output", required=True); p.set_defaults(fn=cmd_asm)
   p = sub.add_parser("disasm", help="disassemble a binary program into text")
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
+  p = sub.add_parser("verilog", help="write the accelerator as synthesizable Verilog (module tinyaccel_top)")
+  p.add_argument("-o", "--output", required=True, metavar="FILE.v")
+  p.add_argument("--imem-depth", type=positive, default=1024, help="instructions each queue's buffer holds (default 1024)")
+  common(p); p.set_defaults(fn=cmd_verilog)
+  p = sub.add_parser("verify", help="run model and RTL (cocotb) on the same program; compare outputs and every instruction's cycles",
+                     description="Run the model and the RTL on one program and compare the DRAM result bit for bit and every instruction's "
+                                 "(start, end) cycle. Exit status 1 on any difference, 2 on bad input.")
+  p.add_argument("what", choices=("gemm", "random"), help="a compiled GEMM, or a random legal program")
+  p.add_argument("--m", type=positive, default=16, help="rows of A and C (elements)")
+  p.add_argument("--k", type=positive, default=16, help="columns of A, rows of B (elements)")
+  p.add_argument("--n", type=positive, default=16, help="columns of B and C (elements)")
+  p.add_argument("--seed", type=int, default=0, help="seed of the operands or of the random program")
+  p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
+  p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
+  common(p); p.set_defaults(fn=cmd_verify)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
   p = sub.add_parser("sweep", help="run a design-space sweep (TOML) in parallel; resumable")

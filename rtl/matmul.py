@@ -75,7 +75,7 @@ class MatmulUnit(wiring.Component):
     span = Mux(cur["m"] > R, cur["m"], R)
     end = Mux(s["preload"], s["p"] == R - 1, s["p"] == Mux(last_fold, cur["m"], span) - 1)
     stream = active & ~s["preload"] & (s["p"] < cur["m"])
-    m.d.comb += [self.busy.eq(busy), self.a_rd.addr.eq(s["a_base"] + s["p"]),
+    m.d.comb += [self.busy.eq(busy), self.a_rd.addr.eq(s["a_base"] + s["p"]), self.a_rd.en.eq(stream),
                  rec.valid.eq(stream), rec.line.eq(s["c_base"] + s["p"]), rec.accumulate.eq(cur["accumulate"] | (s["kb"] != 0)),
                  rec.last.eq(last_fold & (s["p"] == cur["m"] - 1))]
     m.d.sync += [a_valid.eq(stream), array.a_flip.eq(stream & (s["p"] == 0))]
@@ -95,7 +95,7 @@ class MatmulUnit(wiring.Component):
     wregs, w = self._regs(m, {"j": R - 1, "kb": 0, "nb": 0, "n_base": cur["b_addr"]}, {"j": 16, "kb": 16, "nb": 16, "n_base": 18}, "wt")
     j = Mux(trigger, R - 1, w["j"])
     reading = trigger | wbusy
-    m.d.comb += self.b_rd.addr.eq(w["n_base"] + w["kb"] + j)
+    m.d.comb += [self.b_rd.addr.eq(w["n_base"] + w["kb"] + j), self.b_rd.en.eq(reading)]   # A and B share a port per bank: only real reads claim it
     m.d.sync += [b_mask.eq(Cat(reading & (w["kb"] + j < cur["k"]) & (w["nb"] + c < cur["n"]) for c in range(C))),
                  array.w_capture.eq(reading & (j == 0))]
     m.d.comb += [array.w[c].eq(Mux(b_mask[c], self.b_rd.data[c], 0)) for c in range(C)]
@@ -121,7 +121,8 @@ class MatmulUnit(wiring.Component):
     stream = active & (s["p"] < cur["k"])
     real_tag = active & (s["p"] == 0)
     flush = need_flush & ~self.issue                          # nothing follows the last fold: a zero line flushes it
-    m.d.comb += [self.busy.eq(busy), self.a_rd.addr.eq(s["a_base"] + s["p"]), self.b_rd.addr.eq(s["b_base"] + s["p"])]
+    m.d.comb += [self.busy.eq(busy), self.a_rd.addr.eq(s["a_base"] + s["p"]), self.a_rd.en.eq(stream), self.b_rd.addr.eq(s["b_base"] + s["p"]),
+                 self.b_rd.en.eq(stream)]
     m.d.sync += [a_valid.eq(stream), b_mask.eq(Cat(stream & (s["nb"] + c < cur["n"]) for c in range(C))),
                  array.first.eq(real_tag | flush), array.drain.eq(prev_real)]
     m.d.comb += [array.b[c].eq(Mux(b_mask[c], self.b_rd.data[c], 0)) for c in range(C)]

@@ -1,7 +1,7 @@
 """A banked on-chip SRAM (scratchpad or accumulator): lines of bytes, one-cycle synchronous reads.
 
 Lines are banked contiguously (bank = line // bank_lines, as in the model). Each requester port sees
-the whole address space and is routed to the bank its address selects. The readers of one *group*
+the whole address space and is routed to the bank its address selects while its `en` is high. The readers of one *group*
 share a single physical port per bank: the array's A and B operands form one group, which is why the
 program must keep them in different banks (the model refuses a program that does not). Every other
 requester (each DMA lane) is its own group.
@@ -54,6 +54,6 @@ class Sram(wiring.Component):
         for r, (sel, local) in zip(group, routes): addr = Mux(sel[b] & self.rd[r].en, local, addr)
         m.d.comb += [rp.addr.eq(addr), rp.en.eq(1)]
         for r, (sel, _) in zip(group, routes):   # the bank this reader chose last cycle drives its data
-          chose = Signal(name=f"rd{r}_bank{b}"); m.d.sync += chose.eq(sel[b])
+          chose = Signal(name=f"rd{r}_bank{b}"); m.d.sync += chose.eq(sel[b] & self.rd[r].en)
           with m.If(chose): m.d.comb += self.rd[r].data.eq(rp.data)
     return m

@@ -64,6 +64,16 @@ def test_os_flush_then_a_matmul_inside_the_drain():
   assert trace[5][3] == trace[2][3] + 9 + 2 < trace[2][3] + 9 + cfg.rows   # the case this test is about
   check(cfg, prog, dram)
 
+def test_operands_at_the_top_of_the_scratchpad():
+  # B ends on the last scratchpad line, so the idle weight reader's next address wraps into A's bank: an idle
+  # reader must not claim the bank port A and B share (found by `verify gemm --m 64 --k 64 --n 64 --config tiny`)
+  cfg = config("tiny-ws")
+  prog = asm("""load mem=spad sram_addr=0 dram_addr=0 line_bytes=4 rows=64 dram_stride=4 outer=1 outer_stride=0
+    load mem=spad sram_addr=768 dram_addr=0x1010 line_bytes=4 rows=64 dram_stride=32 outer=4 outer_stride=4 signal=next
+    matmul a_addr=0 b_addr=768 c_addr=0 m=4 k=64 n=16 wait=prev signal=next
+    store mem=acc sram_addr=0 dram_addr=8192 line_bytes=16 rows=16 dram_stride=16 outer=1 outer_stride=0 wait=prev""")
+  check(cfg, prog, np.random.default_rng(0).integers(0, 256, 16384, dtype=np.uint8))
+
 def test_first_divergence_names_the_earliest_instruction():
   model = [(0, "load", "load", 0, 13), (1, "compute", "matmul", 18, 34), (2, "store", "store", 35, 60)]
   rtl = [(0, "load", "load", 0, 13), (1, "compute", "matmul", 18, 35), (2, "store", "store", 36, 61)]
