@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test bench hw-deps clean
+.PHONY: demo test test-rtl-full verilog bench hw-deps clean
+CONFIG ?= tiny
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,15 @@ demo: $(STAMP)
 
 test: $(STAMP) hw-deps
 	$(PY) -m pytest -m "not slow"
+
+# every slow test: thousands of random programs on the RTL, 16x16 arrays and the edge preset under Verilator
+test-rtl-full: $(STAMP) hw-deps
+	$(PY) -m pip install -q -e '.[rtl-fast]'
+	$(PY) -m pytest -m slow tests/rtl
+
+# synthesizable Verilog of a config: make verilog CONFIG=edge (a preset or a TOML path)
+verilog: $(STAMP)
+	$(VENV)/bin/tinyaccel verilog --config $(CONFIG) -o build/verilog/tinyaccel_$(notdir $(basename $(CONFIG))).v
 
 bench: $(STAMP)
 	$(PY) -m tinyaccel.bench --json build/bench.json

@@ -1,4 +1,5 @@
-"""`make bench`: GEMM figures of the model on every preset, with the wall time of the model.
+"""`make bench`: GEMM figures of the model on every preset, with the wall time of the model; networks;
+and the RTL's simulation speed (Icarus, and Verilator when installed) against the model on one program.
 
 Run as `python -m tinyaccel.bench [--json FILE] [--quick]`. Each row runs the bit-exact model
 (numerics and timing) and then the timing-only model on the same program; the tiny preset is an
@@ -48,12 +49,31 @@ def bench_network(name: str, preset: str) -> dict:
               dram_over_compulsory=sum(k["dram_bytes"] for k in ks) / sum(k["compulsory_dram_bytes"] for k in ks),
               correct=r.correct, cosine_similarity=r.accuracy["cosine_similarity"], wall_seconds=wall)
 
+RTL_CASES = [("tiny", (64, 64, 64)), ("tiny-os", (64, 64, 64))]
+
+def bench_rtl(name: str, shape, sims) -> list[dict]:
+  """Model and RTL on the same compiled GEMM: simulated cycles per second of each (the RTL figure includes
+  the testbench and simulator start-up, not the build)."""
+  from .rtl.cosim import verify, build
+  cfg = load_config("tiny", dataflow="os" if name.endswith("-os") else "ws")
+  c = compile_gemm(cfg, *shape, seed=0)
+  rows = []
+  for sim in sims:
+    build(cfg, sim)   # warm the Verilog and simulator build so it is not timed
+    r = verify(cfg, c.program, c.dram, sim=sim)
+    rows.append(dict(config=name, m=shape[0], k=shape[1], n=shape[2], simulator=sim, cycles=r["model_cycles"],
+                     match=r["outputs_match"] and r["cycles_match"], model_seconds=r["model_seconds"], rtl_seconds=r["rtl_seconds"],
+                     model_cycles_per_s=r["model_cycles"] / r["model_seconds"], rtl_cycles_per_s=r["rtl_cycles"] / r["rtl_seconds"],
+                     model_over_rtl=r["rtl_seconds"] / r["model_seconds"]))
+  return rows
+
 def main(argv=None):
   ap = argparse.ArgumentParser(prog="python -m tinyaccel.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--json", metavar="FILE", default="build/bench.json", help="where to write the figures (default build/bench.json)")
   ap.add_argument("--quick", action="store_true", help="only the 256^3 and 128x768x768 shapes")
   ap.add_argument("--presets", default=",".join(presets()), help="comma-separated presets")
   ap.add_argument("--no-networks", action="store_true", help="skip the network rows")
+  ap.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation speed rows")
   args = ap.parse_args(argv)
   shapes = SHAPES[::3] if args.quick else SHAPES
   jobs = [(p, s) for p in args.presets.split(",") for s in shapes]
@@ -74,7 +94,21 @@ def main(argv=None):
       r = bench_network(name, preset); nets.append(r)
       tqdm.write(f"{name:<9} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
                  f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
-  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets))
-  return 0 if all(r.get("correct", True) for r in rows + nets) else 1
+  rtl = []
+  if not args.no_rtl:
+    import shutil
+    sims = [s for s, ok in (("icarus", shutil.which("iverilog")), ("verilator", _has("verilator"))) if ok]
+    print(f"\n{'config':<8} {'M x K x N':>10} {'simulator':<10} {'cycles':>8} {'match':>5} {'model cyc/s':>12} {'RTL cyc/s':>10} {'model speedup':>13}")
+    for name, shape in RTL_CASES:
+      for r in bench_rtl(name, shape, sims):
+        rtl.append(r)
+        print(f"{name:<8} {'x'.join(map(str, shape)):>10} {r['simulator']:<10} {r['cycles']:>8,} {'yes' if r['match'] else 'NO':>5} {r['model_cycles_per_s']:>12,.0f}"
+              f" {r['rtl_cycles_per_s']:>10,.0f} {r['model_over_rtl']:>12,.0f}x", flush=True)
+  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, rtl=rtl))
+  return 0 if all(r.get("correct", True) for r in rows + nets) and all(r["match"] for r in rtl) else 1
+
+def _has(module: str) -> bool:
+  import importlib.util
+  return importlib.util.find_spec(module) is not None
 
 if __name__ == "__main__": sys.exit(main())

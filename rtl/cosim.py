@@ -6,7 +6,7 @@ queues, the DRAM image, the DRAM timing. `verify` runs the model on the same pro
 final DRAM image and every instruction's (start, end).
 """
 from __future__ import annotations
-import glob, hashlib, json, os, re, shutil, tempfile, time
+import glob, hashlib, json, logging, os, re, shutil, tempfile, time
 from dataclasses import dataclass
 import numpy as np
 from ..arch.config import AccelConfig
@@ -66,6 +66,7 @@ def build(cfg: AccelConfig, sim: str = "icarus", imem_depth: int | None = None, 
   if sim == "icarus" and not shutil.which("iverilog"): raise RtlError("Icarus Verilog is not installed (make hw-deps, or apt-get install iverilog)")
   if sim == "verilator": _verilator_env()
   runner = get_runner(sim)
+  logging.getLogger(type(runner).__qualname__).setLevel(logging.ERROR)   # the runner's progress chatter; its failures still raise
   args = ["-Wno-fatal", "-Wno-WIDTH", "-O1"] if sim == "verilator" else []
   runner.build(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=os.path.join(d, sim + ("-waves" if waves else "")),
                build_args=args, timescale=("1ns", "1ps"), waves=waves, log_file=os.path.join(d, f"build-{sim}.log"))

