@@ -17,7 +17,7 @@ from .isa import Instr, Opcode, Queue
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
-VECTOR_TAIL = 2        # vector pipeline: read, compute, write
+VECTOR_TAIL = 1        # vector pipeline: read a line chunk, then compute and write it (the next VECTOR reads it back at once)
 # When instructions of several queues could start on the same cycle, this order decides; it matters only
 # for the DRAM port, which the store queue wins (it frees accumulator space the compute queue waits for).
 ISSUE_PRIORITY = {Queue.STORE: 0, Queue.LOAD: 1, Queue.COMPUTE: 2}

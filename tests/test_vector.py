@@ -69,13 +69,13 @@ def test_functions_on_the_model():
   assert m.acc[16].tolist() == np.concatenate([A, B]).sum(0).astype(np.int32).tolist()
   assert m.acc[17].tolist() == [1, 2, -2, 75]                                          # 5/4, 6/4, -7/4, 300/4 rounded
   assert m.acc[18].tolist() == np.where(A[0] < B[0], A[0], B[0]).tolist()             # cmplt then select
-  # timing: rows * ceil(4 / 4) + 2 each, back to back on the store queue
-  assert [(s, e) for _, _, _, s, e in res.trace[:2]] == [(0, 4), (2, 6)]
+  # timing: rows * ceil(4 / 4) + 1 each, back to back on the store queue
+  assert [(s, e) for _, _, _, s, e in res.trace[:2]] == [(0, 3), (2, 5)]
 
 def test_lanes_timing_and_errors():
   cfg = load_config("tiny", vector_lanes=3)       # 4 columns on 3 lanes: 2 cycles per line
   res = run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 rows=5"), machine=Machine(cfg, dram_bytes=64))
-  assert res.trace[0][3:] == (0, 5 * 2 + 2)
+  assert res.trace[0][3:] == (0, 5 * 2 + 1)
   with pytest.raises(ProgramError, match="dst acc lines 250..259 exceed"):
     run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=250 src1_mem=acc src1_addr=0 rows=10"), machine=Machine(cfg, dram_bytes=64))
   with pytest.raises(ProgramError, match="race"):     # a vector op reading acc lines a MATMUL is still writing
