@@ -135,7 +135,8 @@ def cost_rows(r: dict) -> list:
   return [("area", f"{a['total']:.3g} mm2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g})"),
           ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), {r['avg_power_w']:.3g} W average"),
           ("chip cost", f"${ch['total']:,.2f} (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, package ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f}, NRE ${ch['nre']:,.2f})"),
-          ("perf per $", f"{si(r['flops_per_usd'], 'FLOP/s')} per $ achieved ({si(r['peak_flops_per_usd'], 'FLOP/s')} peak), {si(r['flops_per_watt'], 'FLOP/s')} per W, ${r['usd_per_pflops_hour']:.3g} per PFLOP-hour")]
+          ("deployed cost", f"${r['system_cost_usd']['total']:,.0f} (chip, board ${r['system_cost_usd']['board']:,.0f}, host share ${r['system_cost_usd']['host']:,.0f}): {si(r['flops_per_usd_system'], 'FLOP/s')} per $"),
+          ("perf per $", f"{si(r['flops_per_usd'], 'FLOP/s')} per $ achieved ({si(r['peak_flops_per_usd'], 'FLOP/s')} peak), {si(r['flops_per_watt'], 'FLOP/s')} per W, ${r['usd_per_pflops_hour']:.3g} per PFLOP-hour rented")]
 
 def cmd_cost(args):
   """Area and cost of a config, with every constant and its source."""
@@ -143,10 +144,11 @@ def cmd_cost(args):
   cfg = config_from(args)
   r = cost_report(cfg)
   lines = [f"  {k:<22} {v:.4g}" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in r["chip_cost_usd"].items()]
+  lines += [f"  system {k:<15} {v:,.4g}" for k, v in r["system_cost_usd"].items()]
   lines.append(f"  peak per $            {si(r['peak_flops_per_usd'], 'FLOP/s')} per $  (wafer: {r['wafer_price']})")
   if args.sources:
     c = constants()
-    lines += [f"  {k:<30} {c[k]:<12.4g} {cite(cat, item)['source'][:90]}" for k, (cat, item, _) in CITED.items()]
+    lines += [f"  {k:<30} {c[k]:<12.4g} {cite(cat, item)['source'][:90]}" for k, (cat, item, *_) in CITED.items()]
     lines += [f"  {k:<30} {c[k]:<12.4g} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, r)
@@ -168,7 +170,7 @@ def cmd_report(args):
 def cmd_sweep(args):
   from .reports.sweep import run_sweep, pareto, SweepError
   from .reports.report import sweep_plot
-  try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-")
+  try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
   front = pareto(r["results"])
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
@@ -399,6 +401,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("file", help="sweep TOML (see reports/sweep.py)")
   p.add_argument("-o", "--output", default="build/sweep", help="results folder; rerunning resumes from it")
   p.add_argument("-j", "--jobs", type=positive, help="worker processes (default: all cores)")
+  p.add_argument("--scheduler", metavar="ADDR", help="run the points on a dask.distributed cluster instead (e.g. tcp://host:8786; "
+                 "start one with `dask scheduler` and `dask worker ADDR` on each machine)")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_sweep)
   p = sub.add_parser("report", help="HTML report with plots from `run --json` results")
   p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`")

@@ -30,7 +30,7 @@ def _num(v, i=0) -> float:
   nums = re.findall(r"(?<![\d.])-?\d+(?:,\d{3})*(?:\.\d+)?|(?<=\d-)\d+(?:\.\d+)?", str(v))   # a '-' after a digit is a range, not a sign
   return float(nums[i].replace(",", ""))
 
-# (category, item, index of the number in the value): every cited constant of the models
+# (category, item, index of the number in the value[, field]): every cited constant of the models
 CITED = {
   "int8_mul_pj_45nm": ("energy_area_per_op", "8b int mult energy", 0),
   "int32_add_pj_45nm": ("energy_area_per_op", "32b int add energy", 0),
@@ -58,6 +58,9 @@ CITED = {
   "electricity_usd_per_kwh": ("recommended_model_defaults", "electricity / PUE", (0, 1)),
   "pue": ("opex_power", "Average data-center PUE", 0),
   "nb_alpha": ("recommended_model_defaults", "NB clustering alpha", 1),
+  "h100_manufacturing_usd": ("packaging_test_and_bom", "H100 SXM5 manufacturing cost (incl. HBM)", 0),
+  "dgx_host_bom_usd": ("packaging_test_and_bom", "DGX H100 sale price / implied build cost", 0, "notes"),        # non-GPU BOM of the 8-GPU server
+  "dgx_gpu_with_baseboard_usd": ("packaging_test_and_bom", "DGX H100 sale price / implied build cost", 1, "notes"),
   "edge_exclusion_mm": ("recommended_model_defaults", "edge exclusion / scribe", 0),
   "scribe_mm": ("recommended_model_defaults", "edge exclusion / scribe", 1),
 }
@@ -76,19 +79,32 @@ ASSUMPTIONS = {
   "static_power_fraction": (0.1, "static power = 10% of the power at full activity (no cited figure)"),
   "nre_volume_units": (1_000_000.0, "units the NRE (IBS design cost by node) is amortized over"),
   "lifetime_years": (3.0, "years of service for rent"),
+  "interest_rate": (0.08, "yearly cost of capital the purchase is financed at, for rent (no cited figure)"),
+  "rent_utilization": (1.0, "fraction of the lifetime's hours that are rented out and paid for"),
+  "accelerators_per_server": (8.0, "accelerators sharing one host: the DGX H100 the board and host figures come from"),
+  "board_usd": (None, "board per accelerator (baseboard, power delivery, interconnect): the DGX H100 GPU+baseboard figure less the H100 manufacturing cost"),
+  "host_usd_per_accelerator": (None, "host share per accelerator: the DGX H100 non-GPU BOM / accelerators_per_server"),
   "lpddr_usd_per_gb": (None, "LPDDR and DDR4 $/GB: the DDR5 spot price"),
   "lpddr_pj_per_bit": (None, "DDR/LPDDR energy per bit: Horowitz' 45 nm DRAM access figure"),
 }
 
+DERIVED = {   # constants computed from others; an override of the constant itself wins, an override of an input flows through
+  "sram_array_efficiency": lambda c: c["sram_macro_mib_per_mm2_n3e"] * 2 ** 20 / 1e6 * c["sram_bitcell_um2_n5"],   # Mib/mm^2 * um^2/bit
+  "lpddr_usd_per_gb": lambda c: c["ddr5_usd_per_gb"],
+  "lpddr_pj_per_bit": lambda c: c["dram_pj_per_bit_ddr"],
+  "board_usd": lambda c: c["dgx_gpu_with_baseboard_usd"] - c["h100_manufacturing_usd"],
+  "host_usd_per_accelerator": lambda c: c["dgx_host_bom_usd"] / c["accelerators_per_server"],
+}
+
 def constants(overrides: dict | None = None) -> dict:
   """Every constant by name: cited values, then assumptions, then the user's overrides."""
-  c = {k: _num(cite(cat, item)["value"], i) for k, (cat, item, i) in CITED.items()}
+  c = {k: _num(cite(cat, item)[field[0] if field else "value"], i) for k, (cat, item, i, *field) in CITED.items()}
   c |= {k: v for k, (v, _) in ASSUMPTIONS.items() if v is not None}
-  c["sram_array_efficiency"] = c["sram_macro_mib_per_mm2_n3e"] * 2 ** 20 / 1e6 * c["sram_bitcell_um2_n5"]   # Mib/mm^2 * um^2/bit
-  c["lpddr_usd_per_gb"], c["lpddr_pj_per_bit"] = c["ddr5_usd_per_gb"], c["dram_pj_per_bit_ddr"]
-  for k, v in (overrides or {}).items():
-    if k not in c: raise KeyError(f"unknown cost constant {k!r}")
+  overrides = overrides or {}
+  for k, v in overrides.items():
+    if k not in c and k not in DERIVED: raise KeyError(f"unknown cost constant {k!r}")
     c[k] = float(v)
+  for k, f in DERIVED.items(): c.setdefault(k, f(c))
   return c
 
 def wafer_price_usd(node_nm: int) -> tuple[float, str]:
@@ -184,6 +200,18 @@ def chip_cost_usd(cfg: AccelConfig, c: dict, area: dict | None = None) -> dict:
   out["total"] = sum(out.values())
   return out | {"total_ex_nre": out["total"] - out["nre"], "yield": die["yield_nb"], "gross_dies_per_wafer": die["gross_dpw"]}
 
+def system_cost_usd(chip: dict, c: dict) -> dict:
+  """What one accelerator costs deployed in a server: the chip, its board and its share of the host."""
+  out = dict(chip=chip["total"], board=c["board_usd"], host=c["host_usd_per_accelerator"])
+  return out | {"total": sum(out.values())}
+
+def rent_usd_per_hour(capex_usd: float, power_w: float, c: dict) -> float:
+  """Capex as an annuity (capital recovery factor at `interest_rate` over `lifetime_years`) spread over
+  the rented hours, plus the electricity of the hour at the data center's PUE."""
+  i, n = c["interest_rate"], c["lifetime_years"]
+  per_year = capex_usd * (i / (1 - (1 + i) ** -n) if i else 1 / n)
+  return per_year / (365 * 24 * c["rent_utilization"]) + power_w / 1000 * c["pue"] * c["electricity_usd_per_kwh"]
+
 def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | None = None) -> dict:
   """The keys every run reports about money and power (docs/cost-model.md); `stats` is a model run's."""
   c = constants(overrides)
@@ -192,15 +220,16 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
   peak = cfg.peak_flops_per_s
   full_power_w = peak / 2 * (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(cfg.process_nm) * 1e-12
   static_w = c["static_power_fraction"] * full_power_w
-  out = dict(area_mm2=area, chip_cost_usd=chip, peak_flops_per_usd=peak / chip["total"], static_power_w=static_w,
+  system = system_cost_usd(chip, c)
+  out = dict(area_mm2=area, chip_cost_usd=chip, system_cost_usd=system, peak_flops_per_usd=peak / chip["total"], static_power_w=static_w,
              wafer_price=wafer_price_usd(cfg.process_nm)[1], assumptions={k: ASSUMPTIONS[k][1] for k in ASSUMPTIONS})
   if stats:
     e = energy_pj(cfg, stats, c)
     seconds = stats["seconds"]
     power = e["total"] * 1e-12 / seconds + static_w if seconds else static_w
     achieved = stats["achieved_flops_per_s"]
-    hours = c["lifetime_years"] * 365 * 24
-    usd_per_hour = chip["total"] / hours + power / 1000 * c["pue"] * c["electricity_usd_per_kwh"]
-    out |= dict(energy_pj=e, avg_power_w=power, flops_per_usd=achieved / chip["total"], flops_per_watt=achieved / power,
+    usd_per_hour = rent_usd_per_hour(system["total"], power, c)
+    out |= dict(energy_pj=e, avg_power_w=power, flops_per_usd=achieved / chip["total"], flops_per_usd_system=achieved / system["total"],
+                flops_per_watt=achieved / power,
                 usd_per_hour=usd_per_hour, usd_per_pflops_hour=usd_per_hour / (achieved / 1e15) if achieved else float("inf"))
   return out

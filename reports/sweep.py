@@ -1,5 +1,5 @@
 """Design-space sweeps: the Cartesian product (or a random sample) of config parameters x workloads,
-run in parallel on all cores, each result stored as it finishes under a hash of its config and
+run in parallel on all cores (or on a dask.distributed cluster: `--scheduler tcp://HOST:8786`), each result stored as it finishes under a hash of its config and
 workload, so an interrupted sweep resumes without recomputing or losing a point.
 
 Sweep file (TOML):
@@ -83,11 +83,19 @@ def run_point(base: str, over: dict, workload: str) -> dict:
 
 def _task(args):
   base, over, workload, path = args
-  rec = run_point(base, over, workload)
-  atomic_write(path, json.dumps(rec))     # stored as soon as it is done: a kill loses nothing finished
-  return path
+  return path, run_point(base, over, workload)
 
-def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True) -> dict:
+def _executor(jobs: int, scheduler: str | None):
+  """A process pool on this machine, or a dask.distributed cluster's executor: the same futures API,
+  and every result comes back here to be stored, so workers need no shared disk."""
+  if not scheduler: return ProcessPoolExecutor(jobs)
+  try: from distributed import Client
+  except ImportError: raise SweepError("--scheduler needs dask.distributed: pip install -e .[dist]") from None
+  try: client = Client(scheduler, timeout="5s")
+  except OSError as e: raise SweepError(f"cannot reach the dask scheduler at {scheduler}: {e}") from None
+  return client.get_executor()
+
+def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None) -> dict:
   s = load_sweep(path)
   base = s.get("base", "edge")
   load_config(base)                       # a bad base fails now, with its one-line message
@@ -97,11 +105,12 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
     p = os.path.join(store, key(base, over, w) + ".json")
     if os.path.exists(p): cached += 1
     else: todo.append((base, over, w, p))
-  jobs = jobs or os.cpu_count() or 1
   if todo:
-    with ProcessPoolExecutor(jobs) as ex:
+    with _executor(jobs or os.cpu_count() or 1, scheduler) as ex:
       futs = [ex.submit(_task, t) for t in todo]
-      for _ in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress): pass
+      for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
+        p, rec = f.result()
+        atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
   results = [json.load(open(os.path.join(store, key(base, over, w) + ".json"))) for over, w in points(s)]
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
   return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)

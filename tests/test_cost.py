@@ -3,7 +3,7 @@ calibration rows of the reference data (its derived_cost_model_examples)."""
 import json, math, subprocess, sys, pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.reports.cost import (constants, cite, die_cost_usd, dies_per_wafer, yield_nb, yield_poisson, area_mm2, energy_pj,
-                                    sram_pj_per_byte, cost_report, nre_usd, wafer_price_usd, _num)
+                                    sram_pj_per_byte, cost_report, nre_usd, wafer_price_usd, rent_usd_per_hour, _num)
 
 C = constants()
 
@@ -46,6 +46,20 @@ def test_report_keys_and_overrides():
   cheap = cost_report(cfg, overrides={"hbm_usd_per_gb": 1.0})
   assert cheap["chip_cost_usd"]["memory"] == pytest.approx(32 * 1.073741824)
   with pytest.raises(KeyError): constants({"nope": 1})
+
+def test_board_host_and_rent_by_hand():
+  # DGX H100 (SemiAnalysis): GPU+baseboard $5,875 per GPU less the H100's $3,320 manufacturing cost; non-GPU BOM $32,010 / 8
+  assert C["board_usd"] == 5875 - 3320 and C["host_usd_per_accelerator"] == pytest.approx(32010 / 8)
+  assert constants({"accelerators_per_server": 4})["host_usd_per_accelerator"] == pytest.approx(32010 / 4)   # an input's override flows through
+  assert constants({"board_usd": 100})["board_usd"] == 100
+  r = cost_report(load_config("edge"), dict(macs=10 ** 9, seconds=1e-3, achieved_flops_per_s=2e12, sram_reads={"spad": 0, "acc": 0},
+                                             sram_writes={"spad": 0, "acc": 0}, dram_read_bytes=0, dram_write_bytes=0))
+  sys_usd = r["chip_cost_usd"]["total"] + 2555 + 32010 / 8
+  assert r["system_cost_usd"]["total"] == pytest.approx(sys_usd) and r["flops_per_usd_system"] == pytest.approx(2e12 / sys_usd)
+  # rent: $10,000 at 8 % over 3 years is 10000 * 0.08 / (1 - 1.08^-3) = $3,880.34 a year; 1 kW at PUE 1.58 and $0.08/kWh
+  assert rent_usd_per_hour(10_000, 1000, C) == pytest.approx(3880.335 / 8760 + 1.58 * 0.08, rel=1e-6)
+  assert rent_usd_per_hour(10_000, 0, constants({"interest_rate": 0, "rent_utilization": 0.5})) == pytest.approx(10_000 / 3 / 8760 / 0.5)
+  assert r["usd_per_pflops_hour"] == pytest.approx(rent_usd_per_hour(sys_usd, r["avg_power_w"], C) / 2e-3)
 
 def test_cli_cost_and_run_keys():
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "cost", "--config", "edge", "--json", "-"], capture_output=True, text=True)

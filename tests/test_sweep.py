@@ -42,3 +42,20 @@ def test_kill_and_resume(tmp_path):
   assert all(any(beats(o, p) for o in ok) for p in ok if p not in front)              # everything else is beaten
   again = json.loads(subprocess.run(cmd, capture_output=True, text=True).stdout)
   assert again["computed"] == 0 and again["cached"] == 24 and again["results"] == r["results"]
+
+def test_dask_cluster_runs_the_same_points(tmp_path):
+  """A sweep on a dask.distributed cluster stores the same results as the local process pool."""
+  distributed = __import__("pytest").importorskip("distributed")
+  from tinyaccel.reports.sweep import run_sweep
+  f = tmp_path / "s.toml"; f.write_text(SWEEP.replace("array = [2, 4, 8]", "array = [4]").replace('"200x300x100", ', ""))
+  local = run_sweep(str(f), str(tmp_path / "local"), jobs=1, progress=False)
+  with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    remote = run_sweep(str(f), str(tmp_path / "dask"), progress=False, scheduler=cluster.scheduler_address)
+  assert remote["computed"] == local["computed"] == 4 and remote["results"] == local["results"]
+  assert len(list((tmp_path / "dask" / "points").glob("*.json"))) == 4
+
+def test_unreachable_scheduler_is_one_line(tmp_path):
+  f = tmp_path / "s.toml"; f.write_text(SWEEP)
+  p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "sweep", str(f), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"],
+                     capture_output=True, text=True)
+  assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "scheduler" in p.stderr, p.stderr
