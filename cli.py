@@ -168,11 +168,11 @@ def cmd_report(args):
   return 0
 
 def cmd_sweep(args):
-  from .reports.sweep import run_sweep, pareto, SweepError
+  from .reports.sweep import run_sweep, pareto, SweepError, PERF, PERF_AREA
   from .reports.report import sweep_plot
   try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
-  front = pareto(r["results"])
+  front = pareto(r["results"], PERF_AREA if args.area else PERF)
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
   lines += [f"  pareto: {p['workload']:<22} {json.dumps(p['params']):<40} {si(p['flops_per_usd'], 'FLOP/s')}/$ {si(p['flops_per_watt'], 'FLOP/s')}/W {p['area_mm2']['total']:.3g} mm2" for p in front]
   if r["results"] and front: lines.append(f"  plot: {sweep_plot(r['results'], front, args.output)}")
@@ -320,29 +320,37 @@ def cmd_config(args):
   if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
   return 0
 
+DEMO_NETWORKS = [("resnet50", "edge"), ("resnet50", "server")]
+
 def cmd_demo(args):
-  """GEMMs on every preset, side by side."""
+  """GEMMs on every preset, networks on the presets, a short design sweep, and the HTML report of all of it."""
   shapes = {"tiny": (64, 64, 64), "edge": (1024, 1024, 1024), "server": (2048, 2048, 2048)}
-  out = []
+  out, trace = [], None
   print(f"{'preset':<8} {'array':>8} {'GEMM M x K x N':>18} {'cycles':>12} {'util':>6} {'of bound':>9} {'DRAM/comp':>9} {'TFLOP/s':>8} {'correct':>8} {'model s':>8}")
   for p in presets():
     cfg = load_config(p); shape = shapes.get(p, (256, 256, 256))
-    r, _, _ = run_gemm(cfg, *shape)
+    r, res, _ = run_gemm(cfg, *shape)
     out.append(r)
+    if p == "tiny": trace = json.loads(res.trace_json())     # small enough to draw every instruction
     print(f"{p:<8} {cfg.rows:>4}x{cfg.cols:<3} {'x'.join(map(str, shape)):>18} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['roofline_bound_cycles'] / r['cycles']:>9.3f}"
           f" {(r['dram_read_bytes'] + r['dram_write_bytes']) / r['compulsory_dram_bytes']:>9.2f} {r['achieved_flops_per_s'] / 1e12:>8.3g} {str(r['correct']):>8} {r['model_seconds']:>8.3f}")
-  # a network on two presets, then the HTML report of everything
   import io, contextlib
   from .reports.report import write_report
+  from .reports.sweep import run_sweep, pareto, PERF_AREA
+  from .workloads import WORKLOADS
   nets = []
-  for name, preset in (("resnet50", "edge"), ("resnet18", "server")):
+  for name, preset in DEMO_NETWORKS:
+    if name not in WORKLOADS: continue
     ns = argparse.Namespace(workload=name, config=preset, dataflow=None, json=os.path.join(args.output, f"{name}_{preset}.json"), timing_only=False)
     with contextlib.redirect_stdout(io.StringIO()): cmd_run_graph(ns)
     with open(ns.json) as f: nets.append(json.load(f))
     n = nets[-1]
     print(f"{name} on {preset}: {n['cycles']:,} cycles ({n['seconds'] * 1e3:.3g} ms), utilization {n['utilization']:.3f}, cosine vs float32 {n['accuracy']['cosine_similarity']:.5f},"
           f" {si(n['flops_per_usd'], 'FLOP/s')} per $, correct {n['correct']}")
-  print(f"report: {write_report(out + nets, args.output)}")
+  sweep = run_sweep(os.path.join(os.path.dirname(__file__), "sweeps", "demo.toml"), os.path.join(args.output, "sweep"), progress=sys.stderr.isatty())
+  front = pareto(sweep["results"], PERF_AREA)
+  print(f"sweep: {sweep['points']} design points ({sweep['computed']} computed), {len(front)} on the Pareto front (perf/$, perf/W, die area)")
+  print(f"report: {write_report(out + nets, args.output, trace, sweep=(sweep['results'], front))}")
   if args.json: write_json(args.json, out + nets)
   return 0 if all(r["correct"] for r in out + nets) else 1
 
@@ -401,6 +409,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("file", help="sweep TOML (see reports/sweep.py)")
   p.add_argument("-o", "--output", default="build/sweep", help="results folder; rerunning resumes from it")
   p.add_argument("-j", "--jobs", type=positive, help="worker processes (default: all cores)")
+  p.add_argument("--area", action="store_true", help="the Pareto front also minimizes die area (mm^2), beside maximizing FLOP/s per $ and per W")
   p.add_argument("--scheduler", metavar="ADDR", help="run the points on a dask.distributed cluster instead (e.g. tcp://host:8786; "
                  "start one with `dask scheduler` and `dask worker ADDR` on each machine)")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_sweep)

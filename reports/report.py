@@ -82,7 +82,7 @@ def timeline(trace: list[dict], out_dir: str) -> str:
   ax.set_yticks([0, 1, 2], ["load", "compute", "store"]); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
   return _save(fig, out_dir, "timeline.png")
 
-def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None) -> str:
+def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None) -> str:
   os.makedirs(out_dir, exist_ok=True)
   parts = ["<h1>tinyaccel report</h1>"]
   summary = [dict(run=_label(r), cycles=r["cycles"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
@@ -96,6 +96,11 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
     parts += [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">',
               _table(r["kernels"], ["name", "kind", "shape", "cycles", "utilization", "roofline_bound_cycles", "dram_bytes", "compulsory_dram_bytes", "correct"])]
   if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir)}">']
+  if sweep:
+    pts, front = sweep
+    rows = [dict(workload=r["workload"], **r["params"], cycles=r["cycles"], area_mm2=r["area_mm2"]["total"], flops_per_usd=r["flops_per_usd"],
+                 flops_per_watt=r["flops_per_watt"], pareto=r in front) for r in pts if r.get("ok")]
+    parts += ["<h2>Design sweep: Pareto front</h2>", f'<img src="{os.path.basename(sweep_plot(pts, front, out_dir))}">', _table(rows, list(rows[0]))]
   css = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
   atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
   out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
@@ -110,8 +115,7 @@ def sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
   for w in sorted({r["workload"] for r in ok}):
     pts = [r for r in ok if r["workload"] == w]
     ax.scatter([r["flops_per_watt"] for r in pts], [r["flops_per_usd"] for r in pts], s=[20 + 200 * r["area_mm2"]["total"] / max(x["area_mm2"]["total"] for x in ok) for r in pts], alpha=0.6, label=w)
-  f = sorted(front, key=lambda r: r["flops_per_watt"])
-  ax.plot([r["flops_per_watt"] for r in f], [r["flops_per_usd"] for r in f], "k-", lw=1, label="Pareto front")
+  ax.scatter([r["flops_per_watt"] for r in front], [r["flops_per_usd"] for r in front], s=12, c="k", marker="x", label="Pareto-optimal")
   ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("FLOP/s per W"); ax.set_ylabel("FLOP/s per $"); ax.legend(fontsize=7)
-  ax.set_title("sweep: marker size = die area")
+  ax.set_title(f"sweep: marker size = die area; {len(front)} Pareto-optimal points")
   return os.path.join(out_dir, _save(fig, out_dir, "pareto.png"))

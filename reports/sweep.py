@@ -115,7 +115,17 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
   return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)
 
-def pareto(results: list[dict], x: str = "flops_per_watt", y: str = "flops_per_usd") -> list[dict]:
-  """The points no other point beats on both x and y (higher is better)."""
+PERF = (("flops_per_watt", 1), ("flops_per_usd", 1))
+PERF_AREA = PERF + (("area_mm2.total", -1),)          # and the smaller die
+
+def _get(r: dict, k: str) -> float:
+  for part in k.split("."): r = r[part]
+  return r
+
+def pareto(results: list[dict], objectives=PERF) -> list[dict]:
+  """Per workload, the points no other point of that workload beats: at least as good on every objective
+  and better on one (each objective a (key, +1 higher is better | -1 lower is better); dotted keys reach into dicts)."""
   ok = [r for r in results if r.get("ok")]
-  return [r for r in ok if not any(o[x] >= r[x] and o[y] >= r[y] and (o[x] > r[x] or o[y] > r[y]) for o in ok)]
+  v = [[_get(r, k) * d for k, d in objectives] for r in ok]
+  beats = lambda i, j: ok[i]["workload"] == ok[j]["workload"] and all(x >= y for x, y in zip(v[i], v[j])) and v[i] != v[j]
+  return [r for j, r in enumerate(ok) if not any(beats(i, j) for i in range(len(ok)))]

@@ -36,10 +36,15 @@ def test_kill_and_resume(tmp_path):
   assert r["failed"] == sum(1 for x in r["results"] if not x["ok"]) > 0          # 2x2 arrays cannot take 64 B/cycle
   assert all("dram_bytes_per_cycle" in x["error"] for x in r["results"] if not x["ok"])
   ok = [x for x in r["results"] if x["ok"]]
-  beats = lambda a, b: a["flops_per_watt"] >= b["flops_per_watt"] and a["flops_per_usd"] >= b["flops_per_usd"] and a != b
+  beats = lambda a, b: a["workload"] == b["workload"] and a["flops_per_watt"] >= b["flops_per_watt"] and a["flops_per_usd"] >= b["flops_per_usd"] and a != b
   front = r["pareto"]
   assert front and all(not any(beats(o, p) for o in ok) for p in front)              # nothing beats a front point
   assert all(any(beats(o, p) for o in ok) for p in ok if p not in front)              # everything else is beaten
+  assert {p["workload"] for p in front} == {p["workload"] for p in ok}                 # a front per workload
+  from tinyaccel.reports.sweep import pareto, PERF_AREA
+  front3 = pareto(r["results"], PERF_AREA)
+  assert all(p in front3 for p in front) and len(front3) > len(front)                   # a smaller die can be optimal too
+  assert all(not any(beats(o, p) and o["area_mm2"]["total"] <= p["area_mm2"]["total"] for o in ok) for p in front3)
   again = json.loads(subprocess.run(cmd, capture_output=True, text=True).stdout)
   assert again["computed"] == 0 and again["cached"] == 24 and again["results"] == r["results"]
 
