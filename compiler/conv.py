@@ -64,14 +64,26 @@ class Windows:
         m += rows_here * self.ow
     return out
 
-def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, epilogue: Epilogue | None = None) -> tuple[Compiled, Windows]:
-  """x (N, C, H, W) int8, w (O, C, KH, KW) int8 -> program whose C output is (N*OH*OW, O), NHWC."""
-  n, c, h, wd = x.shape; o, cw, kh, kw = w.shape
-  if c != cw: raise CompileError(f"conv2d: input has {c} channels, weight expects {cw} (groups are not lowered yet)")
-  packed = dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
+def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, epilogue: Epilogue | None = None,
+                   groups: int = 1) -> tuple[Compiled, Windows]:
+  """x (N, C, H, W) int8, w (O, C/groups, KH, KW) int8 -> program whose C output is (N*OH*OW, O), NHWC.
+
+  A grouped convolution (depthwise: groups = C = O) is one GEMM whose B is block-diagonal: output channel o
+  reads only the input channels of its group. With k tiles of `rows` channels of one kernel position and
+  n tiles of `cols` output channels, every other block is a tile of zeros that compile_gemm skips, so the
+  array performs (per n tile) only the KH*KW k tiles that meet its group: a depthwise layer runs at `cols`
+  useful MACs per cycle, the most an array that shares each input line across its columns can do."""
+  n, c, h, wd = x.shape; o, cg, kh, kw = w.shape
+  if groups < 1 or c % groups or o % groups: raise CompileError(f"conv2d: groups={groups} must divide {c} input and {o} output channels")
+  if c != cg * groups: raise CompileError(f"conv2d: input has {c} channels, weight expects {cg} x {groups} groups")
+  packed = groups == 1 and dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
   win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, cfg.rows, packed=packed)
-  wt = np.asarray(w, np.int8).transpose(2, 3, 1, 0)                 # (kh, kw, c, o)
+  wt = np.asarray(w, np.int8).transpose(2, 3, 1, 0)                 # (kh, kw, c/groups, o)
   if packed: B = np.zeros((kh, cfg.rows, o), np.int8); B[:, :kw * c, :] = wt.reshape(kh, kw * c, o)
-  else: B = np.zeros((kh, kw, win.cp, o), np.int8); B[:, :, :c, :] = wt
-  prog = compile_gemm(cfg, n * win.oh * win.ow, win.k, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win)
+  else:
+    B = np.zeros((kh, kw, win.cp, o), np.int8)
+    og = o // groups
+    for g in range(groups): B[:, :, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = wt[:, :, :, g * og:(g + 1) * og]
+  block = (cfg.rows, cfg.cols) if groups > 1 else None
+  prog = compile_gemm(cfg, n * win.oh * win.ow, win.k, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win, block=block)
   return prog, win

@@ -70,7 +70,7 @@ class Compiled:
   dram: np.ndarray
   tensors: dict
   tiling: Tiling
-  macs: int
+  macs: int                            # MACs the array performs (B tiles of zeros are skipped)
   inputs: dict = field(repr=False)
   epilogue: Epilogue | None = None
 
@@ -143,7 +143,10 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
   est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
   return Tiling(mt, kt, nt, order, est, traffic)
 
-def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None) -> Tiling:
+def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None,
+                  block: tuple[int, int] | None = None) -> Tiling:
+  """The fastest tiling by `estimate`. `block` = (kt, nt) fixes the k and n tiles to the blocks of a
+  block-sparse B (grouped convolutions), so that its zero blocks are whole tiles and are skipped."""
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
   if c_cap < 1:
@@ -151,7 +154,7 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
   c_elem = 1 if ep is not None and ep.requant else 4
   cands = []
   for mt in _options(M, m_granule or (1 if ws and M < R else R)):
-    for nt in _options(N, C):
+    for nt in [block[1]] if block else _options(N, C):
       if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
       # the largest k tile both operand buffers hold, balanced over K
       a_cap = _buffers(cfg, N, ep, _lines(cfg, mt, 1, nt)[2])[0]     # less the int8 staging of this C tile
@@ -160,6 +163,8 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
       if kmax < 1: continue
       kt = K if K <= kmax else rup(T.cdiv(K, T.cdiv(K, kmax)), R if kmax >= R else 1)
       if kt > kmax: kt = kmax
+      if block: kt = block[0] if block[0] <= kmax else 0
+      if kt < 1: continue
       orders = ("mnk",) if kt < K else ("mn", "nm")
       for order in orders:
         cands.append(estimate(cfg, M, K, N, mt, kt, nt, order, c_elem))
@@ -213,8 +218,9 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
-                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None) -> Compiled:
-  """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor."""
+                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None, block: tuple[int, int] | None = None) -> Compiled:
+  """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor;
+  `block` (kt, nt) is the block size of a block-sparse B (see choose_tiling)."""
   for name, v in (("M", M), ("K", K), ("N", N)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
@@ -242,7 +248,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
   for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
 
-  t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None)
+  t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block)
   stage_lines = _lines(cfg, t.mt, 1, t.nt)[2]
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep, stage_lines)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
@@ -250,11 +256,14 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers
   rows_at = {k: 2 * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # per-column vectors after the two C buffers
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
+  # k tiles per n tile: a B tile of zeros adds nothing, so it is neither loaded nor multiplied (block-diagonal
+  # weights of grouped and depthwise convolutions; pruned blocks). One step always remains to write C.
+  kis = [[ki for ki in range(nk) if B[ki * t.kt:(ki + 1) * t.kt, ni * t.nt:(ni + 1) * t.nt].any()] or [0] for ni in range(nn)]
   if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
-  else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
+  else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in kis[ni]]
   n_tiles = nm * nn
 
-  prog, matmuls = [], []
+  prog, matmuls, macs = [], [], 0
   held = {"A": [None, None], "B": [None, None]}       # tile key held by each buffer
   last_use = {"A": [-1, -1], "B": [-1, -1]}          # last step reading each buffer
   loads_done = {"A": 0, "B": 0}
@@ -263,6 +272,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   for s, (mi, ni, ki) in enumerate(steps):
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
+    first, last = ki == kis[ni][0], ki == kis[ni][-1]
     group, need, slot = [], -1, {}
     if s == 0:   # per-column vectors (bias, multipliers), once, ahead of the first tiles
       for k in rows: group += _tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, 4)
@@ -278,19 +288,20 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
       else:
         group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, tB.addr + k0 * N + n0, ks, N, ns, C)
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
-    if ki == 0: c_tile += 1
+    if first: c_tile += 1
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
-               c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(ki > 0))
+               c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(not first))
+    macs += ms * ks * ns
     if group:
       if need > waited:   # the buffers being overwritten were last read by step `need`
         _flag(group, wait_next=1); waited = need
         matmuls[need].f["signal_prev"] = 1
       _flag(group, signal_next=1); mm.f["wait_prev"] = 1
       prog += group
-    if ki == 0 and c_tile >= 2: mm.f["wait_next"] = 1          # accumulator buffer freed by store of tile-2
-    if ki == nk - 1: mm.f["signal_next"] = 1                   # C tile complete: hand it to the store queue
+    if first and c_tile >= 2: mm.f["wait_next"] = 1            # accumulator buffer freed by store of tile-2
+    if last: mm.f["signal_next"] = 1                           # C tile complete: hand it to the store queue
     prog.append(mm); matmuls.append(mm)
-    if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
+    if last:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
       vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C) if ep else []
       st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
@@ -298,4 +309,4 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
       _flag(vec + st, wait_prev=1)
       (vec if ep and ep.requant else st)[-1].f["signal_prev"] = int(c_tile + 2 < n_tiles)   # the last reader of the accumulator tile frees it
       prog += vec + st
-  return Compiled(cfg, prog, dram, tensors, t, M * K * N, {"A": A, "B": B}, ep)
+  return Compiled(cfg, prog, dram, tensors, t, macs, {"A": A, "B": B}, ep)

@@ -92,7 +92,7 @@ def _bias(n: Node, N: int, axis: int) -> Node | None:
 
 @dataclass
 class ConvKernel:
-  """conv2d (groups=1) with its fused epilogue, recognized from its sliding-window views."""
+  """conv2d (grouped and depthwise too) with its fused epilogue, recognized from its sliding-window views."""
   x: Node; w: Node; stride: int; padding: int; dilation: int
   out: Node
   bias: Node | None = None
@@ -318,18 +318,19 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     ep = Epilogue(bias, k.relu, mult, clamp); scale[id(k.out)] = s_out
   elif k.bias is not None or k.relu:
     ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
-  if conv and k.groups > 1:
-    if not (k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and floaty):
-      raise CompileError(f"grouped conv2d (groups={k.groups}) lowers only as a depthwise convolution of a float graph so far")
-    prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi)
-    n = A.shape[0]
-    return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (0, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
   if conv:
-    prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep)
     n = A.shape[0]
-    return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (prog.macs, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
+    cands = []     # (program, windows, array MACs): the array's (block-sparse for groups) and, for depthwise, the vector unit's
+    if cfg.dataflow == "ws" or k.groups == 1:
+      prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep, groups=k.groups); cands.append((prog, win, prog.macs))
+    if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant:
+      prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi); cands.append((prog, win, 0))
+    if not cands: raise CompileError(f"grouped conv2d (groups={k.groups}) needs the ws dataflow, or a depthwise conv of a float graph for the vector unit")
+    # the mapper: each candidate's exact cycles from a timing-only run of the model; the fastest wins
+    prog, win, macs_hw = min(cands, key=lambda c: run(cfg, c[0].program, machine=Machine(cfg, dram_bytes=len(c[0].dram), functional=False)).cycles) if len(cands) > 1 else cands[0]
+    return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
   prog = compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep)
-  return prog, lambda y: y.reshape(k.out.shape) if y.size == np.prod(k.out.shape) else y, (prog.macs, prog.macs)
+  return prog, lambda y: y.reshape(k.out.shape) if y.size == np.prod(k.out.shape) else y, (prog.macs, k.M * k.K * k.N)
 
 def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphResult:
   """Compile every kernel of `out`, run each on the model, and check it bit for bit."""
@@ -351,14 +352,16 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     value[id(k.out)] = layout(got)
     s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
     shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N]
-    dw = conv and k.groups > 1
+    dw = conv and k.groups > 1 and macs_hw == 0            # the mapper put a depthwise conv on the vector unit
     vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
     name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
-                     else ("dwconv", "vector", "depthwise_conv2d") if dw else ("conv", "gemm", "conv2d") if conv else ("gemm", "gemm", "matmul")
+                     else ("dwconv", "vector", "depthwise_conv2d") if dw \
+                     else ("dwconv" if k.groups == k.x_shape[1] else "gconv" if k.groups > 1 else "conv", "gemm", "depthwise_conv2d" if k.groups == k.x_shape[1] > 1
+                           else "grouped_conv2d" if k.groups > 1 else "conv2d") if conv else ("gemm", "gemm", "matmul")
     res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,
                             fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("requant", floaty)) if on],
                             cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
-                            roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
+                            roofline_bound_cycles=max(-(-macs // cfg.macs_per_cycle), s["dram_bound_cycles"]), dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
                             compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
                             stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
   last = kernels[-1].out

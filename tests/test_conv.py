@@ -66,3 +66,41 @@ def test_residual_block_runs_with_a_vector_add_kernel():
   mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
   out = c.read(mach.dram)
   assert np.array_equal(out, c.reference()) and np.abs(out - np.clip(np.round(np.maximum(a * 0.6 + b * 1.3, 0)), -128, 127)).max() <= 1
+
+@pytest.mark.parametrize("c,o,groups,s,p,preset", [(8, 8, 8, 1, 1, "tiny"), (8, 12, 4, 2, 1, "tiny"), (12, 6, 2, 1, 0, "tiny"), (64, 64, 64, 1, 1, "edge"), (96, 96, 96, 2, 1, "edge")])
+def test_grouped_and_depthwise_conv_on_the_array(c, o, groups, s, p, preset):
+  """A grouped conv is one GEMM with a block-diagonal B; its zero blocks are whole tiles, never loaded or multiplied."""
+  cfg = load_config(preset); rng = np.random.default_rng(c + groups)
+  x = rng.integers(-128, 128, (2, c, 9, 9)).astype(np.int8); wt = rng.integers(-128, 128, (o, c // groups, 3, 3)).astype(np.int8)
+  prog, win = compile_conv2d(cfg, x, wt, s, p, groups=groups)
+  mach = Machine(cfg, prog.dram.copy()); res = run(cfg, prog.program, machine=mach)
+  out = prog.read(mach.dram).reshape(2, win.oh, win.ow, o).transpose(0, 3, 1, 2)
+  assert np.array_equal(out, Tensor(x, "int8").conv2d(Tensor(wt, "int8"), stride=s, padding=p, groups=groups).numpy())
+  M, R, C = 2 * win.oh * win.ow, cfg.rows, cfg.cols
+  tiles = {(kf, nf) for kf in range(win.k // R) for nf in range(-(-o // C))     # (k tile of one kernel position and R channels, n tile)
+           if any((kf * R % win.cp + r) // (c // groups) == (nf * C + j) // (o // groups) for r in range(R) if kf * R % win.cp + r < c for j in range(min(C, o - nf * C)))}
+  assert res.stats["macs"] == prog.macs == sum(M * R * min(C, o - nf * C) for _, nf in tiles)   # only the blocks that meet a group
+  assert prog.macs < M * win.k * o
+
+def test_zero_weight_tiles_are_skipped():
+  cfg = load_config("tiny"); rng = np.random.default_rng(1)
+  A = rng.integers(-128, 128, (16, 24)).astype(np.int8); B = rng.integers(-128, 128, (24, 8)).astype(np.int8)
+  B[8:16, :4] = 0; B[:, 4:] = 0                                           # one zero k block under n tile 0; n tile 1 all zero
+  from tinyaccel.compiler.gemm import compile_gemm, Tiling
+  c = compile_gemm(cfg, 16, 24, 8, A=A, B=B, tiling=Tiling(16, 8, 4, "mnk", 0, 0))
+  mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+  assert np.array_equal(c.read(mach.dram), A.astype(np.int32) @ B.astype(np.int32))   # the all-zero n tile is still written (zeros)
+  assert [i.f["k"] for i in c.program if i.opcode.name == "MATMUL"] == [8, 8, 8] and c.macs == 16 * 8 * 4 * 3
+
+def test_depthwise_mapper_picks_the_faster_unit():
+  """Depthwise convs: the array (block-diagonal GEMM) and the vector unit both compile; the model's timing picks."""
+  from tinyaccel.compiler.schedule import run_graph
+  def dw(c, size, seed):
+    x = Tensor.randn(1, c, size, size, seed=seed)
+    return x.conv2d((Tensor.randn(c, 1, 3, 3, seed=seed + 1) * 0.3).realize(), (Tensor.randn(c, seed=seed + 2) * 0.1).realize(), padding=1, groups=c).relu()
+  big, small = run_graph(dw(64, 28, 0), load_config("edge")), run_graph(dw(320, 4, 3), load_config("edge"))
+  assert big.correct and small.correct and big.accuracy["cosine_similarity"] > 0.99
+  assert [k["kind"] for k in big.kernels] == ["gemm"] and [k["kind"] for k in small.kernels] == ["vector"]
+  assert big.kernels[0]["macs"] == 28 * 28 * 64 * 9 and big.kernels[0]["array_macs"] == 28 * 28 * 2 * 9 * 32 * 32
+  os_run = run_graph(dw(64, 28, 0), load_config("edge", dataflow="os"))          # no windows on os: the vector unit
+  assert os_run.correct and [k["kind"] for k in os_run.kernels] == ["vector"]
