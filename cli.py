@@ -320,7 +320,7 @@ def cmd_config(args):
   if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
   return 0
 
-DEMO_NETWORKS = [("resnet50", "edge"), ("resnet50", "server")]
+DEMO_NETWORKS = [("resnet50", "edge"), ("resnet50", "server"), ("bert", "edge"), ("bert", "server")]   # the workloads H100 was measured on
 
 def cmd_demo(args):
   """GEMMs on every preset, networks on the presets, a short design sweep, and the HTML report of all of it."""

@@ -45,7 +45,8 @@ def perf_per_dollar(results, out_dir):
   for r in results:
     w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
     h = h100_measured(key, batch=None if w.get("kind") == "gemm" else 1)
-    if h and h["name"] not in [x["name"] for x in rows]: rows.append(dict(name=f"{h['name']} on {key}", flops_per_usd=h["flops_per_usd"], peak_flops_per_usd=None, flops_per_watt=h["flops_per_watt"]))
+    label = h and f"{h['name']} on {key}"
+    if h and label not in [x["name"] for x in rows]: rows.append(dict(name=label, flops_per_usd=h["flops_per_usd"], peak_flops_per_usd=None, flops_per_watt=h["flops_per_watt"]))
   rows += [dict(name=p["name"], flops_per_usd=None, peak_flops_per_usd=p["peak_flops_per_usd"], flops_per_watt=None) for p in peak_rows()]
   fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
   names = [x["name"][:60] for x in rows]
