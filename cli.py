@@ -92,7 +92,8 @@ def cmd_run_graph(args, keep: list | None = None):
   out = WORKLOADS[args.workload][0]() if args.workload in WORKLOADS else load_workload(args.workload)
   r = run_graph(out, cfg, functional=not args.timing_only)
   ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
-  total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks))
+  total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks),
+               compulsory_dram_bytes=sum(k["compulsory_dram_bytes"] for k in ks))
   total["utilization"] = total["macs"] / (total["cycles"] * cfg.macs_per_cycle)
   seconds = total["cycles"] / (cfg.clock_mhz * 1e6)
   agg = dict(macs=total["macs"], seconds=seconds, achieved_flops_per_s=2 * total["macs"] / seconds,
@@ -102,9 +103,7 @@ def cmd_run_graph(args, keep: list | None = None):
   report = dict(workload=dict(kind="network", name=args.workload), config=cfg.to_dict(), **total, seconds=seconds, flops=2 * total["macs"],
                 achieved_flops_per_s=agg["achieved_flops_per_s"], peak_flops_per_s=cfg.peak_flops_per_s,
                 correct=r.correct, accuracy=r.accuracy, **cost_report(cfg, agg), kernels=ks)
-  lines = [f"  {'kernel':<8} {'kind':<6} {'M x K x N':>18} {'fused':<20} {'cycles':>12} {'util':>6} {'DRAM B':>10} {'exact':>5}"]
-  lines += [f"  {k['name']:<8} {k['kind']:<6} {'x'.join(map(str, k['shape'])):>18} {'+'.join(k['fused']) or '-':<20} {k['cycles']:>12,} {k['utilization']:>6.3f} {k['dram_bytes']:>10,} {str(k['correct']):>5}" for k in ks]
-  lines.append(f"  {'total':<8} {'':<6} {'':>18} {'':<20} {total['cycles']:>12,} {total['utilization']:>6.3f} {total['dram_bytes']:>10,} {str(r.correct):>5}")
+  lines = kernel_table(ks, total, r.correct)
   if r.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {r.accuracy['cosine_similarity']:.5f}, max abs error {r.accuracy['max_abs_error']:.4g}")
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
   if keep is not None:
@@ -113,6 +112,25 @@ def cmd_run_graph(args, keep: list | None = None):
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
   return 0 if r.correct else 1
+
+def _top_stall(k: dict) -> str:
+  """What held the kernel's busiest unit back most: the array (compute queue) of a GEMM, the vector unit (store
+  queue) of a vector kernel, as 'reason cycles' (the stall reasons of docs/model.md)."""
+  d = k["stall_cycles"].get("compute" if k["kind"] == "gemm" else "store", {})
+  why, n = max(d.items(), key=lambda x: x[1], default=("", 0))
+  return f"{why} {n:,}" if n else "-"
+
+def kernel_table(ks: list, total: dict, correct: bool) -> list[str]:
+  """Per-layer rows: kind, shape, fused epilogue, cycles, utilization, cycles against the roofline bound,
+  DRAM bytes against compulsory, the largest stall; then totals (geometric mean of the bound ratio over GEMMs)."""
+  hdr = f"  {'kernel':<9} {'kind':<6} {'shape':>18} {'fused':<20} {'cycles':>11} {'util':>6} {'of bound':>8} {'DRAM B':>11} {'/comp':>5} {'main stall':<24} {'exact':>5}"
+  row = lambda k: (f"  {k['name']:<9} {k['kind']:<6} {'x'.join(map(str, k['shape'])):>18} {'+'.join(k['fused']) or '-':<20} {k['cycles']:>11,} {k['utilization']:>6.3f}"
+                   f" {k['roofline_bound_cycles'] / k['cycles']:>8.3f} {k['dram_bytes']:>11,} {k['dram_bytes'] / max(k['compulsory_dram_bytes'], 1):>5.2f} {_top_stall(k):<24} {str(k['correct']):>5}")
+  gemm = [k["roofline_bound_cycles"] / k["cycles"] for k in ks if k["kind"] == "gemm"]
+  geo = float(np.exp(np.mean(np.log(gemm)))) if gemm else float("nan")
+  comp = sum(k["compulsory_dram_bytes"] for k in ks)
+  return [hdr, *map(row, ks), f"  {'total':<9} {'':<6} {'':>18} {'':<20} {total['cycles']:>11,} {total['utilization']:>6.3f} {geo:>8.3f} {total['dram_bytes']:>11,}"
+          f" {total['dram_bytes'] / max(comp, 1):>5.2f} {'(bound: GEMM geomean)':<24} {str(correct):>5}"]
 
 def cmd_compile(args):
   from .compiler.ir import print_graph
