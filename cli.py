@@ -292,19 +292,28 @@ def cmd_verilog(args):
   return 0
 
 def cmd_verify(args):
-  from .rtl.cosim import verify
+  from .rtl.cosim import verify, verify_graph
   from .sim.randprog import random_program
+  from .workloads import WORKLOADS
   cfg = config_from(args)
+  lines = []
   if args.what == "gemm":
     c = compile_gemm(cfg, args.m, args.k, args.n, seed=args.seed)
     prog, dram, what = c.program, c.dram, f"gemm M={args.m} K={args.k} N={args.n}"
-  else:
+  elif args.what == "random":
     (prog, dram), what = random_program(cfg, args.seed, vector=False), f"random program (seed {args.seed})"
-  r = verify(cfg, prog, dram, sim=args.sim, waves=args.waves)
-  if args.what == "gemm": r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
-  del r["model_dram"], r["rtl_dram"]
+  elif args.what in WORKLOADS or args.what.endswith(".py"):
+    out = WORKLOADS[args.what][0]() if args.what in WORKLOADS else load_workload(args.what)
+    r, what = verify_graph(out, cfg, sim=args.sim, progress=args.json != "-"), f"{args.what}, kernel by kernel"
+    lines = [f"  {k['name']:<16} {k['model_cycles']:>10,} cycles model {k['rtl_cycles']:>10,} RTL  outputs {'match' if k['outputs_match'] else 'DIFFER'}"
+             f"  cycles {'match' if k['cycles_match'] else 'DIFFER: ' + str(k['first_divergence'])}" for k in r["kernels"]]
+  else: raise UsageError(f"verify: {args.what!r} is not gemm, random, a workload from `tinyaccel list` or a FILE.py")
+  if not lines:
+    r = verify(cfg, prog, dram, sim=args.sim, waves=args.waves)
+    if args.what == "gemm": r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
+    del r["model_dram"], r["rtl_dram"]
   rate = lambda sec: f"{r['model_cycles'] / sec:,.0f} cycles/s" if sec else "-"
-  say(args, f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
+  say(args, "\n".join(lines + [""]) * bool(lines) + f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
             f"  {'model':<16} {r['model_cycles']:,} cycles in {r['model_seconds']:.3f} s ({rate(r['model_seconds'])})\n"
             f"  {'RTL (' + args.sim + ')':<16} {r['rtl_cycles']:,} cycles in {r['rtl_seconds']:.2f} s ({rate(r['rtl_seconds'])})\n"
             f"  {'outputs':<16} {'match' if r['outputs_match'] else 'DIFFER'} (DRAM image bit for bit" + (", and numpy)" if args.what == "gemm" else ")") + "\n"
@@ -413,7 +422,8 @@ def parser() -> argparse.ArgumentParser:
   p = sub.add_parser("verify", help="run model and RTL (cocotb) on the same program; compare outputs and every instruction's cycles",
                      description="Run the model and the RTL on one program and compare the DRAM result bit for bit and every instruction's "
                                  "(start, end) cycle. Exit status 1 on any difference, 2 on bad input.")
-  p.add_argument("what", choices=("gemm", "random"), help="a compiled GEMM, or a random legal program")
+  p.add_argument("what", help="gemm (a compiled GEMM), random (a random legal program), a network from `tinyaccel list` "
+                 "or FILE.py defining workload(): every kernel of it on the RTL")
   p.add_argument("--m", type=positive, default=16, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=16, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=16, help="columns of B and C (elements)")
