@@ -35,7 +35,7 @@ def bench_gemm(cfg, m, k, n) -> dict:
           "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
           "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
 
-NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("mobilenetv2", "edge"), ("resnet18", "server"), ("resnet50", "server"), ("mobilenetv2", "server")]
+NETWORKS = [(n, p) for p in ("edge", "server") for n in ("resnet18", "resnet50", "mobilenetv2", "bert_layer", "gpt2_block")]
 
 def bench_network(name: str, preset: str) -> dict:
   from .workloads import WORKLOADS
@@ -73,6 +73,7 @@ def main(argv=None):
   ap.add_argument("--quick", action="store_true", help="only the 256^3 and 128x768x768 shapes")
   ap.add_argument("--presets", default=",".join(presets()), help="comma-separated presets")
   ap.add_argument("--no-networks", action="store_true", help="skip the network rows")
+  ap.add_argument("--networks", metavar="NAMES", help="comma-separated networks (default: ResNet-18/50, MobileNetV2, BERT-base layer, GPT-2 block)")
   ap.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation speed rows")
   args = ap.parse_args(argv)
   shapes = SHAPES[::3] if args.quick else SHAPES
@@ -89,10 +90,12 @@ def main(argv=None):
                f" {r['model_seconds']:>8.2f} {r['simulated_cycles_per_s'] / 1e6:>8.1f} {r['timing_only_seconds']:>8.2f}"))
   nets = []
   if not args.no_networks:
-    print(f"\n{'network':<9} {'preset':<7} {'kernels':>7} {'cycles':>12} {'util':>6} {'GEMM bound/cyc':>14} {'DRAM/comp':>9} {'ok':>3} {'cosine':>8} {'wall s':>7}")
-    for name, preset in tqdm(NETWORKS, desc="networks", file=sys.stderr, leave=False):
+    print(f"\n{'network':<11} {'preset':<7} {'kernels':>7} {'cycles':>12} {'util':>6} {'GEMM bound/cyc':>14} {'DRAM/comp':>9} {'ok':>3} {'cosine':>8} {'wall s':>7}")
+    from .workloads import WORKLOADS
+    picked = args.networks.split(",") if args.networks else None
+    for name, preset in tqdm([(n, p) for n, p in NETWORKS if n in WORKLOADS and (picked is None or n in picked)], desc="networks", file=sys.stderr, leave=False):
       r = bench_network(name, preset); nets.append(r)
-      tqdm.write(f"{name:<9} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
+      tqdm.write(f"{name:<11} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
                  f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
   rtl = []
   if not args.no_rtl:
