@@ -83,11 +83,9 @@ def element(m: Module, funct, s1, s2, d, shift, name: str):
     VecOp.RECIP: Mux(pos, _scale(lk, shift - p - 14), I32_MAX),
     VecOp.RSQRT: Mux(pos, _scale(y, -((e - odd) >> 1) - 14), I32_MAX),
   }
-  out = Signal(signed(33), name=name)
-  with m.Switch(funct):
-    for op, v in cases.items():
-      with m.Case(op.value): m.d.comb += out.eq(v)
-  return out
+  out = Const(0, signed(33))
+  for op, v in cases.items(): out = Mux(funct == op.value, v, out)
+  return named(m, out, name, signed(33))
 
 class VectorUnit(wiring.Component):
   def __init__(self, cfg: AccelConfig, id_bits: int):
