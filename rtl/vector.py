@@ -4,9 +4,9 @@ lines (src1, src2, dst) from the scratchpad or the accumulator; at t + 1 it comp
 chunk. Its read ports are transparent to its own write port, so the next instruction, which may issue
 at t + 1, reads what this one writes then.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, Const, Array, signed, unsigned
+from amaranth.hdl import Module, Signal, Mux, Cat, Const, signed, unsigned
 from amaranth.lib import wiring, data
-from amaranth.lib.memory import ReadPort, WritePort
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig
@@ -17,7 +17,9 @@ from .sram import line_layout
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE)   # selected by funct - EXP2
-ROM = Array([Const(int(t[i]) | int(t[i + 1] - t[i]) << 32, 64) for t in TABLES for i in range(256)])   # (value, step to the next)
+# one 1024-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
+# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
+ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(256)]
 
 def named(m: Module, value, name: str, shape=None):
   """`value` as a signal: the generated Verilog then shares it instead of repeating the expression."""
@@ -25,43 +27,46 @@ def named(m: Module, value, name: str, shape=None):
   m.d.comb += sig.eq(value)
   return sig
 
-def _lookup(m: Module, table, frac30, name: str):
+def _lookup(m: Module, rom, table, frac30, name: str):
   """arch.vector._lookup: entry frac >> 22 of a 257-point table, interpolated by the low 22 bits.
-  One ROM read per lane (the function selects the table), held in a signal so it is one multiplexer."""
-  entry = Signal(64, name=f"{name}_rom")
-  m.d.comb += entry.eq(ROM[table * 256 + frac30[22:30]])
-  value, step = entry[:32].as_signed(), entry[32:].as_signed()
+  One asynchronous ROM read per lane; the function selects the table."""
+  m.d.comb += rom.addr.eq(Cat(frac30[22:30], table))
+  value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   out = Signal(signed(33), name=f"{name}_lookup")
   m.d.comb += out.eq(value + ((step * frac30[:22]) >> 22))
   return out
 
 def _leading_one(m: Module, x, name: str):
   """(p, m): x = 2^p (1 + m / 2^30) for 0 < x < 2^31."""
-  p = Signal(5, name=f"{name}_p")
-  for i in range(31):
-    with m.If(x[i]): m.d.comb += p.eq(i)      # the last true bit wins
+  p = Const(0, 5)
+  for i in range(31): p = Mux(x[i], i, p)     # the highest set bit wins
+  p = named(m, p, f"{name}_p")
   return p, named(m, (x.as_unsigned() << (30 - p).as_unsigned())[:30], f"{name}_m")
 
-def _scale(y, by):
-  """arch.vector._shift: y * 2^by, rounding when by < 0, saturating to int32 when by > 0 (y > 0)."""
-  left, right = Mux(by > 32, 32, Mux(by > 0, by, 0))[:6], Mux(-by > 40, 40, Mux(by < 0, -by, 0))[:6]
+def _scale(m: Module, y, by, name: str):
+  """arch.vector._shift: y * 2^by, rounding when by < 0, saturating to int32 when by > 0 (y > 0). Left shifts
+  stop at 32 and right shifts at 40, which saturates or rounds to zero just the same for y < 2^31."""
+  by = named(m, by, f"{name}_by")
+  left, right = Mux(by > 32, 32, Mux(by > 0, by, 0))[:6], Mux(by < -40, 40, Mux(by < 0, -by, 0))[:6]
   up, down = y << left, (y + ((Const(1, 41) << right) >> 1)) >> right
-  out = Mux(by >= 0, up, down)
+  out = named(m, Mux(by >= 0, up, down), f"{name}_scaled", signed(74))
   return Mux(out > I32_MAX, I32_MAX, out)
 
-def srdhm(a, b):
-  ab = a * b
+def srdhm(ab, a, b):
+  """arch.vector.srdhm from the product ab = a * b."""
   num = ab + (1 << 30) - Mux(ab < 0, (1 << 31) - 1, 0)
   q = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
   return Mux((a == I32_MIN) & (b == I32_MIN), I32_MAX, q)
 
 def round_shift(x, shift):
-  mask = (Const(1, 33) << shift) - 1
+  mask = (Const(1, 32) << shift[:5]) - 1
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
-def element(m: Module, funct, s1, s2, d, shift, name: str):
-  """One lane's result (before saturation) of every lane-wise function, selected by funct."""
+def element(m: Module, rom, funct, s1, s2, d, shift, name: str):
+  """One lane's result (before saturation) of every lane-wise function, selected by funct. MUL and REQUANT
+  share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one output scaler."""
+  is_op = lambda op: funct == op.value
   pos = named(m, s1 > 0, f"{name}_pos")
   p, mant = _leading_one(m, named(m, Mux(pos, s1, 1), f"{name}_x"), name)
   u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
@@ -69,22 +74,25 @@ def element(m: Module, funct, s1, s2, d, shift, name: str):
   f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:5], frac >> 1)[:30], f"{name}_f")
   e = named(m, p - shift, f"{name}_e")             # the exponent of s1 / 2^shift (signed)
   table = (funct - VecOp.EXP2.value)[:2]           # EXP2, LOG2, RECIP, RSQRT: tables 0..3
-  lk = _lookup(m, table, Mux(funct == VecOp.EXP2.value, f, mant), name)
+  lk = _lookup(m, rom, table, Mux(is_op(VecOp.EXP2), f, mant), name)
   odd = e[0]
   y = named(m, Mux(odd, (lk * round(2 ** 30 / 2 ** 0.5)) >> 30, lk), f"{name}_y", signed(33))
   prod = named(m, s1 * s2, f"{name}_prod")
+  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(prod, s1, s2), s1), f"{name}_rs", signed(32)), shift)
+  rsqrt = is_op(VecOp.RSQRT)
+  scaled = _scale(m, Mux(rsqrt, y, lk), Mux(rsqrt, -((e - odd) >> 1) - 14, shift - p - 14), name)
   wrap = lambda v: v[:32].as_signed()
   cases = {
     VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MUL: wrap(prod), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
     VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift), VecOp.SRA: s1 >> shift,
-    VecOp.SRAR: round_shift(s1, shift), VecOp.REQUANT: round_shift(srdhm(s1, s2), shift), VecOp.COPY: s1,
+    VecOp.SRAR: rounded, VecOp.REQUANT: rounded, VecOp.COPY: s1,
     VecOp.EXP2: Mux(n > 30, 0, lk >> n[:5]),
     VecOp.LOG2: Mux(pos, (e << 16) + lk, I32_MIN),
-    VecOp.RECIP: Mux(pos, _scale(lk, shift - p - 14), I32_MAX),
-    VecOp.RSQRT: Mux(pos, _scale(y, -((e - odd) >> 1) - 14), I32_MAX),
+    VecOp.RECIP: Mux(pos, scaled, I32_MAX), VecOp.RSQRT: Mux(pos, scaled, I32_MAX),
   }
+  # a Mux chain, not a Switch: Icarus (always_comb) re-ran the Switch's always block forever once data arrived
   out = Const(0, signed(33))
-  for op, v in cases.items(): out = Mux(funct == op.value, v, out)
+  for op, v in cases.items(): out = Mux(is_op(op), v, out)
   return named(m, out, name, signed(33))
 
 class VectorUnit(wiring.Component):
@@ -123,38 +131,38 @@ class VectorUnit(wiring.Component):
     # ---- compute and write stage, on the instruction's latched fields
     f, sh = held["funct"], held["shift"]
     imm = held["imm"].as_signed()
+    def chunk(line):
+      """Lane l of this cycle's chunk: element c * lanes + l of `line` (zero past cols). A Mux chain, as in element()."""
+      lanes = []
+      for l in range(L):
+        x = Const(0, signed(32))
+        for k in range(NC):
+          if k * L + l < C: x = Mux(st["c"] == k, line[k * L + l], x) if NC > 1 else line[k * L + l]
+        lanes.append(x)
+      return lanes
     def operand(mem_sel, role):
       """The chunk's `lanes` elements of an operand line: int8 sign-extended from the scratchpad, int32 from the accumulator."""
       sp = getattr(self, f"spad_{role}").data; ac = data.View(data.ArrayLayout(signed(32), C), getattr(self, f"acc_{role}").data.as_value())
-      lanes = []
-      for l in range(L):
-        x = Signal(signed(32), name=f"{role}_{l}")
-        with m.Switch(st["c"]):
-          for k in range(NC):
-            e = k * L + l
-            with m.Case(k): m.d.comb += x.eq(0 if e >= C else Mux(mem_sel == Mem.ACC.value, ac[e], sp[e].as_signed()))
-        lanes.append(x)
-      return lanes
-    s1, s2m, d = operand(held["src1_mem"], "src1"), operand(held["src2_mem"], "src2"), operand(held["dst_mem"], "dst")
-    s2 = [Mux(held["src2_imm"], imm, x) for x in s2m]
-    res = [element(m, f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
+      line = [Mux(mem_sel == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
+      return [named(m, x, f"{role}_{l}", signed(32)) for l, x in enumerate(chunk(line))]
+    s1, s2_read, d = operand(held["src1_mem"], "src1"), operand(held["src2_mem"], "src2"), operand(held["dst_mem"], "dst")
+    # `line`: one register line, the running RSUM / RMAX results over the rows, or the broadcast src2 line as read in
+    # row 0 (the model reads every operand before it writes: a broadcast line the instruction overwrites must not be re-read)
+    line = Signal(data.ArrayLayout(signed(32), NC * L))
+    held_lane = chunk(line)
+    bcast = held["src2_bcast"] & ~st["first_r"]
+    s2_line = [named(m, Mux(bcast, held_lane[l], s2_read[l]), f"src2_line{l}", signed(32)) for l in range(L)]
+    s2 = [Mux(held["src2_imm"], imm, x) for x in s2_line]
+    rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
+    res = [element(m, rom.read_port(domain="comb"), f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
     is_op = lambda op: f == op.value
     summing = named(m, is_op(VecOp.RSUM) | is_op(VecOp.LSUM), "summing")
     combine = lambda a, b: Mux(summing, (a + b)[:32].as_signed(), Mux(a > b, a, b))
-    # RSUM / RMAX: one line of running results over the rows
-    racc = Signal(data.ArrayLayout(signed(32), NC * L))
-    rows_out = []
-    for l in range(L):
-      cur_r = Signal(signed(32), name=f"racc_{l}")
-      with m.Switch(st["c"]):
-        for k in range(NC):
-          with m.Case(k): m.d.comb += cur_r.eq(racc[k * L + l])
-      val = named(m, Mux(st["first_r"], s1[l], combine(cur_r, s1[l])), f"rval{l}", signed(32))
-      rows_out.append(val)
-      with m.If(st["valid"]):
-        with m.Switch(st["c"]):
-          for k in range(NC):
-            with m.Case(k): m.d.sync += racc[k * L + l].eq(val)
+    by_rows, by_line = is_op(VecOp.RSUM) | is_op(VecOp.RMAX), is_op(VecOp.LSUM) | is_op(VecOp.LMAX)
+    rows_out = [named(m, Mux(st["first_r"], s1[l], combine(held_lane[l], s1[l])), f"rval{l}", signed(32)) for l in range(L)]
+    for k in range(NC):
+      with m.If(st["valid"] & (st["c"] == k)):
+        m.d.sync += [line[k * L + l].eq(Mux(by_rows, rows_out[l], s2_line[l])) for l in range(L)]
     # LSUM / LMAX: one value per line over its chunks (lanes past cols do not count)
     lacc, part = Signal(signed(32)), None
     for l in range(L):
@@ -163,7 +171,6 @@ class VectorUnit(wiring.Component):
       part = named(m, x if part is None else combine(part, x), f"lane_part{l}", signed(32))
     lval = named(m, Mux(st["c"] == 0, part, combine(lacc, part)), "lval", signed(32))
     with m.If(st["valid"]): m.d.sync += lacc.eq(lval)
-    by_rows, by_line = is_op(VecOp.RSUM) | is_op(VecOp.RMAX), is_op(VecOp.LSUM) | is_op(VecOp.LMAX)
     lane_val = [Mux(by_rows, rows_out[l], res[l]) for l in range(L)]
     write = st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"])
     for mem, width in (("spad", 1), ("acc", 4)):
