@@ -279,7 +279,7 @@ def cmd_verify(args):
     c = compile_gemm(cfg, args.m, args.k, args.n, seed=args.seed)
     prog, dram, what = c.program, c.dram, f"gemm M={args.m} K={args.k} N={args.n}"
   else:
-    (prog, dram), what = random_program(cfg, args.seed, vector=False), f"random program (seed {args.seed})"
+    (prog, dram), what = random_program(cfg, args.seed), f"random program (seed {args.seed})"
   r = verify(cfg, prog, dram, sim=args.sim, waves=args.waves)
   if args.what == "gemm": r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
   del r["model_dram"], r["rtl_dram"]
