@@ -2,7 +2,9 @@
 with arch/vector.py. Two stages (docs/timing.md, VECTOR_TAIL = 1): at cycle t it reads a chunk's
 lines (src1, src2, dst) from the scratchpad or the accumulator; at t + 1 it computes and writes the
 chunk. Its read ports are transparent to its own write port, so the next instruction, which may issue
-at t + 1, reads what this one writes then.
+at t + 1, reads what this one writes then. The model reads every operand before it writes: row r is
+written before row r + 1 is read, so the model refuses a destination inside a later row of a source,
+and a broadcast src2 line is read once, in row 0, and held.
 """
 from amaranth.hdl import Module, Signal, Mux, Cat, Const, signed, unsigned
 from amaranth.lib import wiring, data
