@@ -64,20 +64,27 @@ def test_random_vector_programs(name):
 def test_vector_operand_overlaps_on_two_chunks():
   # 8x8 with 4 lanes: two chunks per line. A broadcast line the instruction overwrites in its first row (held,
   # not re-read), a destination one line below its source, in-place LSUM across chunks, int8 sources and a
-  # saturating int8 destination, RMAX into one line, and back-to-back instructions reading what the previous wrote
+  # saturating int8 destination, RMAX into one line, and a VECTOR and a STORE reading a line in the very cycle
+  # the VECTOR before them writes it (transparent read ports)
   cfg = config("8x8-ws")
   prog = asm("""load mem=spad sram_addr=0 dram_addr=0 line_bytes=8 rows=8 dram_stride=8 outer=1 outer_stride=0
     load mem=acc sram_addr=64 dram_addr=64 line_bytes=32 rows=18 dram_stride=32 outer=1 outer_stride=0 signal=next
     sync queue=compute wait=prev signal=next
     vector funct=mul dst_mem=acc dst_addr=64 src1_mem=acc src1_addr=65 src2_mem=acc src2_addr=64 rows=6 src2_bcast=1 wait=prev
     vector funct=lsum dst_mem=acc dst_addr=70 src1_mem=acc src1_addr=70 src2_mem=acc src2_addr=0 rows=3
-    vector funct=add dst_mem=acc dst_addr=72 src1_mem=spad src1_addr=0 src2_mem=acc src2_addr=73 rows=4
+    vector funct=add dst_mem=acc dst_addr=72 src1_mem=spad src1_addr=0 src2_mem=acc src2_addr=72 rows=4
     vector funct=requant dst_mem=spad dst_addr=8 src1_mem=acc src1_addr=64 src2_mem=acc src2_addr=0 rows=8 imm=1518500250 shift=20 src2_imm=1
     vector funct=rmax dst_mem=acc dst_addr=80 src1_mem=acc src1_addr=64 src2_mem=acc src2_addr=0 rows=16
-    vector funct=exp2 dst_mem=acc dst_addr=81 src1_mem=acc src1_addr=66 src2_mem=acc src2_addr=0 rows=1 shift=3
-    store mem=acc sram_addr=64 dram_addr=1024 line_bytes=32 rows=18 dram_stride=32 outer=1 outer_stride=0
+    vector funct=exp2 dst_mem=acc dst_addr=81 src1_mem=acc src1_addr=80 src2_mem=acc src2_addr=0 rows=1 shift=3
+    vector funct=lmax dst_mem=acc dst_addr=82 src1_mem=acc src1_addr=80 src2_mem=acc src2_addr=0 rows=1
+    store mem=acc sram_addr=82 dram_addr=3072 line_bytes=32 rows=1 dram_stride=32 outer=1 outer_stride=0
+    store mem=acc sram_addr=64 dram_addr=1024 line_bytes=32 rows=19 dram_stride=32 outer=1 outer_stride=0
     store mem=spad sram_addr=0 dram_addr=2048 line_bytes=8 rows=16 dram_stride=8 outer=1 outer_stride=0""")
-  check(cfg, prog, np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8))
+  dram = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)
+  trace = run(cfg, prog, machine=Machine(cfg, dram.copy())).trace
+  # the cases this test is about: ADD reads line 72 and the STORE line 82 in the cycle the LSUM / LMAX before writes them
+  assert trace[5][3] == trace[4][4] - 1 and trace[10][3] == trace[9][4] - 1
+  check(cfg, prog, dram)
 
 # ---- compiled vector kernels: the GEMM epilogue (bias, ReLU, requantization), softmax and layernorm rows ----
 EPILOGUES = [("tiny-ws", (17, 9, 13), False), ("tiny-os", (9, 20, 6), True), ("8x8-ws", (17, 30, 13), True)]
