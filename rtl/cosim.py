@@ -55,14 +55,14 @@ def build(cfg: AccelConfig, sim: str = "icarus", imem_depth: int | None = None, 
   vfile = os.path.join(d, f"{TOPLEVEL}.v")
   if not os.path.exists(vfile):
     os.makedirs(d, exist_ok=True)
-    tmp = vfile + ".tmp"
+    tmp = f"{vfile}.{os.getpid()}.tmp"           # per process: two runs may build the same config at once
     with open(tmp, "w") as fh: fh.write(verilog(cfg, imem_depth))
     os.replace(tmp, vfile)
   if sim == "icarus":
     sim_file = os.path.join(d, f"{TOPLEVEL}.icarus.v")
     if not os.path.exists(sim_file):
-      with open(sim_file + ".tmp", "w") as fh: fh.write(for_icarus(open(vfile).read()))
-      os.replace(sim_file + ".tmp", sim_file)
+      with open(f"{sim_file}.{os.getpid()}.tmp", "w") as fh: fh.write(for_icarus(open(vfile).read()))
+      os.replace(f"{sim_file}.{os.getpid()}.tmp", sim_file)
     vfile = sim_file
   if sim == "icarus" and not shutil.which("iverilog"): raise RtlError("Icarus Verilog is not installed (make hw-deps, or apt-get install iverilog)")
   if sim == "verilator": _verilator_env()
