@@ -301,7 +301,7 @@ def cmd_verify(args):
     c = compile_gemm(cfg, args.m, args.k, args.n, seed=args.seed)
     prog, dram, what = c.program, c.dram, f"gemm M={args.m} K={args.k} N={args.n}"
   elif args.what == "random":
-    (prog, dram), what = random_program(cfg, args.seed, vector=False), f"random program (seed {args.seed})"
+    (prog, dram), what = random_program(cfg, args.seed), f"random program (seed {args.seed})"
   elif args.what in WORKLOADS or args.what.endswith(".py"):
     out = WORKLOADS[args.what][0]() if args.what in WORKLOADS else load_workload(args.what)
     r, what = verify_graph(out, cfg, sim=args.sim, progress=args.json != "-"), f"{args.what}, kernel by kernel"

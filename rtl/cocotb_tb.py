@@ -55,8 +55,8 @@ async def run_job(dut):
       if not sig["t_end_id"].value.is_resolvable:
         error = f"cycle {cycle}: completion {te:06b} reports an undefined instruction index {sig['t_end_id'].value}"; break
       ids = int(sig["t_end_id"].value)
-      for e in range(6):
-        if te >> e & 1: ends[(e // 2, ids >> (e * idw) & ((1 << idw) - 1))] = cycle
+      for e, q in enumerate(job["end_queues"]):
+        if te >> e & 1: ends[(q, ids >> (e * idw) & ((1 << idw) - 1))] = cycle
     if int(req["valid"].value):
       write, valid, addrs, tag = int(req["write"].value), int(req["lane_valid"].value), int(req["addr"].value), int(req["tag"].value)
       rdata = 0
@@ -74,7 +74,7 @@ async def run_job(dut):
           rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
       due[cycle + latency] = (write, rdata, tag)
     if int(sig["error"].value):
-      error = f"cycle {cycle}: the {('load', 'compute', 'store')[int(sig['error_queue'].value)]} queue's head instruction is not supported by this RTL"
+      error = f"cycle {cycle}: the {('load', 'compute', 'store')[int(sig['error_queue'].value)]} queue's head instruction is invalid there"
       break
     if int(sig["idle"].value): break
     await FallingEdge(dut.clk)

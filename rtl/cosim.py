@@ -13,6 +13,7 @@ from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, encode
 from ..sim.model import run as model_run, Machine
 from .dma import port_geometry
+from .top import END_QUEUES
 
 SIMULATORS = ("icarus", "verilator")
 TOPLEVEL = "tinyaccel_top"
@@ -54,14 +55,14 @@ def build(cfg: AccelConfig, sim: str = "icarus", imem_depth: int | None = None, 
   vfile = os.path.join(d, f"{TOPLEVEL}.v")
   if not os.path.exists(vfile):
     os.makedirs(d, exist_ok=True)
-    tmp = vfile + ".tmp"
+    tmp = f"{vfile}.{os.getpid()}.tmp"           # per process: two runs may build the same config at once
     with open(tmp, "w") as fh: fh.write(verilog(cfg, imem_depth))
     os.replace(tmp, vfile)
   if sim == "icarus":
     sim_file = os.path.join(d, f"{TOPLEVEL}.icarus.v")
     if not os.path.exists(sim_file):
-      with open(sim_file + ".tmp", "w") as fh: fh.write(for_icarus(open(vfile).read()))
-      os.replace(sim_file + ".tmp", sim_file)
+      with open(f"{sim_file}.{os.getpid()}.tmp", "w") as fh: fh.write(for_icarus(open(vfile).read()))
+      os.replace(f"{sim_file}.{os.getpid()}.tmp", sim_file)
     vfile = sim_file
   if sim == "icarus" and not shutil.which("iverilog"): raise RtlError("Icarus Verilog is not installed (make hw-deps, or apt-get install iverilog)")
   if sim == "verilator": _verilator_env()
@@ -89,15 +90,13 @@ class RtlRun:
 
 def run_rtl(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str = "icarus", waves: str | None = None,
             max_cycles: int = 1_000_000) -> RtlRun:
-  unsupported = sorted({i.opcode.name.lower() for i in program if i.opcode == Opcode.VECTOR})
-  if unsupported: raise RtlError(f"the RTL does not implement {', '.join(unsupported)} yet")
   depth = imem_depth_for(program)
   runner, d = build(cfg, sim, depth, waves=bool(waves))
   lanes, chunk = port_geometry(cfg)
   queues = [[i for i, ins in enumerate(program) if ins.queue.value == q] for q in range(3)]
   t0 = time.perf_counter()
   with tempfile.TemporaryDirectory(prefix="tinyaccel-rtl-") as work:
-    job = {"lanes": lanes, "chunk_bytes": chunk, "latency": cfg.dram_latency_cycles, "max_cycles": max_cycles,
+    job = {"end_queues": list(END_QUEUES), "lanes": lanes, "chunk_bytes": chunk, "latency": cfg.dram_latency_cycles, "max_cycles": max_cycles,
            "queues": [[str(encode(program[i])) for i in q] for q in queues],
            "dram_in": os.path.join(work, "dram.bin"), "dram_out": os.path.join(work, "dram_out.bin"), "results": os.path.join(work, "results.json")}
     np.ascontiguousarray(dram, np.uint8).tofile(job["dram_in"])

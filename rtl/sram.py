@@ -16,8 +16,9 @@ def line_layout(line_bytes: int): return data.ArrayLayout(unsigned(8), line_byte
 
 class Sram(wiring.Component):
   def __init__(self, lines: int, line_bytes: int, banks: int, read_groups: list[int], writers: int, transparent: dict | None = None):
-    """read_groups: the number of readers in each group; `transparent`: {reader: writer} pairs whose read
-    returns the value written in the same cycle (the accumulator's read-modify-write)."""
+    """read_groups: the number of readers in each group; `transparent`: {reader: [writers]} whose writes a
+    read in the same cycle already returns (the accumulator's read-modify-write, a STORE or VECTOR that
+    reads what the VECTOR before it writes in that cycle)."""
     self.lines, self.line_bytes, self.banks, self.groups = lines, line_bytes, banks, read_groups
     self.transparent = transparent or {}
     aw, line = max(1, ceil_log2(lines)), line_layout(line_bytes)
@@ -48,7 +49,7 @@ class Sram(wiring.Component):
       group = list(range(reader, reader + size)); reader += size
       routes = [route(self.rd[r].addr) for r in group]
       for b, mem in enumerate(banks):
-        tw = [wports[self.transparent[r]][b] for r in group if r in self.transparent]
+        tw = [wports[w][b] for r in group for w in self.transparent.get(r, ())]
         rp = mem.read_port(transparent_for=tw)
         addr = 0
         for r, (sel, local) in zip(group, routes): addr = Mux(sel[b] & self.rd[r].en, local, addr)

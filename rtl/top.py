@@ -15,11 +15,13 @@ from ..arch.config import AccelConfig
 from ..arch.isa import Instruction, Opcode, INSTR_BITS
 from .dma import DmaEngine, dram_signature, port_geometry
 from .matmul import MatmulUnit
+from .vector import VectorUnit
 from .sram import Sram
 
 LOAD, COMPUTE, STORE = range(3)
 SEMAPHORES = {"l2c": (LOAD, COMPUTE), "c2l": (COMPUTE, LOAD), "c2s": (COMPUTE, STORE), "s2c": (STORE, COMPUTE)}
-OPCODES = {LOAD: (Opcode.LOAD, Opcode.SYNC), COMPUTE: (Opcode.MATMUL, Opcode.SYNC), STORE: (Opcode.STORE, Opcode.SYNC)}
+OPCODES = {LOAD: (Opcode.LOAD,), COMPUTE: (Opcode.MATMUL,), STORE: (Opcode.STORE, Opcode.VECTOR)}   # besides SYNC
+END_QUEUES = (LOAD, LOAD, COMPUTE, COMPUTE, STORE, STORE, STORE)   # the queue of each t_end bit: DMA, SYNC | MATMUL, SYNC | DMA, VECTOR, SYNC
 SEM_BITS = 16
 DEFAULT_IMEM_DEPTH = 1024
 
@@ -35,15 +37,25 @@ class Accelerator(wiring.Component):
       "start": In(1), "running": Out(1), "idle": Out(1), "error": Out(1), "error_queue": Out(2),
       "dram": Out(dram_signature(cfg, idw)),
       "t_start": Out(3), "t_start_id": Out(data.ArrayLayout(idw, 3)),     # queue q started its instruction t_start_id[q]
-      "t_end": Out(6), "t_end_id": Out(data.ArrayLayout(idw, 6)),         # bit 2q: q's unit completed one, bit 2q+1: q's SYNC did
+      "t_end": Out(len(END_QUEUES)), "t_end_id": Out(data.ArrayLayout(idw, len(END_QUEUES))),   # bit e: a unit of queue END_QUEUES[e] completed one
     })
 
   def elaborate(self, platform):
     m = Module()
     cfg = self.cfg
     lanes, _ = port_geometry(cfg)
-    spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, read_groups=[2] + [1] * lanes, writers=lanes)
-    acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, read_groups=[1] * (1 + lanes), writers=1 + lanes, transparent={0: 0})
+    # readers: array (A and B share a group in the scratchpad), DMA lanes, vector src1/src2/dst; writers: (array), DMA lanes, vector.
+    # Store-queue readers see the vector unit's write of the same cycle.
+    vw = lanes
+    spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, read_groups=[2] + [1] * (lanes + 3), writers=lanes + 1,
+                                    transparent={2 + r: [vw] for r in range(lanes + 3)})
+    acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, read_groups=[1] * (1 + lanes + 3), writers=2 + lanes,
+                                  transparent={0: [0], **{1 + r: [1 + vw] for r in range(lanes + 3)}})
+    vec = m.submodules.vector = VectorUnit(cfg, self.id_bits)
+    for mem, first_rd, wr in ((spad, 2 + lanes, vw), (acc, 1 + lanes, 1 + vw)):
+      name = "spad" if mem is spad else "acc"
+      for i, role in enumerate(("src1", "src2", "dst")): wiring.connect(m, getattr(vec, f"{name}_{role}"), mem.rd[first_rd + i])
+      wiring.connect(m, getattr(vec, f"{name}_wr"), mem.wr[wr])
     dma = m.submodules.dma = DmaEngine(cfg, self.id_bits)
     mmu = m.submodules.matmul = MatmulUnit(cfg, self.id_bits)
     wiring.connect(m, mmu.a_rd, spad.rd[0]); wiring.connect(m, mmu.b_rd, spad.rd[1])
@@ -76,10 +88,10 @@ class Accelerator(wiring.Component):
       for k, (src, dst) in SEMAPHORES.items():
         if dst == q: ok &= ~(heads[q].header.wait_prev if src < dst else heads[q].header.wait_next) | (sem[k] != 0)
       return ok
-    bad = [~ended[q] & ~(is_op(q, OPCODES[q][0]) | (is_op(q, Opcode.SYNC) & (heads[q].body.sync.queue.as_value() == q))) for q in range(3)]
+    bad = [~ended[q] & ~(sum(is_op(q, o) for o in OPCODES[q]).bool() | (is_op(q, Opcode.SYNC) & (heads[q].body.sync.queue.as_value() == q))) for q in range(3)]
     bad[LOAD] |= heads[LOAD].header.wait_prev | heads[LOAD].header.signal_prev
     bad[STORE] |= heads[STORE].header.wait_next | heads[STORE].header.signal_next
-    queue_free = [~(dma.busy & ~dma.busy_store), ~mmu.busy, ~(dma.busy & dma.busy_store)]
+    queue_free = [~(dma.busy & ~dma.busy_store), ~mmu.busy, ~(dma.busy & dma.busy_store) & ~vec.busy]
     ready = [Signal(name=f"ready{q}") for q in range(3)]
     for q in range(3): m.d.comb += ready[q].eq(running & ~error & ~ended[q] & ~bad[q] & queue_free[q] & waits_ok(q))
     with m.If(running & ~error & (bad[0] | bad[1] | bad[2])):
@@ -90,7 +102,8 @@ class Accelerator(wiring.Component):
                  issue[STORE].eq(Mux(is_op(STORE, Opcode.STORE), dma_store, ready[STORE]))]
     m.d.comb += [dma.ins.eq(Mux(dma_store, heads[STORE], heads[LOAD])), dma.issue.eq(dma_load | dma_store),
                  dma.id.eq(Mux(dma_store, pc[STORE], pc[LOAD])),
-                 mmu.ins.eq(heads[COMPUTE]), mmu.issue.eq(issue[COMPUTE] & is_op(COMPUTE, Opcode.MATMUL)), mmu.id.eq(pc[COMPUTE])]
+                 mmu.ins.eq(heads[COMPUTE]), mmu.issue.eq(issue[COMPUTE] & is_op(COMPUTE, Opcode.MATMUL)), mmu.id.eq(pc[COMPUTE]),
+                 vec.ins.eq(heads[STORE]), vec.issue.eq(issue[STORE] & is_op(STORE, Opcode.VECTOR)), vec.id.eq(pc[STORE])]
     # ---- completions: (valid, queue index, signal_prev, signal_next) from each queue's unit and its SYNCs
     syncs = []
     for q in range(3):
@@ -100,15 +113,17 @@ class Accelerator(wiring.Component):
     units = [(dma.done & ~dma.done_store, dma.done_id, dma.done_signal_prev, dma.done_signal_next),
              (mmu.done, mmu.done_id, mmu.done_signal_prev, mmu.done_signal_next),
              (dma.done & dma.done_store, dma.done_id, dma.done_signal_prev, dma.done_signal_next)]
-    events = [ev for q in range(3) for ev in (units[q], syncs[q])]
+    vec_done = (vec.done, vec.done_id, vec.done_signal_prev, vec.done_signal_next)
+    events = [units[LOAD], syncs[LOAD], units[COMPUTE], syncs[COMPUTE], units[STORE], vec_done, syncs[STORE]]
+    of = lambda q: [ev for ev, eq in zip(events, END_QUEUES) if eq == q]
     for k, (src, dst) in SEMAPHORES.items():
-      inc = sum(Cat(v & (sn if dst > src else sp)) for v, _, sp, sn in events[2 * src: 2 * src + 2])
+      inc = sum(Cat(v & (sn if dst > src else sp)) for v, _, sp, sn in of(src))
       dec = issue[dst] & (heads[dst].header.wait_prev if src < dst else heads[dst].header.wait_next)
       m.d.sync += sem[k].eq(sem[k] + inc - dec)
     # ---- trace and completion
     m.d.comb += [self.t_start.eq(Cat(issue)), self.t_end.eq(Cat(v for v, *_ in events))]
     m.d.comb += [self.t_start_id[q].eq(Mux(issue[q], pc[q], 0)) for q in range(3)] + [self.t_end_id[e].eq(Mux(v, i, 0)) for e, (v, i, _, _) in enumerate(events)]
     inflight = [Signal(self.id_bits + 1, name=f"inflight{q}") for q in range(3)]
-    for q in range(3): m.d.sync += inflight[q].eq(inflight[q] + issue[q] - events[2 * q][0] - events[2 * q + 1][0])
+    for q in range(3): m.d.sync += inflight[q].eq(inflight[q] + issue[q] - sum(Cat(ev[0]) for ev in of(q)))
     m.d.comb += self.idle.eq(running & ended[0] & ended[1] & ended[2] & (Cat(inflight) == 0))
     return m

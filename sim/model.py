@@ -88,9 +88,16 @@ class Machine:
     elif ins.opcode == Opcode.VECTOR:
       need(ins.rows >= 1, "rows must be >= 1")
       need(ins.shift <= 31, lambda: f"shift={ins.shift} must be <= 31")
-      for name, mem, lo, n in vector_operands(ins):
+      ops = vector_operands(ins)
+      for name, mem, lo, n in ops:
         lines = cfg.spad_lines if mem == "spad" else cfg.acc_lines
         need(lo + n <= lines, lambda: f"{name} {mem} lines {lo}..{lo + n - 1} exceed its {lines} lines")
+      # the unit streams row by row, writing row r before it reads row r+1: a source whose lines the destination
+      # reaches at an earlier row would be read after this instruction overwrote it (the model reads first)
+      _, dmem, dlo, dn = ops[-1]
+      for name, mem, lo, n in ops[:-1]:
+        need(not (mem == dmem and dn > 1 and n > 1 and lo < dlo < lo + n), lambda: f"dst {dmem} lines {dlo}.. overwrite {name} lines {lo}..{lo + n - 1}"
+             " before they are read (the unit streams row by row): start dst at or below the source, or past its end")
 
   # ---------------- effects ----------------
   def _dram_view(self, buf, ins):

@@ -4,7 +4,8 @@ that the model (and later the RTL) can be exercised far from what the compiler h
 Phases alternate between two halves of each SRAM (double buffering, as the compiler does): the load
 queue fills half t%2 of the scratchpad (and sometimes the accumulator) with random 2-level DMAs, the
 compute queue runs random MATMULs reading it into half t%2 of the accumulator, and the store queue
-runs random VECTOR instructions there and stores random windows back. Tokens: load -> compute ->
+runs random VECTOR instructions there (operands from the accumulator lines or the A lines, either memory
+as destination) and stores random windows back. Tokens: load -> compute ->
 store for the data; store -> compute -> load (a SYNC on the compute queue) returns a half to the
 loads two phases later. The programs are race-free and deadlock-free by construction.
 """
@@ -49,16 +50,19 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
     mms = [Instr(Opcode.MATMUL, a_addr=a_lo, b_addr=b_lo, c_addr=c_lo, m=m, k=k, n=n, accumulate=ri(0, 1)) for _ in range(ri(1, 3))]
     mms[0].f["wait_prev"] = 1; mms[-1].f["signal_next"] = 1
-    # store: vector functions over the phase's accumulator lines, into the accumulator or the phase's scratchpad lines, then stores
-    vec = []
+    # store: vector functions over the phase's accumulator lines and A lines (results, int8 operands), into either;
+    # a destination never starts inside a source of its memory (the model refuses that: the unit streams row by row)
+    vec, regions = [], {Mem.ACC: (c_lo, acc_half // 2), Mem.SPAD: (a_lo, quarter)}
     for _ in range(ri(0, 4) if vector else 0):
       f = VecOp(ri(0, len(VecOp) - 1))
-      rows = ri(1, c_lines)
-      dst_spad = rng.random() < 0.4
-      v = Instr(Opcode.VECTOR, funct=f.value, dst_mem=(Mem.SPAD if dst_spad else Mem.ACC).value, dst_addr=(a_lo if dst_spad else c_lo),
-                src1_mem=Mem.ACC.value, src1_addr=c_lo, src2_mem=Mem.ACC.value, src2_addr=c_lo, rows=rows, imm=int(rng.integers(0, 1 << 32)),
-                shift=ri(0, 31), src2_imm=ri(0, 1), src2_bcast=ri(0, 1))
-      vec.append(v)
+      mems = [Mem.SPAD if rng.random() < 0.3 else Mem.ACC for _ in range(3)]    # src1, src2, dst
+      rows = ri(1, max(c_lines, 2))
+      offs = [ri(0, min(2, regions[mm][1] - rows)) for mm in mems]
+      offs[2] = min([offs[2]] + [o for o, mm in zip(offs[:2], mems[:2]) if mm == mems[2]])
+      (s1, s2, dst) = [regions[mm][0] + o for mm, o in zip(mems, offs)]
+      vec.append(Instr(Opcode.VECTOR, funct=f.value, dst_mem=mems[2].value, dst_addr=dst, src1_mem=mems[0].value, src1_addr=s1,
+                       src2_mem=mems[1].value, src2_addr=s2, rows=rows, imm=int(rng.integers(0, 1 << 32)), shift=ri(0, 31),
+                       src2_imm=ri(0, 1), src2_bcast=ri(0, 1)))
     stores = [dma(Opcode.STORE, Mem.ACC, c_lo, c_lines, cfg.acc_line_bytes, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2))]
     if rng.random() < 0.5: stores.append(dma(Opcode.STORE, Mem.SPAD, a_lo, a_lines, W, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2)))
     tail = vec + stores

@@ -108,3 +108,13 @@ def test_transcendentals_on_the_model():
   assert m.acc[8].tolist() == V.exp2_q30(a0, 16).tolist() and m.acc[8, 0] == 2 ** 29        # 2^-1 in Q1.30
   assert m.acc[9].tolist() == V.log2_q16(a1, 16).tolist() and m.acc[9, 0] == 0 and m.acc[9, 3] == 4 << 16
   assert m.acc[10].tolist() == V.recip_q16(a1, 16).tolist() and m.acc[11, 0] == 1 << 16
+
+def test_destination_inside_a_later_source_row_is_refused():
+  # the unit reads row r+1 after it wrote row r: dst may start at or below a source, or past its end, never inside it
+  cfg = load_config("tiny")
+  vec = lambda dst, src, funct="add", more="": asm(f"vector funct={funct} dst_mem=acc dst_addr={dst} src1_mem=acc src1_addr={src} src2_mem=acc src2_addr=0 rows=4 src2_imm=1 {more}")
+  for dst, src in ((8, 8), (7, 8), (12, 8), (0, 8)): run(cfg, vec(dst, src), machine=Machine(cfg, dram_bytes=64))
+  with pytest.raises(ProgramError, match="overwrite src1 lines 8..11 before they are read"): run(cfg, vec(9, 8), machine=Machine(cfg, dram_bytes=64))
+  with pytest.raises(ProgramError, match="overwrite src2 lines 8..11"): run(cfg, asm("vector funct=sub dst_mem=acc dst_addr=11 src1_mem=acc src1_addr=20 src2_mem=acc src2_addr=8 rows=4"), machine=Machine(cfg, dram_bytes=64))
+  run(cfg, vec(9, 8, "rsum"), machine=Machine(cfg, dram_bytes=64))                                   # one destination line, written last
+  run(cfg, asm("vector funct=add dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=4 src2_mem=acc src2_addr=1 rows=4 src2_bcast=1"), machine=Machine(cfg, dram_bytes=64))   # a broadcast line is held

@@ -1,0 +1,196 @@
+"""The vector unit on the store queue: `vector_lanes` elements of each operand line per cycle, bit-exact
+with arch/vector.py. Two stages (docs/timing.md, VECTOR_TAIL = 1): at cycle t it reads a chunk's
+lines (src1, src2, dst) from the scratchpad or the accumulator; at t + 1 it computes and writes the
+chunk. Its read ports are transparent to its own write port, so the next instruction, which may issue
+at t + 1, reads what this one writes then. The model reads every operand before it writes: row r is
+written before row r + 1 is read, so the model refuses a destination inside a later row of a source,
+and a broadcast src2 line is read once, in row 0, and held.
+"""
+from amaranth.hdl import Module, Signal, Mux, Cat, Const, signed, unsigned
+from amaranth.lib import wiring, data
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+from ..arch.config import AccelConfig
+from ..arch.isa import Instruction, Mem, VecOp
+from ..arch import vector as V
+from .common import latched
+from .sram import line_layout
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE)   # selected by funct - EXP2
+# one 1024-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
+# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
+ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(256)]
+
+def named(m: Module, value, name: str, shape=None):
+  """`value` as a signal: the generated Verilog then shares it instead of repeating the expression."""
+  sig = Signal(shape if shape is not None else value.shape(), name=name)
+  m.d.comb += sig.eq(value)
+  return sig
+
+def _lookup(m: Module, rom, table, frac30, name: str):
+  """arch.vector._lookup: entry frac >> 22 of a 257-point table, interpolated by the low 22 bits.
+  One asynchronous ROM read per lane; the function selects the table."""
+  m.d.comb += rom.addr.eq(Cat(frac30[22:30], table))
+  value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
+  out = Signal(signed(33), name=f"{name}_lookup")
+  m.d.comb += out.eq(value + ((step * frac30[:22]) >> 22))
+  return out
+
+def _leading_one(m: Module, x, name: str):
+  """(p, m): x = 2^p (1 + m / 2^30) for 0 < x < 2^31."""
+  p = Const(0, 5)
+  for i in range(31): p = Mux(x[i], i, p)     # the highest set bit wins
+  p = named(m, p, f"{name}_p")
+  return p, named(m, (x.as_unsigned() << (30 - p).as_unsigned())[:30], f"{name}_m")
+
+def _scale(m: Module, y, by, name: str):
+  """arch.vector._shift: y * 2^by, rounding when by < 0, saturating to int32 when by > 0 (y > 0). Left shifts
+  stop at 32 and right shifts at 40, which saturates or rounds to zero just the same for y < 2^31."""
+  by = named(m, by, f"{name}_by")
+  left, right = Mux(by > 32, 32, Mux(by > 0, by, 0))[:6], Mux(by < -40, 40, Mux(by < 0, -by, 0))[:6]
+  up, down = y << left, (y + ((Const(1, 41) << right) >> 1)) >> right
+  out = named(m, Mux(by >= 0, up, down), f"{name}_scaled", signed(74))
+  return Mux(out > I32_MAX, I32_MAX, out)
+
+def srdhm(ab, a, b):
+  """arch.vector.srdhm from the product ab = a * b."""
+  num = ab + (1 << 30) - Mux(ab < 0, (1 << 31) - 1, 0)
+  q = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
+  return Mux((a == I32_MIN) & (b == I32_MIN), I32_MAX, q)
+
+def round_shift(x, shift):
+  mask = (Const(1, 32) << shift[:5]) - 1
+  threshold = (mask >> 1) + (x < 0)
+  return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
+
+def element(m: Module, rom, funct, s1, s2, d, shift, name: str):
+  """One lane's result (before saturation) of every lane-wise function, selected by funct. MUL and REQUANT
+  share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one output scaler."""
+  is_op = lambda op: funct == op.value
+  pos = named(m, s1 > 0, f"{name}_pos")
+  p, mant = _leading_one(m, named(m, Mux(pos, s1, 1), f"{name}_x"), name)
+  u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
+  frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
+  f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:5], frac >> 1)[:30], f"{name}_f")
+  e = named(m, p - shift, f"{name}_e")             # the exponent of s1 / 2^shift (signed)
+  table = (funct - VecOp.EXP2.value)[:2]           # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  lk = _lookup(m, rom, table, Mux(is_op(VecOp.EXP2), f, mant), name)
+  odd = e[0]
+  y = named(m, Mux(odd, (lk * round(2 ** 30 / 2 ** 0.5)) >> 30, lk), f"{name}_y", signed(33))
+  prod = named(m, s1 * s2, f"{name}_prod")
+  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(prod, s1, s2), s1), f"{name}_rs", signed(32)), shift)
+  rsqrt = is_op(VecOp.RSQRT)
+  scaled = _scale(m, Mux(rsqrt, y, lk), Mux(rsqrt, -((e - odd) >> 1) - 14, shift - p - 14), name)
+  wrap = lambda v: v[:32].as_signed()
+  cases = {
+    VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MUL: wrap(prod), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
+    VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift), VecOp.SRA: s1 >> shift,
+    VecOp.SRAR: rounded, VecOp.REQUANT: rounded, VecOp.COPY: s1,
+    VecOp.EXP2: Mux(n > 30, 0, lk >> n[:5]),
+    VecOp.LOG2: Mux(pos, (e << 16) + lk, I32_MIN),
+    VecOp.RECIP: Mux(pos, scaled, I32_MAX), VecOp.RSQRT: Mux(pos, scaled, I32_MAX),
+  }
+  # a Mux chain, not a Switch: Icarus (always_comb) re-ran the Switch's always block forever once data arrived
+  out = Const(0, signed(33))
+  for op, v in cases.items(): out = Mux(is_op(op), v, out)
+  return named(m, out, name, signed(33))
+
+class VectorUnit(wiring.Component):
+  def __init__(self, cfg: AccelConfig, id_bits: int):
+    self.cfg, self.id_bits = cfg, id_bits
+    ports = {}
+    for mem, lines, line_bytes in (("spad", cfg.spad_lines, cfg.spad_line_bytes), ("acc", cfg.acc_lines, cfg.acc_line_bytes)):
+      aw = max(1, ceil_log2(lines))
+      for role in ("src1", "src2", "dst"): ports[f"{mem}_{role}"] = In(ReadPort.Signature(addr_width=aw, shape=line_layout(line_bytes)))
+      ports[f"{mem}_wr"] = In(WritePort.Signature(addr_width=aw, shape=line_layout(line_bytes), granularity=1))
+    super().__init__({"ins": In(Instruction), "issue": In(1), "id": In(id_bits), "busy": Out(1),
+                      "done": Out(1), "done_id": Out(id_bits), "done_signal_prev": Out(1), "done_signal_next": Out(1), **ports})
+
+  def elaborate(self, platform):
+    m = Module()
+    cfg, L, C = self.cfg, self.cfg.vector_lanes, self.cfg.cols
+    NC = -(-C // L)
+    v, hdr = self.ins.body.vector, self.ins.header
+    cur, held = latched(m, self.issue, {k: getattr(v, k) for k, _ in Instruction["body"].shape["vector"].shape} |
+                        {"id": self.id, "signal_prev": hdr.signal_prev, "signal_next": hdr.signal_next}, "vec")
+    # ---- read stage: (row, chunk) counters; occupancy rows x ceil(cols / lanes)
+    busy, r_reg, c_reg = Signal(), Signal(12), Signal(range(NC + 1))
+    active = self.issue | busy
+    r, c = Mux(self.issue, 0, r_reg), Mux(self.issue, 0, c_reg)
+    last_c, last_r = c == NC - 1, r == cur["rows"] - 1
+    reduce_rows = (cur["funct"] == VecOp.RSUM.value) | (cur["funct"] == VecOp.RMAX.value)
+    m.d.comb += self.busy.eq(busy)
+    m.d.sync += busy.eq(active & ~(last_c & last_r))
+    with m.If(active): m.d.sync += [c_reg.eq(Mux(last_c, 0, c + 1)), r_reg.eq(Mux(last_c, r + 1, r))]
+    for mem in ("spad", "acc"):
+      g = lambda role: getattr(self, f"{mem}_{role}")
+      m.d.comb += [g("src1").addr.eq(cur["src1_addr"] + r), g("src2").addr.eq(cur["src2_addr"] + Mux(cur["src2_bcast"], 0, r)),
+                   g("dst").addr.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))]
+    st = {k: Signal(w, name=f"st_{k}") for k, w in (("valid", 1), ("c", len(c_reg)), ("first_r", 1), ("last_r", 1), ("last_c", 1))}
+    m.d.sync += [st["valid"].eq(active), st["c"].eq(c), st["first_r"].eq(r == 0), st["last_r"].eq(last_r), st["last_c"].eq(last_c)]
+    # ---- compute and write stage, on the instruction's latched fields
+    f, sh = held["funct"], held["shift"]
+    imm = held["imm"].as_signed()
+    def chunk(line):
+      """Lane l of this cycle's chunk: element c * lanes + l of `line` (zero past cols). A Mux chain, as in element()."""
+      lanes = []
+      for l in range(L):
+        x = Const(0, signed(32))
+        for k in range(NC):
+          if k * L + l < C: x = Mux(st["c"] == k, line[k * L + l], x) if NC > 1 else line[k * L + l]
+        lanes.append(x)
+      return lanes
+    def operand(mem_sel, role):
+      """The chunk's `lanes` elements of an operand line: int8 sign-extended from the scratchpad, int32 from the accumulator."""
+      sp = getattr(self, f"spad_{role}").data; ac = data.View(data.ArrayLayout(signed(32), C), getattr(self, f"acc_{role}").data.as_value())
+      line = [Mux(mem_sel == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
+      return [named(m, x, f"{role}_{l}", signed(32)) for l, x in enumerate(chunk(line))]
+    s1, s2_read, d = operand(held["src1_mem"], "src1"), operand(held["src2_mem"], "src2"), operand(held["dst_mem"], "dst")
+    # `line`: one register line, the running RSUM / RMAX results over the rows, or the broadcast src2 line as read in
+    # row 0 (the model reads every operand before it writes: a broadcast line the instruction overwrites must not be re-read)
+    line = Signal(data.ArrayLayout(signed(32), NC * L))
+    held_lane = chunk(line)
+    bcast = held["src2_bcast"] & ~st["first_r"]
+    s2_line = [named(m, Mux(bcast, held_lane[l], s2_read[l]), f"src2_line{l}", signed(32)) for l in range(L)]
+    s2 = [Mux(held["src2_imm"], imm, x) for x in s2_line]
+    rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
+    res = [element(m, rom.read_port(domain="comb"), f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
+    is_op = lambda op: f == op.value
+    summing = named(m, is_op(VecOp.RSUM) | is_op(VecOp.LSUM), "summing")
+    combine = lambda a, b: Mux(summing, (a + b)[:32].as_signed(), Mux(a > b, a, b))
+    by_rows, by_line = is_op(VecOp.RSUM) | is_op(VecOp.RMAX), is_op(VecOp.LSUM) | is_op(VecOp.LMAX)
+    rows_out = [named(m, Mux(st["first_r"], s1[l], combine(held_lane[l], s1[l])), f"rval{l}", signed(32)) for l in range(L)]
+    for k in range(NC):
+      with m.If(st["valid"] & (st["c"] == k)):
+        m.d.sync += [line[k * L + l].eq(Mux(by_rows, rows_out[l], s2_line[l])) for l in range(L)]
+    # LSUM / LMAX: one value per line over its chunks (lanes past cols do not count)
+    lacc, part = Signal(signed(32)), None
+    for l in range(L):
+      ok = (st["c"] * L + l) < C
+      x = Mux(ok, s1[l], Mux(summing, 0, I32_MIN))
+      part = named(m, x if part is None else combine(part, x), f"lane_part{l}", signed(32))
+    lval = named(m, Mux(st["c"] == 0, part, combine(lacc, part)), "lval", signed(32))
+    with m.If(st["valid"]): m.d.sync += lacc.eq(lval)
+    lane_val = [Mux(by_rows, rows_out[l], res[l]) for l in range(L)]
+    write = st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"])
+    for mem, width in (("spad", 1), ("acc", 4)):
+      wp = getattr(self, f"{mem}_wr")
+      mine = write & (held["dst_mem"] == (Mem.SPAD if mem == "spad" else Mem.ACC).value)
+      en, vals = [], []
+      for e in range(C):
+        x = Mux(by_line, lval, lane_val[e % L])
+        sat = Mux(x > 127, 127, Mux(x < -128, -128, x))
+        vals.append(sat[:8] if mem == "spad" else x[:32])
+        en += [mine & (by_line | (st["c"] == e // L))] * width
+      line_bytes = len(wp.data.as_value()) // 8
+      pad = line_bytes - len(en)
+      m.d.comb += [wp.en.eq(Cat(*en, Const(0, pad))), wp.data.eq(Cat(*vals, Const(0, 8 * pad)))]
+    # the destination line of this chunk, registered from the read stage
+    dst_line = Signal(18)
+    m.d.sync += dst_line.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))
+    m.d.comb += [self.spad_wr.addr.eq(dst_line), self.acc_wr.addr.eq(dst_line)]
+    m.d.sync += [self.done.eq(st["valid"] & st["last_c"] & st["last_r"]), self.done_id.eq(held["id"]),
+                 self.done_signal_prev.eq(held["signal_prev"]), self.done_signal_next.eq(held["signal_next"])]
+    return m
