@@ -53,10 +53,11 @@ Matmul = data.StructLayout({
   "a_addr": 18, "b_addr": 18, "c_addr": 18, "m": 14, "k": 14, "n": 14, "accumulate": 1,
 })
 Sync = data.StructLayout({"queue": Queue})
-# dst[r] = funct(src1[r], src2[r] | src2[0] (src2_bcast) | imm (src2_imm)) over `rows` lines of `cols` elements
+# dst[r] = funct(src1[r], src2[r] | src2[0] (src2_bcast) | imm (src2_imm)), then max(., 0) if relu, over `rows` lines of `cols` elements
 Vector = data.StructLayout({
   "funct": VecOp, "dst_mem": Mem, "dst_addr": 18, "src1_mem": Mem, "src1_addr": 18, "src2_mem": Mem, "src2_addr": 18,
   "rows": 12, "imm": 32, "shift": 6, "src2_imm": 1, "src2_bcast": 1,
+  "relu": 1,      # write max(result, 0): a fused ReLU (after REQUANT it equals a ReLU before it, saving a pass)
 })
 
 BODY_BITS = INSTR_BITS - Header.size

@@ -45,9 +45,7 @@ def compile_add(cfg: AccelConfig, x: np.ndarray, r: np.ndarray, scale_x: float, 
     fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
     vec = (_vector(VecOp.SHL, Mem.ACC, t1, Mem.SPAD, sx, ls, shift=PRESHIFT) + _vector(VecOp.REQUANT, Mem.ACC, t1, Mem.ACC, t1, ls, src2_imm=1, imm=mx[0], shift=mx[1])
            + _vector(VecOp.SHL, Mem.ACC, t2, Mem.SPAD, sr, ls, shift=PRESHIFT) + _vector(VecOp.REQUANT, Mem.ACC, t2, Mem.ACC, t2, ls, src2_imm=1, imm=mr[0], shift=mr[1])
-           + _vector(VecOp.ADD, Mem.ACC, t1, Mem.ACC, t1, ls, src2_mem=Mem.ACC.value, src2_addr=t2)
-           + (_vector(VecOp.MAX, Mem.ACC, t1, Mem.ACC, t1, ls, src2_imm=1, imm=0) if relu else [])
-           + _vector(VecOp.COPY, Mem.SPAD, so, Mem.ACC, t1, ls))                       # saturates to int8
+           + _vector(VecOp.ADD, Mem.SPAD, so, Mem.ACC, t1, ls, src2_mem=Mem.ACC.value, src2_addr=t2, relu=int(relu)))   # saturates to int8
     st = _dma(Opcode.STORE, Mem.SPAD, so, to.addr + l0 * C, C, ls, C)
     _flag(vec, wait_prev=1); vec[-1].f["signal_prev"] = int(t + 2 < n_tiles)          # x and r tiles read: hand them back
     # compute queue: before forwarding tile t, pass tile t-2's "buffers free" token from store to load

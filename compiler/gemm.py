@@ -206,14 +206,15 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   rows_at: first accumulator line of each per-column vector (bias, multiplier)."""
   nf, out = T.cdiv(ns, C), []
   row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)   # src2: the fold's line of a per-column vector
+  fuse = ep.relu and ep.requant is not None and not getattr(ep, "gelu", None)   # ReLU rides on the REQUANT (see docs/isa.md: relu)
   if ep.bias is not None:
     for f in range(nf):
-      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, **row)
-  if ep.relu: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
+      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(ep.relu and not fuse), **row)
+  if ep.relu and not fuse and ep.bias is None: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
-      out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], **row)
-  elif ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1])
+      out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], relu=int(fuse), **row)
+  elif ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
   if ep.clamp_hi is not None: out += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
   return out
 

@@ -113,8 +113,7 @@ def compile_depthwise(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride: in
       vec += _vector(VecOp.MUL, Mem.ACC, tmp, Mem.SPAD, base + kk * ms, rows, src2_addr=p + kk, **row)
       vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.ACC.value, src2_addr=tmp)
     if bias is not None: vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_addr=p + KK, **row)
-    if relu: vec += _vector(VecOp.MAX, Mem.ACC, acc, Mem.ACC, acc, rows, src2_imm=1, imm=0)
-    vec += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, **row)
+    vec += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, relu=int(relu), **row)
     if clamp_hi is not None: vec += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, rows, src2_imm=1, imm=clamp_hi)
     return vec
   prog, tensors, dram, ms = _windowed(cfg, win, fold, params=params.reshape(-1, C).astype(np.int32))

@@ -181,6 +181,7 @@ class VectorUnit(wiring.Component):
       en, vals = [], []
       for e in range(C):
         x = Mux(by_line, lval, lane_val[e % L])
+        x = Mux(held["relu"] & (x < 0), 0, x)                 # the fused ReLU, before saturation
         sat = Mux(x > 127, 127, Mux(x < -128, -128, x))
         vals.append(sat[:8] if mem == "spad" else x[:32])
         en += [mine & (by_line | (st["c"] == e // L))] * width

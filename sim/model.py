@@ -159,6 +159,7 @@ class Machine:
     s2 = self._read(*ops["src2"]) if "src2" in ops else np.int64(imm)
     cur = self._read(*ops["dst"])
     res = V.apply(VecOp(ins.funct), s1, s2, cur, imm, ins.shift)
+    if ins.relu: res = np.maximum(res, 0)
     mem, lo, n = ops["dst"]
     if mem == "acc": self.acc[lo:lo + n] = res.astype(np.int32)
     else: self.spad[lo:lo + n, :self.cfg.cols] = np.clip(res, -128, 127)      # int8 destinations saturate

@@ -62,7 +62,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
       (s1, s2, dst) = [regions[mm][0] + o for mm, o in zip(mems, offs)]
       vec.append(Instr(Opcode.VECTOR, funct=f.value, dst_mem=mems[2].value, dst_addr=dst, src1_mem=mems[0].value, src1_addr=s1,
                        src2_mem=mems[1].value, src2_addr=s2, rows=rows, imm=int(rng.integers(0, 1 << 32)), shift=ri(0, 31),
-                       src2_imm=ri(0, 1), src2_bcast=ri(0, 1)))
+                       src2_imm=ri(0, 1), src2_bcast=ri(0, 1), relu=int(rng.random() < 0.3)))
     stores = [dma(Opcode.STORE, Mem.ACC, c_lo, c_lines, cfg.acc_line_bytes, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2))]
     if rng.random() < 0.5: stores.append(dma(Opcode.STORE, Mem.SPAD, a_lo, a_lines, W, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2)))
     tail = vec + stores

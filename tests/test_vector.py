@@ -118,3 +118,13 @@ def test_destination_inside_a_later_source_row_is_refused():
   with pytest.raises(ProgramError, match="overwrite src2 lines 8..11"): run(cfg, asm("vector funct=sub dst_mem=acc dst_addr=11 src1_mem=acc src1_addr=20 src2_mem=acc src2_addr=8 rows=4"), machine=Machine(cfg, dram_bytes=64))
   run(cfg, vec(9, 8, "rsum"), machine=Machine(cfg, dram_bytes=64))                                   # one destination line, written last
   run(cfg, asm("vector funct=add dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=4 src2_mem=acc src2_addr=1 rows=4 src2_bcast=1"), machine=Machine(cfg, dram_bytes=64))   # a broadcast line is held
+
+def test_relu_after_requant_equals_relu_before():
+  """The compiler fuses a ReLU into REQUANT's `relu` flag (max after): the same as max before, bit for bit."""
+  from tinyaccel.arch import vector as V
+  rng = np.random.default_rng(0)
+  x = np.concatenate([rng.integers(-2 ** 31, 2 ** 31, 20000), np.arange(-300, 300), [-2 ** 31, 2 ** 31 - 1]]).astype(np.int64)
+  for m in (1 << 30, 1_234_567_890, 2 ** 31 - 1, 1):
+    for shift in (0, 1, 7, 20, 31):
+      req = lambda v: V.rounding_shift_right(V.srdhm(v, m), shift)
+      assert np.array_equal(np.maximum(req(x), 0), req(np.maximum(x, 0)))
