@@ -127,7 +127,9 @@ def cmd_compile(args):
       print(f"gemm{i}: GEMM M={k.M} K={k.K} N={k.N}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
     return 0
   r = run_graph(out, cfg, functional=False)
-  for k in r.kernels: print(f"# {k['name']}: GEMM {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
+  for k in r.kernels:
+    progs = k["program"] if isinstance(k["program"], list) else [k["program"]]      # a batched matmul: one program per batch index
+    for b, p in enumerate(progs): print(f"# {k['name']}{f'[{b}]' if len(progs) > 1 else ''}: {k['op']} {'x'.join(map(str, k['shape']))}\n{disasm(p.program)}", end="")
   return 0
 
 def cost_rows(r: dict) -> list:

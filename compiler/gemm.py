@@ -13,6 +13,7 @@ from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, VecOp, FIELDS
 from ..arch import timing as T
 from ..arch import vector as V
+from . import gelu as G
 
 class CompileError(ValueError):
   """A workload this accelerator cannot run (tile does not fit, field out of range ...)."""
@@ -29,6 +30,7 @@ class Epilogue:
   relu: bool = False
   requant: tuple | None = None
   clamp_hi: int | None = None          # int8 upper clamp after requantization (ReLU6)
+  gelu: tuple | None = None            # (per-column multipliers, shift, F) of compiler/gelu.py, applied after the bias
 
   @property
   def out_dtype(self) -> str: return "int8" if self.requant else "int32"
@@ -36,10 +38,14 @@ class Epilogue:
   def per_channel(self) -> bool: return self.requant is not None and np.ndim(self.requant[0]) == 1
   def row_tensors(self) -> dict:
     """Per-column int32 vectors the vector unit reads from accumulator lines."""
-    return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None)) if v is not None}
+    return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None),
+                                                    (G.ROW, self.gelu[0] if self.gelu else None)) if v is not None}
+  @property
+  def temps(self) -> int: return len(G.TEMPS) if self.gelu else 0
   def reference(self, acc: np.ndarray) -> np.ndarray:
     x = acc.astype(np.int64)
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
+    if self.gelu: x = G.reference(x, *self.gelu)
     if self.relu: x = np.maximum(x, 0)
     if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
     if self.clamp_hi is not None: x = np.minimum(x, self.clamp_hi)
@@ -96,9 +102,10 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
-  staging buffers of the C tile's `c_lines` from A's half of the scratchpad."""
+  staging buffers of the C tile's `c_lines` from A's half of the scratchpad. A GELU needs temporary
+  tiles the size of a C buffer (one set: the store queue post-processes one tile at a time)."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // 2
+  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // (2 + (ep.temps if ep is not None else 0))
   stage = 2 * c_lines if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
@@ -196,14 +203,23 @@ def _vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
   return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
                 rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
 
-def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int) -> list[Instr]:
+def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int, temps: dict | None = None) -> list[Instr]:
   """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines);
-  rows_at: first accumulator line of each per-column vector (bias, multiplier)."""
+  rows_at: first accumulator line of each per-column vector (bias, multiplier); temps: GELU's tiles."""
   nf, out = T.cdiv(ns, C), []
   row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)   # src2: the fold's line of a per-column vector
   if ep.bias is not None:
     for f in range(nf):
       out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, **row)
+  if ep.gelu:
+    at = {"C": cb, **temps}
+    for funct, dst, s1, s2, imm, sh in G.steps(*ep.gelu[1:]):
+      if s2 == G.ROW:
+        for f in range(nf):
+          out += _vector(funct, Mem.ACC, at[dst] + f * ms, Mem.ACC, at[s1] + f * ms, ms, src2_addr=rows_at[G.ROW] + n0 // C + f, shift=sh, **row)
+      else:
+        src2 = dict(src2_mem=Mem.ACC.value, src2_addr=at[s2]) if s2 else dict(src2_imm=1, imm=imm & 0xFFFFFFFF)
+        out += _vector(funct, Mem.ACC, at[dst], Mem.ACC, at[s1], nf * ms, shift=sh, **src2)
   if ep.relu: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
@@ -248,7 +264,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
   stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers
-  rows_at = {k: 2 * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # per-column vectors after the two C buffers
+  n_temps = ep.temps if ep is not None else 0
+  temps = {name: (2 + j) * c_cap for j, name in enumerate(G.TEMPS[:n_temps])}            # GELU's tiles after the two C buffers
+  rows_at = {k: (2 + n_temps) * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # then the per-column vectors
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
   if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
   else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
@@ -292,7 +310,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     prog.append(mm); matmuls.append(mm)
     if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
-      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C) if ep else []
+      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps) if ep else []
       st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
             else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
       _flag(vec + st, wait_prev=1)
