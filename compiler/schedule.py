@@ -69,19 +69,25 @@ class GemmKernel:
     self.batch = int(np.prod([full[i] for i in self.c.batch]))
   @property
   def inputs(self) -> tuple[Node, Node]: return self.c.x.srcs[0], self.c.y.srcs[0]
-  def _take(self, v: Node, a: np.ndarray, first: bool) -> np.ndarray:
-    """An operand's per-batch matrices, (batch, M, K) or (batch, K, N), from its full broadcast array."""
-    keep = list(self.c.batch) + ([*self.c.m_axes, self.c.k_axis] if first else [self.c.k_axis, *self.c.n_axes])
-    a = a[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))].transpose(np.argsort(np.argsort(keep)))
-    return a.reshape(self.batch, *((self.M, self.K) if first else (self.K, self.N)))
+  def _keep(self, first: bool) -> list:
+    return list(self.c.batch) + ([*self.c.m_axes, self.c.k_axis] if first else [self.c.k_axis, *self.c.n_axes])
+  def _view(self, first: bool):
+    """The operand's view without its broadcast axes (shrunk to size 1): the product is never materialized."""
+    v, keep = (self.c.x if first else self.c.y), self._keep(first)
+    return v.arg.shrink(tuple((0, s) if i in keep else (0, 1) for i, s in enumerate(v.shape)))
+  def _take(self, a: np.ndarray, first: bool) -> np.ndarray:
+    """Per-batch matrices, (batch, M, K) or (batch, K, N), from the shrunk operand array."""
+    keep = self._keep(first)
+    a = a.reshape(a.shape)[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))].transpose(np.argsort(np.argsort(keep)))
+    return np.ascontiguousarray(a).reshape(self.batch, *((self.M, self.K) if first else (self.K, self.N)))
   def matrices(self, xbase: np.ndarray, ybase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A (batch x M x K) and B (batch x K x N) as the operand views present the given base values."""
-    return tuple(self._take(v, v.arg.gather(np.ascontiguousarray(b).reshape(-1)), first) for v, b, first in ((self.c.x, xbase, True), (self.c.y, ybase, False)))
+    return tuple(self._take(self._view(first).realize(np.ascontiguousarray(b).reshape(-1)), first) for b, first in ((xbase, True), (ybase, False)))
   def offsets(self, first: bool) -> np.ndarray:
     """Where each element of A (first) or B sits in its input's row-major buffer; -1 where the view pads."""
-    v = self.c.x if first else self.c.y
-    off, valid = v.arg.indices()
-    return self._take(v, np.where(valid, off, -1).reshape(v.shape), first)
+    st = self._view(first)
+    off, valid = st.indices()
+    return self._take(np.where(valid, off, -1).reshape(st.shape), first)
   def layout(self, C: np.ndarray) -> np.ndarray:
     """(batch, M, N) results in the output node's shape."""
     ax = [*self.c.batch, *self.c.m_axes, *self.c.n_axes]
@@ -247,7 +253,7 @@ def _decomposed(n: Node, build) -> Node | None:
   """The x for which `build(Tensor(x))` is the graph n, found by rebuilding it from each nearby candidate and comparing."""
   if n.op != Ops.MUL or n.dtype != "float32": return None
   for cand in _near(n, 6):
-    if cand is n or cand.shape != n.shape or cand.dtype != "float32" or cand.op in (Ops.CONST, Ops.BUFFER): continue
+    if cand is n or cand.shape != n.shape or cand.dtype != "float32" or cand.op == Ops.CONST: continue
     if same_graph(build(Tensor(cand)).node, n): return cand
   return None
 
@@ -276,10 +282,10 @@ def _schedule(root: Node, done: set) -> list:
   if n.op == Ops.MUL and (c := _scalar(n.srcs[1])) is not None and c > 0:
     inner = n.srcs[0]
     if find_contraction(inner) is not None or (inner.op == Ops.ADD and find_contraction(inner.srcs[0]) is not None): n, scale = inner, c
-  if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
+  if n.op == Ops.ADD and all(s.op != Ops.VIEW or s.srcs[0].op not in (Ops.BUFFER, Ops.CONST) for s in n.srcs) \
      and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None and not gelu:
     k = AddKernel(n.srcs[0], n.srcs[1], root, relu)
-    return [x for src in k.inputs for x in _schedule(src, done)] + [k]
+    return [x for src in k.inputs if src.op != Ops.BUFFER for x in _schedule(src, done)] + [k]
   conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
@@ -321,15 +327,17 @@ def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 1
 
 def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict):
   """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
+  for b in k.inputs:                        # network inputs feeding a vector kernel: int8 at a per-tensor scale
+    if b.op == Ops.BUFFER and id(b) not in value and floaty and isinstance(k, (RowKernel, AddKernel)): scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
   if isinstance(k, SoftmaxKernel):
-    if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph, after another kernel")
+    if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph")
     L = k.x.shape[-1]
     k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
     prog = compile_softmax(cfg, np.asarray(value[id(k.x)]).reshape(-1, L), scale[id(k.x)], 1 / k_out, k.mask)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, LayerNormKernel):
-    if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph, after another kernel")
+    if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
     s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
     prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
