@@ -78,7 +78,7 @@ class GemmKernel:
   def _take(self, a: np.ndarray, first: bool) -> np.ndarray:
     """Per-batch matrices, (batch, M, K) or (batch, K, N), from the shrunk operand array."""
     keep = self._keep(first)
-    a = a.reshape(a.shape)[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))].transpose(np.argsort(np.argsort(keep)))
+    a = a[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))].transpose(np.argsort(np.argsort(keep)))   # kept axes in `keep` order
     return np.ascontiguousarray(a).reshape(self.batch, *((self.M, self.K) if first else (self.K, self.N)))
   def matrices(self, xbase: np.ndarray, ybase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A (batch x M x K) and B (batch x K x N) as the operand views present the given base values."""
@@ -221,6 +221,7 @@ class RowKernel:
   @property
   def inputs(self) -> tuple: return (self.x,)
 
+class LayerNormKernel(RowKernel): pass
 class SoftmaxKernel(RowKernel):
   mask: np.ndarray | None = None     # (P, L) bool, True where a constant additive mask removes the logit; row r uses row r % P
 
@@ -236,7 +237,6 @@ def _mask(n: Node) -> tuple[Node, np.ndarray] | None:
     for p in (b.arg.size // n.shape[-1], full.shape[0]):          # periodic over the leading axes (heads), else in full
       if p and full.shape[0] % p == 0 and (full.reshape(-1, p, full.shape[1]) == full[:p]).all(): return x, full[:p]
   return None
-class LayerNormKernel(RowKernel): pass
 
 def _near(n: Node, depth: int) -> list[Node]:
   """The nodes at most `depth` edges below n (the inputs of a decomposed op are a few levels down)."""
@@ -431,14 +431,15 @@ def _entry(name: str, kind: str, op: str, shape: list, fused: list, stats: dict,
 def _copies(k, cfg: AccelConfig, value: dict, functional: bool) -> list[dict]:
   """Copy kernels for the operands of k that are views of kernel outputs its DMAs cannot read in place (compiler/copy.py)."""
   out = []
-  if isinstance(k, GemmKernel):
-    todo = [(src, k.offsets(first)) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
-  elif isinstance(k, RowKernel) and k.x.op == Ops.VIEW and id(k.x.srcs[0]) in value:
-    off, valid = k.x.arg.indices(); todo = [(k.x.srcs[0], np.where(valid, off, -1).reshape(1, -1, k.x.shape[-1]))]
-  else: todo = []
-  for src, off in todo:
+  if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
+    todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
+  elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
+    todo = [(v.srcs[0], np.where(valid, off, -1).reshape(v.shape), lambda o: (o.reshape(-1) == np.arange(o.size)).all())
+            for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value for off, valid in [v.arg.indices()]]
+  else: todo = []                              # convolutions and pooling read NHWC windows (docs/compiler.md)
+  for src, off, readable in todo:
     if (off < 0).any(): raise CompileError(f"a padded view of a kernel output ({src}) as an operand is not lowered")
-    if dma_readable(off.reshape(-1, *off.shape[-2:]) if off.ndim >= 2 else off.reshape(1, 1, -1)): continue
+    if readable(off.reshape(-1, *off.shape[-2:]) if off.ndim >= 2 else off.reshape(1, 1, -1)): continue
     prog = compile_copy(cfg, value[id(src)], off)
     got, ok, s = _run(cfg, prog, functional)
     out.append(_entry("copy", "copy", "copy", list(off.shape), [], s, 0, 0, ok, prog, cfg))
@@ -476,6 +477,8 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, progs[0] if len(progs) == 1 else progs, cfg))
   last = kernels[-1].out
   q = value[id(last)].reshape(last.shape)
+  if out.node is not last and out.node.op == Ops.VIEW and out.node.srcs[0] is last:   # a movement of the result: the host reads it through the view
+    q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
   if floaty:
     res.output = q.astype(np.float32) * scale[id(last)]
     ref = evaluate(out.node, calib).astype(np.float64).reshape(-1); got = res.output.astype(np.float64).reshape(-1)

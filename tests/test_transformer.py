@@ -63,6 +63,17 @@ def test_batched_int8_matmul_is_exact():
   assert r.correct and np.array_equal(r.output, a.numpy().astype(np.int32) @ b.numpy().astype(np.int32))
   assert r.kernels[0]["op"] == "batched_matmul" and r.kernels[0]["macs"] == 6 * 5 * 8 * 6
 
+def test_views_of_results_between_and_after_kernels():
+  x, w = Tensor.randn(8, 16, seed=0), (Tensor.randn(16, 16, seed=1) * 0.25).realize()
+  h = x.linear(w).reshape(8, 4, 4).permute(1, 0, 2)                  # a permuted result, read by the host
+  r = run_graph(h, load_config("tiny"))
+  assert r.correct and r.output.shape == (4, 8, 4) and r.accuracy["cosine_similarity"] >= 0.99
+  y = h.reshape(32, 4).layernorm()                                    # a vector kernel reading it needs a copy
+  r = run_graph(y, load_config("tiny"))
+  assert [k["kind"] for k in r.kernels] == ["gemm", "copy", "vector"] and r.correct and r.accuracy["cosine_similarity"] >= 0.99
+  a, b = Tensor.randint(6, 9, seed=1), Tensor.randint(9, 5, seed=2)
+  assert np.array_equal(run_graph((a @ b).T, load_config("tiny")).output, (a @ b).T.numpy())
+
 def test_copy_kernels():
   cfg = load_config("edge")
   src = np.random.default_rng(0).integers(-128, 128, (32, 96)).astype(np.int8)
