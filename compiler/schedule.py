@@ -1,15 +1,17 @@
 """From a Tensor graph to accelerator kernels: recognize contractions, fuse their epilogues, quantize.
 
-A contraction is SUM over one axis of MUL(x, y) of two single-View operands: its non-reduced axes
-split into M (where y's view has stride 0) and N (where x's has stride 0). `a @ b`, `linear` and the
-hand-written broadcast-multiply-sum look the same in the IR, so they lower to the same program.
-A contraction's elementwise consumers `+ bias` (a broadcast 1-D buffer) and `max(., 0)` fuse into
-its GEMM epilogue; a contraction whose activation operand is another kernel's output chains after it.
+A contraction is SUM over one axis of MUL(x, y) of two viewed operands: its non-reduced axes split
+into M (where y's view has stride 0), N (where x's has stride 0) and batch (where neither has: one GEMM
+per index, e.g. per attention head). `a @ b`, `linear` and the hand-written broadcast-multiply-sum look
+the same in the IR, so they lower to the same program. A contraction's elementwise consumers `+ bias`
+(a broadcast 1-D buffer), a constant factor, and `max(., 0)` or GELU fuse into its GEMM epilogue; a
+contraction whose operand is another kernel's output chains after it, through a copy kernel when its
+DMAs cannot read that view in place. Convolutions, pooling, residual adds, softmax (with a constant
+additive mask) and layernorm are recognized by rebuilding their graphs and comparing.
 
 Float graphs are quantized (docs/frontend.md): int8 weights with per-output-channel symmetric scales,
 int8 activations with per-tensor scales calibrated on the given input, int32 bias, int32
 accumulation, and requantization to the next activation scale in the vector unit.
-(Still to come: vector kernels for other ops; convolutions found in the IR.)
 """
 from __future__ import annotations
 from dataclasses import dataclass, field
