@@ -30,6 +30,10 @@ def _gpt2(layers):
     return gpt2(layers, seq, final_norm=layers > 1)
   return build
 
+def _driving(batch=1):
+  from .openpilot import driving_net
+  return driving_net(batch)
+
 WORKLOADS = {
   "mlp": (_mlp, "2-layer MLP, 64 x 256 -> 512 -> 10"),
   "resnet18": (_resnet(18), "ResNet-18, 224x224, batch 1"),
@@ -39,4 +43,5 @@ WORKLOADS = {
   "bert": (_bert(12), "BERT-base encoder, 12 layers, seq 128"),
   "gpt2_block": (_gpt2(1), "GPT-2 small block, prefill seq 128"),
   "gpt2": (_gpt2(12), "GPT-2 small, 12 blocks, prefill seq 128"),
+  "openpilot": (_driving, "driving vision net, 3x128x256, path head"),
 }
