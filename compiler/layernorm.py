@@ -34,7 +34,7 @@ def layernorm_reference(x: np.ndarray, in_scale: float, out_scale: float, eps: f
 def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale: float, eps: float = 1e-5) -> Compiled:
   C, k = cfg.cols, x.shape[1] // cfg.cols
   m, sh, eps8, K = _params(x.shape[1], in_scale, out_scale, eps)
-  def emit(xs, a, out, _):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
+  def emit(xs, a, out, *_):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
     q, mu = a + k, a + 2 * k; var = mu + 1
     return (_vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
             + _vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)

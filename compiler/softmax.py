@@ -6,7 +6,10 @@ occupies L/cols accumulator lines. Per row on the store queue: RMAX over the row
 across lanes gives the row maximum in every lane; d = x - max <= 0; t = d * round(s_x log2(e) 2^16)
 is d·s_x·log2(e) in Q16; e = EXP2(t) in Q1.30, shifted to Q1.18 so a row of up to 2048 sums in int32;
 RSUM + LSUM give the row sum, RECIP its inverse in Q16.16; p = REQUANT(K·e, 1/sum, shift 3) with
-K = round(1/s_p) <= 2^13 is round(e/sum/s_p), saturated to int8 in the scratchpad, and stored.
+K = round(1/s_p) <= 2^13 is round(e/sum/s_p), saturated to int8 in the scratchpad, and stored (K
+multiplies the one reciprocal line, not every e: SRDHM sees the same 64-bit product). With a constant
+mask (causal attention) the removed logits are pushed below every kept one before the maximum, and a
+row's lines after its last kept logit are only zeroed: a causal softmax does about half the work.
 """
 from __future__ import annotations
 import math
@@ -44,8 +47,8 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127, m
 def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference,
                extra: np.ndarray | None = None) -> Compiled:
   """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
-  token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, es)`
-  gives each row's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
+  token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, es, r)`
+  gives row r's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
   accumulator lines, out: its scratchpad output lines, es: its lines of `extra`), and the block is
   stored. `extra` (P, L) int8 is a second input whose row r % P goes with row r (a causal mask
   shared by the heads). The input block is handed back to the loads after the last `input_reader`
@@ -73,7 +76,7 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
     _flag(loads, wait_next=int(t >= 2), signal_next=1)
     back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
     fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    vec = [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k)]
+    vec = [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k, r0 + i)]
     _flag(vec, wait_prev=1)
     vec[max(j for j, v in enumerate(vec) if v.funct == input_reader.value)].f["signal_prev"] = int(t + 2 < len(tiles))
     st = _dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C)
@@ -91,18 +94,22 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
   imm_t = int(round(scale * math.log2(math.e) * 2 ** 16))
   if mask is not None and (len(x) % len(mask) or mask.shape[1] != x.shape[1]): raise CompileError(f"softmax mask {mask.shape} does not tile logits {x.shape}")
   mb = _mask_value(scale) if mask is not None else 0
-  def emit(xs, a, out, ms):                            # acc: k lines of the row, then its max and its sum
-    m, s = a + k, a + k + 1
+  # a masked row computes only its lines up to the last unmasked logit; the lines after it are all
+  # removed, their probabilities exactly 0 (as the reference computes them), and are just zeroed
+  live = [k if not m.any() else int(np.flatnonzero(~m).max()) // cfg.cols + 1 for m in mask] if mask is not None else None
+  def emit(xs, a, out, ms, r):                         # acc: k lines of the row, then its max and its sum
+    m, s, v = a + k, a + k + 1, live[r % len(live)] if live else k
     logits, src = ([], (Mem.SPAD, xs)) if mask is None else (   # masked: x - B·mask in the accumulator (the mask is 1 where removed)
-      _vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, k, src2_imm=1, imm=-mb & 0xFFFFFFFF)
-      + _vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, k, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
-    return (logits + _vector(VecOp.RMAX, Mem.ACC, m, *src, k) + _vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
-            + _vector(VecOp.SUB, Mem.ACC, a, *src, k, src2_addr=m, **ROW)
-            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=imm_t)
-            + _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, k, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, k, shift=E_SHIFT)
-            + _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
+      _vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, v, src2_imm=1, imm=-mb & 0xFFFFFFFF)
+      + _vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, v, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
+    return (logits + _vector(VecOp.RMAX, Mem.ACC, m, *src, v) + _vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
+            + _vector(VecOp.SUB, Mem.ACC, a, *src, v, src2_addr=m, **ROW)
+            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, v, src2_imm=1, imm=imm_t)
+            + _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, v, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, v, shift=E_SHIFT)
+            + _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, v) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
             + _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
-            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
-            + _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=s, shift=3, **ROW))
+            + _vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, 1, src2_imm=1, imm=K)       # K/sum, not K·e: one line, the same product
+            + _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, v, src2_addr=s, shift=3, **ROW)
+            + (_vector(VecOp.MUL, Mem.SPAD, out + v, Mem.SPAD, out + v, k - v, src2_imm=1, imm=0) if v < k else []))
   return row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale, mask),
                     mask.astype(np.int8) if mask is not None else None)
