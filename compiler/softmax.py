@@ -19,7 +19,7 @@ from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
 from ..arch import vector as V
 from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN, MAX
 
-E_SHIFT = 12                 # Q1.30 -> Q1.18 before summing: 2048 x 2^18 < 2^31, and K x 2^18 < 2^31 for K <= 2^13
+E_SHIFT = 12                 # Q1.30 -> Q1.18 before summing: 2048 x 2^18 < 2^31; 1/sum <= 2^16 in Q16.16, so K/sum < 2^31 for K <= 2^13
 
 def _k(out_scale: float) -> int:
   k = int(round(1 / out_scale))
