@@ -35,7 +35,8 @@ def bench_gemm(cfg, m, k, n) -> dict:
           "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
           "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
 
-NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("mobilenetv2", "edge"), ("resnet18", "server"), ("resnet50", "server"), ("mobilenetv2", "server")]
+NETWORKS = [("resnet18", "edge"), ("resnet50", "edge"), ("mobilenetv2", "edge"), ("resnet18", "server"), ("resnet50", "server"), ("mobilenetv2", "server"),
+            ("bert_layer", "edge"), ("gpt2_block", "edge"), ("openpilot", "edge")]
 
 def bench_network(name: str, preset: str) -> dict:
   from .workloads import WORKLOADS
@@ -89,10 +90,10 @@ def main(argv=None):
                f" {r['model_seconds']:>8.2f} {r['simulated_cycles_per_s'] / 1e6:>8.1f} {r['timing_only_seconds']:>8.2f}"))
   nets = []
   if not args.no_networks:
-    print(f"\n{'network':<9} {'preset':<7} {'kernels':>7} {'cycles':>12} {'util':>6} {'GEMM bound/cyc':>14} {'DRAM/comp':>9} {'ok':>3} {'cosine':>8} {'wall s':>7}")
+    print(f"\n{'network':<11} {'preset':<7} {'kernels':>7} {'cycles':>12} {'util':>6} {'GEMM bound/cyc':>14} {'DRAM/comp':>9} {'ok':>3} {'cosine':>8} {'wall s':>7}")
     for name, preset in tqdm(NETWORKS, desc="networks", file=sys.stderr, leave=False):
       r = bench_network(name, preset); nets.append(r)
-      tqdm.write(f"{name:<9} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
+      tqdm.write(f"{name:<11} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
                  f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
   rtl = []
   if not args.no_rtl:

@@ -118,15 +118,17 @@ def cmd_run_graph(args, keep: list | None = None):
 
 def cmd_compile(args):
   from .compiler.ir import print_graph
-  from .compiler.schedule import schedule, run_graph
+  from .compiler.schedule import schedule, run_graph, GemmKernel
   cfg = config_from(args)
   out = load_workload(args.file)
   if args.print == "ir": print(print_graph(out.node)); return 0
   ks = schedule(out.node)
   if args.print == "kernels":
     for i, k in enumerate(ks):
-      fused = "+".join(x for x, on in (("bias", k.bias is not None), ("relu", k.relu)) if on) or "none"
-      print(f"gemm{i}: GEMM M={k.M} K={k.K} N={k.N}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
+      fused = "+".join(x for x, on in (("bias", k.bias is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
+                                       ("relu", k.relu), ("mask", getattr(k, "mask", None) is not None)) if on) or "none"
+      what = (f"GEMM M={k.M} K={k.K} N={k.N}" + (f" x {k.batch} (batched)" if k.batch > 1 else "")) if isinstance(k, GemmKernel) else f"{type(k).__name__.removesuffix('Kernel')} {list(k.out.shape)}"
+      print(f"kernel{i}: {what}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
     return 0
   r = run_graph(out, cfg, functional=False)
   for k in r.kernels:
