@@ -131,9 +131,7 @@ def cmd_compile(args):
       print(f"kernel{i}: {what}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
     return 0
   r = run_graph(out, cfg, functional=False)
-  for k in r.kernels:
-    progs = k["program"] if isinstance(k["program"], list) else [k["program"]]      # a batched matmul: one program per batch index
-    for b, p in enumerate(progs): print(f"# {k['name']}{f'[{b}]' if len(progs) > 1 else ''}: {k['op']} {'x'.join(map(str, k['shape']))}\n{disasm(p.program)}", end="")
+  for k in r.kernels: print(f"# {k['name']}: {k['op']} {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
   return 0
 
 def cost_rows(r: dict) -> list:

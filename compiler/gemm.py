@@ -88,7 +88,8 @@ class Compiled:
     a = dram[t.addr:t.addr + t.nbytes].view(t.dtype).reshape(shape)
     return a.T if t.transposed else a
   def reference(self) -> np.ndarray:
-    c = gemm_reference(self.inputs["A"], self.inputs["B"])
+    A, B = self.inputs["A"], self.inputs["B"]
+    c = gemm_reference(A, B) if A.ndim == 2 else np.stack([gemm_reference(a, b) for a, b in zip(A, B)])
     return self.epilogue.reference(c) if self.epilogue else c
 
 def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -229,20 +230,25 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
-                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None) -> Compiled:
-  """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor."""
-  for name, v in (("M", M), ("K", K), ("N", N)):
+                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None, batch: int = 1) -> Compiled:
+  """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor.
+  batch > 1: A (batch, M, K) and B (batch, K, N) give C (batch, M, N), one GEMM after another in one
+  program (attention heads): the tile loop runs per batch index, so loads of the next head overlap
+  the MATMULs and stores of this one, and the epilogue's per-column vectors are loaded once."""
+  for name, v in (("M", M), ("K", K), ("N", N), ("batch", batch)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
   if a_src is not None and not ws: raise CompileError("convolution windows read by DMA need the ws dataflow (os reads A^T, which windows cannot supply)")
   rng = np.random.default_rng(seed)
   if a_src is not None: A = a_src.matrix()
-  A = rng.integers(-128, 128, (M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
-  B = rng.integers(-128, 128, (K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
-  if A.shape != (M, K) or B.shape != (K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match M={M} K={K} N={N}")
-  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C
-  tA = a_src.tensor if a_src is not None else Tensor(0, (M, K), "int8", transposed=not ws)
-  tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
+  lead = (batch,) if batch > 1 else ()
+  A = rng.integers(-128, 128, (*lead, M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
+  B = rng.integers(-128, 128, (*lead, K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
+  if A.shape != (*lead, M, K) or B.shape != (*lead, K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match batch={batch} M={M} K={K} N={N}")
+  if a_src is not None and batch > 1: raise CompileError("convolution windows are not batched")
+  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C; one matrix per batch index
+  tA = a_src.tensor if a_src is not None else Tensor(0, (*lead, M, K), "int8", transposed=not ws)
+  tB = Tensor(rup(tA.nbytes, ALIGN), (*lead, K, N), "int8")
   ep = epilogue
   tensors = {"A": tA, "B": tB}
   rows = ep.row_tensors() if ep is not None else {}
@@ -250,11 +256,11 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if v.shape != (N,): raise CompileError(f"epilogue {k} has shape {v.shape}, expected ({N},)")
     last = list(tensors.values())[-1]; tensors[k] = Tensor(rup(last.addr + last.nbytes, ALIGN), (N,), "int32")
   last = list(tensors.values())[-1]
-  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, N), ep.out_dtype if ep else "int32")
+  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (*lead, M, N), ep.out_dtype if ep else "int32")
   size = rup(tC.addr + tC.nbytes, ALIGN)
   if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
   dram = np.zeros(size, np.uint8)
-  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else A.T).reshape(-1).view(np.uint8)
+  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else np.swapaxes(A, -1, -2)).reshape(-1).view(np.uint8)
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
   for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
 
@@ -268,9 +274,10 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   temps = {name: (2 + j) * c_cap for j, name in enumerate(G.TEMPS[:n_temps])}            # GELU's tiles after the two C buffers
   rows_at = {k: (2 + n_temps) * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # then the per-column vectors
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
-  if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
-  else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
-  n_tiles = nm * nn
+  if t.order == "nm": steps = [(bi, mi, ni, 0) for bi in range(batch) for ni in range(nn) for mi in range(nm)]
+  else: steps = [(bi, mi, ni, ki) for bi in range(batch) for mi in range(nm) for ni in range(nn) for ki in range(nk)]
+  n_tiles = batch * nm * nn
+  c_elem = 1 if ep and ep.requant else 4
 
   prog, matmuls = [], []
   held = {"A": [None, None], "B": [None, None]}       # tile key held by each buffer
@@ -278,23 +285,24 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   loads_done = {"A": 0, "B": 0}
   waited = -1                                         # C->L token horizon already waited for
   c_tile = -1
-  for s, (mi, ni, ki) in enumerate(steps):
+  for s, (bi, mi, ni, ki) in enumerate(steps):
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
+    a_at, b_at, c_at = tA.addr + bi * M * K, tB.addr + bi * K * N, tC.addr + bi * M * N * c_elem     # this batch index's matrices
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
     group, need, slot = [], -1, {}
     if s == 0:   # per-column vectors (bias, multipliers), once, ahead of the first tiles
       for k in rows: group += _tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, 4)
-    for op_name, key in (("A", (mi, ki)), ("B", (ki, ni))):
+    for op_name, key in (("A", (bi, mi, ki)), ("B", (bi, ki, ni))):
       if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
       b = loads_done[op_name] % 2; loads_done[op_name] += 1
       need = max(need, last_use[op_name][b]); held[op_name][b] = key; slot[op_name] = b
       if op_name == "A":
         sram = a_base + b * a_cap
         group += (a_src.load(sram, m0, ms, k0, ks, R) if a_src is not None
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + m0 * K + k0, ms, K, ks, R) if ws
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + k0 * M + m0, ks, M, ms, R))
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + m0 * K + k0, ms, K, ks, R) if ws
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + k0 * M + m0, ks, M, ms, R))
       else:
-        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, tB.addr + k0 * N + n0, ks, N, ns, C)
+        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
     if ki == 0: c_tile += 1
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
@@ -311,9 +319,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if ki == nk - 1:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
       vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps) if ep else []
-      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
-            else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
+      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, c_at + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
+            else _tile_dma(Opcode.STORE, Mem.ACC, cb, c_at + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
       _flag(vec + st, wait_prev=1)
       (vec if ep and ep.requant else st)[-1].f["signal_prev"] = int(c_tile + 2 < n_tiles)   # the last reader of the accumulator tile frees it
       prog += vec + st
-  return Compiled(cfg, prog, dram, tensors, t, M * K * N, {"A": A, "B": B}, ep)
+  return Compiled(cfg, prog, dram, tensors, t, batch * M * K * N, {"A": A, "B": B}, ep)

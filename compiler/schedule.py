@@ -53,7 +53,7 @@ def find_contraction(root: Node) -> Contraction | None:
 
 @dataclass
 class GemmKernel:
-  """One GEMM (or one per batch index) with its fused epilogue: out = act(scale·(x-operand @ y-operand + bias))."""
+  """One GEMM (batched: one per batch index, in one program) with its fused epilogue: out = act(scale·(x-operand @ y-operand + bias))."""
   c: Contraction
   out: Node                          # the graph node this kernel produces
   bias: Node | None = None
@@ -399,21 +399,8 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep)
     n = A.shape[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (prog.macs, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
-  progs = [compile_gemm(cfg, k.M, k.K, k.N, A=a, B=b, epilogue=ep) for a, b in zip(A, B)]   # one GEMM per batch index
-  return progs, lambda ys: k.layout(np.stack(ys)), (k.batch * k.M * k.K * k.N,) * 2
-
-def _merge_stats(stats: list, cfg: AccelConfig) -> dict:
-  """The statistics of programs run one after another: counts add up, rates are recomputed."""
-  def add(a, b):
-    if isinstance(a, dict) or isinstance(b, dict): return {k: add((a or {}).get(k), (b or {}).get(k)) for k in {**(a or {}), **(b or {})}}
-    return (a or 0) + (b or 0)
-  s = stats[0]
-  for t in stats[1:]: s = add(s, t)
-  s["seconds"] = s["cycles"] / (cfg.clock_mhz * 1e6); s["peak_flops_per_s"] = stats[0]["peak_flops_per_s"]
-  s["achieved_flops_per_s"] = s["flops"] / s["seconds"] if s["seconds"] else 0.0
-  s["utilization"] = s["macs"] / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0
-  s["simulated_cycles_per_s"] = s["cycles"] / s["model_seconds"] if s["model_seconds"] else 0.0
-  return s
+  prog = compile_gemm(cfg, k.M, k.K, k.N, A=A if k.batch > 1 else A[0], B=B if k.batch > 1 else B[0], epilogue=ep, batch=k.batch)
+  return prog, lambda y: k.layout(y.reshape(k.batch, k.M, k.N)), (prog.macs, prog.macs)
 
 def _run(cfg: AccelConfig, prog: Compiled, functional: bool) -> tuple[np.ndarray, bool, dict]:
   """Run one program on the model: (its output, bit-exact against its reference, statistics)."""
@@ -461,14 +448,11 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     for c in _copies(k, cfg, value, functional):
       c["name"] = f"copy{i}"; res.kernels.append(c); res.correct &= c["correct"]
     prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty, calib)
-    progs = prog if isinstance(prog, list) else [prog]
-    runs = [_run(cfg, p, functional) for p in progs]
-    ok = all(r[1] for r in runs)
+    got, ok, s = _run(cfg, prog, functional)
     res.correct &= ok
-    value[id(k.out)] = layout([r[0] for r in runs] if isinstance(prog, list) else runs[0][0])
-    s = _merge_stats([r[2] for r in runs], cfg) if len(runs) > 1 else runs[0][2]
+    value[id(k.out)] = layout(got)
     conv, vec = isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
-    shape = [progs[0].tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
+    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
     dw = conv and k.groups > 1
     vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
     name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
@@ -476,7 +460,7 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
                      else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
     fused = [x for x, on in (("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
                              ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
-    res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, progs[0] if len(progs) == 1 else progs, cfg))
+    res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, prog, cfg))
   last = kernels[-1].out
   q = value[id(last)].reshape(last.shape)
   if out.node is not last and out.node.op == Ops.VIEW and out.node.srcs[0] is last:   # a movement of the result: the host reads it through the view

@@ -59,9 +59,12 @@ def test_batched_int8_matmul_is_exact():
   y = a @ b
   (k,) = schedule(y.node)
   assert (k.batch, k.M, k.K, k.N) == (6, 5, 8, 6)
-  r = run_graph(y, load_config("tiny"))
-  assert r.correct and np.array_equal(r.output, a.numpy().astype(np.int32) @ b.numpy().astype(np.int32))
-  assert r.kernels[0]["op"] == "batched_matmul" and r.kernels[0]["macs"] == 6 * 5 * 8 * 6
+  for df in ("ws", "os"):                                # one program looping over the 6 batch indices
+    r = run_graph(y, load_config("tiny", dataflow=df))
+    assert r.correct and np.array_equal(r.output, a.numpy().astype(np.int32) @ b.numpy().astype(np.int32))
+    assert r.kernels[0]["op"] == "batched_matmul" and r.kernels[0]["macs"] == 6 * 5 * 8 * 6
+  c = compile_gemm(load_config("tiny"), 9, 12, 7, batch=3, epilogue=Epilogue(np.arange(7, dtype=np.int32), True))
+  assert np.array_equal(run_prog(load_config("tiny"), c), np.maximum(np.einsum("bmk,bkn->bmn", c.inputs["A"].astype(np.int64), c.inputs["B"]) + np.arange(7), 0))
 
 def test_views_of_results_between_and_after_kernels():
   x, w = Tensor.randn(8, 16, seed=0), (Tensor.randn(16, 16, seed=1) * 0.25).realize()
