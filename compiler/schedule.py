@@ -229,15 +229,24 @@ class SoftmaxKernel(RowKernel):
 
 MASKED = -1e4                        # additive mask values at or below this are removed positions (exp underflows to 0 in float32 too)
 
+def _constant(n: Node) -> bool:
+  """n is a function of no activation: no float buffer, no reduction (masks come from index compares and boolean buffers)."""
+  return not any((x.op == Ops.BUFFER and x.dtype == "float32") or x.op == Ops.SUM for x in toposort(n))
+
 def _mask(n: Node) -> tuple[Node, np.ndarray] | None:
-  """x + m with m a constant float buffer (seen through a broadcasting view) of 0 and <= MASKED values: (x, m as (P, L) bool)."""
-  if n.op != Ops.ADD: return None
-  for x, m in (n.srcs, n.srcs[::-1]):
-    b = m.srcs[0] if m.op == Ops.VIEW else m
-    if b.op != Ops.BUFFER or b.dtype != "float32" or not ((b.arg == 0) | (b.arg <= MASKED)).all(): continue
-    full = (Tensor(m).numpy() <= MASKED).reshape(-1, n.shape[-1])
-    for p in (b.arg.size // n.shape[-1], full.shape[0]):          # periodic over the leading axes (heads), else in full
-      if p and full.shape[0] % p == 0 and (full.reshape(-1, p, full.shape[1]) == full[:p]).all(): return x, full[:p]
+  """x + m with m a constant float buffer (seen through a broadcasting view) of 0 and <= MASKED values, or
+  where(c, x, v) with c a constant condition and v <= MASKED: (x, the removed positions as (P, L) bool)."""
+  removed = None
+  if n.op == Ops.ADD:
+    for x, m in (n.srcs, n.srcs[::-1]):
+      b = m.srcs[0] if m.op == Ops.VIEW else m
+      if b.op == Ops.BUFFER and b.dtype == "float32" and ((b.arg == 0) | (b.arg <= MASKED)).all(): removed = Tensor(m).numpy() <= MASKED; break
+  elif n.op == Ops.WHERE and (v := _scalar(n.srcs[2])) is not None and v <= MASKED and _constant(n.srcs[0]):
+    x, removed = n.srcs[1], ~evaluate(n.srcs[0]).astype(bool)
+  if removed is None: return None
+  full = removed.reshape(-1, n.shape[-1])
+  for p in (n.shape[-2] if len(n.shape) > 1 else 1, full.shape[0]):   # the same rows for every head, else in full
+    if full.shape[0] % p == 0 and (full.reshape(-1, p, full.shape[1]) == full[:p]).all(): return x, full[:p]
   return None
 
 def _near(n: Node, depth: int) -> list[Node]:

@@ -103,6 +103,17 @@ def test_causal_softmax_kernel():
     assert np.array_equal(out, c.reference()) and np.abs(out / 127 - f).max() < 0.6 / 127 and (out[np.tile(mask, (3, 1))] == 0).all()
   with pytest.raises(CompileError, match="does not tile"): compile_softmax(cfg, x[:100], 0.1, mask=mask)
 
+def test_causal_mask_as_a_where_of_an_index_compare():
+  S, H = 32, 4
+  x = Tensor.randn(S, 64, seed=0)
+  q, k = (x.linear((Tensor.randn(64, 64, seed=i) * 0.125).realize()).reshape(S, H, 16) for i in (1, 2))
+  causal = Tensor.arange(S).reshape(S, 1) >= Tensor.arange(S).reshape(1, S)
+  y = Tensor.where(causal, (q.permute(1, 0, 2) @ k.permute(1, 2, 0)) / 4.0, -float("inf")).softmax(-1)
+  sm = schedule(y.node)[-1]
+  assert isinstance(sm, SoftmaxKernel) and np.array_equal(sm.mask, np.triu(np.ones((S, S), bool), 1))
+  r = run_graph(y, load_config("edge"))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and (r.output[:, np.triu(np.ones((S, S), bool), 1)] == 0).all()
+
 @pytest.mark.parametrize("net", ["bert", "gpt2"])
 def test_small_transformer_layer_runs_bit_exact(net):
   """The BERT / GPT-2 graph at a small width: every kernel kind, bit-exact, cosine >= 0.99 vs float32."""
