@@ -299,14 +299,14 @@ def cmd_verify(args):
 def cmd_list(args):
   """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
   from .workloads import WORKLOADS
-  from .compiler.schedule import schedule, ConvKernel, GemmKernel
+  from .compiler.schedule import schedule, ConvKernel, GemmKernel, LayerNormKernel
   from .compiler.ir import Ops
   rows = []
   for name, (build, desc) in WORKLOADS.items():
     out = build()
     ks, weights = schedule(out.node), {}
-    for k in ks:                               # weights and biases: the constant operands of matmuls and convolutions (not inputs, not masks)
-      for b in (k.inputs[1], k.bias) if isinstance(k, (GemmKernel, ConvKernel)) else ():
+    for k in ks:                               # weights and biases: constant operands of matmuls, convolutions, layernorms (not inputs, not masks)
+      for b in (k.inputs[1], k.bias) if isinstance(k, (GemmKernel, ConvKernel)) else (k.gain, k.bias) if isinstance(k, LayerNormKernel) else ():
         if b is not None and b.op == Ops.BUFFER: weights[id(b)] = int(np.prod(b.shape))
     params, macs = sum(weights.values()), 0
     for k in ks:

@@ -223,7 +223,11 @@ class RowKernel:
   @property
   def inputs(self) -> tuple: return (self.x,)
 
-class LayerNormKernel(RowKernel): pass
+@dataclass
+class LayerNormKernel(RowKernel):
+  gain: Node | None = None           # per-column gain and bias (1-D buffers) of layernorm(x)·gain + bias
+  bias: Node | None = None
+  norm: Node | None = None           # the plain layernorm node (calibrates the scale before the affine)
 class SoftmaxKernel(RowKernel):
   mask: np.ndarray | None = None     # (P, L) bool, True where a constant additive mask removes the logit; row r uses row r % P
 
@@ -303,11 +307,17 @@ def _schedule(root: Node, done: set) -> list:
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
   if clamp is not None and find_conv(n) is None and find_contraction(n) is None:
     raise CompileError(f"unsupported graph at {root}: a clamp (ReLU6) fuses only into a conv or matmul epilogue")
+  gain = None                                           # layernorm(x)·gain (+ bias, stripped above)
+  if n.op == Ops.MUL and len(n.shape) >= 1:
+    for ln, g in (n.srcs, n.srcs[::-1]):
+      if (gb := _bias(g, n.shape[-1], len(n.shape) - 1)) is not None and find_layernorm(ln) is not None: n, gain = ln, gb; break
   if (scale is not None or gelu) and find_contraction(n) is None:
     raise CompileError(f"unsupported graph at {root}: a GELU or a constant scale fuses only into a matmul epilogue")
   if clamp is None and not relu and ((sm := find_softmax(n)) is not None or (sm := find_layernorm(n)) is not None):
     sm.out = root
     if isinstance(sm, SoftmaxKernel) and (xm := _mask(sm.x)) is not None: sm.x, sm.mask = xm
+    if isinstance(sm, LayerNormKernel): sm.gain, sm.bias, sm.norm = gain, bias, n
+    elif bias is not None: raise CompileError(f"unsupported graph at {root}: a bias after softmax is not lowered")
     return (_schedule(sm.x, done) if sm.x.op != Ops.BUFFER else []) + [sm]
   if bias is None and (pool := find_pool(n)) is not None:
     if relu: pool.out, pool.relu = root, relu
@@ -350,7 +360,9 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   if isinstance(k, LayerNormKernel):
     if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
     s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
-    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out)
+    affine = dict(gain=k.gain.arg if k.gain is not None else None, bias=k.bias.arg if k.bias is not None else None,
+                  norm_scale=_scale(evaluate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
+    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out, **affine)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, PoolKernel):
     xb = k.x
@@ -467,7 +479,7 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
     name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
                      else ("dwconv", "vector", "depthwise_conv2d") if dw else ("conv", "gemm", "conv2d") if conv \
                      else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
-    fused = [x for x, on in (("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
+    fused = [x for x, on in (("gain", getattr(k, "gain", None) is not None), ("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
                              ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
     res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, prog, cfg))
   last = kernels[-1].out

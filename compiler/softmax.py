@@ -45,29 +45,37 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127, m
   return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
 def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference,
-               extra: np.ndarray | None = None) -> Compiled:
+               extra: np.ndarray | None = None, columns: tuple = ()) -> Compiled:
   """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
   token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, es, r)`
   gives row r's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
   accumulator lines, out: its scratchpad output lines, es: its lines of `extra`), and the block is
   stored. `extra` (P, L) int8 is a second input whose row r % P goes with row r (a causal mask
-  shared by the heads). The input block is handed back to the loads after the last `input_reader`
-  instruction of the block."""
+  shared by the heads). `columns`: int32 vectors of L values (per-column gain multipliers, biases),
+  loaded once into accumulator lines after the row buffers; emit finds vector v's line for fold f
+  at `emit.columns + v·k + f`. The input block is handed back to the loads after the last
+  `input_reader` instruction of the block."""
   C = cfg.cols
   rows, L = x.shape
   if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
   k, per_row = L // C, acc_per_row(L // C)
   tx = Tensor(0, x.shape, "int8"); to = Tensor(rup(x.size, ALIGN), x.shape, "int8")
   te = Tensor(rup(to.addr + x.size, ALIGN), extra.shape, "int8") if extra is not None else None
-  dram = np.zeros(rup(te.addr + extra.size if te else to.addr + x.size, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
+  end = te.addr + extra.size if te else to.addr + x.size
+  tv = [Tensor(rup(end, ALIGN) + i * rup(4 * L, ALIGN), (L,), "int32") for i in range(len(columns))]
+  dram = np.zeros(rup(tv[-1].addr + 4 * L if tv else end, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
   if te: dram[te.addr:te.addr + extra.size] = extra.reshape(-1).view(np.uint8)
+  for t_, v in zip(tv, columns): dram[t_.addr:t_.addr + 4 * L] = np.asarray(v, "<i4").view(np.uint8)
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  block = max(1, min(rows, (cfg.acc_lines // 2) // per_row, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k, (half // 4) // k if te else rows))
+  acc_rows = cfg.acc_lines - len(columns) * k               # the column vectors' lines sit at the top of the accumulator
+  emit.columns = acc_rows
+  block = max(1, min(rows, (acc_rows // 2) // per_row, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k, (half // 4) // k if te else rows))
   tiles = list(range(0, rows, block)); prog = []
   for t, r0 in enumerate(tiles):
     nr, b = min(block, rows - r0), t % 2
     sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row
-    loads = _dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
+    loads = [i for j, t_ in enumerate(tv) if t == 0 for i in _dma(Opcode.LOAD, Mem.ACC, acc_rows + j * k, t_.addr, 4 * C, k, 4 * C)]
+    loads += _dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
     sext = 2 * block * k + b * block * k                    # the extra rows after the two input buffers
     for r in (range(r0, r0 + nr) if te else ()):            # its rows r % P, in runs that do not wrap
       if r == r0 or r % len(extra) == 0:

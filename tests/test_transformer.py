@@ -9,7 +9,8 @@ from tinyaccel.compiler.gemm import compile_gemm, Epilogue, CompileError
 from tinyaccel.compiler.copy import compile_copy, dma_readable
 from tinyaccel.compiler.softmax import compile_softmax
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.schedule import schedule, run_graph, GemmKernel, SoftmaxKernel
+from tinyaccel.compiler.schedule import schedule, run_graph, GemmKernel, SoftmaxKernel, LayerNormKernel
+from tinyaccel.compiler.layernorm import compile_layernorm
 from tinyaccel.workloads import WORKLOADS
 from tinyaccel.workloads.bert import bert, layer_params, layer_macs
 from tinyaccel.workloads.gpt2 import gpt2
@@ -103,6 +104,24 @@ def test_causal_softmax_kernel():
     assert np.array_equal(out, c.reference()) and np.abs(out / 127 - f).max() < 0.6 / 127 and (out[np.tile(mask, (3, 1))] == 0).all()
   with pytest.raises(CompileError, match="does not tile"): compile_softmax(cfg, x[:100], 0.1, mask=mask)
 
+def test_layernorm_with_gain_and_bias():
+  rng, cfg = np.random.default_rng(0), load_config("edge")
+  x = np.clip(np.round(rng.standard_normal((9, 768)) * 30 + rng.standard_normal((9, 1)) * 10), -127, 127).astype(np.int8)
+  f = x * 0.03; f = (f - f.mean(-1, keepdims=True)) / np.sqrt(f.var(-1, keepdims=True) + 1e-5)
+  g, b = 1 + 0.3 * rng.standard_normal(768), 0.1 * rng.standard_normal(768); g[0] = -0.5
+  s_out = np.abs(f * g + b).max() / 127
+  c = compile_layernorm(cfg, x, 0.03, s_out, gain=g, bias=b, norm_scale=np.abs(f).max() / 127)
+  out = run_prog(cfg, c)
+  assert np.array_equal(out, c.reference()) and np.abs(out * s_out - (f * g + b)).max() < 1.5 * s_out
+  t = Tensor.randn(16, 64, seed=0)
+  h = t.linear((Tensor.randn(64, 64, seed=1) * 0.12).realize()).layernorm()
+  y = h * Tensor(g[:64].astype(np.float32)) + Tensor(b[:64].astype(np.float32))
+  ln = schedule(y.node)[-1]
+  assert isinstance(ln, LayerNormKernel) and ln.gain is not None and ln.bias is not None
+  r = run_graph(y, cfg)
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1]["fused"] == ["gain", "bias", "requant"]
+  with pytest.raises(CompileError, match="bias after softmax"): schedule((h.softmax() + Tensor(b[:64].astype(np.float32))).node)
+
 def test_causal_mask_as_a_where_of_an_index_compare():
   S, H = 32, 4
   x = Tensor.randn(S, 64, seed=0)
@@ -128,15 +147,15 @@ def test_small_transformer_layer_runs_bit_exact(net):
 def test_published_shapes_params_and_macs():
   def counts(y):
     ks = schedule(y.node)
-    weights = {id(b): b.shape for k in ks if isinstance(k, GemmKernel) for b in (k.inputs[1], k.bias) if b is not None and b.arg is not None and b.op.name == "BUFFER"}
+    weights = {id(b): b.shape for k in ks for b in ((k.inputs[1], k.bias) if isinstance(k, GemmKernel) else (k.gain, k.bias) if isinstance(k, LayerNormKernel) else ())
+               if b is not None and b.op.name == "BUFFER"}
     return ks, sum(math.prod(s) for s in weights.values()), sum(k.batch * k.M * k.K * k.N for k in ks if isinstance(k, GemmKernel))
-  assert layer_params() + 2 * 2 * 768 == 7_087_872                            # + the two layernorms' gain and bias
-  assert 12 * (layer_params() + 4 * 768) == 85_054_464                         # BERT-base / GPT-2 small transformer stack
+  assert layer_params() == 7_087_872 and 12 * layer_params() == 85_054_464    # BERT-base / GPT-2 small: a layer, the 12-layer stack
   ks, params, macs = counts(bert(12, seq=128))
   assert params == 12 * layer_params() and macs == 12 * layer_macs(128) == 12 * (4 * 128 * 768 ** 2 + 2 * 128 * 768 * 3072 + 2 * 128 ** 2 * 768)
   assert sum(isinstance(k, SoftmaxKernel) for k in ks) == 12 and [k.batch for k in ks if isinstance(k, GemmKernel) and k.batch > 1] == [12] * 24
   ks, params, macs = counts(gpt2(12, seq=1024))
-  assert params == 12 * layer_params() and macs == 12 * layer_macs(1024)
+  assert params == 12 * layer_params() + 2 * 768 and macs == 12 * layer_macs(1024)          # + the final layernorm
   assert all(k.mask is not None and k.mask.shape == (1024, 1024) for k in ks if isinstance(k, SoftmaxKernel))
   _, params, macs = counts(bert(1, seq=512))
   assert macs == layer_macs(512) and macs == 4 * 512 * 768 ** 2 + 2 * 512 * 768 * 3072 + 2 * 512 ** 2 * 768

@@ -1,8 +1,7 @@
 """BERT-base (Devlin et al., 2019) encoder layers at their published shapes: hidden 768, 12 heads of 64,
 FFN 3072 with GELU, post-LN residual blocks; batch 1, inference. Random weights with a fixed seed,
-scaled by 1/sqrt(fan_in) so activations keep their range through the depth; no downloads. The
-layernorms keep their initial affine parameters (gain 1, bias 0), so those 2 x 768 values per norm
-are not in the graph. The input is the embedding output (seq x 768)."""
+scaled by 1/sqrt(fan_in) so activations keep their range through the depth; layernorm gains around 1
+and small biases; no downloads. The input is the embedding output (seq x 768)."""
 from __future__ import annotations
 import numpy as np
 from ..compiler.tensor import Tensor
@@ -13,6 +12,11 @@ HIDDEN, HEADS, FFN, LAYERS = 768, 12, 3072, 12
 def _linear(x: Tensor, cin: int, cout: int, seed) -> Tensor:
   w = (Tensor.randn(cout, cin, seed=seed()) * cin ** -0.5).realize()
   return x.linear(w, (Tensor.randn(cout, seed=seed()) * 0.02).realize())
+
+def norm(x: Tensor, seed) -> Tensor:
+  """Layernorm with a per-feature gain and bias (fused into the layernorm kernel)."""
+  d = x.shape[-1]
+  return x.layernorm() * (1.0 + Tensor.randn(d, seed=seed()) * 0.1).realize() + (Tensor.randn(d, seed=seed()) * 0.02).realize()
 
 def attention(x: Tensor, seed, heads: int = HEADS, mask: Tensor | None = None) -> Tensor:
   """Multi-head self-attention of x (seq, d): heads split and merged by views, one GEMM per head for
@@ -28,8 +32,8 @@ def mlp(x: Tensor, seed, ffn: int = FFN) -> Tensor:
   return _linear(_linear(x, x.shape[1], ffn, seed).gelu(), ffn, x.shape[1], seed)
 
 def encoder_layer(x: Tensor, seed, heads: int = HEADS, ffn: int = FFN) -> Tensor:
-  h = (x + attention(x, seed, heads)).layernorm()
-  return (h + mlp(h, seed, ffn)).layernorm()
+  h = norm(x + attention(x, seed, heads), seed)
+  return norm(h + mlp(h, seed, ffn), seed)
 
 def bert(layers: int = LAYERS, seq: int = 128, seed: int = 0, hidden: int = HIDDEN, heads: int = HEADS, ffn: int = FFN) -> Tensor:
   """BERT-base by default; smaller widths build the same graph faster (tests)."""
@@ -39,8 +43,8 @@ def bert(layers: int = LAYERS, seq: int = 128, seed: int = 0, hidden: int = HIDD
   return h
 
 def layer_params(d: int = HIDDEN, f: int = FFN) -> int:
-  """Weights and biases of one layer in the graph: Q, K, V, O projections and the two FFN linears."""
-  return 4 * (d * d + d) + 2 * d * f + f + d
+  """Weights and biases of one layer: Q, K, V, O projections, the two FFN linears, two layernorms' gain and bias."""
+  return 4 * (d * d + d) + 2 * d * f + f + d + 2 * 2 * d
 
 def layer_macs(seq: int, d: int = HIDDEN, f: int = FFN) -> int:
   """Projections, FFN, and the two attention products (Q·Kᵀ and P·V over all heads)."""
