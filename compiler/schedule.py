@@ -438,18 +438,24 @@ def _entry(name: str, kind: str, op: str, shape: list, fused: list, stats: dict,
               compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
               stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=program)
 
+def _contiguous(off: np.ndarray) -> bool: return bool((off.reshape(-1) == np.arange(off.size)).all())
+
+def _view_offsets(v: Node) -> np.ndarray:
+  """Where each element of the VIEW v sits in its source's row-major buffer; -1 where it pads."""
+  off, valid = v.arg.indices()
+  return np.where(valid, off, -1).reshape(v.shape)
+
 def _copies(k, cfg: AccelConfig, value: dict, functional: bool) -> list[dict]:
   """Copy kernels for the operands of k that are views of kernel outputs its DMAs cannot read in place (compiler/copy.py)."""
   out = []
   if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
     todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
   elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
-    todo = [(v.srcs[0], np.where(valid, off, -1).reshape(v.shape), lambda o: (o.reshape(-1) == np.arange(o.size)).all())
-            for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value for off, valid in [v.arg.indices()]]
+    todo = [(v.srcs[0], _view_offsets(v), _contiguous) for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value]
   else: todo = []                              # convolutions and pooling read NHWC windows (docs/compiler.md)
   for src, off, readable in todo:
     if (off < 0).any(): raise CompileError(f"a padded view of a kernel output ({src}) as an operand is not lowered")
-    if readable(off.reshape(-1, *off.shape[-2:]) if off.ndim >= 2 else off.reshape(1, 1, -1)): continue
+    if readable(off): continue
     prog = compile_copy(cfg, value[id(src)], off)
     got, ok, s = _run(cfg, prog, functional)
     out.append(_entry("copy", "copy", "copy", list(off.shape), [], s, 0, 0, ok, prog, cfg))
