@@ -77,6 +77,8 @@ def test_views_of_results_between_and_after_kernels():
   assert [k["kind"] for k in r.kernels] == ["gemm", "copy", "vector"] and r.correct and r.accuracy["cosine_similarity"] >= 0.99
   a, b = Tensor.randint(6, 9, seed=1), Tensor.randint(9, 5, seed=2)
   assert np.array_equal(run_graph((a @ b).T, load_config("tiny")).output, (a @ b).T.numpy())
+  padded = x.linear(w).pad(((0, 0), (0, 4))).linear((Tensor.randn(8, 20, seed=2) * 0.2).realize())
+  with pytest.raises(CompileError, match="padded view of a kernel output"): run_graph(padded, load_config("tiny"))
 
 def test_copy_kernels():
   cfg = load_config("edge")
