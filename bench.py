@@ -35,7 +35,7 @@ def bench_gemm(cfg, m, k, n) -> dict:
           "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
           "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
 
-NETWORKS = [(n, p) for p in ("edge", "server") for n in ("resnet18", "resnet50", "mobilenetv2", "bert_layer", "gpt2_block")]
+NETWORKS = [(n, p) for p in ("edge", "server") for n in ("resnet18", "resnet50", "mobilenetv2", "bert_layer", "gpt2_block")] + [("openpilot", "edge")]
 
 def bench_network(name: str, preset: str) -> dict:
   from .workloads import WORKLOADS

@@ -89,7 +89,9 @@ def cmd_run_graph(args, keep: list | None = None):
   from .compiler.schedule import run_graph
   from .workloads import WORKLOADS
   cfg = config_from(args)
-  out = WORKLOADS[args.workload][0]() if args.workload in WORKLOADS else load_workload(args.workload)
+  size = {"seq": args.seq} if getattr(args, "seq", None) else {}
+  if size and not args.workload.startswith(("bert", "gpt2")): raise UsageError("--seq applies to the transformer workloads (bert*, gpt2*)")
+  out = WORKLOADS[args.workload][0](**size) if args.workload in WORKLOADS else load_workload(args.workload)
   r = run_graph(out, cfg, functional=not args.timing_only)
   ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
   total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks),
@@ -134,18 +136,20 @@ def kernel_table(ks: list, total: dict, correct: bool) -> list[str]:
 
 def cmd_compile(args):
   from .compiler.ir import print_graph
-  from .compiler.schedule import schedule, run_graph
+  from .compiler.schedule import schedule, run_graph, GemmKernel
   cfg = config_from(args)
   out = load_workload(args.file)
   if args.print == "ir": print(print_graph(out.node)); return 0
   ks = schedule(out.node)
   if args.print == "kernels":
     for i, k in enumerate(ks):
-      fused = "+".join(x for x, on in (("bias", k.bias is not None), ("relu", k.relu)) if on) or "none"
-      print(f"gemm{i}: GEMM M={k.M} K={k.K} N={k.N}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
+      fused = "+".join(x for x, on in (("bias", k.bias is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
+                                       ("relu", k.relu), ("mask", getattr(k, "mask", None) is not None)) if on) or "none"
+      what = (f"GEMM M={k.M} K={k.K} N={k.N}" + (f" x {k.batch} (batched)" if k.batch > 1 else "")) if isinstance(k, GemmKernel) else f"{type(k).__name__.removesuffix('Kernel')} {list(k.out.shape)}"
+      print(f"kernel{i}: {what}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
     return 0
   r = run_graph(out, cfg, functional=False)
-  for k in r.kernels: print(f"# {k['name']}: GEMM {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
+  for k in r.kernels: print(f"# {k['name']}: {k['op']} {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
   return 0
 
 def cost_rows(r: dict) -> list:
@@ -324,15 +328,18 @@ def cmd_verify(args):
 def cmd_list(args):
   """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
   from .workloads import WORKLOADS
-  from .compiler.schedule import schedule, ConvKernel, GemmKernel
-  from .compiler.ir import toposort, Ops
+  from .compiler.schedule import schedule, ConvKernel, GemmKernel, LayerNormKernel
+  from .compiler.ir import Ops
   rows = []
   for name, (build, desc) in WORKLOADS.items():
     out = build()
-    params = sum(int(np.prod(n.shape)) for n in toposort(out.node) if n.op == Ops.BUFFER) - int(np.prod(toposort(out.node)[0].shape))
-    macs = 0
-    for k in schedule(out.node):
-      if isinstance(k, GemmKernel): macs += k.M * k.K * k.N
+    ks, weights = schedule(out.node), {}
+    for k in ks:                               # weights and biases: constant operands of matmuls, convolutions, layernorms (not inputs, not masks)
+      for b in (k.inputs[1], k.bias) if isinstance(k, (GemmKernel, ConvKernel)) else (k.gain, k.bias) if isinstance(k, LayerNormKernel) else ():
+        if b is not None and b.op == Ops.BUFFER: weights[id(b)] = int(np.prod(b.shape))
+    params, macs = sum(weights.values()), 0
+    for k in ks:
+      if isinstance(k, GemmKernel): macs += k.batch * k.M * k.K * k.N
       elif isinstance(k, ConvKernel): macs += int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))   # per output: C/groups x KH x KW
     rows.append(dict(name=name, description=desc, params=params, macs=macs))
   say(args, "\n".join(f"  {r['name']:<12} {r['description']:<40} {r['params'] / 1e6:>8.2f} M params {r['macs'] / 1e9:>8.3f} GMACs" for r in rows))
@@ -395,6 +402,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
   p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
+  p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")

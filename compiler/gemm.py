@@ -13,6 +13,7 @@ from ..arch.config import AccelConfig
 from ..arch.isa import Instr, Opcode, Mem, VecOp, FIELDS
 from ..arch import timing as T
 from ..arch import vector as V
+from . import gelu as G
 
 class CompileError(ValueError):
   """A workload this accelerator cannot run (tile does not fit, field out of range ...)."""
@@ -29,6 +30,7 @@ class Epilogue:
   relu: bool = False
   requant: tuple | None = None
   clamp_hi: int | None = None          # int8 upper clamp after requantization (ReLU6)
+  gelu: tuple | None = None            # (per-column multipliers, shift, F) of compiler/gelu.py, applied after the bias
 
   @property
   def out_dtype(self) -> str: return "int8" if self.requant else "int32"
@@ -36,10 +38,14 @@ class Epilogue:
   def per_channel(self) -> bool: return self.requant is not None and np.ndim(self.requant[0]) == 1
   def row_tensors(self) -> dict:
     """Per-column int32 vectors the vector unit reads from accumulator lines."""
-    return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None)) if v is not None}
+    return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None),
+                                                    (G.ROW, self.gelu[0] if self.gelu else None)) if v is not None}
+  @property
+  def temps(self) -> int: return len(G.TEMPS) if self.gelu else 0
   def reference(self, acc: np.ndarray) -> np.ndarray:
     x = acc.astype(np.int64)
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
+    if self.gelu: x = G.reference(x, *self.gelu)
     if self.relu: x = np.maximum(x, 0)
     if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
     if self.clamp_hi is not None: x = np.minimum(x, self.clamp_hi)
@@ -82,7 +88,8 @@ class Compiled:
     a = dram[t.addr:t.addr + t.nbytes].view(t.dtype).reshape(shape)
     return a.T if t.transposed else a
   def reference(self) -> np.ndarray:
-    c = gemm_reference(self.inputs["A"], self.inputs["B"])
+    A, B = self.inputs["A"], self.inputs["B"]
+    c = gemm_reference(A, B) if A.ndim == 2 else np.stack([gemm_reference(a, b) for a, b in zip(A, B)])
     return self.epilogue.reference(c) if self.epilogue else c
 
 def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -96,9 +103,10 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
-  staging buffers of the C tile's `c_lines` from A's half of the scratchpad."""
+  staging buffers of the C tile's `c_lines` from A's half of the scratchpad. A GELU needs temporary
+  tiles the size of a C buffer (one set: the store queue post-processes one tile at a time)."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // 2
+  c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // (2 + (ep.temps if ep is not None else 0))
   stage = 2 * c_lines if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
@@ -201,16 +209,26 @@ def _vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
   return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
                 rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
 
-def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int) -> list[Instr]:
+def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int, temps: dict | None = None) -> list[Instr]:
   """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines);
-  rows_at: first accumulator line of each per-column vector (bias, multiplier)."""
+  rows_at: first accumulator line of each per-column vector (bias, multiplier); temps: GELU's tiles."""
   nf, out = T.cdiv(ns, C), []
   row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)   # src2: the fold's line of a per-column vector
-  fuse = ep.relu and ep.requant is not None and not getattr(ep, "gelu", None)   # ReLU rides on the REQUANT (see docs/isa.md: relu)
+  fuse = ep.relu and ep.requant is not None and not ep.gelu        # ReLU rides on the REQUANT (docs/isa.md: relu) ...
+  relu_on_bias = ep.relu and not fuse and not ep.gelu and ep.bias is not None   # ... or on the bias ADD
   if ep.bias is not None:
     for f in range(nf):
-      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(ep.relu and not fuse), **row)
-  if ep.relu and not fuse and ep.bias is None: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
+      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(relu_on_bias), **row)
+  if ep.gelu:
+    at = {"C": cb, **temps}
+    for funct, dst, s1, s2, imm, sh in G.steps(*ep.gelu[1:]):
+      if s2 == G.ROW:
+        for f in range(nf):
+          out += _vector(funct, Mem.ACC, at[dst] + f * ms, Mem.ACC, at[s1] + f * ms, ms, src2_addr=rows_at[G.ROW] + n0 // C + f, shift=sh, **row)
+      else:
+        src2 = dict(src2_mem=Mem.ACC.value, src2_addr=at[s2]) if s2 else dict(src2_imm=1, imm=imm & 0xFFFFFFFF)
+        out += _vector(funct, Mem.ACC, at[dst], Mem.ACC, at[s1], nf * ms, shift=sh, **src2)
+  if ep.relu and not fuse and not relu_on_bias: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
       out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], relu=int(fuse), **row)
@@ -219,21 +237,27 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
-                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None, block: tuple[int, int] | None = None) -> Compiled:
+                 tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None, batch: int = 1,
+                 block: tuple[int, int] | None = None) -> Compiled:
   """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor;
-  `block` (kt, nt) is the block size of a block-sparse B (see choose_tiling)."""
-  for name, v in (("M", M), ("K", K), ("N", N)):
+  `block` (kt, nt) is the block size of a block-sparse B (see choose_tiling).
+  batch > 1: A (batch, M, K) and B (batch, K, N) give C (batch, M, N), one GEMM after another in one
+  program (attention heads): the tile loop runs per batch index, so loads of the next head overlap
+  the MATMULs and stores of this one, and the epilogue's per-column vectors are loaded once."""
+  for name, v in (("M", M), ("K", K), ("N", N), ("batch", batch)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
   if a_src is not None and not ws: raise CompileError("convolution windows read by DMA need the ws dataflow (os reads A^T, which windows cannot supply)")
   rng = np.random.default_rng(seed)
   if a_src is not None: A = a_src.matrix()
-  A = rng.integers(-128, 128, (M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
-  B = rng.integers(-128, 128, (K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
-  if A.shape != (M, K) or B.shape != (K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match M={M} K={K} N={N}")
-  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C
-  tA = a_src.tensor if a_src is not None else Tensor(0, (M, K), "int8", transposed=not ws)
-  tB = Tensor(rup(tA.nbytes, ALIGN), (K, N), "int8")
+  lead = (batch,) if batch > 1 else ()
+  A = rng.integers(-128, 128, (*lead, M, K), dtype=np.int8) if A is None else np.asarray(A, np.int8)
+  B = rng.integers(-128, 128, (*lead, K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
+  if A.shape != (*lead, M, K) or B.shape != (*lead, K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match batch={batch} M={M} K={K} N={N}")
+  if a_src is not None and batch > 1: raise CompileError("convolution windows are not batched")
+  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C; one matrix per batch index
+  tA = a_src.tensor if a_src is not None else Tensor(0, (*lead, M, K), "int8", transposed=not ws)
+  tB = Tensor(rup(tA.nbytes, ALIGN), (*lead, K, N), "int8")
   ep = epilogue
   tensors = {"A": tA, "B": tB}
   rows = ep.row_tensors() if ep is not None else {}
@@ -241,11 +265,11 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if v.shape != (N,): raise CompileError(f"epilogue {k} has shape {v.shape}, expected ({N},)")
     last = list(tensors.values())[-1]; tensors[k] = Tensor(rup(last.addr + last.nbytes, ALIGN), (N,), "int32")
   last = list(tensors.values())[-1]
-  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, N), ep.out_dtype if ep else "int32")
+  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (*lead, M, N), ep.out_dtype if ep else "int32")
   size = rup(tC.addr + tC.nbytes, ALIGN)
   if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
   dram = np.zeros(size, np.uint8)
-  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else A.T).reshape(-1).view(np.uint8)
+  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else np.swapaxes(A, -1, -2)).reshape(-1).view(np.uint8)
   dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
   for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
 
@@ -255,14 +279,18 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
   stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers
-  rows_at = {k: 2 * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # per-column vectors after the two C buffers
+  n_temps = ep.temps if ep is not None else 0
+  temps = {name: (2 + j) * c_cap for j, name in enumerate(G.TEMPS[:n_temps])}            # GELU's tiles after the two C buffers
+  rows_at = {k: (2 + n_temps) * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # then the per-column vectors
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
-  # k tiles per n tile: a B tile of zeros adds nothing, so it is neither loaded nor multiplied (block-diagonal
-  # weights of grouped and depthwise convolutions; pruned blocks). One step always remains to write C.
-  kis = [[ki for ki in range(nk) if B[ki * t.kt:(ki + 1) * t.kt, ni * t.nt:(ni + 1) * t.nt].any()] or [0] for ni in range(nn)]
-  if t.order == "nm": steps = [(mi, ni, 0) for ni in range(nn) for mi in range(nm)]
-  else: steps = [(mi, ni, ki) for mi in range(nm) for ni in range(nn) for ki in kis[ni]]
-  n_tiles = nm * nn
+  # k tiles per (batch index, n tile): a B tile of zeros adds nothing, so it is neither loaded nor multiplied
+  # (block-diagonal weights of grouped and depthwise convolutions; pruned blocks). One step always remains to write C.
+  Bb = B.reshape(batch, K, N)
+  kis = [[[ki for ki in range(nk) if Bb[bi, ki * t.kt:(ki + 1) * t.kt, ni * t.nt:(ni + 1) * t.nt].any()] or [0] for ni in range(nn)] for bi in range(batch)]
+  if t.order == "nm": steps = [(bi, mi, ni, 0) for bi in range(batch) for ni in range(nn) for mi in range(nm)]
+  else: steps = [(bi, mi, ni, ki) for bi in range(batch) for mi in range(nm) for ni in range(nn) for ki in kis[bi][ni]]
+  n_tiles = batch * nm * nn
+  c_elem = 1 if ep and ep.requant else 4
 
   prog, matmuls, macs = [], [], 0
   held = {"A": [None, None], "B": [None, None]}       # tile key held by each buffer
@@ -270,24 +298,25 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   loads_done = {"A": 0, "B": 0}
   waited = -1                                         # C->L token horizon already waited for
   c_tile = -1
-  for s, (mi, ni, ki) in enumerate(steps):
+  for s, (bi, mi, ni, ki) in enumerate(steps):
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
+    a_at, b_at, c_at = tA.addr + bi * M * K, tB.addr + bi * K * N, tC.addr + bi * M * N * c_elem     # this batch index's matrices
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
-    first, last = ki == kis[ni][0], ki == kis[ni][-1]
+    first, last = ki == kis[bi][ni][0], ki == kis[bi][ni][-1]
     group, need, slot = [], -1, {}
     if s == 0:   # per-column vectors (bias, multipliers), once, ahead of the first tiles
       for k in rows: group += _tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, 4)
-    for op_name, key in (("A", (mi, ki)), ("B", (ki, ni))):
+    for op_name, key in (("A", (bi, mi, ki)), ("B", (bi, ki, ni))):
       if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
       b = loads_done[op_name] % 2; loads_done[op_name] += 1
       need = max(need, last_use[op_name][b]); held[op_name][b] = key; slot[op_name] = b
       if op_name == "A":
         sram = a_base + b * a_cap
         group += (a_src.load(sram, m0, ms, k0, ks, R) if a_src is not None
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + m0 * K + k0, ms, K, ks, R) if ws
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, tA.addr + k0 * M + m0, ks, M, ms, R))
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + m0 * K + k0, ms, K, ks, R) if ws
+                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + k0 * M + m0, ks, M, ms, R))
       else:
-        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, tB.addr + k0 * N + n0, ks, N, ns, C)
+        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
     if first: c_tile += 1
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
@@ -304,9 +333,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     prog.append(mm); matmuls.append(mm)
     if last:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
-      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C) if ep else []
-      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, tC.addr + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
-            else _tile_dma(Opcode.STORE, Mem.ACC, cb, tC.addr + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
+      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps) if ep else []
+      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, c_at + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
+            else _tile_dma(Opcode.STORE, Mem.ACC, cb, c_at + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
       _flag(vec + st, wait_prev=1)
       (vec if ep and ep.requant else st)[-1].f["signal_prev"] = int(c_tile + 2 < n_tiles)   # the last reader of the accumulator tile frees it
       prog += vec + st

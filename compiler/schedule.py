@@ -1,20 +1,23 @@
 """From a Tensor graph to accelerator kernels: recognize contractions, fuse their epilogues, quantize.
 
-A contraction is SUM over one axis of MUL(x, y) of two single-View operands: its non-reduced axes
-split into M (where y's view has stride 0) and N (where x's has stride 0). `a @ b`, `linear` and the
-hand-written broadcast-multiply-sum look the same in the IR, so they lower to the same program.
-A contraction's elementwise consumers `+ bias` (a broadcast 1-D buffer) and `max(., 0)` fuse into
-its GEMM epilogue; a contraction whose activation operand is another kernel's output chains after it.
+A contraction is SUM over one axis of MUL(x, y) of two viewed operands: its non-reduced axes split
+into M (where y's view has stride 0), N (where x's has stride 0) and batch (where neither has: one GEMM
+per index, e.g. per attention head). `a @ b`, `linear` and the hand-written broadcast-multiply-sum look
+the same in the IR, so they lower to the same program. A contraction's elementwise consumers `+ bias`
+(a broadcast 1-D buffer), a constant factor, and `max(., 0)` or GELU fuse into its GEMM epilogue; a
+contraction whose operand is another kernel's output chains after it, through a copy kernel when its
+DMAs cannot read that view in place. Convolutions, pooling, residual adds, softmax (with a constant
+additive mask) and layernorm are recognized by rebuilding their graphs and comparing.
 
 Float graphs are quantized (docs/frontend.md): int8 weights with per-output-channel symmetric scales,
 int8 activations with per-tensor scales calibrated on the given input, int32 bias, int32
 accumulation, and requantization to the next activation scale in the vector unit.
-(Still to come: vector kernels for other ops; convolutions found in the IR.)
 """
 from __future__ import annotations
 from dataclasses import dataclass, field
 import numpy as np
 from .ir import Node, Ops, evaluate, toposort
+from .view import View
 from .tensor import Tensor
 from .gemm import compile_gemm, Compiled, CompileError, Epilogue
 from .conv import compile_conv2d
@@ -22,6 +25,8 @@ from .eltwise import compile_add
 from .pool import compile_pool2d, compile_depthwise
 from .softmax import compile_softmax
 from .layernorm import compile_layernorm
+from .copy import compile_copy, dma_readable
+from . import gelu as G
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
 from ..sim.model import run, Machine
@@ -30,53 +35,80 @@ from ..sim.model import run, Machine
 class Contraction:
   m_axes: tuple; n_axes: tuple; k_axis: int
   x: Node; y: Node                  # the two operand VIEW nodes
+  batch: tuple = ()                 # axes both operands index (heads of an attention): one GEMM per index
 
 def find_contraction(root: Node) -> Contraction | None:
+  """The contraction `root` computes: a SUM, or a reshape of one (a permuted result is a view of the SUM's kernel output)."""
+  if root.op == Ops.VIEW and root.srcs and root.srcs[0].op == Ops.SUM and root.arg.views != (View.contiguous(root.shape),): return None
   n = root.srcs[0] if root.op == Ops.VIEW and root.srcs and root.srcs[0].op == Ops.SUM else root
   if n.op != Ops.SUM or len(n.arg) != 1 or n.srcs[0].op != Ops.MUL: return None
   x, y = n.srcs[0].srcs
-  if any(v.op != Ops.VIEW or v.arg.view is None for v in (x, y)): return None
-  k, xs, ys = n.arg[0], x.arg.view.strides, y.arg.view.strides
+  if any(v.op != Ops.VIEW or v.arg.views[-1].mask is not None for v in (x, y)): return None
+  k, xs, ys = n.arg[0], x.arg.views[-1].strides, y.arg.views[-1].strides     # stride 0 in the top view: broadcast
   m_axes = tuple(i for i in range(len(n.shape)) if i != k and ys[i] == 0 and xs[i] != 0)
   n_axes = tuple(i for i in range(len(n.shape)) if i != k and xs[i] == 0 and ys[i] != 0)
   batch = tuple(i for i in range(len(n.shape)) if i != k and i not in m_axes + n_axes and x.shape[i] > 1)
-  if batch or len(m_axes) > 1 or len(n_axes) > 1: return None
-  return Contraction(m_axes, n_axes, k, x, y)
+  if any(xs[i] == 0 or ys[i] == 0 for i in batch) or len(m_axes) > 1 or len(n_axes) > 1: return None
+  return Contraction(m_axes, n_axes, k, x, y, batch)
 
 @dataclass
 class GemmKernel:
-  """One GEMM with its fused epilogue: out = relu(x-operand @ y-operand + bias)."""
+  """One GEMM (batched: one per batch index, in one program) with its fused epilogue: out = act(scale·(x-operand @ y-operand + bias))."""
   c: Contraction
   out: Node                          # the graph node this kernel produces
   bias: Node | None = None
   relu: bool = False
   M: int = 0; K: int = 0; N: int = 0
   clamp: float | None = None
+  scale: float | None = None         # a constant factor after the matmul (attention's 1/sqrt(d)), folded into the requantization
+  gelu: bool = False
+  batch: int = 1
   def __post_init__(self):
     full = self.c.x.shape
     self.M = full[self.c.m_axes[0]] if self.c.m_axes else 1
     self.N = full[self.c.n_axes[0]] if self.c.n_axes else 1
     self.K = full[self.c.k_axis]
+    self.batch = int(np.prod([full[i] for i in self.c.batch]))
   @property
   def inputs(self) -> tuple[Node, Node]: return self.c.x.srcs[0], self.c.y.srcs[0]
+  def _keep(self, first: bool) -> list:
+    return list(self.c.batch) + ([*self.c.m_axes, self.c.k_axis] if first else [self.c.k_axis, *self.c.n_axes])
+  def _view(self, first: bool):
+    """The operand's view without its broadcast axes (shrunk to size 1): the product is never materialized."""
+    v, keep = (self.c.x if first else self.c.y), self._keep(first)
+    return v.arg.shrink(tuple((0, s) if i in keep else (0, 1) for i, s in enumerate(v.shape)))
+  def _take(self, a: np.ndarray, first: bool) -> np.ndarray:
+    """Per-batch matrices, (batch, M, K) or (batch, K, N), from the shrunk operand array."""
+    keep = self._keep(first)
+    a = a[tuple(slice(None) if i in keep else 0 for i in range(a.ndim))].transpose(np.argsort(np.argsort(keep)))   # kept axes in `keep` order
+    return np.ascontiguousarray(a).reshape(self.batch, *((self.M, self.K) if first else (self.K, self.N)))
   def matrices(self, xbase: np.ndarray, ybase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A (M x K) and B (K x N) as the operand views present the given base values."""
-    def take(v: Node, base: np.ndarray, keep, first):
-      a = v.arg.gather(np.ascontiguousarray(base).reshape(-1))
-      idx = [0] * a.ndim
-      for ax in (keep, self.c.k_axis):
-        if ax is not None: idx[ax] = slice(None)
-      a = a[tuple(idx)]
-      if keep is None: return a.reshape(1, -1) if first else a.reshape(-1, 1)
-      return a.T if (keep > self.c.k_axis) == first else a
-    return (take(self.c.x, xbase, self.c.m_axes[0] if self.c.m_axes else None, True),
-            take(self.c.y, ybase, self.c.n_axes[0] if self.c.n_axes else None, False))
+    """A (batch x M x K) and B (batch x K x N) as the operand views present the given base values."""
+    return tuple(self._take(self._view(first).realize(np.ascontiguousarray(b).reshape(-1)), first) for b, first in ((xbase, True), (ybase, False)))
+  def offsets(self, first: bool) -> np.ndarray:
+    """Where each element of A (first) or B sits in its input's row-major buffer; -1 where the view pads."""
+    st = self._view(first)
+    off, valid = st.indices()
+    return self._take(np.where(valid, off, -1).reshape(st.shape), first)
+  def layout(self, C: np.ndarray) -> np.ndarray:
+    """(batch, M, N) results in the output node's shape."""
+    ax = [*self.c.batch, *self.c.m_axes, *self.c.n_axes]
+    full = self.c.x.shape
+    return C.reshape([full[i] for i in ax]).transpose(np.argsort(ax)).reshape(self.out.shape)
 
 def _const(n: Node):
   while n.op == Ops.VIEW: n = n.srcs[0]
   return n.arg if n.op == Ops.CONST else None
 
 def _is_zero(n: Node) -> bool: return _const(n) == 0
+
+def _scalar(n: Node) -> float | None:
+  """A constant (a CONST seen through unmasked views, CAST, NEG and RECIP) as a float, else None."""
+  if n.op == Ops.CONST: return float(n.arg)
+  if n.op == Ops.VIEW and any(v.mask for v in n.arg.views): return None
+  v = _scalar(n.srcs[0]) if n.op in (Ops.VIEW, Ops.CAST, Ops.NEG, Ops.RECIP) else None
+  if v is None or n.op in (Ops.VIEW, Ops.CAST): return v
+  return -v if n.op == Ops.NEG else 1 / v if v else None
 
 def _clamp(n: Node) -> tuple[Node, float | None]:
   """minimum(x, c) as Tensor.minimum builds it, NEG(MAX(NEG(x), -c)): (x, c), else (n, None)."""
@@ -191,19 +223,58 @@ class RowKernel:
   @property
   def inputs(self) -> tuple: return (self.x,)
 
-class SoftmaxKernel(RowKernel): pass
-class LayerNormKernel(RowKernel): pass
+@dataclass
+class LayerNormKernel(RowKernel):
+  gain: Node | None = None           # per-column gain and bias (1-D buffers) of layernorm(x)·gain + bias
+  bias: Node | None = None
+  norm: Node | None = None           # the plain layernorm node (calibrates the scale before the affine)
+class SoftmaxKernel(RowKernel):
+  mask: np.ndarray | None = None     # (P, L) bool, True where a constant additive mask removes the logit; row r uses row r % P
 
-def _rowwise(n: Node, build, cls):
-  """A row-wise op `build(Tensor)` of some x, found by rebuilding it from each candidate input and comparing."""
-  if n.op != Ops.MUL or n.dtype != "float32": return None
-  for cand in toposort(n):
-    if cand is n or cand.shape != n.shape or cand.dtype != "float32" or cand.op in (Ops.CONST, Ops.BUFFER): continue
-    if same_graph(build(Tensor(cand)).node, n): return cls(cand, n)
+MASKED = -1e4                        # additive mask values at or below this are removed positions (exp underflows to 0 in float32 too)
+
+def _constant(n: Node) -> bool:
+  """n is a function of no activation: no float buffer, no reduction (masks come from index compares and boolean buffers)."""
+  return not any((x.op == Ops.BUFFER and x.dtype == "float32") or x.op == Ops.SUM for x in toposort(n))
+
+def _mask(n: Node) -> tuple[Node, np.ndarray] | None:
+  """x + m with m a constant float buffer (seen through a broadcasting view) of 0 and <= MASKED values, or
+  where(c, x, v) with c a constant condition and v <= MASKED: (x, the removed positions as (P, L) bool)."""
+  removed = None
+  if n.op == Ops.ADD:
+    for x, m in (n.srcs, n.srcs[::-1]):
+      b = m.srcs[0] if m.op == Ops.VIEW else m
+      if b.op == Ops.BUFFER and b.dtype == "float32" and ((b.arg == 0) | (b.arg <= MASKED)).all(): removed = Tensor(m).numpy() <= MASKED; break
+  elif n.op == Ops.WHERE and (v := _scalar(n.srcs[2])) is not None and v <= MASKED and _constant(n.srcs[0]):
+    x, removed = n.srcs[1], ~evaluate(n.srcs[0]).astype(bool)
+  if removed is None: return None
+  full = removed.reshape(-1, n.shape[-1])
+  for p in (n.shape[-2] if len(n.shape) > 1 else 1, full.shape[0]):   # the same rows for every head, else in full
+    if full.shape[0] % p == 0 and (full.reshape(-1, p, full.shape[1]) == full[:p]).all(): return x, full[:p]
   return None
 
-def find_softmax(n: Node) -> SoftmaxKernel | None: return _rowwise(n, lambda t: t.softmax(-1), SoftmaxKernel)
-def find_layernorm(n: Node) -> LayerNormKernel | None: return _rowwise(n, lambda t: t.layernorm(-1), LayerNormKernel)
+def _near(n: Node, depth: int) -> list[Node]:
+  """The nodes at most `depth` edges below n (the inputs of a decomposed op are a few levels down)."""
+  seen, frontier = {id(n): n}, [n]
+  for _ in range(depth):
+    nxt = []
+    for f in frontier:
+      for s in f.srcs:
+        if id(s) not in seen: seen[id(s)] = s; nxt.append(s)
+    frontier = nxt
+  return list(seen.values())
+
+def _decomposed(n: Node, build) -> Node | None:
+  """The x for which `build(Tensor(x))` is the graph n, found by rebuilding it from each nearby candidate and comparing."""
+  if n.op != Ops.MUL or n.dtype != "float32": return None
+  for cand in _near(n, 6):
+    if cand is n or cand.shape != n.shape or cand.dtype != "float32" or cand.op == Ops.CONST: continue
+    if same_graph(build(Tensor(cand)).node, n): return cand
+  return None
+
+def find_softmax(n: Node) -> SoftmaxKernel | None: return SoftmaxKernel(x, n) if (x := _decomposed(n, lambda t: t.softmax(-1))) is not None else None
+def find_layernorm(n: Node) -> LayerNormKernel | None: return LayerNormKernel(x, n) if (x := _decomposed(n, lambda t: t.layernorm(-1))) is not None else None
+def find_gelu(n: Node) -> Node | None: return _decomposed(n, lambda t: t.gelu())
 
 def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order (shared inputs computed once)."""
@@ -220,20 +291,33 @@ def _schedule(root: Node, done: set) -> list:
   if id(root) in done: return []
   done.add(id(root))
   n, clamp = _clamp(root)
-  relu, bias = False, None
+  relu, bias, scale, gelu = False, None, None, False
   if n.op == Ops.MAX and _is_zero(n.srcs[1]): n, relu = n.srcs[0], True
-  if n.op == Ops.ADD and all(s.op not in (Ops.BUFFER, Ops.VIEW) or (s.op == Ops.VIEW and s.srcs[0].op not in (Ops.BUFFER, Ops.CONST)) for s in n.srcs) \
-     and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None:
+  elif clamp is None and (g := find_gelu(n)) is not None: n, gelu = g, True
+  if n.op == Ops.MUL and (c := _scalar(n.srcs[1])) is not None and c > 0:
+    inner = n.srcs[0]
+    if find_contraction(inner) is not None or (inner.op == Ops.ADD and find_contraction(inner.srcs[0]) is not None): n, scale = inner, c
+  if n.op == Ops.ADD and all(s.op != Ops.VIEW or s.srcs[0].op not in (Ops.BUFFER, Ops.CONST) for s in n.srcs) \
+     and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None and not gelu:
     k = AddKernel(n.srcs[0], n.srcs[1], root, relu)
-    return [x for src in k.inputs for x in _schedule(src, done)] + [k]
+    return [x for src in k.inputs if src.op != Ops.BUFFER for x in _schedule(src, done)] + [k]
   conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
   if n.op == Ops.ADD and len(n.shape) >= 1:
     axis = 1 if conv is not None else len(n.shape) - 1                 # conv output is NCHW: channels on axis 1
     if (b := _bias(n.srcs[1], n.shape[axis], axis)) is not None: n, bias = n.srcs[0], b
   if clamp is not None and find_conv(n) is None and find_contraction(n) is None:
     raise CompileError(f"unsupported graph at {root}: a clamp (ReLU6) fuses only into a conv or matmul epilogue")
+  gain = None                                           # layernorm(x)·gain (+ bias, stripped above)
+  if n.op == Ops.MUL and len(n.shape) >= 1:
+    for ln, g in (n.srcs, n.srcs[::-1]):
+      if (gb := _bias(g, n.shape[-1], len(n.shape) - 1)) is not None and find_layernorm(ln) is not None: n, gain = ln, gb; break
+  if (scale is not None or gelu) and find_contraction(n) is None:
+    raise CompileError(f"unsupported graph at {root}: a GELU or a constant scale fuses only into a matmul epilogue")
   if clamp is None and not relu and ((sm := find_softmax(n)) is not None or (sm := find_layernorm(n)) is not None):
     sm.out = root
+    if isinstance(sm, SoftmaxKernel) and (xm := _mask(sm.x)) is not None: sm.x, sm.mask = xm
+    if isinstance(sm, LayerNormKernel): sm.gain, sm.bias, sm.norm = gain, bias, n
+    elif bias is not None: raise CompileError(f"unsupported graph at {root}: a bias after softmax is not lowered")
     return (_schedule(sm.x, done) if sm.x.op != Ops.BUFFER else []) + [sm]
   if bias is None and (pool := find_pool(n)) is not None:
     if relu: pool.out, pool.relu = root, relu
@@ -241,7 +325,7 @@ def _schedule(root: Node, done: set) -> list:
   if (conv := find_conv(n)) is not None:
     k = ConvKernel(conv.x, conv.w, conv.stride, conv.padding, conv.dilation, root, bias, relu, conv.x_shape, conv.groups, clamp)
   elif (c := find_contraction(n)) is not None:
-    k = GemmKernel(c, root, bias, relu, clamp=clamp)
+    k = GemmKernel(c, root, bias, relu, clamp=clamp, scale=scale, gelu=gelu)
     if c.n_axes and c.n_axes[0] != len(n.shape) - 1 and (bias is not None or root is not n):
       raise CompileError(f"unsupported layout at {n}: the fused output must have N as its last axis")
   else:
@@ -264,17 +348,21 @@ def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 1
 
 def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict):
   """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
+  for b in k.inputs:                        # network inputs feeding a vector kernel: int8 at a per-tensor scale
+    if b.op == Ops.BUFFER and id(b) not in value and floaty and isinstance(k, (RowKernel, AddKernel)): scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
   if isinstance(k, SoftmaxKernel):
-    if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph, after another kernel")
+    if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph")
     L = k.x.shape[-1]
     k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
-    prog = compile_softmax(cfg, np.asarray(value[id(k.x)]).reshape(-1, L), scale[id(k.x)], 1 / k_out)
+    prog = compile_softmax(cfg, np.asarray(value[id(k.x)]).reshape(-1, L), scale[id(k.x)], 1 / k_out, k.mask)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, LayerNormKernel):
-    if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph, after another kernel")
+    if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
     s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
-    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out)
+    affine = dict(gain=k.gain.arg if k.gain is not None else None, bias=k.bias.arg if k.bias is not None else None,
+                  norm_scale=_scale(evaluate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
+    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out, **affine)
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, PoolKernel):
     xb = k.x
@@ -302,20 +390,24 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
       else: value[id(b)] = b.arg
   if conv: A, B, N = value[id(xb)].reshape(k.x_shape), value[id(yb)], yb.shape[0]
   else: A, B = k.matrices(value[id(xb)], value[id(yb)]); N = k.N
+  if not floaty and (getattr(k, "scale", None) is not None or getattr(k, "gelu", False)): raise CompileError("a GELU or constant scale lowers only in a float graph")
   ep = None
   if floaty:
-    if per_channel:                                      # conv weights (O, C, KH, KW): channel axis 0; B (K, N): axis 1
-      axes = (1, 2, 3) if conv else 0
+    if per_channel:                                      # conv weights (O, C, KH, KW): channel axis 0; B (batch, K, N): axis 2
+      axes = (1, 2, 3) if conv else (0, 1)
       s_w = np.maximum(np.abs(B).max(axis=axes), 1e-8) / 127
       B = np.clip(np.round(B / (s_w[:, None, None, None] if conv else s_w)), -127, 127).astype(np.int8)
     else: s_w = np.full(N, scale[id(yb)])
     s_acc = scale[id(xb)] * s_w
     bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
+    s_acc = s_acc * (getattr(k, "scale", None) or 1.0)  # a constant factor after the bias: the accumulator's real scale
     s_out = _scale(evaluate(k.out, calib))         # calibration: the float activation this kernel produces
-    try: mult = quantize_multipliers(s_acc / s_out)
+    try:
+      mult = quantize_multipliers(s_acc / s_out)
+      gelu = G.params(s_acc) if getattr(k, "gelu", False) else None
     except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
     clamp = min(127, int(round(k.clamp / s_out))) if k.clamp is not None else None
-    ep = Epilogue(bias, k.relu, mult, clamp); scale[id(k.out)] = s_out
+    ep = Epilogue(bias, k.relu, mult, clamp, gelu); scale[id(k.out)] = s_out
   elif k.bias is not None or k.relu:
     ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
   if conv:
@@ -327,10 +419,48 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
       prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi); cands.append((prog, win, 0))
     if not cands: raise CompileError(f"grouped conv2d (groups={k.groups}) needs the ws dataflow, or a depthwise conv of a float graph for the vector unit")
     # the mapper: each candidate's exact cycles from a timing-only run of the model; the fastest wins
-    prog, win, macs_hw = min(cands, key=lambda c: run(cfg, c[0].program, machine=Machine(cfg, dram_bytes=len(c[0].dram), functional=False)).cycles) if len(cands) > 1 else cands[0]
+    prog, win, macs_hw = min(cands, key=lambda c: _run(cfg, c[0], False)[2]["cycles"]) if len(cands) > 1 else cands[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
-  prog = compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep)
-  return prog, lambda y: y.reshape(k.out.shape) if y.size == np.prod(k.out.shape) else y, (prog.macs, k.M * k.K * k.N)
+  prog = compile_gemm(cfg, k.M, k.K, k.N, A=A if k.batch > 1 else A[0], B=B if k.batch > 1 else B[0], epilogue=ep, batch=k.batch)
+  return prog, lambda y: k.layout(y.reshape(k.batch, k.M, k.N)), (prog.macs, k.batch * k.M * k.K * k.N)
+
+def _run(cfg: AccelConfig, prog: Compiled, functional: bool) -> tuple[np.ndarray, bool, dict]:
+  """Run one program on the model: (its output, bit-exact against its reference, statistics)."""
+  mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
+  r = run(cfg, prog.program, machine=mach)
+  got = prog.read(mach.dram) if functional else prog.reference()
+  return got, bool(np.array_equal(got, prog.reference())), r.stats
+
+def _entry(name: str, kind: str, op: str, shape: list, fused: list, stats: dict, macs: int, macs_hw: int, ok: bool, program, cfg: AccelConfig) -> dict:
+  s = stats
+  return dict(name=name, kind=kind, op=op, shape=shape, fused=fused,
+              cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
+              roofline_bound_cycles=max(-(-macs // cfg.macs_per_cycle), s["dram_bound_cycles"]), dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
+              compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
+              stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=program)
+
+def _contiguous(off: np.ndarray) -> bool: return bool((off.reshape(-1) == np.arange(off.size)).all())
+
+def _view_offsets(v: Node) -> np.ndarray:
+  """Where each element of the VIEW v sits in its source's row-major buffer; -1 where it pads."""
+  off, valid = v.arg.indices()
+  return np.where(valid, off, -1).reshape(v.shape)
+
+def _copies(k, cfg: AccelConfig, value: dict, functional: bool) -> list[dict]:
+  """Copy kernels for the operands of k that are views of kernel outputs its DMAs cannot read in place (compiler/copy.py)."""
+  out = []
+  if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
+    todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
+  elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
+    todo = [(v.srcs[0], _view_offsets(v), _contiguous) for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value]
+  else: todo = []                              # convolutions and pooling read NHWC windows (docs/compiler.md)
+  for src, off, readable in todo:
+    if (off < 0).any(): raise CompileError(f"a padded view of a kernel output ({src}) as an operand is not lowered")
+    if readable(off): continue
+    prog = compile_copy(cfg, value[id(src)], off)
+    got, ok, s = _run(cfg, prog, functional)
+    out.append(_entry("copy", "copy", "copy", list(off.shape), [], s, 0, 0, ok, prog, cfg))
+  return out
 
 def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphResult:
   """Compile every kernel of `out`, run each on the model, and check it bit for bit."""
@@ -343,29 +473,28 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRe
       if id(src) not in value and src.op == Ops.VIEW and id(src.srcs[0]) in value:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
         if id(src.srcs[0]) in scale: scale[id(src)] = scale[id(src.srcs[0])]
+    for c in _copies(k, cfg, value, functional):
+      c["name"] = f"copy{i}"; res.kernels.append(c); res.correct &= c["correct"]
     prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty, calib)
-    mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
-    r = run(cfg, prog.program, machine=mach)
-    got = prog.read(mach.dram) if functional else prog.reference()
-    ok = bool(np.array_equal(got, prog.reference()))
+    got, ok, s = _run(cfg, prog, functional)
     res.correct &= ok
     value[id(k.out)] = layout(got)
-    s, conv, vec = r.stats, isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
-    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N]
+    conv, vec = isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
+    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
     dw = conv and k.groups > 1 and macs_hw == 0            # the mapper put a depthwise conv on the vector unit
     vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
     name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
                      else ("dwconv", "vector", "depthwise_conv2d") if dw \
                      else ("dwconv" if k.groups == k.x_shape[1] else "gconv" if k.groups > 1 else "conv", "gemm", "depthwise_conv2d" if k.groups == k.x_shape[1] > 1
-                           else "grouped_conv2d" if k.groups > 1 else "conv2d") if conv else ("gemm", "gemm", "matmul")
-    res.kernels.append(dict(name=f"{name}{i}", kind=kind, op=op, shape=shape,
-                            fused=[x for x, on in (("bias", getattr(k, "bias", None) is not None), ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("requant", floaty)) if on],
-                            cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
-                            roofline_bound_cycles=max(-(-macs // cfg.macs_per_cycle), s["dram_bound_cycles"]), dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
-                            compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
-                            stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=prog))
+                           else "grouped_conv2d" if k.groups > 1 else "conv2d") if conv \
+                     else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
+    fused = [x for x, on in (("gain", getattr(k, "gain", None) is not None), ("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
+                             ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
+    res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, prog, cfg))
   last = kernels[-1].out
   q = value[id(last)].reshape(last.shape)
+  if out.node is not last and out.node.op == Ops.VIEW and out.node.srcs[0] is last:   # a movement of the result: the host reads it through the view
+    q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
   if floaty:
     res.output = q.astype(np.float32) * scale[id(last)]
     ref = evaluate(out.node, calib).astype(np.float64).reshape(-1); got = res.output.astype(np.float64).reshape(-1)
@@ -382,6 +511,7 @@ def compile_tensor(out: Tensor, cfg: AccelConfig) -> tuple[Compiled, Contraction
   xb, yb = k.inputs
   if xb.dtype != "int8" or yb.dtype != "int8" or xb.op != Ops.BUFFER or yb.op != Ops.BUFFER:
     raise CompileError("compile_tensor takes a single int8 matmul of two buffers")
-  A, B = k.matrices(xb.arg, yb.arg)
+  if k.batch > 1: raise CompileError("compile_tensor takes a single GEMM; a batched matmul runs with run_graph")
+  (A,), (B,) = k.matrices(xb.arg, yb.arg)
   ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu) if k.bias is not None or k.relu else None
   return compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep), k.c

@@ -44,3 +44,17 @@ def test_mobilenet_v2_shapes_and_a_quantized_run():
   assert sum(k.clamp == 6.0 for k in convs) == 35                           # ReLU6 fused into every expansion, depthwise and the last conv
   r = run_graph(mobilenet_v2(size=32), load_config("edge"))
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and sum(k["op"] == "depthwise_conv2d" for k in r.kernels) == 17
+
+def test_openpilot_style_driving_net():
+  from tinyaccel.workloads.openpilot import driving_net, backbone_convs, PATH_POINTS
+  convs = backbone_convs(128, 256)
+  assert [c[3:] for c in convs][-1] == (4, 8) and len(convs) == 8
+  ks = schedule(driving_net().node)
+  conv_k, fc = [k for k in ks if isinstance(k, ConvKernel)], [k for k in ks if isinstance(k, GemmKernel)]
+  assert sum(map(conv_macs, conv_k)) == sum(h * w * co * ci * 9 for ci, co, _, h, w in convs)
+  assert [(k.M, k.K, k.N) for k in fc] == [(1, 256 * 4 * 8, 512), (1, 512, 2 * PATH_POINTS)] and all(k.relu for k in conv_k)
+  params = sum(int(np.prod(k.inputs[1].shape)) + int(np.prod(k.bias.shape)) for k in conv_k + fc)
+  assert params == sum(ci * co * 9 + co for ci, co, *_ in convs) + 8192 * 512 + 512 + 512 * 66 + 66
+  r = run_graph(driving_net(h=32, w=64), load_config("edge"))
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.output.shape == (1, 2 * PATH_POINTS)
+  assert "openpilot" in WORKLOADS
