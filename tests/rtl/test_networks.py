@@ -25,6 +25,13 @@ def check(r, kinds):
 def test_small_cnn_on_the_rtl():
   check(verify_graph(small_cnn(), load_config("tiny", acc_kib=8)), ["conv", "maxpool", "conv", "avgpool", "gemm"])
 
+def test_attention_head_on_the_rtl():
+  """examples/attention.py at small width: projections, the Kᵀ copy kernel, scaled QKᵀ, softmax, ·V."""
+  import importlib.util, os
+  spec = importlib.util.spec_from_file_location("attention", os.path.join(os.path.dirname(__file__), "..", "..", "examples", "attention.py"))
+  mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+  check(verify_graph(mod.workload(seq=8, d_model=16, d_head=8), load_config("tiny")), ["gemm", "gemm", "copy", "gemm", "softmax", "gemm", "gemm"])
+
 def resnet18_stage1(size=56):
   """ResNet-18's first stage (two basic blocks, 64 channels) on its 56x56 input, the stem's max pool: four 3x3 convs, two residual adds."""
   from tinyaccel.workloads.resnet import _basic, _Seeds
