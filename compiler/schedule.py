@@ -298,7 +298,7 @@ def _schedule(root: Node, done: set) -> list:
     inner = n.srcs[0]
     if find_contraction(inner) is not None or (inner.op == Ops.ADD and find_contraction(inner.srcs[0]) is not None): n, scale = inner, c
   if n.op == Ops.ADD and all(s.op != Ops.VIEW or s.srcs[0].op not in (Ops.BUFFER, Ops.CONST) for s in n.srcs) \
-     and n.srcs[0].shape == n.srcs[1].shape and find_contraction(n.srcs[0]) is None and find_conv(n.srcs[0]) is None and not gelu:
+     and n.srcs[0].shape == n.srcs[1].shape and not gelu:      # two computed tensors (a bias is a view of a buffer)
     k = AddKernel(n.srcs[0], n.srcs[1], root, relu)
     return [x for src in k.inputs if src.op != Ops.BUFFER for x in _schedule(src, done)] + [k]
   conv = find_conv(n.srcs[0]) if n.op == Ops.ADD else find_conv(n)
