@@ -464,7 +464,7 @@ def parser() -> argparse.ArgumentParser:
   common(p); p.set_defaults(fn=cmd_cost)
   p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
-  p = sub.add_parser("demo", help="GEMMs on every preset, ResNets on two, and an HTML report")
+  p = sub.add_parser("demo", help="GEMMs on every preset, ResNet-50 and BERT-base on edge and server, a design sweep, and an HTML report")
   p.add_argument("-o", "--output", default="reports/out", help="report folder (default reports/out)")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_demo)
   return ap
