@@ -104,7 +104,9 @@ class Tensor:
         if step < 1: raise ValueError("only positive slice steps are supported")
         arg.append((lo, max(hi, lo + 1) if hi > lo else lo + 1)); steps.append(step); keep.append(True)
         if hi <= lo: raise ValueError("empty slices are not supported")
-      else: raise TypeError(f"unsupported index {i!r}")
+      elif isinstance(i, Tensor):
+        raise TypeError("indexing by a Tensor (x[y], data-dependent gather) is out of scope by design: every access must be a static view")
+      else: raise TypeError(f"unsupported index {i!r}: use ints and slices with constant bounds")
     t = self.shrink(arg)
     if any(k != 1 for k in steps): t = t.stride(steps)
     return t.reshape(tuple(s for s, k in zip(t.shape, keep) if k))

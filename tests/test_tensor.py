@@ -84,6 +84,8 @@ def test_errors():
   with pytest.raises(ValueError, match="matmul shape mismatch"): Tensor(np.zeros((2, 3))) @ Tensor(np.zeros((4, 2)))
   with pytest.raises(ValueError, match="do not broadcast"): Tensor(np.zeros((2, 3))) + Tensor(np.zeros((4,)))
   with pytest.raises(ValueError, match="cannot reshape"): Tensor(np.zeros((2, 3))).reshape(4, 2)
+  with pytest.raises(TypeError, match="out of scope by design"): Tensor(np.zeros((4, 3)))[Tensor(np.array([1, 2]), "int32")]
+  with pytest.raises(TypeError, match="unsupported dtype"): Tensor(np.zeros(3), "float16")
 
 def test_contraction_lowers_to_the_same_program():
   from tinyaccel.arch.config import load_config
