@@ -11,6 +11,7 @@ at a cost of one FF per port bit (`harness_ffs`, included in the FF count) and a
 import hashlib, json, os, shutil, subprocess, sys, time
 from dataclasses import dataclass, asdict
 from amaranth.hdl import Module, Signal, Cat, Value
+from amaranth.utils import ceil_log2
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from ..arch.config import AccelConfig
@@ -59,9 +60,9 @@ class ScanHarness(wiring.Component):
   scan_in: In(1); scan_en: In(1); scan_out: Out(1)
   def __init__(self, design: wiring.Component):
     self.design = design
-    ports = list(design.signature.flatten(design))
-    self.ins = [Value.cast(v) for _, flow, v in ports if flow.flow == wiring.In]
-    self.outs = [Value.cast(v) for _, flow, v in ports if flow.flow == wiring.Out]
+    ports = list(_ports(design.signature, design))
+    self.ins = [v for flow, v in ports if flow == wiring.In]
+    self.outs = [v for flow, v in ports if flow == wiring.Out]
     self.in_bits, self.out_bits = sum(len(v) for v in self.ins), sum(len(v) for v in self.outs)
     super().__init__()
 
@@ -73,6 +74,13 @@ class ScanHarness(wiring.Component):
     with m.Else(): m.d.sync += sout.eq(Cat(*self.outs))
     m.d.comb += [Cat(*self.ins).eq(sin), self.scan_out.eq(sout[-1])]
     return m
+
+def _ports(sig: wiring.Signature, obj, flip: bool = False):
+  """(flow as seen from outside the component, value) of every port signal; an In(signature) flips its members."""
+  for name, member in sig.members.items():
+    value, flow = getattr(obj, name), member.flow.flip() if flip else member.flow
+    if member.is_signature: yield from _ports(member.signature, value, flip ^ (member.flow == wiring.In))
+    else: yield flow, Value.cast(value)
 
 def design(cfg: AccelConfig, top: str, imem_depth: int):
   """The Verilog of `top` inside the harness, through rtl/cosim.verilog (the `tinyaccel verilog` path)."""
