@@ -1,16 +1,19 @@
 """AxiAccelerator in Amaranth's simulator against bus-level models: a host that writes the program and START over
 AXI4-Lite and polls STATUS, and an AXI4 memory that answers bursts after `latency` cycles with random stalls on
-every channel (ready and valid gaps), so the bridge's back-pressure and the core's clock enable are exercised."""
+every channel (ready and valid gaps), so the bridge's back-pressure and the core's clock enable are exercised. Built as for the FPGA (`lvt`: the
+accumulator's banks are LVT memories, rtl/lvt.py)."""
 from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
 import numpy as np
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, encode
 from .axi import AxiAccelerator, REGS, prog_base
 from .top import Accelerator
+from .fpga import FpgaBuild
 
 @dataclass
 class AxiRun:
@@ -22,7 +25,7 @@ class AxiRun:
   bursts: dict            # {"read": n, "write": n, "beats_read": n, "beats_write": n}
 
 def run_axi(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, latency: int = 8, stall: float = 0.2, seed: int = 0,
-            imem_depth: int = 64, max_cycles: int = 200_000) -> AxiRun:
+            imem_depth: int = 64, max_cycles: int = 200_000, lvt: bool = True) -> AxiRun:
   queues = [[encode(i) for i in program if i.queue.value == q] for q in range(3)]
   if max(map(len, queues)) >= imem_depth: raise ValueError(f"program needs an instruction buffer deeper than {imem_depth}")
   dut = AxiAccelerator(Accelerator(cfg, imem_depth))
@@ -98,7 +101,7 @@ def run_axi(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, latency: i
       if r is not None and rready: rq.popleft()
       if b is not None and bready: bq.popleft()
 
-  sim = Simulator(dut)
+  sim = Simulator(Fragment.get(dut, FpgaBuild()) if lvt else dut)
   sim.add_clock(1e-8)
   sim.add_testbench(memory, background=True)
   sim.add_testbench(host)

@@ -75,6 +75,11 @@ class ScanHarness(wiring.Component):
     m.d.comb += [Cat(*self.ins).eq(sin), self.scan_out.eq(sout[-1])]
     return m
 
+class FpgaBuild:
+  """The `platform` every elaborate() sees in an FPGA build: SRAM banks with several write ports become LVT memories
+  (rtl/lvt.py) that map to block RAM instead of flip-flops."""
+  lvt_memories = True
+
 def _ports(sig: wiring.Signature, obj, flip: bool = False):
   """(flow as seen from outside the component, value) of every port signal; an In(signature) flips its members."""
   for name, member in sig.members.items():
@@ -93,7 +98,7 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
   holder = {}
   def keep(core):
     holder["h"] = h = wrap(core); return h
-  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP)
+  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild())
   return text, holder["h"]
 
 # ---------------- resource estimate without tools ----------------
@@ -196,7 +201,9 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   with open(os.path.join(d, "stat.json")) as f: counts = synth_counts(t.family, json.load(f))
   over = [f"{k.upper()} {counts[k]:,} of {getattr(t, k + 's'):,} (+{counts[k] - getattr(t, k + 's'):,})" for k in ("lut", "ff", "dsp", "bram")
           if counts[k] > getattr(t, k + "s")]
-  if over: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + f" (netlist: {d})")
+  if over:
+    hint = f"; the instruction buffers alone are 3 x {imem_depth} x 128 bit: try a smaller --imem-depth" if counts["bram"] > t.brams else ""
+    raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + hint + f" (netlist: {d})")
   times["pnr_s"] = _run([nextpnr, *pnr_args], d, "nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
   with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
   util = rep["utilization"]

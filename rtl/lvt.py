@@ -9,7 +9,8 @@ writes part of a line owns all of it. That is exact for the accelerator's SRAMs,
 lines they start before anyone else may read them (the model refuses any program where two queues touch a line
 without a token between them, and a DMA row writes every byte of its line, zeros past `line_bytes`).
 
-Drop-in for amaranth.lib.memory.Memory as rtl/sram.py uses it: write_port(granularity), read_port(transparent_for).
+Drop-in for amaranth.lib.memory.Memory as rtl/sram.py uses it (write_port(granularity), read_port(transparent_for)),
+in FPGA builds only (rtl/fpga.FpgaBuild); tests/rtl/test_lvt.py holds it against one multi-port memory.
 """
 from amaranth.hdl import Module, Signal, Elaboratable
 from amaranth.lib.memory import Memory, ReadPort, WritePort

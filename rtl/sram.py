@@ -35,8 +35,8 @@ class Sram(wiring.Component):
       local = addr
       for b in range(1, self.banks): local = Mux(sel[b], addr - b * bank_lines, local)
       return sel, local[:max(1, ceil_log2(bank_lines))]
-    # several writers: one-write-port copies and a live value table (rtl/lvt.py), which FPGA block RAM can hold
-    mem_cls = Memory if len(self.wr) == 1 else LvtMemory
+    # several writers on an FPGA build: one-write-port copies and a live value table (rtl/lvt.py), which block RAM can hold
+    mem_cls = LvtMemory if len(self.wr) > 1 and getattr(platform, "lvt_memories", False) else Memory
     banks = [mem_cls(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(self.banks)]
     for b, mem in enumerate(banks): m.submodules[f"bank{b}"] = mem
     wports = []

