@@ -98,7 +98,8 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
   holder = {}
   def keep(core):
     holder["h"] = h = wrap(core); return h
-  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild())
+  # no source-line attributes: the cache key changes with the logic, not with an edit elsewhere in a file
+  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild(), emit_src=False)
   return text, holder["h"]
 
 # ---------------- resource estimate without tools ----------------
