@@ -436,7 +436,9 @@ def parser() -> argparse.ArgumentParser:
                                  "(pip install -e .[fpga]). docs/fpga.md explains the top level and the scan harness.")
   p.add_argument("--target", required=True, help=f"device: {', '.join(TARGETS)}")
   p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock to place and route for, in MHz (default 100)")
-  p.add_argument("--top", choices=("axi", "core"), default="axi", help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator")
+  p.add_argument("--top", choices=("axi", "core", "array", "array-unpipelined"), default="axi",
+                 help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
+                      "(array-unpipelined: with multiply and add in one cycle, for comparison)")
   p.add_argument("--imem-depth", type=positive, default=1024, help="instructions each queue's buffer holds (default 1024)")
   p.add_argument("--workload", metavar="gemm:M,K,N", help="also report this GEMM's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
   p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")

@@ -56,8 +56,8 @@ def _grid(m: Module, make, rows: int, cols: int) -> list:
 
 
 class WsArray(wiring.Component):
-  def __init__(self, rows: int, cols: int):
-    self.rows, self.cols = rows, cols
+  def __init__(self, rows: int, cols: int, pipelined: bool = True):
+    self.rows, self.cols, self.pipelined = rows, cols, pipelined     # pipelined=False: multiply and add in one cycle (for comparison)
     super().__init__({
       "a": In(data.ArrayLayout(signed(8), rows)), "a_flip": In(1),    # one A row (k lanes) per cycle; flip on a fold's first row
       "w": In(data.ArrayLayout(signed(8), cols)), "w_capture": In(1), # one weight row per cycle, last row first; capture after the last
@@ -67,7 +67,7 @@ class WsArray(wiring.Component):
   def elaborate(self, platform):
     m = Module()
     R, C = self.rows, self.cols
-    late = C > 1                                     # column 0 registers its products late: its deskew pays for it
+    late = C > 1 and self.pipelined                  # column 0 registers its products late: its deskew pays for it
     pe = _grid(m, lambda i, j: PE(("late" if j == 0 else "early") if late else None), R, C)
     for i in range(R):                               # left edge: row i skewed by i cycles
       m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(delay(m, self.a_flip, i, f"f{i}"))]

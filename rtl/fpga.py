@@ -91,10 +91,13 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
   """The Verilog of `top` inside the harness, through rtl/cosim.verilog (the `tinyaccel verilog` path)."""
   from .cosim import verilog
   if top == "core": wrap = ScanHarness
+  elif top in ("array", "array-unpipelined"):      # the systolic array alone: what the datapath can do without the control
+    from .array import WsArray, OsArray
+    wrap = lambda core: ScanHarness(WsArray(cfg.rows, cfg.cols, pipelined=top == "array") if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
   elif top == "axi":
     from .axi import AxiAccelerator
     wrap = lambda core: ScanHarness(AxiAccelerator(core))
-  else: raise FpgaError(f"unknown top {top!r} (choose axi or core)")
+  else: raise FpgaError(f"unknown top {top!r} (choose axi, core, array or array-unpipelined)")
   holder = {}
   def keep(core):
     holder["h"] = h = wrap(core); return h
