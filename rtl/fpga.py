@@ -229,8 +229,11 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   return r
 
 def _version(exe: str) -> str:
-  try: return subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[0][:80]
-  except Exception: return "unknown"
+  """The tool's package version (running `--version` would compile a tool's WebAssembly just to print it)."""
+  from importlib.metadata import version, PackageNotFoundError
+  name = os.path.basename(exe)
+  try: return f"{name} {version(name)}"
+  except PackageNotFoundError: return name
 
 def perf_per_usd(fpga: dict, gemm_report: dict, board_usd: float | None) -> dict:
   """A GEMM's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
