@@ -93,7 +93,9 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
   if top == "core": wrap = ScanHarness
   elif top in ("array", "array-unpipelined"):      # the systolic array alone: what the datapath can do without the control
     from .array import WsArray, OsArray
-    wrap = lambda core: ScanHarness(WsArray(cfg.rows, cfg.cols, pipelined=top == "array") if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
+    def wrap(core):
+      core._MustUse__silence = True                # the accelerator around it is not built
+      return ScanHarness(WsArray(cfg.rows, cfg.cols, pipelined=top == "array") if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
   elif top == "axi":
     from .axi import AxiAccelerator
     wrap = lambda core: ScanHarness(AxiAccelerator(core))
