@@ -239,8 +239,8 @@ def _version(exe: str) -> str:
 
 def perf_per_usd(fpga: dict, gemm_report: dict, board_usd: float | None) -> dict:
   """A GEMM's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
-  given. The model's cycles are the core's cycles (the AXI top hides memory stalls from it: docs/fpga.md), so this
-  assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock."""
+  given. It assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock; the AXI
+  bridge adds latency of its own, so for the AXI top this is an upper bound (docs/fpga.md)."""
   clock = fpga["fmax_mhz"]
   cycles, macs = gemm_report["cycles"], gemm_report["macs"]
   seconds = cycles / (clock * 1e6) if clock else float("inf")
