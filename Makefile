@@ -4,13 +4,13 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test test-rtl-full verilog bench hw-deps clean
+.PHONY: demo test test-rtl-full verilog bench hw-deps clean fpga
 CONFIG ?= tiny
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,plot,dist]'
+	$(PY) -m pip install -q -e '.[test,plot,dist,fpga]'
 	touch $@
 
 # Icarus Verilog for the cocotb co-simulations (Debian package; needs root, as on CI)
@@ -31,6 +31,10 @@ test-rtl-full: $(STAMP) hw-deps
 # synthesizable Verilog of a config: make verilog CONFIG=edge (a preset or a TOML path)
 verilog: $(STAMP)
 	$(VENV)/bin/tinyaccel verilog --config $(CONFIG) -o build/verilog/tinyaccel_$(notdir $(basename $(CONFIG))).v
+
+# FPGA flow tests, the slow ones included (8x8 on an ECP5-85k: several minutes); yowasp's WASM cache is build/yowasp
+fpga: $(STAMP)
+	$(PY) -m pytest -m "slow or not slow" tests/test_fpga.py tests/rtl/test_axi.py
 
 bench: $(STAMP)
 	$(PY) -m tinyaccel.bench --json build/bench.json

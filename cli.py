@@ -17,7 +17,8 @@ from .reports.cost import cost_report
 
 class UsageError(ValueError): pass
 from .rtl.cosim import RtlError
-ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, RtlError, OSError)
+from .rtl.fpga import FpgaError
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, RtlError, FpgaError, OSError)
 
 def positive(s: str) -> int:
   try: v = int(s)
@@ -325,6 +326,38 @@ def cmd_verify(args):
   if args.json: write_json(args.json, dict(config=cfg.to_dict(), workload=what, **r))
   return 0 if r["outputs_match"] and r["cycles_match"] else 1
 
+def cmd_fpga(args):
+  from .rtl.fpga import run as fpga_run, perf_per_usd
+  cfg = config_from(args)
+  workload = None
+  if args.workload:
+    try:
+      kind, dims = args.workload.split(":"); m, k, n = (int(x) for x in dims.split(","))
+      assert kind == "gemm" and min(m, k, n) >= 1
+    except (ValueError, AssertionError): raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes") from None
+    workload = (m, k, n)
+  if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
+  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=args.json != "-")
+  if workload:
+    rep, _, _ = run_gemm(cfg, *workload, functional=False)
+    r["workload"] = perf_per_usd(r, rep, args.board_usd)
+  res, cp = r["resources"], r["critical_path"]
+  rows = [("design", f"{cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow}), top {r['top']}, on {r['target']} ({r['device']} {r['package']})" + (" [cached]" if r["cached"] else "")),
+          *((k.upper() if k != "bram" else "block RAM", f"{v['used']:,} of {v['available']:,} ({v['utilization']:.1%})") for k, v in res.items()),
+          ("Fmax", f"{r['fmax_mhz']:.1f} MHz: {'meets' if r['meets_freq'] else 'MISSES'} the requested {r['freq_mhz']:g} MHz"),
+          ("fits", "yes" if r["fits"] else "NO")]
+  if cp: rows.append(("critical path", f"{cp['delay_ns']:.2f} ns ({cp['logic_ns']:.2f} logic, {cp['routing_ns']:.2f} routing, {cp['logic_levels']} cells): {cp['start']} -> {cp['end']}"))
+  rows.append(("harness", f"{r['harness_ffs']:,} FFs of the counts above are the scan harness around the top's {r['design_port_bits']:,} port bits (rtl/fpga.py)"))
+  rows.append(("tool time", ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in r["seconds"].items()) + (f" (this call: Verilog {r['verilog_seconds']:.1f} s, the rest cached)" if r["cached"] else "")))
+  if workload:
+    w = r["workload"]
+    rows.append(("workload", f"gemm {'x'.join(map(str, workload))}: {w['cycles']:,} cycles at {w['clock_mhz']:.1f} MHz = {w['seconds'] * 1e3:.4g} ms, "
+                             f"{si(w['flops_per_s'], 'FLOP/s')} ({w['utilization']:.3f} of {si(w['peak_flops_per_s'], 'FLOP/s')} peak)"))
+    rows.append(("per $", f"{si(w['flops_per_s_per_usd'], 'FLOP/s')} per $ at a ${args.board_usd:g} board" if w["flops_per_s_per_usd"] else w["note"]))
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
 def cmd_list(args):
   """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
   from .workloads import WORKLOADS
@@ -439,6 +472,23 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
   p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
   common(p); p.set_defaults(fn=cmd_verify)
+  from .rtl.fpga import TARGETS
+  p = sub.add_parser("fpga", help="synthesize, place and route on an FPGA (yosys + nextpnr): resources, Fmax, tool times",
+                     description="Synthesize the accelerator (yosys, DSP inference on), place and route it (nextpnr) and report LUTs, "
+                                 "flip-flops, DSPs, block RAMs and IOs with their utilization (fractions of the device), the achieved "
+                                 "Fmax in MHz and whether it meets --freq, the critical path (ns) and the tools' run times (s). Results "
+                                 "are cached by Verilog hash under build/fpga/. Exit status 2 (one line) for an unknown target, a design "
+                                 "that does not fit (checked from the config, then after synthesis, before placement) or missing tools "
+                                 "(pip install -e .[fpga]). docs/fpga.md explains the top level and the scan harness.")
+  p.add_argument("--target", required=True, help=f"device: {', '.join(TARGETS)}")
+  p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock to place and route for, in MHz (default 100)")
+  p.add_argument("--top", choices=("axi", "core", "array", "array-unpipelined"), default="axi",
+                 help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
+                      "(array-unpipelined: with multiply and add in one cycle, for comparison)")
+  p.add_argument("--imem-depth", type=positive, default=1024, help="instructions each queue's buffer holds (default 1024)")
+  p.add_argument("--workload", metavar="gemm:M,K,N", help="also report this GEMM's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
+  p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")
+  common(p); p.set_defaults(fn=cmd_fpga)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
   p = sub.add_parser("sweep", help="run a design-space sweep (TOML) in parallel; resumable")

@@ -23,10 +23,13 @@ BUILD_ROOT = os.environ.get("TINYACCEL_BUILD", os.path.join(os.path.dirname(RTL_
 class RtlError(RuntimeError):
   """The RTL could not run a program (simulator missing, unsupported instruction, no completion)."""
 
-def verilog(cfg: AccelConfig, imem_depth: int | None = None) -> str:
+def verilog(cfg: AccelConfig, imem_depth: int | None = None, wrap=None, name: str = TOPLEVEL, platform=None, emit_src: bool = True) -> str:
+  """The Accelerator as Verilog; `wrap(core)` returns a component around it to export instead (the FPGA flow's
+  AXI top and scan harness); `platform` reaches every elaborate() (rtl/fpga.FpgaBuild asks for LVT memories)."""
   from amaranth.back import verilog as amaranth_verilog
   from .top import Accelerator, DEFAULT_IMEM_DEPTH
-  return amaranth_verilog.convert(Accelerator(cfg, imem_depth or DEFAULT_IMEM_DEPTH), name=TOPLEVEL)
+  core = Accelerator(cfg, imem_depth or DEFAULT_IMEM_DEPTH)
+  return amaranth_verilog.convert(wrap(core) if wrap else core, name=name, platform=platform, emit_src=emit_src)
 
 def for_icarus(text: str) -> str:
   """Icarus does not run `always @*` blocks at time 0, so a block whose inputs never change would keep X

