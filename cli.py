@@ -179,15 +179,19 @@ def cmd_cost(args):
 
 def cmd_report(args):
   from .reports.report import write_report
-  results = []
+  results, fpga = [], []
   for p in args.results:
     with open(p) as f: r = json.load(f)
-    if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json` result")
+    if isinstance(r, dict) and "fmax_mhz" in r:
+      if "workload" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
+      fpga.append(r); continue
+    if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json` or `tinyaccel fpga --json` result")
     results.append(r)
+  if not results: raise UsageError("report: give at least one `tinyaccel run --json` result")
   trace = None
   if args.trace:
     with open(args.trace) as f: trace = json.load(f)
-  print(write_report(results, args.output, trace))
+  print(write_report(results, args.output, trace, fpga=fpga))
   return 0
 
 def cmd_sweep(args):
@@ -500,7 +504,8 @@ def parser() -> argparse.ArgumentParser:
                  "start one with `dask scheduler` and `dask worker ADDR` on each machine)")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_sweep)
   p = sub.add_parser("report", help="HTML report with plots from `run --json` results")
-  p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`")
+  p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`, and `tinyaccel fpga ... --workload gemm:M,K,N "
+                 "--json` results for FPGA rows on the perf/$ plot (priced when --board-usd was given)")
   p.add_argument("-o", "--output", default="reports/out", help="output folder (default reports/out)")
   p.add_argument("--trace", metavar="FILE", help="a .json trace from `run gemm --trace` for the timeline plot")
   p.set_defaults(fn=cmd_report)

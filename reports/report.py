@@ -40,8 +40,20 @@ def roofline(results, out_dir):
   ax.legend(fontsize=7); ax.set_title("Roofline: one point per kernel")
   return _save(fig, out_dir, "roofline.png")
 
-def perf_per_dollar(results, out_dir):
+def fpga_rows(fpga: list[dict]) -> list[dict]:
+  """FPGA builds (`tinyaccel fpga --workload ... --json`): the model's cycles at the achieved Fmax, per $ of the board
+  when a price was given (the reference data cites none for ECP5/iCE40 boards)."""
+  out = []
+  for f in fpga:
+    w, c, usd = f["workload"], f["config"], f["workload"].get("board_usd")
+    out.append(dict(name=f"FPGA {f['target']} {c['rows']}x{c['cols']} @ {f['fmax_mhz']:.1f} MHz on gemm {w['m']}x{w['k']}x{w['n']}" + (f" (board ${usd:,.0f})" if usd else " (no board price)"),
+                    flops_per_usd=w.get("flops_per_s_per_usd"), peak_flops_per_usd=w["peak_flops_per_s"] / usd if usd else None, flops_per_watt=None,
+                    flops_per_s=w["flops_per_s"]))
+  return out
+
+def perf_per_dollar(results, out_dir, fpga=()):
   rows = [dict(name=_label(r), flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"]) for r in results]
+  rows += fpga_rows(list(fpga))
   for r in results:
     w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
     h = h100_measured(key, batch=None if w.get("kind") == "gemm" else 1)
@@ -83,7 +95,7 @@ def timeline(trace: list[dict], out_dir: str) -> str:
   ax.set_yticks([0, 1, 2], ["load", "compute", "store"]); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
   return _save(fig, out_dir, "timeline.png")
 
-def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None) -> str:
+def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = ()) -> str:
   os.makedirs(out_dir, exist_ok=True)
   parts = ["<h1>tinyaccel report</h1>"]
   summary = [dict(run=_label(r), cycles=r["cycles"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
@@ -91,8 +103,8 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
   parts += ["<h2>Summary</h2>", _table(summary, list(summary[0]))]
   parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
-  png, rows = perf_per_dollar(results, out_dir)
-  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "flops_per_usd", "peak_flops_per_usd", "flops_per_watt"])]
+  png, rows = perf_per_dollar(results, out_dir, fpga)
+  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "flops_per_usd", "peak_flops_per_usd", "flops_per_watt", "flops_per_s"])]
   for r, png in zip(results, kernels(results, out_dir)):
     parts += [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">',
               _table(r["kernels"], ["name", "kind", "shape", "cycles", "utilization", "roofline_bound_cycles", "dram_bytes", "compulsory_dram_bytes", "correct"])]

@@ -1,5 +1,5 @@
 """The HTML report: every plot is written, and the page references only files that exist."""
-import json, re, subprocess, sys
+import json, re, subprocess, sys, pytest
 
 def tinyaccel(*args): return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True)
 
@@ -18,4 +18,25 @@ def test_report_from_runs(tmp_path):
   assert len(json.loads((out / "results.json").read_text())) == 2 and (out / "results.csv").read_text().count("\n") == 3
   bad = tmp_path / "bad.json"; bad.write_text("[1, 2]")
   p = tinyaccel("report", str(bad), "-o", str(out))
-  assert p.returncode == 2 and "not a `tinyaccel run --json` result" in p.stderr
+  assert p.returncode == 2 and "not a `tinyaccel run --json` or `tinyaccel fpga --json` result" in p.stderr
+
+def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
+  """An FPGA build's achieved Fmax times the model's cycles, per $ of the board the user prices (none is cited)."""
+  from tinyaccel.arch.config import load_config
+  from tinyaccel.cli import run_gemm
+  from tinyaccel.rtl.fpga import perf_per_usd
+  cfg = load_config("tiny"); rep, _, _ = run_gemm(cfg, 64, 64, 64)
+  fpga = dict(target="ecp5-25k", fmax_mhz=35.5, config=cfg.to_dict())
+  priced, unpriced = dict(fpga, workload=perf_per_usd(fpga, rep, 99.0)), dict(fpga, workload=perf_per_usd(fpga, rep, None))
+  assert priced["workload"]["flops_per_s"] == pytest.approx(2 * 64 ** 3 / (rep["cycles"] / 35.5e6))
+  assert priced["workload"]["flops_per_s_per_usd"] == pytest.approx(priced["workload"]["flops_per_s"] / 99) and unpriced["workload"]["flops_per_s_per_usd"] is None
+  files = []
+  for name, r in (("g.json", rep), ("f1.json", priced), ("f2.json", unpriced)):
+    (tmp_path / name).write_text(json.dumps(r, default=str)); files.append(str(tmp_path / name))
+  p = tinyaccel("report", *files, "-o", str(tmp_path / "rep"))
+  assert p.returncode == 0, p.stderr
+  page = (tmp_path / "rep" / "index.html").read_text()
+  assert "FPGA ecp5-25k 4x4 @ 35.5 MHz on gemm 64x64x64 (board $99)" in page and "(no board price)" in page
+  (tmp_path / "f3.json").write_text(json.dumps(fpga))
+  p = tinyaccel("report", files[0], str(tmp_path / "f3.json"), "-o", str(tmp_path / "rep"))
+  assert p.returncode == 2 and "needs a workload" in p.stderr
