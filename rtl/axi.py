@@ -11,10 +11,9 @@ is accepted, so R and B are always taken, and a response is handed to the core i
 Control (AXI4-Lite, 32-bit): registers at 0x00.., the program window above them; see REGS and docs/fpga.md.
 """
 from amaranth.hdl import Module, Signal, Mux, Cat, Const, EnableInserter, ResetInserter
-from amaranth.lib import wiring, data, fifo
+from amaranth.lib import wiring, fifo
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
-from ..arch.isa import INSTR_BITS
 from .dma import port_geometry
 from .top import Accelerator
 

@@ -66,7 +66,7 @@ def run_axi(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, latency: i
 
   cycle = [0]
   async def memory(ctx):
-    ar, aw, rq, wq, bq = deque(), deque(), deque(), deque(), deque()   # bursts taken, read beats due, write bursts with data, B due
+    aw, rq, bq = deque(), deque(), deque()                           # write bursts taken, read beats due, B responses due
     while True:
       # this cycle's ready/valid, decided before the edge
       arready, awready, wready = rng.random() > stall, rng.random() > stall, rng.random() > stall

@@ -6,11 +6,11 @@ queues, the DRAM image, the DRAM timing. `verify` runs the model on the same pro
 final DRAM image and every instruction's (start, end).
 """
 from __future__ import annotations
-import glob, hashlib, json, logging, os, re, shutil, tempfile, time
+import glob, hashlib, json, logging, os, shutil, tempfile, time
 from dataclasses import dataclass
 import numpy as np
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, encode
+from ..arch.isa import Instr, encode
 from ..sim.model import run as model_run, Machine
 from .dma import port_geometry
 from .top import END_QUEUES

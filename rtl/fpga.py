@@ -9,9 +9,8 @@ register that shifts out through another: five pins in all, every design path ti
 at a cost of one FF per port bit (`harness_ffs`, included in the FF count) and about one LUT per output bit.
 """
 import hashlib, json, os, shutil, subprocess, sys, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from amaranth.hdl import Module, Signal, Cat, Value
-from amaranth.utils import ceil_log2
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from ..arch.config import AccelConfig

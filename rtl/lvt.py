@@ -12,7 +12,7 @@ without a token between them, and a DMA row writes every byte of its line, zeros
 Drop-in for amaranth.lib.memory.Memory as rtl/sram.py uses it (write_port(granularity), read_port(transparent_for)),
 in FPGA builds only (rtl/fpga.FpgaBuild); tests/rtl/test_lvt.py holds it against one multi-port memory.
 """
-from amaranth.hdl import Module, Signal, Elaboratable
+from amaranth.hdl import Module, Elaboratable
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.utils import ceil_log2
 

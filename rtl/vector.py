@@ -110,7 +110,7 @@ class VectorUnit(wiring.Component):
 
   def elaborate(self, platform):
     m = Module()
-    cfg, L, C = self.cfg, self.cfg.vector_lanes, self.cfg.cols
+    L, C = self.cfg.vector_lanes, self.cfg.cols
     NC = -(-C // L)
     v, hdr = self.ins.body.vector, self.ins.header
     cur, held = latched(m, self.issue, {k: getattr(v, k) for k, _ in Instruction["body"].shape["vector"].shape} |

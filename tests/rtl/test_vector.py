@@ -1,7 +1,7 @@
 """One vector lane (rtl/vector.py `element`) in Amaranth's simulator against arch/vector.py, function by
 function: the ROM words, the leading-one normalization, the table interpolation, the saturating and
 rounding shifts, on edge values (0, +-1, powers of two, INT32_MIN/MAX) and random ones, every shift."""
-import numpy as np, pytest
+import numpy as np
 from amaranth.hdl import Module, Signal, signed, Elaboratable
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
