@@ -2,6 +2,7 @@
 synthesis, placement and routing of a small design on an ECP5 with its numbers checked for consistency."""
 import json, os, subprocess, sys, time
 import pytest
+from amaranth.utils import ceil_log2
 from tinyaccel.arch.config import load_config
 from tinyaccel.rtl import fpga
 
@@ -38,7 +39,7 @@ def test_harness_turns_every_port_bit_into_a_scan_register():
   from tinyaccel.rtl.axi import AxiAccelerator
   core = Accelerator(load_config("tiny"), 64)
   h = fpga.ScanHarness(AxiAccelerator(core))
-  lite = fpga.ceil_log2(64) + 7
+  lite = ceil_log2(64) + 7
   # inputs: AXI4-Lite awaddr awvalid wdata wstrb wvalid bready araddr arvalid rready; AXI4 awready wready bresp bvalid arready rdata rresp rlast rvalid
   assert h.in_bits == (lite + 1) * 2 + 32 + 4 + 1 + 1 + 1 + (1 + 1 + 2 + 1 + 1 + 32 + 2 + 1 + 1)
   # outputs: AXI4-Lite awready wready bresp bvalid arready rdata rresp rvalid; AXI4 aw* w* bready ar* rready; irq
