@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test test-rtl-full verilog bench hw-deps clean fpga
+.PHONY: demo test test-rtl-full verilog bench hw-deps clean fpga fpga-sweep
 CONFIG ?= tiny
 
 $(STAMP): pyproject.toml
@@ -35,6 +35,10 @@ verilog: $(STAMP)
 # FPGA flow tests, the slow ones included (8x8 on an ECP5-85k: several minutes); yowasp's WASM cache is build/yowasp
 fpga: $(STAMP)
 	$(PY) -m pytest -m "slow or not slow" tests/test_fpga.py tests/rtl/test_axi.py
+
+# array size x ECP5 size x clock (sweeps/fpga.toml): ~20 minutes once, then every point is cached (build/fpga, build/fpga-sweep)
+fpga-sweep: $(STAMP)
+	$(VENV)/bin/tinyaccel sweep sweeps/fpga.toml -o build/fpga-sweep --json build/fpga-sweep/sweep.json
 
 bench: $(STAMP)
 	$(PY) -m tinyaccel.bench --json build/bench.json

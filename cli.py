@@ -182,10 +182,15 @@ def cmd_report(args):
   results, fpga = [], []
   for p in args.results:
     with open(p) as f: r = json.load(f)
+    if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
+    if isinstance(r, list):                      # a sweep's results.json: its FPGA points with a workload
+      pts = [x for x in r if isinstance(x, dict) and x.get("ok") and "perf" in x]
+      if not pts: raise UsageError(f"{p}: no FPGA point with a workload in it (a sweep enters the report through [fpga] points with [workloads])")
+      fpga += pts; continue
     if isinstance(r, dict) and "fmax_mhz" in r:
-      if "workload" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
+      if "perf" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
       fpga.append(r); continue
-    if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json` or `tinyaccel fpga --json` result")
+    if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result")
     results.append(r)
   if not results: raise UsageError("report: give at least one `tinyaccel run --json` result")
   trace = None
@@ -195,14 +200,33 @@ def cmd_report(args):
   return 0
 
 def cmd_sweep(args):
-  from .reports.sweep import run_sweep, pareto, SweepError, PERF, PERF_AREA
-  from .reports.report import sweep_plot
+  from .reports.sweep import run_sweep, pareto, fpga_objectives, SweepError, PERF, PERF_AREA
+  from .reports.report import sweep_plot, fpga_sweep_plot
   try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
+  if r["results"] and "target" in r["results"][0]: return _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot)
   front = pareto(r["results"], PERF_AREA if args.area else PERF)
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
   lines += [f"  pareto: {p['workload']:<22} {json.dumps(p['params']):<40} {si(p['flops_per_usd'], 'FLOP/s')}/$ {si(p['flops_per_watt'], 'FLOP/s')}/W {p['area_mm2']['total']:.3g} mm2" for p in front]
   if r["results"] and front: lines.append(f"  plot: {sweep_plot(r['results'], front, args.output)}")
+  say(args, "\n".join(lines))
+  if args.json: write_json(args.json, dict(r, pareto=front))
+  return 0
+
+def _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot):
+  """One row per FPGA point: resources, Fmax against the requested clock, and the workload's speed at that Fmax."""
+  front = pareto(r["results"], *fpga_objectives(r["results"]))
+  lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} failed",
+           f"  {'config':<28} {'target':<11} {'MHz':>5} {'Fmax':>6}  {'LUT':>6} {'DSP':>4} {'BRAM':>4}  {'workload':<20} {'FLOP/s':>9} {'per $':>9}"]
+  for p in r["results"]:
+    head = f"  {json.dumps(p['params'])[:28]:<28} {p['target']:<11} {p['freq_mhz']:>5g}"
+    if not p["ok"]: lines.append(f"{head} {p['error']}"); continue
+    res, star = p["resources"], "*" if p in front else " "
+    speed = si(p["flops_per_s"] or p["peak_flops_per_s"], "") + ("" if p["flops_per_s"] else " pk")
+    lines.append(f"{head} {p['fmax_mhz']:>6.1f}{' ' if p['meets_freq'] else '!'} {res['lut']['utilization']:>6.1%} {res['dsp']['used']:>4} {res['bram']['used']:>4}  "
+                 f"{(p['workload'] or '-')[:20]:<20} {speed:>9} {si(p['flops_per_s_per_usd'], '') if p['flops_per_s_per_usd'] else '-':>9}{star}")
+  lines.append("  ! misses the requested clock (speeds are at the achieved Fmax); pk: peak, no workload; * Pareto-optimal")
+  if front: lines.append(f"  plot: {fpga_sweep_plot(r['results'], front, args.output)}")
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, dict(r, pareto=front))
   return 0
@@ -332,19 +356,22 @@ def cmd_verify(args):
 
 def cmd_fpga(args):
   from .rtl.fpga import run as fpga_run, perf_per_usd
+  from .reports.sweep import evaluate
   cfg = config_from(args)
   workload = None
   if args.workload:
-    try:
-      kind, dims = args.workload.split(":"); m, k, n = (int(x) for x in dims.split(","))
-      assert kind == "gemm" and min(m, k, n) >= 1
-    except (ValueError, AssertionError): raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes") from None
-    workload = (m, k, n)
+    from .workloads import WORKLOADS
+    if args.workload in WORKLOADS: workload = args.workload
+    else:
+      try:
+        kind, dims = args.workload.split(":"); m, k, n = (int(x) for x in dims.split(","))
+        assert kind == "gemm" and min(m, k, n) >= 1
+      except (ValueError, AssertionError):
+        raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes or a network of `tinyaccel list`") from None
+      workload = f"gemm {m}x{k}x{n}"
   if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
-  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=args.json != "-")
-  if workload:
-    rep, _, _ = run_gemm(cfg, *workload, functional=False)
-    r["workload"] = perf_per_usd(r, rep, args.board_usd)
+  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=args.json != "-", seed=args.seed)
+  if workload: r["perf"] = perf_per_usd(r, workload, *evaluate(cfg, workload)[:2], args.board_usd)
   res, cp = r["resources"], r["critical_path"]
   rows = [("design", f"{cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow}), top {r['top']}, on {r['target']} ({r['device']} {r['package']})" + (" [cached]" if r["cached"] else "")),
           *((k.upper() if k != "bram" else "block RAM", f"{v['used']:,} of {v['available']:,} ({v['utilization']:.1%})") for k, v in res.items()),
@@ -352,10 +379,11 @@ def cmd_fpga(args):
           ("fits", "yes" if r["fits"] else "NO")]
   if cp: rows.append(("critical path", f"{cp['delay_ns']:.2f} ns ({cp['logic_ns']:.2f} logic, {cp['routing_ns']:.2f} routing, {cp['logic_levels']} cells): {cp['start']} -> {cp['end']}"))
   rows.append(("harness", f"{r['harness_ffs']:,} FFs of the counts above are the scan harness around the top's {r['design_port_bits']:,} port bits (rtl/fpga.py)"))
-  rows.append(("tool time", ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in r["seconds"].items()) + (f" (this call: Verilog {r['verilog_seconds']:.1f} s, the rest cached)" if r["cached"] else "")))
+  rows.append(("tool time", ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in r["seconds"].items()) + (f" (this call: Verilog {r['verilog_seconds']:.1f} s, the rest cached)" if r["cached"]
+               else " (synthesis from the cache)" if r.get("synth_cached") else "")))
   if workload:
-    w = r["workload"]
-    rows.append(("workload", f"gemm {'x'.join(map(str, workload))}: {w['cycles']:,} cycles at {w['clock_mhz']:.1f} MHz = {w['seconds'] * 1e3:.4g} ms, "
+    w = r["perf"]
+    rows.append(("workload", f"{workload}: {w['cycles']:,} cycles at {w['clock_mhz']:.1f} MHz = {w['seconds'] * 1e3:.4g} ms, "
                              f"{si(w['flops_per_s'], 'FLOP/s')} ({w['utilization']:.3f} of {si(w['peak_flops_per_s'], 'FLOP/s')} peak)"))
     rows.append(("per $", f"{si(w['flops_per_s_per_usd'], 'FLOP/s')} per $ at a ${args.board_usd:g} board" if w["flops_per_s_per_usd"] else w["note"]))
   say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
@@ -491,7 +519,8 @@ def parser() -> argparse.ArgumentParser:
                       "(array-unpipelined: with multiply and add in one cycle, for comparison)")
   p.add_argument("--imem-depth", type=positive, default=512, help="instructions each queue's buffer holds (default 512: with 1024 the three "
                  "128-bit buffers take 24 DP16KD block RAMs, and the tiny preset no longer fits an ECP5-25k)")
-  p.add_argument("--workload", metavar="gemm:M,K,N", help="also report this GEMM's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
+  p.add_argument("--workload", metavar="gemm:M,K,N|NETWORK", help="also report this GEMM's or network's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
+  p.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1): Fmax moves by a few percent from seed to seed")
   p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")
   common(p); p.set_defaults(fn=cmd_fpga)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")

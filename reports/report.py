@@ -41,12 +41,12 @@ def roofline(results, out_dir):
   return _save(fig, out_dir, "roofline.png")
 
 def fpga_rows(fpga: list[dict]) -> list[dict]:
-  """FPGA builds (`tinyaccel fpga --workload ... --json`): the model's cycles at the achieved Fmax, per $ of the board
-  when a price was given (the reference data cites none for ECP5/iCE40 boards)."""
+  """FPGA builds (`tinyaccel fpga --workload ... --json`, or a sweep's FPGA points): the model's cycles at the achieved
+  Fmax, per $ of the board when a price was given (the reference data cites none for ECP5/iCE40 boards)."""
   out = []
   for f in fpga:
-    w, c, usd = f["workload"], f["config"], f["workload"].get("board_usd")
-    out.append(dict(name=f"FPGA {f['target']} {c['rows']}x{c['cols']} @ {f['fmax_mhz']:.1f} MHz on gemm {w['m']}x{w['k']}x{w['n']}" + (f" (board ${usd:,.0f})" if usd else " (no board price)"),
+    w, c, usd = f["perf"], f["config"], f["perf"].get("board_usd")
+    out.append(dict(name=f"FPGA {f['target']} {c['rows']}x{c['cols']} @ {f['fmax_mhz']:.1f} MHz on {w['workload']}" + (f" (board ${usd:,.0f})" if usd else " (no board price)"),
                     flops_per_usd=w.get("flops_per_s_per_usd"), peak_flops_per_usd=w["peak_flops_per_s"] / usd if usd else None, flops_per_watt=None,
                     flops_per_s=w["flops_per_s"]))
   return out
@@ -120,6 +120,25 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
   atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results, default=str))
   return os.path.join(out_dir, "index.html")
+
+def fpga_sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
+  """An FPGA sweep: speed (the workload's at the achieved Fmax, or the peak) against LUTs, one colour per target;
+  hollow markers miss their requested clock, each point labelled rows x cols @ requested MHz."""
+  ok = [r for r in results if r.get("ok")]
+  speed = lambda r: r["flops_per_s"] or r["peak_flops_per_s"]
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for i, t in enumerate(sorted({r["target"] for r in ok})):
+    pts = [r for r in ok if r["target"] == t]
+    for meets in (True, False):
+      sel = [r for r in pts if r["meets_freq"] == meets]
+      if sel: ax.scatter([r["resources"]["lut"]["used"] for r in sel], [speed(r) for r in sel], s=40, edgecolors=f"C{i}",
+                         facecolors=f"C{i}" if meets else "none", label=t + ("" if meets else " (misses clock)"))
+    for r in pts: ax.annotate(f"{r['config']['rows']}x{r['config']['cols']}@{r['freq_mhz']:g}", (r["resources"]["lut"]["used"], speed(r)), fontsize=6)
+  ax.scatter([r["resources"]["lut"]["used"] for r in front], [speed(r) for r in front], s=12, c="k", marker="x", label="Pareto-optimal")
+  works = sorted({r["workload"] or "peak" for r in ok})
+  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("LUTs (LUT4)"); ax.set_ylabel(f"FLOP/s at the achieved Fmax ({', '.join(works)})")
+  ax.legend(fontsize=7); ax.set_title("FPGA sweep: speed against LUTs per target")
+  return os.path.join(out_dir, _save(fig, out_dir, "fpga.png"))
 
 def sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
   """Pareto front of a sweep: perf/$ against perf/W, marker area proportional to die area."""

@@ -13,6 +13,18 @@ Sweep file (TOML):
     [sample]                               # optional: a random subset of the product
     points = 10
     seed = 0
+    [fpga]                                 # optional: every config through yosys + nextpnr (rtl/fpga.py) instead
+    targets = ["ecp5-25k", "ecp5-85k"]     #   of the ASIC cost model; workloads become optional
+    freq_mhz = [100, 150]                  #   requested clocks (default [100])
+    top = "array"                          #   axi (default), core or array: what is placed (docs/fpga.md)
+    imem_depth = 512                       #   instruction buffer depth (default 512)
+    seed = 1                               #   nextpnr's placement seed
+    board_usd = { ecp5-85k = 99.0 }        #   your board prices, for FLOP/s per $ (the reference data cites none)
+
+An FPGA point is a config x target x clock (x workload): its synthesis is shared by every device size and clock of
+the family, and both synthesis and place-and-route are cached by Verilog hash under build/fpga/ (the cache
+`tinyaccel fpga` uses), so no design is synthesized twice, across sweeps too. Its performance is the model's
+cycles for the workload at the achieved Fmax (rtl/fpga.perf_per_usd).
 """
 from __future__ import annotations
 import hashlib, itertools, json, os, random, tomllib
@@ -28,55 +40,87 @@ def load_sweep(path: str) -> dict:
     with open(path, "rb") as f: s = tomllib.load(f)
   except tomllib.TOMLDecodeError as e: raise SweepError(f"{path}: malformed TOML: {e}") from None
   for k in s:
-    if k not in ("base", "params", "workloads", "sample"): raise SweepError(f"{path}: unknown key {k!r} (base, params, workloads, sample)")
+    if k not in ("base", "params", "workloads", "sample", "fpga"): raise SweepError(f"{path}: unknown key {k!r} (base, params, workloads, sample, fpga)")
   for k, v in s.get("params", {}).items():
     if not isinstance(v, list) or not v: raise SweepError(f"{path}: params.{k} must be a non-empty list")
-  if not s.get("workloads"): raise SweepError(f"{path}: [workloads] needs gemm and/or networks")
+  if "fpga" in s: s["fpga"] = _fpga_spec(path, s["fpga"])
+  elif not s.get("workloads"): raise SweepError(f"{path}: [workloads] needs gemm and/or networks")
   return s
 
-def points(s: dict) -> list[tuple[dict, str]]:
-  """(config overrides, workload) for every point of the sweep, in a fixed order."""
+def _fpga_spec(path: str, f: dict) -> dict:
+  """The [fpga] table checked, with its defaults."""
+  from ..rtl.fpga import TARGETS
+  bad = lambda msg: SweepError(f"{path}: fpga.{msg}")
+  for k in f:
+    if k not in ("targets", "freq_mhz", "top", "imem_depth", "seed", "board_usd"):
+      raise bad(f"{k}: unknown key (targets, freq_mhz, top, imem_depth, seed, board_usd)")
+  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [100]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", 512),
+              seed=f.get("seed", 1), board_usd=f.get("board_usd", {}))
+  if not isinstance(spec["targets"], list) or not spec["targets"]: raise bad(f"targets must be a non-empty list of {', '.join(TARGETS)}")
+  for t in spec["targets"]:
+    if t not in TARGETS: raise bad(f"targets: unknown target {t!r} (choose {', '.join(TARGETS)})")
+  if not isinstance(spec["freq_mhz"], list) or not spec["freq_mhz"] or not all(isinstance(x, (int, float)) and x > 0 for x in spec["freq_mhz"]):
+    raise bad("freq_mhz must be a non-empty list of clocks > 0 (MHz)")
+  if spec["top"] not in ("axi", "core", "array"): raise bad(f"top: {spec['top']!r} is not axi, core or array")
+  for k in ("imem_depth", "seed"):
+    if not isinstance(spec[k], int) or spec[k] < (k == "imem_depth"): raise bad(f"{k} must be a {'positive' if k == 'imem_depth' else 'non-negative'} integer")
+  for t, usd in spec["board_usd"].items():
+    if t not in spec["targets"] or not isinstance(usd, (int, float)) or not usd > 0: raise bad(f"board_usd.{t}: a price > 0 (US$) for one of the targets")
+  return spec
+
+def points(s: dict) -> list[tuple[dict, str | None, tuple | None]]:
+  """(config overrides, workload, FPGA build (target, MHz) or None) for every point of the sweep, in a fixed order."""
   params = s.get("params", {})
   names = list(params)
   configs = [dict(zip(names, combo)) for combo in itertools.product(*(params[n] for n in names))]
   for c in configs:
     if "array" in c: a = c.pop("array"); c["rows"] = c["cols"] = a
-  works = [f"gemm {g}" for g in s["workloads"].get("gemm", [])] + list(s["workloads"].get("networks", []))
-  pts = [(c, w) for c in configs for w in works]
+  works = [f"gemm {g}" for g in s.get("workloads", {}).get("gemm", [])] + list(s.get("workloads", {}).get("networks", []))
+  if "fpga" in s:
+    builds = [(t, fr) for t in s["fpga"]["targets"] for fr in s["fpga"]["freq_mhz"]]
+    pts = [(c, w, b) for c in configs for b in builds for w in works or [None]]
+  else: pts = [(c, w, None) for c in configs for w in works]
   if "sample" in s:
     rnd = random.Random(s["sample"].get("seed", 0))
     pts = rnd.sample(pts, min(s["sample"].get("points", len(pts)), len(pts)))
   return pts
 
-def key(base: str, over: dict, workload: str) -> str:
-  return hashlib.sha256(json.dumps([base, sorted(over.items()), workload]).encode()).hexdigest()[:16]
+def key(base: str, over: dict, workload: str | None, build: tuple | None = None, fpga: dict | None = None) -> str:
+  """A point's name in the store: what it depends on (an FPGA point: not the other targets or clocks of the sweep)."""
+  k = [base, sorted(over.items()), workload]
+  if build: k += [list(build), [fpga[x] for x in ("top", "imem_depth", "seed")], fpga["board_usd"].get(build[0])]
+  return hashlib.sha256(json.dumps(k).encode()).hexdigest()[:16]
 
-def run_point(base: str, over: dict, workload: str) -> dict:
-  """One design point, timing-only (cycles, traffic, cost, perf/$); errors are results too."""
+COST_KEYS = ("area_mm2", "chip_cost_usd", "energy_pj", "avg_power_w", "flops_per_usd", "flops_per_watt", "usd_per_pflops_hour")
+
+def evaluate(cfg, workload: str) -> tuple[int, int, dict]:
+  """(cycles, macs, cost report) of `workload` on `cfg`, timing only: "gemm MxKxN" or a network of `tinyaccel list`."""
   from ..cli import run_gemm
   from ..compiler.schedule import run_graph
   from ..reports.cost import cost_report
   from ..workloads import WORKLOADS
+  if workload.startswith("gemm "):
+    m, k, n = (int(x) for x in workload.split()[1].split("x"))
+    r, _, _ = run_gemm(cfg, m, k, n, functional=False)
+    return r["cycles"], r["macs"], r
+  if workload not in WORKLOADS: raise SweepError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
+  g = run_graph(WORKLOADS[workload][0](), cfg, functional=False)
+  cycles, macs = sum(x["cycles"] for x in g.kernels), sum(x["macs"] for x in g.kernels)
+  seconds = cycles / (cfg.clock_mhz * 1e6)
+  agg = dict(macs=macs, seconds=seconds, achieved_flops_per_s=2 * macs / seconds,
+             sram_reads={b: sum(x["stats"]["sram_reads"][b] for x in g.kernels) for b in ("spad", "acc")},
+             sram_writes={b: sum(x["stats"]["sram_writes"][b] for x in g.kernels) for b in ("spad", "acc")},
+             dram_read_bytes=sum(x["dram_read_bytes"] for x in g.kernels), dram_write_bytes=sum(x["dram_write_bytes"] for x in g.kernels))
+  return cycles, macs, cost_report(cfg, agg)
+
+def run_point(base: str, over: dict, workload: str) -> dict:
+  """One design point, timing-only (cycles, traffic, cost, perf/$); errors are results too."""
   rec = dict(base=base, params=over, workload=workload)
   try:
     cfg = load_config(base, **over)
-    if workload.startswith("gemm "):
-      m, k, n = (int(x) for x in workload.split()[1].split("x"))
-      r, _, _ = run_gemm(cfg, m, k, n, functional=False)
-      cycles, macs = r["cycles"], r["macs"]
-      cost = {x: r[x] for x in ("area_mm2", "chip_cost_usd", "energy_pj", "avg_power_w", "flops_per_usd", "flops_per_watt", "usd_per_pflops_hour")}
-    else:
-      g = run_graph(WORKLOADS[workload][0](), cfg, functional=False)
-      cycles, macs = sum(x["cycles"] for x in g.kernels), sum(x["macs"] for x in g.kernels)
-      seconds = cycles / (cfg.clock_mhz * 1e6)
-      agg = dict(macs=macs, seconds=seconds, achieved_flops_per_s=2 * macs / seconds,
-                 sram_reads={b: sum(x["stats"]["sram_reads"][b] for x in g.kernels) for b in ("spad", "acc")},
-                 sram_writes={b: sum(x["stats"]["sram_writes"][b] for x in g.kernels) for b in ("spad", "acc")},
-                 dram_read_bytes=sum(x["dram_read_bytes"] for x in g.kernels), dram_write_bytes=sum(x["dram_write_bytes"] for x in g.kernels))
-      c = cost_report(cfg, agg)
-      cost = {x: c[x] for x in ("area_mm2", "chip_cost_usd", "energy_pj", "avg_power_w", "flops_per_usd", "flops_per_watt", "usd_per_pflops_hour")}
+    cycles, macs, cost = evaluate(cfg, workload)
     rec |= dict(ok=True, config=cfg.to_dict(), cycles=cycles, macs=macs, utilization=macs / (cycles * cfg.macs_per_cycle),
-                seconds=cycles / (cfg.clock_mhz * 1e6), **cost)
+                seconds=cycles / (cfg.clock_mhz * 1e6), **{k: cost[k] for k in COST_KEYS})
   except (ConfigError, ValueError) as e:
     rec |= dict(ok=False, error=str(e))
   return rec
@@ -95,23 +139,70 @@ def _executor(jobs: int, scheduler: str | None):
   except OSError as e: raise SweepError(f"cannot reach the dask scheduler at {scheduler}: {e}") from None
   return client.get_executor()
 
-def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None) -> dict:
+def _synth_task(args):
+  from ..rtl.fpga import synthesize, FpgaError
+  base, over, target, fpga, root = args
+  try: synthesize(load_config(base, **over), target, fpga["top"], fpga["imem_depth"], root, progress=False); return None
+  except (ConfigError, FpgaError) as e: return str(e)
+
+def _pnr_task(args):
+  from ..rtl.fpga import run, FpgaError
+  base, over, (target, freq), fpga, root = args
+  try: return run(load_config(base, **over), target, freq, fpga["top"], fpga["imem_depth"], root, progress=False, seed=fpga["seed"])
+  except (ConfigError, FpgaError) as e: return str(e)
+
+def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, root: str | None):
+  """Two rounds on the executor: one synthesis per design and family (device sizes and clocks share its netlist),
+  then place and route per target and clock; then each point's workload through the model at the achieved Fmax."""
+  from ..rtl.fpga import TARGETS, estimate, synth_command, perf_per_usd
+  over_key = lambda over: json.dumps(sorted(over.items()))
+  builds = {(over_key(o), *b): (o, b) for o, _, b in todo}
+  synths = {}                                      # one synthesis per design and yosys command: for a target it may fit
+  for o, (t, _) in builds.values():
+    try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=fpga["top"] != "array")
+    except ConfigError: fits = False               # the point records the config's own error below
+    if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t])), (o, t))
+  for label, task, args in (("synthesis", _synth_task, [(base, o, t, fpga, root) for o, t in synths.values()]),
+                            ("place & route", _pnr_task, [(base, o, b, fpga, root) for o, b in builds.values()])):
+    futs = {ex.submit(task, a): a for a in args}
+    for f in tqdm(as_completed(futs), total=len(futs), desc=f"sweep: {label}", disable=not progress):
+      if task is _pnr_task: a = futs[f]; builds[(over_key(a[1]), *a[2])] = f.result()
+  models = {}
+  for over, w, (t, freq) in todo:
+    rec = dict(base=base, params=over, workload=w, target=t, freq_mhz=freq, top=fpga["top"])
+    r = builds[(over_key(over), t, freq)]
+    try:
+      if isinstance(r, str): raise SweepError(r)
+      rec |= {k: r[k] for k in ("device", "family", "config", "fmax_mhz", "meets_freq", "fits", "resources", "critical_path", "seconds", "verilog_hash", "dir")}
+      cfg = load_config(base, **over)
+      rec |= dict(ok=True, peak_flops_per_s=2 * cfg.macs_per_cycle * r["fmax_mhz"] * 1e6, flops_per_s=None, flops_per_s_per_usd=None)
+      if w:
+        if (k := (over_key(over), w)) not in models: models[k] = evaluate(cfg, w)[:2]
+        rec["perf"] = perf_per_usd(r, w, *models[k], fpga["board_usd"].get(t))
+        rec |= {k: rec["perf"][k] for k in ("flops_per_s", "flops_per_s_per_usd")}
+    except (ConfigError, ValueError) as e: rec |= dict(ok=False, error=str(e))
+    atomic_write(path_of((over, w, (t, freq))), json.dumps(rec))
+
+def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None,
+              fpga_root: str | None = None) -> dict:
+  """Every point computed (or read from the store under out_dir); `fpga_root`: the FPGA build cache (build/fpga)."""
   s = load_sweep(path)
   base = s.get("base", "edge")
   load_config(base)                       # a bad base fails now, with its one-line message
   store = os.path.join(out_dir, "points"); os.makedirs(store, exist_ok=True)
-  todo, cached = [], 0
-  for over, w in points(s):
-    p = os.path.join(store, key(base, over, w) + ".json")
-    if os.path.exists(p): cached += 1
-    else: todo.append((base, over, w, p))
+  fpga = s.get("fpga")
+  path_of = lambda pt: os.path.join(store, key(base, *pt, fpga) + ".json")
+  todo = [pt for pt in points(s) if not os.path.exists(path_of(pt))]
+  cached = len(points(s)) - len(todo)
   if todo:
     with _executor(jobs or os.cpu_count() or 1, scheduler) as ex:
-      futs = [ex.submit(_task, t) for t in todo]
-      for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
-        p, rec = f.result()
-        atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
-  results = [json.load(open(os.path.join(store, key(base, over, w) + ".json"))) for over, w in points(s)]
+      if fpga: _fpga_sweep(ex, base, fpga, todo, path_of, progress, fpga_root)
+      else:
+        futs = [ex.submit(_task, (base, over, w, path_of((over, w, b)))) for over, w, b in todo]
+        for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
+          p, rec = f.result()
+          atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
+  results = [json.load(open(path_of(pt))) for pt in points(s)]
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
   return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)
 
@@ -122,10 +213,18 @@ def _get(r: dict, k: str) -> float:
   for part in k.split("."): r = r[part]
   return r
 
-def pareto(results: list[dict], objectives=PERF) -> list[dict]:
-  """Per workload, the points no other point of that workload beats: at least as good on every objective
-  and better on one (each objective a (key, +1 higher is better | -1 lower is better); dotted keys reach into dicts)."""
+def fpga_objectives(results: list[dict]) -> tuple[tuple, callable]:
+  """FPGA points: with a board price for every point, FLOP/s per $ and FLOP/s per workload; else, per workload and
+  target, FLOP/s (the workload's, or the peak without one) against LUTs."""
+  ok = [r for r in results if r.get("ok")]
+  speed = "flops_per_s" if all(r.get("workload") for r in ok) else "peak_flops_per_s"
+  if ok and all(r.get("flops_per_s_per_usd") for r in ok): return ((speed, 1), ("flops_per_s_per_usd", 1)), lambda r: r["workload"]
+  return ((speed, 1), ("resources.lut.used", -1)), lambda r: (r["workload"], r["target"])
+
+def pareto(results: list[dict], objectives=PERF, group=lambda r: r["workload"]) -> list[dict]:
+  """Per group (by default, per workload), the points no other point of the group beats: at least as good on every
+  objective and better on one (each objective a (key, +1 higher is better | -1 lower is better); dotted keys reach into dicts)."""
   ok = [r for r in results if r.get("ok")]
   v = [[_get(r, k) * d for k, d in objectives] for r in ok]
-  beats = lambda i, j: ok[i]["workload"] == ok[j]["workload"] and all(x >= y for x, y in zip(v[i], v[j])) and v[i] != v[j]
+  beats = lambda i, j: group(ok[i]) == group(ok[j]) and all(x >= y for x, y in zip(v[i], v[j])) and v[i] != v[j]
   return [r for j, r in enumerate(ok) if not any(beats(i, j) for i in range(len(ok)))]

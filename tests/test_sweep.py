@@ -15,7 +15,7 @@ gemm = ["200x300x100", "64x64x64"]
 def test_points_product_and_sample(tmp_path):
   f = tmp_path / "s.toml"; f.write_text(SWEEP)
   pts = points(load_sweep(str(f)))
-  assert len(pts) == 3 * 2 * 2 * 2 and pts[0] == ({"spad_kib": 4, "dram_bytes_per_cycle": 4, "rows": 2, "cols": 2}, "gemm 200x300x100")
+  assert len(pts) == 3 * 2 * 2 * 2 and pts[0] == ({"spad_kib": 4, "dram_bytes_per_cycle": 4, "rows": 2, "cols": 2}, "gemm 200x300x100", None)
   f.write_text(SWEEP + "[sample]\npoints = 5\nseed = 1\n")
   assert len(points(load_sweep(str(f)))) == 5
 
@@ -64,3 +64,24 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "sweep", str(f), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"],
                      capture_output=True, text=True)
   assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "scheduler" in p.stderr, p.stderr
+
+def test_fpga_points_are_config_x_target_x_clock(tmp_path):
+  f = tmp_path / "s.toml"
+  f.write_text('base = "tiny"\n[params]\narray = [2, 4]\n[fpga]\ntargets = ["ecp5-25k", "ecp5-85k"]\nfreq_mhz = [50, 100, 150]\n')
+  s = load_sweep(str(f))
+  assert s["fpga"] == dict(targets=["ecp5-25k", "ecp5-85k"], freq_mhz=[50, 100, 150], top="axi", imem_depth=512, seed=1, board_usd={})
+  pts = points(s)
+  assert len(pts) == 2 * 2 * 3 and pts[0] == ({"rows": 2, "cols": 2}, None, ("ecp5-25k", 50)) and pts[-1] == ({"rows": 4, "cols": 4}, None, ("ecp5-85k", 150))
+  f.write_text(f.read_text() + '[workloads]\ngemm = ["64x64x64", "8x8x8"]\n')
+  assert len(points(load_sweep(str(f)))) == 24
+
+def test_bad_fpga_sweeps_are_one_line_errors(tmp_path):
+  f = tmp_path / "s.toml"
+  for body, words in (('targets = ["ecp5-99k"]', "fpga.targets: unknown target 'ecp5-99k'"), ('targets = []', "fpga.targets must be a non-empty list"),
+                      ('targets = ["ecp5-25k"]\nfreq_mhz = [0]', "fpga.freq_mhz must be a non-empty list of clocks > 0 (MHz)"),
+                      ('targets = ["ecp5-25k"]\ntop = "chip"', "fpga.top: 'chip' is not axi, core or array"),
+                      ('targets = ["ecp5-25k"]\nboard_usd = { ecp5-85k = 10 }', "fpga.board_usd.ecp5-85k: a price > 0"),
+                      ('targets = ["ecp5-25k"]\nclock = 3', "fpga.clock: unknown key")):
+    f.write_text(f'base = "tiny"\n[fpga]\n{body}\n')
+    p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "sweep", str(f), "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and words in p.stderr, (body, p.stderr)
