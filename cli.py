@@ -181,7 +181,9 @@ def cmd_report(args):
   from .reports.report import write_report
   results, fpga = [], []
   for p in args.results:
-    with open(p) as f: r = json.load(f)
+    try:
+      with open(p) as f: r = json.load(f)
+    except json.JSONDecodeError as e: raise UsageError(f"{p}: not JSON ({e})") from None
     if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
     if isinstance(r, list):                      # a sweep's results.json: its FPGA points with a workload
       pts = [x for x in r if isinstance(x, dict) and x.get("ok") and "perf" in x]
@@ -525,8 +527,14 @@ def parser() -> argparse.ArgumentParser:
   common(p); p.set_defaults(fn=cmd_fpga)
   p = sub.add_parser("config", help="show a validated config with its derived geometry")
   common(p); p.set_defaults(fn=cmd_config)
-  p = sub.add_parser("sweep", help="run a design-space sweep (TOML) in parallel; resumable")
-  p.add_argument("file", help="sweep TOML (see reports/sweep.py)")
+  p = sub.add_parser("sweep", help="run a design-space sweep (TOML) in parallel; resumable",
+                     description="Every point of a sweep file: configs x workloads through the model and the cost model (cycles, "
+                                 "FLOP/s per $ and per W, die area in mm^2), or, with an [fpga] table, configs x FPGA targets x "
+                                 "clocks (MHz) through yosys and nextpnr (LUTs, FFs, DSPs, block RAMs, Fmax in MHz, a workload's "
+                                 "FLOP/s at that Fmax; synthesis shared per family and cached by Verilog hash). Prints one line "
+                                 "per Pareto-optimal point (a row per point for FPGA sweeps) and a plot. reports/sweep.py and "
+                                 "docs/fpga.md describe the file.")
+  p.add_argument("file", help="sweep TOML (see reports/sweep.py; sweeps/ has examples, sweeps/fpga.toml an FPGA one)")
   p.add_argument("-o", "--output", default="build/sweep", help="results folder; rerunning resumes from it")
   p.add_argument("-j", "--jobs", type=positive, help="worker processes (default: all cores)")
   p.add_argument("--area", action="store_true", help="the Pareto front also minimizes die area (mm^2), beside maximizing FLOP/s per $ and per W")

@@ -22,6 +22,9 @@ def test_report_from_runs(tmp_path):
   bad.write_text('{"a": 1}')
   p = tinyaccel("report", str(bad), "-o", str(out))
   assert p.returncode == 2 and "not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result" in p.stderr
+  bad.write_text('{"a": ')
+  p = tinyaccel("report", str(bad), "-o", str(out))
+  assert p.returncode == 2 and p.stderr.startswith("tinyaccel: error: ") and "not JSON" in p.stderr and len(p.stderr.splitlines()) == 1
 
 def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
   """An FPGA build's achieved Fmax times the model's cycles, per $ of the board the user prices (none is cited)."""
