@@ -519,8 +519,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--top", choices=("axi", "core", "array", "array-unpipelined"), default="axi",
                  help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
                       "(array-unpipelined: with multiply and add in one cycle, for comparison)")
-  p.add_argument("--imem-depth", type=positive, default=512, help="instructions each queue's buffer holds (default 512: with 1024 the three "
-                 "128-bit buffers take 24 DP16KD block RAMs, and the tiny preset no longer fits an ECP5-25k)")
+  p.add_argument("--imem-depth", type=positive, default=512, help="instructions each queue's buffer holds (default 512: the three 128-bit "
+                 "buffers then take 12 DP16KD block RAMs on an ECP5, 24 with 1024)")
   p.add_argument("--workload", metavar="gemm:M,K,N|NETWORK", help="also report this GEMM's or network's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
   p.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1): Fmax moves by a few percent from seed to seed")
   p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")

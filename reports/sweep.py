@@ -161,7 +161,7 @@ def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, 
   for o, (t, _) in builds.values():
     try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=fpga["top"] != "array")
     except ConfigError: fits = False               # the point records the config's own error below
-    if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t])), (o, t))
+    if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t], fpga["top"])), (o, t))
   for label, task, args in (("synthesis", _synth_task, [(base, o, t, fpga, root) for o, t in synths.values()]),
                             ("place & route", _pnr_task, [(base, o, b, fpga, root) for o, b in builds.values()])):
     futs = {ex.submit(task, a): a for a in args}

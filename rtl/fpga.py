@@ -112,6 +112,27 @@ def design(cfg: AccelConfig, top: str, imem_depth: int, family: str = "ecp5"):
 # ---------------- resource estimate without tools ----------------
 PE_ADDER_LUTS = 32     # each PE's 32-bit accumulate adder alone takes 32 LUT4 (carry-chain cells) on both families
 
+# the shapes (width, depth) one block RAM takes: ECP5 DP16KD (36 wide as a simple dual port), iCE40 SB_RAM40_4K
+BRAM_SHAPES = {"ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)), "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048))}
+
+def brams_for(family: str, width: int, depth: int) -> int:
+  """Block RAMs of one width x depth memory with one write and one read port, in its best shape."""
+  return min(-(-width // w) * -(-depth // d) for w, d in BRAM_SHAPES[family])
+
+def sram_brams(cfg: AccelConfig, family: str) -> list[tuple[str, int, str]]:
+  """(memory, block RAMs, how) of the scratchpad and the accumulator as the FPGA build makes them: every bank is
+  one copy per (writer, reader) pair (rtl/lvt.py; with one writer, one per reader), each a simple dual-port
+  memory of the bank's lines. yosys puts each copy in block RAM (checked against its netlist: docs/fpga.md)."""
+  from .top import sram_ports
+  out = []
+  for name, key, lines, line_bytes, banks in (("scratchpad", "spad", cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks),
+                                              ("accumulator", "acc", cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks)):
+    groups, writers = sram_ports(cfg)[key]
+    copies, per = len(groups) * writers, brams_for(family, 8 * line_bytes, lines // banks)
+    out.append((name, banks * copies * per, f"{banks} banks x {copies} copies ({writers} writers x {len(groups)} readers) x {per} "
+                                            f"block{'s' * (per > 1)} of {lines // banks} lines x {8 * line_bytes} bit"))
+  return out
+
 def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = True) -> list[str]:
   """Lower bounds from the config alone (`memories=False`: the array alone); returns the reasons it cannot fit
   (empty: it may fit)."""
@@ -124,6 +145,12 @@ def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = Tr
     out.append(f"memory: needs at least {mem_bits / 1024:,.0f} Kbit (scratchpad {cfg.spad_kib} KiB, accumulator {cfg.acc_kib} KiB, "
                f"instruction buffers 3 x {imem_depth} x 128 bit), {target} has {mem_cap / 1024:,.0f} Kbit in block RAM{', SPRAM' if t.spram_bits else ''} and flip-flops "
                f"({mem_bits / mem_cap:.1f}x)")
+  if memories and mem_bits <= mem_cap:
+    srams = sram_brams(cfg, t.family)
+    need = sum(n for _, n, _ in srams)
+    if need > t.brams:
+      out.append(f"block RAM: the scratchpad and accumulator alone need {need:,} as the FPGA build makes them ("
+                 + "; ".join(f"{name}: {how} = {n:,}" for name, n, how in srams) + f"), {target} has {t.brams:,} ({need / t.brams:.1f}x)")
   if luts > t.luts:
     out.append(f"LUTs: needs at least {luts:,} ({cfg.rows}x{cfg.cols} PEs x a 32-bit accumulate adder), {target} has {t.luts:,} ({luts / t.luts:.1f}x)")
   return out
@@ -181,9 +208,14 @@ def _critical_path(report: dict) -> dict | None:
   return dict(start=segs[0]["from"]["cell"], end=segs[-1]["to"]["cell"], delay_ns=logic + route, logic_ns=logic, routing_ns=route,
               logic_levels=len(cells), nets=[s["net"] for s in segs if s["type"] == "routing"])
 
-def synth_command(t: Target) -> str:
-  """yosys' command for a target: one per family (and iCE40 with or without DSPs), whatever the device size."""
-  return f"synth_{t.family} -top {FPGA_TOP} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
+def synth_command(t: Target, top: str = "array") -> str:
+  """yosys' script for a target: one per family (and iCE40 with or without DSPs), whatever the device size. On ECP5
+  a whole core maps its logic to LUTs with ABC instead of synth_ecp5's ABC9: on the tiny core (the vector unit's
+  lookup ROMs and shifters) ABC9 ran for over 45 minutes of CPU without finishing, ABC takes about 2.5 minutes."""
+  synth = f"synth_{t.family} -top {FPGA_TOP}"
+  if t.family == "ecp5" and not top.startswith("array"):
+    return f"{synth} -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; {synth} -run map_cells: -json netlist.json"
+  return f"{synth} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
 
 def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int = 512, build_root: str | None = None,
                progress: bool = True) -> dict:
@@ -194,7 +226,7 @@ def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int 
   t0 = time.perf_counter()
   text, harness = design(cfg, top, imem_depth, t.family)
   verilog_s = time.perf_counter() - t0
-  synth_cmd = synth_command(t)
+  synth_cmd = synth_command(t, top)
   key = hashlib.sha256("\n".join([text, synth_cmd]).encode()).hexdigest()[:12]
   d = os.path.join(build_root or BUILD_ROOT, f"{t.family}-{key}")
   meta_file = os.path.join(d, "synth.json")

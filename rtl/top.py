@@ -25,6 +25,13 @@ END_QUEUES = (LOAD, LOAD, COMPUTE, COMPUTE, STORE, STORE, STORE)   # the queue o
 SEM_BITS = 16
 DEFAULT_IMEM_DEPTH = 1024
 
+def sram_ports(cfg: AccelConfig) -> dict:
+  """{memory: (read groups, writers)} as the Accelerator builds its SRAMs (rtl/sram.py). Readers: the array (A
+  and B share a group in the scratchpad), each DMA lane, the vector unit's src1, src2 and dst; writers: (the
+  array), each DMA lane, the vector unit. Store-queue readers see the vector unit's write of the same cycle."""
+  lanes, _ = port_geometry(cfg)
+  return {"spad": ([2] + [1] * (lanes + 3), lanes + 1), "acc": ([1] * (1 + lanes + 3), 2 + lanes)}
+
 class Accelerator(wiring.Component):
   """Ports (docs/rtl.md): the host writes each queue's instructions through `prog_*` (a zero word ends
   a queue), pulses `start`, and waits for `idle`; `dram` is the memory port; `t_*` report every
@@ -44,12 +51,11 @@ class Accelerator(wiring.Component):
     m = Module()
     cfg = self.cfg
     lanes, _ = port_geometry(cfg)
-    # readers: array (A and B share a group in the scratchpad), DMA lanes, vector src1/src2/dst; writers: (array), DMA lanes, vector.
-    # Store-queue readers see the vector unit's write of the same cycle.
     vw = lanes
-    spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, read_groups=[2] + [1] * (lanes + 3), writers=lanes + 1,
+    ports = sram_ports(cfg)
+    spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, *ports["spad"],
                                     transparent={2 + r: [vw] for r in range(lanes + 3)})
-    acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, read_groups=[1] * (1 + lanes + 3), writers=2 + lanes,
+    acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, *ports["acc"],
                                   transparent={0: [0], **{1 + r: [1 + vw] for r in range(lanes + 3)}})
     vec = m.submodules.vector = VectorUnit(cfg, self.id_bits)
     for mem, first_rd, wr in ((spad, 2 + lanes, vw), (acc, 1 + lanes, 1 + vw)):

