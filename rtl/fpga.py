@@ -151,6 +151,9 @@ def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = Tr
     if need > t.brams:
       out.append(f"block RAM: the scratchpad and accumulator alone need {need:,} as the FPGA build makes them ("
                  + "; ".join(f"{name}: {how} = {n:,}" for name, n, how in srams) + f"), {target} has {t.brams:,} ({need / t.brams:.1f}x)")
+  macs = cfg.rows * cfg.cols                 # yosys maps every PE's multiplier to a DSP (it does not know the device's count)
+  if t.dsps and macs > t.dsps:
+    out.append(f"DSPs: the array takes one per MAC, {cfg.rows}x{cfg.cols} = {macs:,}, {target} has {t.dsps:,} ({macs / t.dsps:.1f}x)")
   if luts > t.luts:
     out.append(f"LUTs: needs at least {luts:,} ({cfg.rows}x{cfg.cols} PEs x a 32-bit accumulate adder), {target} has {t.luts:,} ({luts / t.luts:.1f}x)")
   return out

@@ -26,13 +26,16 @@ def test_refusals_need_no_tools(args, words):
 def test_estimate_refuses_what_cannot_fit_and_passes_what_can():
   edge, tiny = load_config("edge"), load_config("tiny")
   why = fpga.estimate(edge, "ice40-up5k", 1024)
-  assert len(why) == 2 and why[1].startswith("LUTs: needs at least 32,768 (32x32 PEs")
+  assert len(why) == 3 and why[1] == "DSPs: the array takes one per MAC, 32x32 = 1,024, ice40-up5k has 8 (128.0x)"
+  assert why[2].startswith("LUTs: needs at least 32,768 (32x32 PEs")
   assert fpga.estimate(tiny, "ecp5-85k", 1024) == []
   # the SRAMs as the FPGA build makes them (checked against yosys' netlist of the tiny core: 20 + 120 DP16KD)
   assert [n for _, n, _ in fpga.sram_brams(tiny, "ecp5")] == [20, 120]
   why = fpga.estimate(tiny, "ecp5-25k", 512)
   assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 140 as the FPGA build makes them")
   assert "accumulator: 2 banks x 15 copies (3 writers x 5 readers) x 4 blocks of 128 lines x 128 bit = 120" in why[0] and why[0].endswith("ecp5-25k has 56 (2.5x)")
+  assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ecp5-25k", 64, memories=False) == ["DSPs: the array takes one per MAC, 8x8 = 64, ecp5-25k has 28 (2.3x)"]
+  assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ice40-hx8k", 64, memories=False) == []      # no DSPs: multipliers in logic cells
   assert fpga.brams_for("ecp5", 128, 128) == 4 and fpga.brams_for("ecp5", 32, 1024) == 2 and fpga.brams_for("ice40", 32, 512) == 4
   assert any(w.startswith("memory") for w in fpga.estimate(tiny, "ice40-hx8k", 1 << 14))   # 6 Mbit of instruction buffers
 
