@@ -42,14 +42,15 @@ def roofline(results, out_dir):
 
 def fpga_rows(fpga: list[dict]) -> list[dict]:
   """FPGA builds (`tinyaccel fpga --workload ... --json`, or a sweep's FPGA points): the model's cycles at the achieved
-  Fmax, per $ of the board when a price was given (the reference data cites none for ECP5/iCE40 boards)."""
-  out = []
+  Fmax, per $ of the board when a price was given (the reference data cites none for ECP5/iCE40 boards). Builds
+  that name the same row (a sweep's clocks that placed alike) appear once."""
+  out = {}
   for f in fpga:
     w, c, usd = f["perf"], f["config"], f["perf"].get("board_usd")
-    out.append(dict(name=f"FPGA {f['target']} {c['rows']}x{c['cols']} @ {f['fmax_mhz']:.1f} MHz on {w['workload']}" + (f" (board ${usd:,.0f})" if usd else " (no board price)"),
-                    flops_per_usd=w.get("flops_per_s_per_usd"), peak_flops_per_usd=w["peak_flops_per_s"] / usd if usd else None, flops_per_watt=None,
-                    flops_per_s=w["flops_per_s"]))
-  return out
+    name = f"FPGA {f['target']} {c['rows']}x{c['cols']} @ {f['fmax_mhz']:.1f} MHz on {w['workload']}" + (f" (board ${usd:,.0f})" if usd else " (no board price)")
+    out[name] = dict(name=name, flops_per_usd=w.get("flops_per_s_per_usd"), peak_flops_per_usd=w["peak_flops_per_s"] / usd if usd else None, flops_per_watt=None,
+                     flops_per_s=w["flops_per_s"])
+  return list(out.values())
 
 def perf_per_dollar(results, out_dir, fpga=()):
   rows = [dict(name=_label(r), flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"]) for r in results]
@@ -133,7 +134,9 @@ def fpga_sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str
       sel = [r for r in pts if r["meets_freq"] == meets]
       if sel: ax.scatter([r["resources"]["lut"]["used"] for r in sel], [speed(r) for r in sel], s=40, edgecolors=f"C{i}",
                          facecolors=f"C{i}" if meets else "none", label=t + ("" if meets else " (misses clock)"))
-    for r in pts: ax.annotate(f"{r['config']['rows']}x{r['config']['cols']}@{r['freq_mhz']:g}", (r["resources"]["lut"]["used"], speed(r)), fontsize=6)
+    labels = {}                                  # one label per spot: clocks that placed identically share it
+    for r in pts: labels.setdefault((r["resources"]["lut"]["used"], speed(r), f"{r['config']['rows']}x{r['config']['cols']}"), []).append(f"{r['freq_mhz']:g}")
+    for (x, y, size), mhz in labels.items(): ax.annotate(f" {size} @ {'/'.join(mhz)} MHz", (x, y), fontsize=6)
   ax.scatter([r["resources"]["lut"]["used"] for r in front], [speed(r) for r in front], s=12, c="k", marker="x", label="Pareto-optimal")
   works = sorted({r["workload"] or "peak" for r in ok})
   ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("LUTs (LUT4)"); ax.set_ylabel(f"FLOP/s at the achieved Fmax ({', '.join(works)})")
