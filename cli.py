@@ -220,8 +220,12 @@ def _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot):
   front = pareto(r["results"], *fpga_objectives(r["results"]))
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} failed",
            f"  {'config':<28} {'target':<11} {'MHz':>5} {'Fmax':>6}  {'LUT':>6} {'DSP':>4} {'BRAM':>4}  {'workload':<20} {'FLOP/s':>9} {'per $':>9}"]
+  varying = [k for k in dict.fromkeys(k for p in r["results"] for k in p["params"]) if k not in ("rows", "cols")
+             and len({json.dumps(p["params"].get(k)) for p in r["results"]}) > 1]
   for p in r["results"]:
-    head = f"  {json.dumps(p['params'])[:28]:<28} {p['target']:<11} {p['freq_mhz']:>5g}"
+    size = f"{p['config']['rows']}x{p['config']['cols']}" if "config" in p else "x".join(str(p["params"].get(k, "?")) for k in ("rows", "cols"))
+    name = " ".join([size] + [f"{k}={p['params'][k]}" for k in varying if k in p["params"]])
+    head = f"  {name[:28]:<28} {p['target']:<11} {p['freq_mhz']:>5g}"
     if not p["ok"]: lines.append(f"{head} {p['error']}"); continue
     res, star = p["resources"], "*" if p in front else " "
     speed = si(p["flops_per_s"] or p["peak_flops_per_s"], "") + ("" if p["flops_per_s"] else " pk")
