@@ -153,35 +153,38 @@ def _pnr_task(args):
 
 def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, root: str | None):
   """Two rounds on the executor: one synthesis per design and family (device sizes and clocks share its netlist),
-  then place and route per target and clock; then each point's workload through the model at the achieved Fmax."""
+  then place and route per target and clock; as each build finishes, its points (one per workload: the model's
+  cycles at the achieved Fmax) are stored."""
   from ..rtl.fpga import TARGETS, estimate, synth_command, perf_per_usd
   over_key = lambda over: json.dumps(sorted(over.items()))
-  builds = {(over_key(o), *b): (o, b) for o, _, b in todo}
+  builds = {}                                      # (design, target, MHz) -> (overrides, (target, MHz), its points)
+  for o, w, b in todo: builds.setdefault((over_key(o), *b), (o, b, []))[2].append(w)
   synths = {}                                      # one synthesis per design and yosys command: for a target it may fit
-  for o, (t, _) in builds.values():
+  for o, (t, _), _ in builds.values():
     try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=fpga["top"] != "array")
     except ConfigError: fits = False               # the point records the config's own error below
     if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t], fpga["top"])), (o, t))
+  models = {}
+  def store(over, build, works, r):
+    t, freq = build
+    for w in works:
+      rec = dict(base=base, params=over, workload=w, target=t, freq_mhz=freq, top=fpga["top"])
+      try:
+        if isinstance(r, str): raise SweepError(r)
+        rec |= {k: r[k] for k in ("device", "family", "config", "fmax_mhz", "meets_freq", "fits", "resources", "critical_path", "seconds", "verilog_hash", "dir")}
+        cfg = load_config(base, **over)
+        rec |= dict(ok=True, peak_flops_per_s=2 * cfg.macs_per_cycle * r["fmax_mhz"] * 1e6, flops_per_s=None, flops_per_s_per_usd=None)
+        if w:
+          if (k := (over_key(over), w)) not in models: models[k] = evaluate(cfg, w)[:2]
+          rec["perf"] = perf_per_usd(r, w, *models[k], fpga["board_usd"].get(t))
+          rec |= {k: rec["perf"][k] for k in ("flops_per_s", "flops_per_s_per_usd")}
+      except (ConfigError, ValueError) as e: rec |= dict(ok=False, error=str(e))
+      atomic_write(path_of((over, w, build)), json.dumps(rec))     # stored as soon as its build is done
   for label, task, args in (("synthesis", _synth_task, [(base, o, t, fpga, root) for o, t in synths.values()]),
-                            ("place & route", _pnr_task, [(base, o, b, fpga, root) for o, b in builds.values()])):
+                            ("place & route", _pnr_task, [(base, o, b, fpga, root) for o, b, _ in builds.values()])):
     futs = {ex.submit(task, a): a for a in args}
     for f in tqdm(as_completed(futs), total=len(futs), desc=f"sweep: {label}", disable=not progress):
-      if task is _pnr_task: a = futs[f]; builds[(over_key(a[1]), *a[2])] = f.result()
-  models = {}
-  for over, w, (t, freq) in todo:
-    rec = dict(base=base, params=over, workload=w, target=t, freq_mhz=freq, top=fpga["top"])
-    r = builds[(over_key(over), t, freq)]
-    try:
-      if isinstance(r, str): raise SweepError(r)
-      rec |= {k: r[k] for k in ("device", "family", "config", "fmax_mhz", "meets_freq", "fits", "resources", "critical_path", "seconds", "verilog_hash", "dir")}
-      cfg = load_config(base, **over)
-      rec |= dict(ok=True, peak_flops_per_s=2 * cfg.macs_per_cycle * r["fmax_mhz"] * 1e6, flops_per_s=None, flops_per_s_per_usd=None)
-      if w:
-        if (k := (over_key(over), w)) not in models: models[k] = evaluate(cfg, w)[:2]
-        rec["perf"] = perf_per_usd(r, w, *models[k], fpga["board_usd"].get(t))
-        rec |= {k: rec["perf"][k] for k in ("flops_per_s", "flops_per_s_per_usd")}
-    except (ConfigError, ValueError) as e: rec |= dict(ok=False, error=str(e))
-    atomic_write(path_of((over, w, (t, freq))), json.dumps(rec))
+      if task is _pnr_task: store(*builds[(over_key(futs[f][1]), *futs[f][2])], f.result())
 
 def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None,
               fpga_root: str | None = None) -> dict:
