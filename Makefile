@@ -32,7 +32,7 @@ test-rtl-full: $(STAMP) hw-deps
 verilog: $(STAMP)
 	$(VENV)/bin/tinyaccel verilog --config $(CONFIG) -o build/verilog/tinyaccel_$(notdir $(basename $(CONFIG))).v
 
-# FPGA flow tests, the slow ones included (8x8 on an ECP5-85k: several minutes); yowasp's WASM cache is build/yowasp
+# FPGA flow tests, the slow ones included (the 8x8 array at 150 MHz on an ECP5-85k, the tiny core's synthesis: ~15 min); WASM cache in build/yowasp
 fpga: $(STAMP)
 	$(PY) -m pytest -m "slow or not slow" tests/test_fpga.py tests/rtl/test_axi.py
 
