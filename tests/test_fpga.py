@@ -13,6 +13,8 @@ def tinyaccel(*args, **kw):
   (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
   (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,336 Kbit"),
   (["--config", "tiny", "--target", "ecp5-25k"], "tiny (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 140"),
+  (["--config", "tiny", "--target", "ecp5-45k"], "ecp5-45k has 108 (1.3x) (it may fit ecp5-85k)"),
+  (["--config", os.path.join(os.path.dirname(__file__), "..", "examples", "fpga_8x8.toml"), "--target", "ecp5-85k"], "ecp5-85k has 208 (1.3x) (no target fits it; --top array places the datapath alone)"),
   (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
   (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
 ])
