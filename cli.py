@@ -510,7 +510,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
   p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
   common(p); p.set_defaults(fn=cmd_verify)
-  from .rtl.fpga import TARGETS
+  from .rtl.fpga import TARGETS, TOPS, IMEM_DEPTH
   p = sub.add_parser("fpga", help="synthesize, place and route on an FPGA (yosys + nextpnr): resources, Fmax, tool times",
                      description="Synthesize the accelerator (yosys, DSP inference on), place and route it (nextpnr) and report LUTs, "
                                  "flip-flops, DSPs, block RAMs and IOs with their utilization (fractions of the device), the achieved "
@@ -520,11 +520,11 @@ def parser() -> argparse.ArgumentParser:
                                  "(pip install -e .[fpga]). docs/fpga.md explains the top level and the scan harness.")
   p.add_argument("--target", required=True, help=f"device: {', '.join(TARGETS)}")
   p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock to place and route for, in MHz (default 100)")
-  p.add_argument("--top", choices=("axi", "core", "array", "array-unpipelined"), default="axi",
+  p.add_argument("--top", choices=TOPS, default="axi",
                  help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
                       "(array-unpipelined: with multiply and add in one cycle, for comparison)")
-  p.add_argument("--imem-depth", type=positive, default=512, help="instructions each queue's buffer holds (default 512: the three 128-bit "
-                 "buffers then take 12 DP16KD block RAMs on an ECP5, 24 with 1024)")
+  p.add_argument("--imem-depth", type=positive, default=IMEM_DEPTH, help=f"instructions each queue's buffer holds (default {IMEM_DEPTH}: "
+                 "the three 128-bit buffers then take up to 12 DP16KD block RAMs on an ECP5, 24 at 1024)")
   p.add_argument("--workload", metavar="gemm:M,K,N|NETWORK", help="also report this GEMM's or network's time (model cycles at the achieved Fmax), FLOP/s and FLOP/s per $")
   p.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1): Fmax moves by a few percent from seed to seed")
   p.add_argument("--board-usd", type=float, metavar="USD", help="board price in US$ for FLOP/s per $ (the reference data cites no ECP5/iCE40 board price)")

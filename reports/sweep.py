@@ -16,7 +16,7 @@ Sweep file (TOML):
     [fpga]                                 # optional: every config through yosys + nextpnr (rtl/fpga.py) instead
     targets = ["ecp5-25k", "ecp5-85k"]     #   of the ASIC cost model; workloads become optional
     freq_mhz = [100, 150]                  #   requested clocks (default [100])
-    top = "array"                          #   axi (default), core or array: what is placed (docs/fpga.md)
+    top = "array"                          #   axi (default), core, array or array-unpipelined: what is placed
     imem_depth = 512                       #   instruction buffer depth (default 512)
     seed = 1                               #   nextpnr's placement seed
     board_usd = { ecp5-85k = 99.0 }        #   your board prices, for FLOP/s per $ (the reference data cites none)
@@ -49,19 +49,19 @@ def load_sweep(path: str) -> dict:
 
 def _fpga_spec(path: str, f: dict) -> dict:
   """The [fpga] table checked, with its defaults."""
-  from ..rtl.fpga import TARGETS
+  from ..rtl.fpga import TARGETS, TOPS, IMEM_DEPTH
   bad = lambda msg: SweepError(f"{path}: fpga.{msg}")
   for k in f:
     if k not in ("targets", "freq_mhz", "top", "imem_depth", "seed", "board_usd"):
       raise bad(f"{k}: unknown key (targets, freq_mhz, top, imem_depth, seed, board_usd)")
-  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [100]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", 512),
+  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [100]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", IMEM_DEPTH),
               seed=f.get("seed", 1), board_usd=f.get("board_usd", {}))
   if not isinstance(spec["targets"], list) or not spec["targets"]: raise bad(f"targets must be a non-empty list of {', '.join(TARGETS)}")
   for t in spec["targets"]:
     if t not in TARGETS: raise bad(f"targets: unknown target {t!r} (choose {', '.join(TARGETS)})")
   if not isinstance(spec["freq_mhz"], list) or not spec["freq_mhz"] or not all(isinstance(x, (int, float)) and x > 0 for x in spec["freq_mhz"]):
     raise bad("freq_mhz must be a non-empty list of clocks > 0 (MHz)")
-  if spec["top"] not in ("axi", "core", "array"): raise bad(f"top: {spec['top']!r} is not axi, core or array")
+  if spec["top"] not in TOPS: raise bad(f"top: {spec['top']!r} is not {', '.join(TOPS)}")
   for k in ("imem_depth", "seed"):
     if not isinstance(spec[k], int) or spec[k] < (k == "imem_depth"): raise bad(f"{k} must be a {'positive' if k == 'imem_depth' else 'non-negative'} integer")
   for t, usd in spec["board_usd"].items():
@@ -155,13 +155,13 @@ def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, 
   """Two rounds on the executor: one synthesis per design and family (device sizes and clocks share its netlist),
   then place and route per target and clock; as each build finishes, its points (one per workload: the model's
   cycles at the achieved Fmax) are stored."""
-  from ..rtl.fpga import TARGETS, estimate, synth_command, perf_per_usd
+  from ..rtl.fpga import TARGETS, estimate, synth_command, perf_per_usd, peak_flops_per_s
   over_key = lambda over: json.dumps(sorted(over.items()))
   builds = {}                                      # (design, target, MHz) -> (overrides, (target, MHz), its points)
   for o, w, b in todo: builds.setdefault((over_key(o), *b), (o, b, []))[2].append(w)
   synths = {}                                      # one synthesis per design and yosys command: for a target it may fit
   for o, (t, _), _ in builds.values():
-    try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=fpga["top"] != "array")
+    try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=not fpga["top"].startswith("array"))
     except ConfigError: fits = False               # the point records the config's own error below
     if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t], fpga["top"])), (o, t))
   models = {}
@@ -173,7 +173,7 @@ def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, 
         if isinstance(r, str): raise SweepError(r)
         rec |= {k: r[k] for k in ("device", "family", "config", "fmax_mhz", "meets_freq", "fits", "resources", "critical_path", "seconds", "verilog_hash", "dir")}
         cfg = load_config(base, **over)
-        rec |= dict(ok=True, peak_flops_per_s=2 * cfg.macs_per_cycle * r["fmax_mhz"] * 1e6, flops_per_s=None, flops_per_s_per_usd=None)
+        rec |= dict(ok=True, peak_flops_per_s=peak_flops_per_s(r), flops_per_s=None, flops_per_s_per_usd=None)
         if w:
           if (k := (over_key(over), w)) not in models: models[k] = evaluate(cfg, w)[:2]
           rec["perf"] = perf_per_usd(r, w, *models[k], fpga["board_usd"].get(t))

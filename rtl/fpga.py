@@ -17,6 +17,8 @@ from ..arch.config import AccelConfig
 from ..helpers import write_json, atomic_write
 
 FPGA_TOP = "tinyaccel_fpga"
+TOPS = ("axi", "core", "array", "array-unpipelined")    # what is placed (design() below)
+IMEM_DEPTH = 512       # instructions per queue buffer: 3 x 512 x 128 bit take 12 DP16KD at most (24 at 1024)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_ROOT = os.environ.get("TINYACCEL_FPGA_BUILD", os.path.join(REPO, "build", "fpga"))
 INSTALL_HINT = "pip install -e .[fpga]"
@@ -211,7 +213,7 @@ def _critical_path(report: dict) -> dict | None:
   return dict(start=segs[0]["from"]["cell"], end=segs[-1]["to"]["cell"], delay_ns=logic + route, logic_ns=logic, routing_ns=route,
               logic_levels=len(cells), nets=[s["net"] for s in segs if s["type"] == "routing"])
 
-def synth_command(t: Target, top: str = "array") -> str:
+def synth_command(t: Target, top: str) -> str:
   """yosys' script for a target: one per family (and iCE40 with or without DSPs), whatever the device size. On ECP5
   a whole core maps its logic to LUTs with ABC instead of synth_ecp5's ABC9: on the tiny core (the vector unit's
   lookup ROMs and shifters) ABC9 ran for over 45 minutes of CPU without finishing, ABC takes about 2.5 minutes."""
@@ -220,7 +222,7 @@ def synth_command(t: Target, top: str = "array") -> str:
     return f"{synth} -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; {synth} -run map_cells: -json netlist.json"
   return f"{synth} -json netlist.json" + (" -dsp" if t.family == "ice40" and t.dsps else "")
 
-def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int = 512, build_root: str | None = None,
+def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int = IMEM_DEPTH, build_root: str | None = None,
                progress: bool = True) -> dict:
   """The Verilog and yosys, once per design: build/fpga/<family>-<hash>/ keeps netlist.json and stat.json for every
   device size, clock and seed of the family (the hash is over the Verilog and the synthesis command)."""
@@ -245,7 +247,7 @@ def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int 
   write_json(meta_file, meta)                      # last: its presence means the netlist is complete
   return dict(meta, verilog_s=verilog_s, cached=False)
 
-def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = 512,
+def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = IMEM_DEPTH,
         build_root: str | None = None, progress: bool = True, seed: int = 1) -> dict:
   """Synthesize (or reuse the netlist), place and route; returns the result dict, also kept as
   build/fpga/<family>-<hash>/<target>-<freq>MHz-seed<seed>/result.json so nothing runs twice."""
@@ -299,6 +301,10 @@ def _version(exe: str) -> str:
   try: return f"{name} {version(name)}"
   except PackageNotFoundError: return name
 
+def peak_flops_per_s(fpga: dict) -> float:
+  """A build's peak: every MAC of the array each cycle at the achieved Fmax."""
+  return 2 * fpga["config"]["rows"] * fpga["config"]["cols"] * fpga["fmax_mhz"] * 1e6
+
 def perf_per_usd(fpga: dict, workload: str, cycles: int, macs: int, board_usd: float | None) -> dict:
   """A workload's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
   given. It assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock; the AXI
@@ -307,7 +313,7 @@ def perf_per_usd(fpga: dict, workload: str, cycles: int, macs: int, board_usd: f
   seconds = cycles / (clock * 1e6) if clock else float("inf")
   flops_per_s = 2 * macs / seconds if clock else 0.0
   return dict(workload=workload, cycles=cycles, macs=macs, clock_mhz=clock, seconds=seconds, flops_per_s=flops_per_s,
-              peak_flops_per_s=2 * cfg["rows"] * cfg["cols"] * clock * 1e6, utilization=macs / (cycles * cfg["rows"] * cfg["cols"]),
+              peak_flops_per_s=peak_flops_per_s(fpga), utilization=macs / (cycles * cfg["rows"] * cfg["cols"]),
               board_usd=board_usd, flops_per_s_per_usd=flops_per_s / board_usd if board_usd else None,
               note=None if board_usd else "no board price: /work/shared/reference/cost_data.json (fpga_boards) cites none for ECP5 or iCE40 "
                                           "('ECP5 eval board price not found'); pass --board-usd")

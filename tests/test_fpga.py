@@ -168,4 +168,8 @@ def test_fpga_sweep_shares_one_synthesis_and_caches_every_point(array_root, tmp_
   again = json.loads(p.stdout)
   assert (again["computed"], again["cached"]) == (0, 2) and again["results"] == r["results"] and len(again["pareto"]) == 2
   p = tinyaccel("sweep", str(f), "-o", str(tmp_path / "out"))
-  assert "ecp5-45k" in p.stdout and "16" in p.stdout and (tmp_path / "out" / "fpga.png").stat().st_size > 1000
+  rows = {t: [l for l in p.stdout.splitlines() if f" {t} " in l] for t in ("ecp5-25k", "ecp5-45k")}
+  for t, x in (("ecp5-25k", a), ("ecp5-45k", b)):       # one row each: Fmax, DSPs, the workload, its FLOP/s; per $ where priced
+    assert len(rows[t]) == 1 and f" {x['fmax_mhz']:.1f} " in rows[t][0] and " 16 " in rows[t][0] and "gemm 64x64x64" in rows[t][0]
+  assert rows["ecp5-25k"][0].rstrip("*").split()[-1] != "-" and rows["ecp5-45k"][0].rstrip("*").split()[-1] == "-"
+  assert (tmp_path / "out" / "fpga.png").stat().st_size > 1000

@@ -79,7 +79,7 @@ def test_bad_fpga_sweeps_are_one_line_errors(tmp_path):
   f = tmp_path / "s.toml"
   for body, words in (('targets = ["ecp5-99k"]', "fpga.targets: unknown target 'ecp5-99k'"), ('targets = []', "fpga.targets must be a non-empty list"),
                       ('targets = ["ecp5-25k"]\nfreq_mhz = [0]', "fpga.freq_mhz must be a non-empty list of clocks > 0 (MHz)"),
-                      ('targets = ["ecp5-25k"]\ntop = "chip"', "fpga.top: 'chip' is not axi, core or array"),
+                      ('targets = ["ecp5-25k"]\ntop = "chip"', "fpga.top: 'chip' is not axi, core, array, array-unpipelined"),
                       ('targets = ["ecp5-25k"]\nboard_usd = { ecp5-85k = 10 }', "fpga.board_usd.ecp5-85k: a price > 0"),
                       ('targets = ["ecp5-25k"]\nclock = 3', "fpga.clock: unknown key")):
     f.write_text(f'base = "tiny"\n[fpga]\n{body}\n')
