@@ -29,6 +29,12 @@ class VecOp(enum.Enum, shape=5):
   EXP2 = 14; LOG2 = 15; RECIP = 16; RSQRT = 17      # fixed-point approximations: 256-entry tables + linear interpolation
   LSUM = 18; LMAX = 19                               # reduce across the lanes of each line, result in every lane
 
+# funct values by what they read and write (the model, the timing rule and the RTL all use these)
+UNARY_FUNCTS = frozenset(o.value for o in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2,
+                                           VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX))   # read no src2
+REDUCE_ROWS_FUNCTS = frozenset(o.value for o in (VecOp.RSUM, VecOp.RMAX))                      # write one dst line for all rows
+READS_DST_FUNCTS = frozenset({VecOp.SELECT.value})                                             # read dst: the selector
+
 class Queue(enum.Enum, shape=2):
   LOAD = 0
   COMPUTE = 1

@@ -12,12 +12,12 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode, Queue
+from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
-VECTOR_TAIL = 1        # vector pipeline: read a line chunk, then compute and write it (the next VECTOR reads it back at once)
+VECTOR_TAIL = 1        # vector pipeline: read a chunk's operand lines, then compute and write it (the next VECTOR reads it back at once)
 # When instructions of several queues could start on the same cycle, this order decides; it matters only
 # for the DRAM port, which the store queue wins (it frees accumulator space the compute queue waits for).
 ISSUE_PRIORITY = {Queue.STORE: 0, Queue.LOAD: 1, Queue.COMPUTE: 2}
@@ -58,9 +58,25 @@ def matmul_tail(cfg: AccelConfig) -> int:
   os: the same pass, then rows cycles to shift the stationary outputs out = 2 rows + cols."""
   return cfg.rows + cfg.cols if cfg.dataflow == "ws" else 2 * cfg.rows + cfg.cols
 
+def reads_src2(ins: Instr) -> bool: return not ins.src2_imm and ins.funct not in UNARY_FUNCTS
+
+def vector_reads(ins: Instr, first_row: bool) -> list[tuple[str, int]]:
+  """(role, Mem value) of each operand line a VECTOR reads for one chunk of a row, in read order. A broadcast src2
+  line is read in the first row only; dst is read only as SELECT's selector."""
+  out = [("src1", ins.src1_mem)]
+  if reads_src2(ins) and (first_row or not ins.src2_bcast): out.append(("src2", ins.src2_mem))
+  return out + ([("dst", ins.dst_mem)] if ins.funct in READS_DST_FUNCTS else [])
+
+def vector_steps(ins: Instr, first_row: bool) -> int:
+  """Cycles to read one chunk's operands: the store queue has one read port on each SRAM (shared with the store
+  DMA, which never runs in the same cycle), so each memory delivers one operand line per cycle."""
+  mems = [mem for _, mem in vector_reads(ins, first_row)]
+  return max(mems.count(m.value) for m in Mem)
+
 def vector_occupancy(cfg: AccelConfig, ins: Instr) -> int:
-  """A VECTOR processes `cols` elements per line, `vector_lanes` per cycle."""
-  return ins.rows * cdiv(cfg.cols, cfg.vector_lanes)
+  """A VECTOR processes `cols` elements per line, `vector_lanes` per chunk, reading each chunk's operands in
+  vector_steps cycles."""
+  return cdiv(cfg.cols, cfg.vector_lanes) * (vector_steps(ins, True) + (ins.rows - 1) * vector_steps(ins, False))
 
 def occupancy(cfg: AccelConfig, ins: Instr) -> int:
   if ins.opcode in (Opcode.LOAD, Opcode.STORE): return dma_occupancy(cfg, ins)

@@ -122,16 +122,18 @@ def brams_for(family: str, width: int, depth: int) -> int:
   return min(-(-width // w) * -(-depth // d) for w, d in BRAM_SHAPES[family])
 
 def sram_brams(cfg: AccelConfig, family: str) -> list[tuple[str, int, str]]:
-  """(memory, block RAMs, how) of the scratchpad and the accumulator as the FPGA build makes them: every bank is
-  one copy per (writer, reader) pair (rtl/lvt.py; with one writer, one per reader), each a simple dual-port
-  memory of the bank's lines. yosys puts each copy in block RAM (checked against its netlist: docs/fpga.md)."""
+  """(memory, block RAMs, how) of the scratchpad and the accumulator as the FPGA build makes them: every bank
+  (rtl/sram.fpga_banks) is one copy per (writer, reader) pair (rtl/lvt.py; with one writer, one per reader), each a
+  simple dual-port memory of the bank's lines. yosys puts each copy in block RAM (checked against its netlist: docs/fpga.md)."""
   from .top import sram_ports
+  from .sram import fpga_banks
   out = []
   for name, key, lines, line_bytes, banks in (("scratchpad", "spad", cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks),
                                               ("accumulator", "acc", cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks)):
     groups, writers = sram_ports(cfg)[key]
+    banks = fpga_banks(banks, groups)
     copies, per = len(groups) * writers, brams_for(family, 8 * line_bytes, lines // banks)
-    out.append((name, banks * copies * per, f"{banks} banks x {copies} copies ({writers} writers x {len(groups)} readers) x {per} "
+    out.append((name, banks * copies * per, f"{banks} bank{'s' * (banks > 1)} x {copies} copies ({writers} writers x {len(groups)} readers) x {per} "
                                             f"block{'s' * (per > 1)} of {lines // banks} lines x {8 * line_bytes} bit"))
   return out
 

@@ -15,6 +15,12 @@ from .lvt import LvtMemory
 
 def line_layout(line_bytes: int): return data.ArrayLayout(unsigned(8), line_bytes)
 
+def fpga_banks(banks: int, read_groups: list[int]) -> int:
+  """Banks an FPGA build makes: one when every reader has its own port (only a shared read group, the array's A and
+  B, needs the banks to read two lines at once), since a block RAM's depth is cheap and its width is not (the tiny
+  accumulator's 128-line banks would fill a quarter of each DP16KD)."""
+  return 1 if all(g == 1 for g in read_groups) else banks
+
 class Sram(wiring.Component):
   def __init__(self, lines: int, line_bytes: int, banks: int, read_groups: list[int], writers: int, transparent: dict | None = None):
     """read_groups: the number of readers in each group; `transparent`: {reader: [writers]} whose writes a
@@ -30,15 +36,17 @@ class Sram(wiring.Component):
 
   def elaborate(self, platform):
     m = Module()
-    bank_lines = self.lines // self.banks
+    fpga = getattr(platform, "lvt_memories", False)
+    nbanks = fpga_banks(self.banks, self.groups) if fpga else self.banks
+    bank_lines = self.lines // nbanks
     def route(addr):   # (bank-select signals, address inside the bank)
-      sel = [(addr >= b * bank_lines) & (addr < (b + 1) * bank_lines) for b in range(self.banks)]
+      sel = [(addr >= b * bank_lines) & (addr < (b + 1) * bank_lines) for b in range(nbanks)]
       local = addr
-      for b in range(1, self.banks): local = Mux(sel[b], addr - b * bank_lines, local)
+      for b in range(1, nbanks): local = Mux(sel[b], addr - b * bank_lines, local)
       return sel, local[:max(1, ceil_log2(bank_lines))]
     # several writers on an FPGA build: one-write-port copies and a live value table (rtl/lvt.py), which block RAM can hold
-    mem_cls = LvtMemory if len(self.wr) > 1 and getattr(platform, "lvt_memories", False) else Memory
-    banks = [mem_cls(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(self.banks)]
+    mem_cls = LvtMemory if len(self.wr) > 1 and fpga else Memory
+    banks = [mem_cls(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(nbanks)]
     for b, mem in enumerate(banks): m.submodules[f"bank{b}"] = mem
     wports = []
     for w, port in enumerate(self.wr):

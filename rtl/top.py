@@ -27,10 +27,11 @@ DEFAULT_IMEM_DEPTH = 1024
 
 def sram_ports(cfg: AccelConfig) -> dict:
   """{memory: (read groups, writers)} as the Accelerator builds its SRAMs (rtl/sram.py). Readers: the array (A
-  and B share a group in the scratchpad), each DMA lane, the vector unit's src1, src2 and dst; writers: (the
-  array), each DMA lane, the vector unit. Store-queue readers see the vector unit's write of the same cycle."""
+  and B share a group in the scratchpad), each DMA lane (lane 0 is the store queue's port, which the vector unit
+  shares: docs/timing.md); writers: (the array), each DMA lane, the vector unit. Store-queue readers see the
+  vector unit's write of the same cycle."""
   lanes, _ = port_geometry(cfg)
-  return {"spad": ([2] + [1] * (lanes + 3), lanes + 1), "acc": ([1] * (1 + lanes + 3), 2 + lanes)}
+  return {"spad": ([2] + [1] * lanes, lanes + 1), "acc": ([1] * (1 + lanes), 2 + lanes)}
 
 class Accelerator(wiring.Component):
   """Ports (docs/rtl.md): the host writes each queue's instructions through `prog_*` (a zero word ends
@@ -54,21 +55,21 @@ class Accelerator(wiring.Component):
     vw = lanes
     ports = sram_ports(cfg)
     spad = m.submodules.spad = Sram(cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks, *ports["spad"],
-                                    transparent={2 + r: [vw] for r in range(lanes + 3)})
+                                    transparent={2 + r: [vw] for r in range(lanes)})
     acc = m.submodules.acc = Sram(cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks, *ports["acc"],
-                                  transparent={0: [0], **{1 + r: [1 + vw] for r in range(lanes + 3)}})
+                                  transparent={0: [0], **{1 + r: [1 + vw] for r in range(lanes)}})
     vec = m.submodules.vector = VectorUnit(cfg, self.id_bits)
-    for mem, first_rd, wr in ((spad, 2 + lanes, vw), (acc, 1 + lanes, 1 + vw)):
-      name = "spad" if mem is spad else "acc"
-      for i, role in enumerate(("src1", "src2", "dst")): wiring.connect(m, getattr(vec, f"{name}_{role}"), mem.rd[first_rd + i])
-      wiring.connect(m, getattr(vec, f"{name}_wr"), mem.wr[wr])
     dma = m.submodules.dma = DmaEngine(cfg, self.id_bits)
     mmu = m.submodules.matmul = MatmulUnit(cfg, self.id_bits)
     wiring.connect(m, mmu.a_rd, spad.rd[0]); wiring.connect(m, mmu.b_rd, spad.rd[1])
     wiring.connect(m, mmu.acc_rd, acc.rd[0]); wiring.connect(m, mmu.acc_wr, acc.wr[0])
+    wiring.connect(m, vec.spad_wr, spad.wr[vw]); wiring.connect(m, vec.acc_wr, acc.wr[1 + vw])
     for lane in range(lanes):
-      wiring.connect(m, dma.spad_rd[lane], spad.rd[2 + lane]); wiring.connect(m, dma.spad_wr[lane], spad.wr[lane])
-      wiring.connect(m, dma.acc_rd[lane], acc.rd[1 + lane]); wiring.connect(m, dma.acc_wr[lane], acc.wr[1 + lane])
+      wiring.connect(m, dma.spad_wr[lane], spad.wr[lane]); wiring.connect(m, dma.acc_wr[lane], acc.wr[1 + lane])
+      for port, dma_rd, vec_rd in ((spad.rd[2 + lane], dma.spad_rd[lane], vec.spad_rd), (acc.rd[1 + lane], dma.acc_rd[lane], vec.acc_rd)):
+        if lane == 0:   # the store queue's port: the vector unit drives it in the cycles it reads (never while a STORE does)
+          m.d.comb += [port.addr.eq(Mux(vec_rd.en, vec_rd.addr, dma_rd.addr)), vec_rd.data.eq(port.data), dma_rd.data.eq(port.data)]
+        else: wiring.connect(m, dma_rd, port)
     wiring.connect(m, wiring.flipped(self.dram), dma.dram)
 
     running, error = Signal(), Signal()

@@ -1,10 +1,11 @@
 """The vector unit on the store queue: `vector_lanes` elements of each operand line per cycle, bit-exact
-with arch/vector.py. Two stages (docs/timing.md, VECTOR_TAIL = 1): at cycle t it reads a chunk's
-lines (src1, src2, dst) from the scratchpad or the accumulator; at t + 1 it computes and writes the
-chunk. Its read ports are transparent to its own write port, so the next instruction, which may issue
-at t + 1, reads what this one writes then. The model reads every operand before it writes: row r is
-written before row r + 1 is read, so the model refuses a destination inside a later row of a source,
-and a broadcast src2 line is read once, in row 0, and held.
+with arch/vector.py. Two stages (docs/timing.md, VECTOR_TAIL = 1): it reads a chunk's operand lines (src1,
+src2, dst: arch/timing.vector_reads) through the store queue's one read port on each SRAM, one line per memory
+per cycle (arch/timing.vector_steps cycles); in the cycle after the last read it computes and writes the chunk.
+Lines read in earlier steps wait in operand registers. Its reads are transparent to its own write, so the
+next instruction, which may issue then, reads what this one writes. The model reads every operand before it
+writes: row r is written before row r + 1 is read, so the model refuses a destination inside a later row of a
+source, and a broadcast src2 line is read once, in row 0, and held.
 """
 from amaranth.hdl import Module, Signal, Mux, Cat, Const, signed, unsigned
 from amaranth.lib import wiring, data
@@ -12,7 +13,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig
-from ..arch.isa import Instruction, Mem, VecOp
+from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
 from ..arch import vector as V
 from .common import latched
 from .sram import line_layout
@@ -103,7 +104,7 @@ class VectorUnit(wiring.Component):
     ports = {}
     for mem, lines, line_bytes in (("spad", cfg.spad_lines, cfg.spad_line_bytes), ("acc", cfg.acc_lines, cfg.acc_line_bytes)):
       aw = max(1, ceil_log2(lines))
-      for role in ("src1", "src2", "dst"): ports[f"{mem}_{role}"] = In(ReadPort.Signature(addr_width=aw, shape=line_layout(line_bytes)))
+      ports[f"{mem}_rd"] = In(ReadPort.Signature(addr_width=aw, shape=line_layout(line_bytes)))     # en: reading this cycle
       ports[f"{mem}_wr"] = In(WritePort.Signature(addr_width=aw, shape=line_layout(line_bytes), granularity=1))
     super().__init__({"ins": In(Instruction), "issue": In(1), "id": In(id_bits), "busy": Out(1),
                       "done": Out(1), "done_id": Out(id_bits), "done_signal_prev": Out(1), "done_signal_next": Out(1), **ports})
@@ -115,21 +116,39 @@ class VectorUnit(wiring.Component):
     v, hdr = self.ins.body.vector, self.ins.header
     cur, held = latched(m, self.issue, {k: getattr(v, k) for k, _ in Instruction["body"].shape["vector"].shape} |
                         {"id": self.id, "signal_prev": hdr.signal_prev, "signal_next": hdr.signal_next}, "vec")
-    # ---- read stage: (row, chunk) counters; occupancy rows x ceil(cols / lanes)
-    busy, r_reg, c_reg = Signal(), Signal(12), Signal(range(NC + 1))
+    in_set = lambda funct, values: sum(funct == x for x in values).bool()
+    # ---- read stage: (row, chunk, step) counters; occupancy = chunks x the rows' read steps (arch/timing.vector_occupancy)
+    busy, r_reg, c_reg, s_reg = Signal(), Signal(12), Signal(range(NC + 1)), Signal(2)
     active = self.issue | busy
-    r, c = Mux(self.issue, 0, r_reg), Mux(self.issue, 0, c_reg)
+    r, c, step = Mux(self.issue, 0, r_reg), Mux(self.issue, 0, c_reg), Mux(self.issue, 0, s_reg)
+    reduce_rows = in_set(cur["funct"], REDUCE_ROWS_FUNCTS)
+    # arch/timing.vector_reads: each operand line this row reads, and its step (its place among the reads of its memory)
+    reads_src2 = ~cur["src2_imm"] & ~in_set(cur["funct"], UNARY_FUNCTS) & ((r == 0) | ~cur["src2_bcast"])
+    reads_dst = in_set(cur["funct"], READS_DST_FUNCTS)
+    same = lambda a, b: cur[f"{a}_mem"] == cur[f"{b}_mem"]
+    reads = {"src1": (1, 0, cur["src1_addr"] + r),
+             "src2": (reads_src2, same("src1", "src2"), cur["src2_addr"] + Mux(cur["src2_bcast"], 0, r)),
+             "dst": (reads_dst, same("src1", "dst") + (reads_src2 & same("src2", "dst")), cur["dst_addr"] + Mux(reduce_rows, 0, r))}
+    per_mem = [sum((cur[f"{role}_mem"] == mem.value) & rd for role, (rd, _, _) in reads.items()) for mem in Mem]
+    last_s = named(m, step == Mux(per_mem[0] > per_mem[1], per_mem[0], per_mem[1]) - 1, "last_step")
     last_c, last_r = c == NC - 1, r == cur["rows"] - 1
-    reduce_rows = (cur["funct"] == VecOp.RSUM.value) | (cur["funct"] == VecOp.RMAX.value)
     m.d.comb += self.busy.eq(busy)
-    m.d.sync += busy.eq(active & ~(last_c & last_r))
-    with m.If(active): m.d.sync += [c_reg.eq(Mux(last_c, 0, c + 1)), r_reg.eq(Mux(last_c, r + 1, r))]
-    for mem in ("spad", "acc"):
-      g = lambda role: getattr(self, f"{mem}_{role}")
-      m.d.comb += [g("src1").addr.eq(cur["src1_addr"] + r), g("src2").addr.eq(cur["src2_addr"] + Mux(cur["src2_bcast"], 0, r)),
-                   g("dst").addr.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))]
+    m.d.sync += busy.eq(active & ~(last_s & last_c & last_r))
+    with m.If(active):
+      m.d.sync += [s_reg.eq(Mux(last_s, 0, step + 1)), c_reg.eq(Mux(last_s, Mux(last_c, 0, c + 1), c)), r_reg.eq(Mux(last_s & last_c, r + 1, r))]
+    fresh = {}    # role: its line arrives from its memory's port this (compute-stage) cycle
+    for mem in Mem:
+      port = getattr(self, f"{mem.name.lower()}_rd")
+      addr, en = 0, 0
+      for role, (rd, at, line_addr) in reads.items():
+        now = named(m, active & rd & (cur[f"{role}_mem"] == mem.value) & (at == step), f"read_{role}_{mem.name.lower()}")
+        addr, en = Mux(now, line_addr, addr), en | now
+        fresh.setdefault(role, []).append(now)
+      m.d.comb += [port.addr.eq(addr), port.en.eq(en)]
     st = {k: Signal(w, name=f"st_{k}") for k, w in (("valid", 1), ("c", len(c_reg)), ("first_r", 1), ("last_r", 1), ("last_c", 1))}
-    m.d.sync += [st["valid"].eq(active), st["c"].eq(c), st["first_r"].eq(r == 0), st["last_r"].eq(last_r), st["last_c"].eq(last_c)]
+    m.d.sync += [st["valid"].eq(active & last_s), st["c"].eq(c), st["first_r"].eq(r == 0), st["last_r"].eq(last_r), st["last_c"].eq(last_c)]
+    fresh_st = {role: Signal(name=f"fresh_{role}") for role in reads}
+    m.d.sync += [fresh_st[role].eq(Cat(now).any()) for role, now in fresh.items()]
     # ---- compute and write stage, on the instruction's latched fields
     f, sh = held["funct"], held["shift"]
     imm = held["imm"].as_signed()
@@ -142,12 +161,16 @@ class VectorUnit(wiring.Component):
           if k * L + l < C: x = Mux(st["c"] == k, line[k * L + l], x) if NC > 1 else line[k * L + l]
         lanes.append(x)
       return lanes
-    def operand(mem_sel, role):
-      """The chunk's `lanes` elements of an operand line: int8 sign-extended from the scratchpad, int32 from the accumulator."""
-      sp = getattr(self, f"spad_{role}").data; ac = data.View(data.ArrayLayout(signed(32), C), getattr(self, f"acc_{role}").data.as_value())
-      line = [Mux(mem_sel == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
-      return [named(m, x, f"{role}_{l}", signed(32)) for l, x in enumerate(chunk(line))]
-    s1, s2_read, d = operand(held["src1_mem"], "src1"), operand(held["src2_mem"], "src2"), operand(held["dst_mem"], "dst")
+    def operand(role):
+      """The chunk's `lanes` elements of an operand line: int8 sign-extended from the scratchpad, int32 from the accumulator;
+      from its memory's port in the cycle after its read, from its operand register afterwards."""
+      sp = self.spad_rd.data; ac = data.View(data.ArrayLayout(signed(32), C), self.acc_rd.data.as_value())
+      line = [Mux(held[f"{role}_mem"] == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
+      regs = [Signal(signed(32), name=f"{role}_reg{l}") for l in range(L)]
+      vals = [named(m, Mux(fresh_st[role], x, reg), f"{role}_{l}", signed(32)) for l, (x, reg) in enumerate(zip(chunk(line), regs))]
+      m.d.sync += [reg.eq(x) for reg, x in zip(regs, vals)]
+      return vals
+    s1, s2_read, d = operand("src1"), operand("src2"), operand("dst")
     # `line`: one register line, the running RSUM / RMAX results over the rows, or the broadcast src2 line as read in
     # row 0 (the model reads every operand before it writes: a broadcast line the instruction overwrites must not be re-read)
     line = Signal(data.ArrayLayout(signed(32), NC * L))

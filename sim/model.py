@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp
+from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp, REDUCE_ROWS_FUNCTS
 from ..arch import vector as V
 from ..arch import timing as T
 
@@ -224,17 +224,15 @@ class RaceCheck:
                              f" while instruction {oidx} ({self.names[oq]}) {'writes' if okind == 'w' else 'reads'} it until {oend}: a token is missing")
     self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
 
-_REDUCE = {VecOp.RSUM.value, VecOp.RMAX.value}
-_UNARY = {v.value for v in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2, VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX)}
 _MEM = ("spad", "acc")    # by Mem value
 
 def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
   """(role, memory, first line, lines) of each SRAM operand of a VECTOR."""
   f, rows = ins.f, ins.f["rows"]
   out = [("src1", _MEM[f["src1_mem"]], f["src1_addr"], rows)]
-  if not f["src2_imm"] and f["funct"] not in _UNARY:
+  if T.reads_src2(ins):
     out.append(("src2", _MEM[f["src2_mem"]], f["src2_addr"], 1 if f["src2_bcast"] else rows))
-  return out + [("dst", _MEM[f["dst_mem"]], f["dst_addr"], 1 if f["funct"] in _REDUCE else rows)]
+  return out + [("dst", _MEM[f["dst_mem"]], f["dst_addr"], 1 if f["funct"] in REDUCE_ROWS_FUNCTS else rows)]
 
 def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""

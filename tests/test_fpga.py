@@ -12,13 +12,18 @@ def tinyaccel(*args, **kw):
 @pytest.mark.parametrize("args,words", [
   (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
   (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,336 Kbit"),
-  (["--config", "tiny", "--target", "ecp5-25k"], "tiny (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 140"),
-  (["--config", "tiny", "--target", "ecp5-45k"], "ecp5-45k has 108 (1.3x) (it may fit ecp5-85k)"),
-  (["--config", os.path.join(os.path.dirname(__file__), "..", "examples", "fpga_8x8.toml"), "--target", "ecp5-85k"], "ecp5-85k has 208 (1.3x) (no target fits it; --top array places the datapath alone)"),
+  (["--config", "ACC32", "--target", "ecp5-25k"], "acc32 (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 98"),
+  (["--config", "ACC32", "--target", "ecp5-25k"], "ecp5-25k has 56 (1.8x) (it may fit ecp5-45k, ecp5-85k)"),
+  (["--config", "ACC128", "--target", "ecp5-85k"], "ecp5-85k has 208 (1.8x) (no target fits it; --top array places the datapath alone)"),
   (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
   (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
 ])
-def test_refusals_need_no_tools(args, words):
+def test_refusals_need_no_tools(args, words, tmp_path):
+  for kib in (32, 128):     # the tiny preset with a larger accumulator
+    with open(os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.toml")) as fh:
+      text = fh.read().replace('name = "tiny"', f'name = "acc{kib}"').replace("acc_kib = 4 ", f"acc_kib = {kib} ")
+    (tmp_path / f"acc{kib}.toml").write_text(text)
+  args = [str(tmp_path / f"{a.lower()}.toml") if a.startswith("ACC") else a for a in args]
   t0 = time.perf_counter()
   p = tinyaccel("fpga", *args)
   assert p.returncode == 2 and p.stdout == "" and len(p.stderr.strip().splitlines()) == 1, p.stderr
@@ -30,12 +35,14 @@ def test_estimate_refuses_what_cannot_fit_and_passes_what_can():
   why = fpga.estimate(edge, "ice40-up5k", 1024)
   assert len(why) == 3 and why[1] == "DSPs: the array takes one per MAC, 32x32 = 1,024, ice40-up5k has 8 (128.0x)"
   assert why[2].startswith("LUTs: needs at least 32,768 (32x32 PEs")
-  assert fpga.estimate(tiny, "ecp5-85k", 1024) == []
-  # the SRAMs as the FPGA build makes them (checked against yosys' netlist of the tiny core: 20 + 120 DP16KD)
-  assert [n for _, n, _ in fpga.sram_brams(tiny, "ecp5")] == [20, 120]
-  why = fpga.estimate(tiny, "ecp5-25k", 512)
-  assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 140 as the FPGA build makes them")
-  assert "accumulator: 2 banks x 15 copies (3 writers x 5 readers) x 4 blocks of 128 lines x 128 bit = 120" in why[0] and why[0].endswith("ecp5-25k has 56 (2.5x)")
+  assert fpga.estimate(tiny, "ecp5-25k", 512) == []
+  # the SRAMs as the FPGA build makes them (checked against yosys' netlist of the tiny core: 8 + 24 DP16KD): the
+  # scratchpad in its two banks (the array's A/B read group needs them), the accumulator in one
+  assert fpga.sram_brams(tiny, "ecp5") == [("scratchpad", 8, "2 banks x 4 copies (2 writers x 2 readers) x 1 block of 512 lines x 32 bit"),
+                                           ("accumulator", 24, "1 bank x 6 copies (3 writers x 2 readers) x 4 blocks of 256 lines x 128 bit")]
+  why = fpga.estimate(load_config("tiny", acc_kib=32), "ecp5-25k", 512)
+  assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 98 as the FPGA build makes them")
+  assert "accumulator: 1 bank x 6 copies (3 writers x 2 readers) x 15 blocks of 2048 lines x 128 bit = 90" in why[0] and why[0].endswith("ecp5-25k has 56 (1.8x)")
   assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ecp5-25k", 64, memories=False) == ["DSPs: the array takes one per MAC, 8x8 = 64, ecp5-25k has 28 (2.3x)"]
   assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ice40-hx8k", 64, memories=False) == []      # no DSPs: multipliers in logic cells
   assert fpga.brams_for("ecp5", 128, 128) == 4 and fpga.brams_for("ecp5", 32, 1024) == 2 and fpga.brams_for("ice40", 32, 512) == 4
