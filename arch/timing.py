@@ -12,7 +12,7 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS
+from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS, TABLE_FUNCTS
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
@@ -69,9 +69,10 @@ def vector_reads(ins: Instr, first_row: bool) -> list[tuple[str, int]]:
 
 def vector_steps(ins: Instr, first_row: bool) -> int:
   """Cycles to read one chunk's operands: the store queue has one read port on each SRAM (shared with the store
-  DMA, which never runs in the same cycle), so each memory delivers one operand line per cycle."""
+  DMA, which never runs in the same cycle), so each memory delivers one operand line per cycle. A table function
+  takes two: its lookup table is a synchronous ROM (block RAM), addressed from src1 in the cycle after src1's read."""
   mems = [mem for _, mem in vector_reads(ins, first_row)]
-  return max(mems.count(m.value) for m in Mem)
+  return max(*(mems.count(m.value) for m in Mem), 2 if ins.funct in TABLE_FUNCTS else 1)
 
 def vector_occupancy(cfg: AccelConfig, ins: Instr) -> int:
   """A VECTOR processes `cols` elements per line, `vector_lanes` per chunk, reading each chunk's operands in

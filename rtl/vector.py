@@ -13,7 +13,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig
-from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
+from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, TABLE_FUNCTS
 from ..arch import vector as V
 from .common import latched
 from .sram import line_layout
@@ -32,7 +32,9 @@ def named(m: Module, value, name: str, shape=None):
 
 def _lookup(m: Module, rom, table, frac30, name: str):
   """arch.vector._lookup: entry frac >> 22 of a 257-point table, interpolated by the low 22 bits.
-  One asynchronous ROM read per lane; the function selects the table."""
+  One ROM read per lane; the function selects the table. The unit's ROM is synchronous (block RAM): a table
+  function's chunk takes two steps, so src1, and with it this address, is the same in the cycle before the
+  compute cycle, when the ROM reads it, and in the compute cycle, when its word is used."""
   m.d.comb += rom.addr.eq(Cat(frac30[22:30], table))
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   out = Signal(signed(33), name=f"{name}_lookup")
@@ -130,7 +132,9 @@ class VectorUnit(wiring.Component):
              "src2": (reads_src2, same("src1", "src2"), cur["src2_addr"] + Mux(cur["src2_bcast"], 0, r)),
              "dst": (reads_dst, same("src1", "dst") + (reads_src2 & same("src2", "dst")), cur["dst_addr"] + Mux(reduce_rows, 0, r))}
     per_mem = [sum((cur[f"{role}_mem"] == mem.value) & rd for role, (rd, _, _) in reads.items()) for mem in Mem]
-    last_s = named(m, step == Mux(per_mem[0] > per_mem[1], per_mem[0], per_mem[1]) - 1, "last_step")
+    steps = Mux(per_mem[0] > per_mem[1], per_mem[0], per_mem[1])
+    steps = Mux(in_set(cur["funct"], TABLE_FUNCTS) & (steps < 2), 2, steps)      # arch/timing.vector_steps
+    last_s = named(m, step == steps - 1, "last_step")
     last_c, last_r = c == NC - 1, r == cur["rows"] - 1
     m.d.comb += self.busy.eq(busy)
     m.d.sync += busy.eq(active & ~(last_s & last_c & last_r))
@@ -179,7 +183,7 @@ class VectorUnit(wiring.Component):
     s2_line = [named(m, Mux(bcast, held_lane[l], s2_read[l]), f"src2_line{l}", signed(32)) for l in range(L)]
     s2 = [Mux(held["src2_imm"], imm, x) for x in s2_line]
     rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
-    res = [element(m, rom.read_port(domain="comb"), f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
+    res = [element(m, rom.read_port(), f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
     is_op = lambda op: f == op.value
     summing = named(m, is_op(VecOp.RSUM) | is_op(VecOp.LSUM), "summing")
     combine = lambda a, b: Mux(summing, (a + b)[:32].as_signed(), Mux(a > b, a, b))

@@ -1,6 +1,6 @@
 """The vector unit: bit-exact functions (against plain-integer references), saturation, operand
 modes, and its timing rule: ceil(cols / lanes) chunks per row, each read in one cycle per operand line of
-its busiest memory (one store-queue port per SRAM), + VECTOR_TAIL."""
+its busiest memory (one store-queue port per SRAM), two at least for a table function, + VECTOR_TAIL."""
 import numpy as np, pytest
 from hypothesis import given, strategies as st, settings
 from tinyaccel.arch.config import load_config
@@ -84,6 +84,10 @@ def test_lanes_timing_and_errors():
   two = asm("vector funct=add dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 src2_mem=spad src2_addr=0 rows=3\n"
             "vector funct=add dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=8 src2_mem=acc src2_addr=0 rows=3")
   assert [t[3:] for t in run(cfg, two, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 + 1), (6, 6 + 3 * 2 * 2 + 1)]
+  # a table function takes two steps a chunk (its ROM is read in the cycle after src1), more when its operands need them
+  table = asm("vector funct=exp2 dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 rows=3 shift=4\n"
+              "vector funct=rsqrt dst_mem=spad dst_addr=0 src1_mem=spad src1_addr=8 src2_mem=acc src2_addr=0 rows=1")
+  assert [t[3:] for t in run(cfg, table, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 * 2 + 1), (12, 12 + 2 * 2 + 1)]
   with pytest.raises(ProgramError, match="dst acc lines 250..259 exceed"):
     run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=250 src1_mem=acc src1_addr=0 rows=10"), machine=Machine(cfg, dram_bytes=64))
   with pytest.raises(ProgramError, match="race"):     # a vector op reading acc lines a MATMUL is still writing
