@@ -14,6 +14,7 @@ from amaranth.hdl import Module, Signal, Cat, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from ..arch.config import AccelConfig
+from ..arch.isa import INSTR_BITS
 from ..helpers import write_json, atomic_write
 
 FPGA_TOP = "tinyaccel_fpga"
@@ -142,13 +143,13 @@ def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = Tr
   """Lower bounds from the config alone (`memories=False`: the array alone); returns the reasons it cannot fit
   (empty: it may fit)."""
   t = get_target(target)
-  mem_bits = 8 * 1024 * (cfg.spad_kib + cfg.acc_kib) + 3 * imem_depth * 128
+  mem_bits = 8 * 1024 * (cfg.spad_kib + cfg.acc_kib) + 3 * imem_depth * INSTR_BITS
   mem_cap = t.brams * t.bram_bits + t.spram_bits + t.ffs      # even memories in flip-flops cannot exceed this
   luts = cfg.rows * cfg.cols * PE_ADDER_LUTS
   out = []
   if memories and mem_bits > mem_cap:
     out.append(f"memory: needs at least {mem_bits / 1024:,.0f} Kbit (scratchpad {cfg.spad_kib} KiB, accumulator {cfg.acc_kib} KiB, "
-               f"instruction buffers 3 x {imem_depth} x 128 bit), {target} has {mem_cap / 1024:,.0f} Kbit in block RAM{', SPRAM' if t.spram_bits else ''} and flip-flops "
+               f"instruction buffers 3 x {imem_depth} x {INSTR_BITS} bit), {target} has {mem_cap / 1024:,.0f} Kbit in block RAM{', SPRAM' if t.spram_bits else ''} and flip-flops "
                f"({mem_bits / mem_cap:.1f}x)")
   if memories and mem_bits <= mem_cap:
     srams = sram_brams(cfg, t.family)
@@ -267,7 +268,7 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   over = [f"{k.upper()} {counts[k]:,} of {getattr(t, k + 's'):,} (+{counts[k] - getattr(t, k + 's'):,})" for k in ("lut", "ff", "dsp", "bram")
           if counts[k] > getattr(t, k + "s")]
   if over:
-    hint = f"; the instruction buffers alone are 3 x {imem_depth} x 128 bit: try a smaller --imem-depth" if counts["bram"] > t.brams else ""
+    hint = f"; the instruction buffers alone are 3 x {imem_depth} x {INSTR_BITS} bit: try a smaller --imem-depth" if counts["bram"] > t.brams else ""
     raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}, {top}) does not fit {target} after synthesis: " + ", ".join(over) + hint + f" (netlist: {s['dir']})")
   sub = f"{target}-{freq_mhz:g}MHz-seed{seed}"    # nextpnr runs in the synthesis folder: relative paths only (yowasp's /tmp)
   d = os.path.join(s["dir"], sub)
