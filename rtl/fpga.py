@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch.config import AccelConfig
 from ..arch.isa import INSTR_BITS
 from ..helpers import write_json, atomic_write
+from .lvt import copy_bits
 
 FPGA_TOP = "tinyaccel_fpga"
 TOPS = ("axi", "core", "array", "array-unpipelined")    # what is placed (design() below)
@@ -125,18 +126,20 @@ def brams_for(family: str, width: int, depth: int) -> int:
 
 def sram_brams(cfg: AccelConfig, family: str) -> list[tuple[str, int, str]]:
   """(memory, block RAMs, how) of the scratchpad and the accumulator as the FPGA build makes them: every bank
-  (rtl/sram.fpga_banks) is one copy per (writer, reader) pair (rtl/lvt.py; with one writer, one per reader), each a
-  simple dual-port memory of the bank's lines. yosys puts each copy in block RAM (checked against its netlist: docs/fpga.md)."""
+  (rtl/sram.fpga_banks) is one copy per (writer, reader) pair (rtl/lvt.py: each granule's data and its writer's code;
+  with one writer, one plain copy per reader), each a simple dual-port memory of the bank's lines. yosys puts each
+  copy in block RAM (checked against its netlist: docs/fpga.md)."""
   from .top import sram_ports
   from .sram import fpga_banks
   out = []
   for name, key, lines, line_bytes, banks in (("scratchpad", "spad", cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks),
                                               ("accumulator", "acc", cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks)):
-    groups, writers = sram_ports(cfg)[key]
-    banks = fpga_banks(banks, groups)
-    copies, per = len(groups) * writers, brams_for(family, 8 * line_bytes, lines // banks)
+    groups, writers, granule = sram_ports(cfg)[key]
+    banks, depth = fpga_banks(banks, groups), lines // fpga_banks(banks, groups)
+    bits = copy_bits(line_bytes, granule, writers) if writers > 1 else 8 * line_bytes
+    copies, per = len(groups) * writers, brams_for(family, bits, depth)
     out.append((name, banks * copies * per, f"{banks} bank{'s' * (banks > 1)} x {copies} copies ({writers} writers x {len(groups)} readers) x {per} "
-                                            f"block{'s' * (per > 1)} of {lines // banks} lines x {8 * line_bytes} bit"))
+                                            f"block{'s' * (per > 1)} of {depth} lines x {bits} bit"))
   return out
 
 def estimate(cfg: AccelConfig, target: str, imem_depth: int, memories: bool = True) -> list[str]:

@@ -22,11 +22,12 @@ def fpga_banks(banks: int, read_groups: list[int]) -> int:
   return 1 if all(g == 1 for g in read_groups) else banks
 
 class Sram(wiring.Component):
-  def __init__(self, lines: int, line_bytes: int, banks: int, read_groups: list[int], writers: int, transparent: dict | None = None):
+  def __init__(self, lines: int, line_bytes: int, banks: int, read_groups: list[int], writers: int, granule_bytes: int = 1,
+               transparent: dict | None = None):
     """read_groups: the number of readers in each group; `transparent`: {reader: [writers]} whose writes a
     read in the same cycle already returns (the accumulator's read-modify-write, a STORE or VECTOR that
-    reads what the VECTOR before it writes in that cycle)."""
-    self.lines, self.line_bytes, self.banks, self.groups = lines, line_bytes, banks, read_groups
+    reads what the VECTOR before it writes in that cycle); `granule_bytes`: the smallest unit any writer writes."""
+    self.lines, self.line_bytes, self.banks, self.groups, self.granule_bytes = lines, line_bytes, banks, read_groups, granule_bytes
     self.transparent = transparent or {}
     aw, line = max(1, ceil_log2(lines)), line_layout(line_bytes)
     super().__init__({
@@ -45,8 +46,9 @@ class Sram(wiring.Component):
       for b in range(1, nbanks): local = Mux(sel[b], addr - b * bank_lines, local)
       return sel, local[:max(1, ceil_log2(bank_lines))]
     # several writers on an FPGA build: one-write-port copies and a live value table (rtl/lvt.py), which block RAM can hold
-    mem_cls = LvtMemory if len(self.wr) > 1 and fpga else Memory
-    banks = [mem_cls(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(nbanks)]
+    lvt = len(self.wr) > 1 and fpga
+    banks = [LvtMemory(shape=line_layout(self.line_bytes), depth=bank_lines, granule_bytes=self.granule_bytes) if lvt else
+             Memory(shape=line_layout(self.line_bytes), depth=bank_lines, init=[]) for _ in range(nbanks)]
     for b, mem in enumerate(banks): m.submodules[f"bank{b}"] = mem
     wports = []
     for w, port in enumerate(self.wr):

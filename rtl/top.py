@@ -6,12 +6,13 @@ has left the previous instruction's occupancy, every token it waits for is visib
 zero), and a DMA finds the port's address stage free; the store queue wins the port on a tie. There is
 no fetch bubble: each queue reads its own instruction buffer one instruction ahead.
 """
+from math import gcd
 from amaranth.hdl import Module, Signal, Mux, Cat
 from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
-from ..arch.config import AccelConfig
+from ..arch.config import AccelConfig, DTYPE_BYTES
 from ..arch.isa import Instruction, Opcode, INSTR_BITS
 from .dma import DmaEngine, dram_signature, port_geometry
 from .matmul import MatmulUnit
@@ -26,12 +27,14 @@ SEM_BITS = 16
 DEFAULT_IMEM_DEPTH = 1024
 
 def sram_ports(cfg: AccelConfig) -> dict:
-  """{memory: (read groups, writers)} as the Accelerator builds its SRAMs (rtl/sram.py). Readers: the array (A
-  and B share a group in the scratchpad), each DMA lane (lane 0 is the store queue's port, which the vector unit
-  shares: docs/timing.md); writers: (the array), each DMA lane, the vector unit. Store-queue readers see the
-  vector unit's write of the same cycle."""
-  lanes, _ = port_geometry(cfg)
-  return {"spad": ([2] + [1] * lanes, lanes + 1), "acc": ([1] * (1 + lanes), 2 + lanes)}
+  """{memory: (read groups, writers, granule bytes)} as the Accelerator builds its SRAMs (rtl/sram.py). Readers:
+  the array (A and B share a group in the scratchpad), each DMA lane (lane 0 is the store queue's port, which the
+  vector unit shares: docs/timing.md); writers: (the array), each DMA lane, the vector unit. Store-queue readers see
+  the vector unit's write of the same cycle. The granule is the smallest unit a writer writes: the vector unit
+  writes an element per lane, a DMA lane a chunk of the line per beat."""
+  lanes, chunk = port_geometry(cfg)
+  return {"spad": ([2] + [1] * lanes, lanes + 1, gcd(DTYPE_BYTES[cfg.input_dtype], chunk)),
+          "acc": ([1] * (1 + lanes), 2 + lanes, gcd(DTYPE_BYTES[cfg.acc_dtype], chunk))}
 
 class Accelerator(wiring.Component):
   """Ports (docs/rtl.md): the host writes each queue's instructions through `prog_*` (a zero word ends

@@ -12,9 +12,9 @@ def tinyaccel(*args, **kw):
 @pytest.mark.parametrize("args,words", [
   (["--config", "tiny", "--target", "virtex7"], "unknown target 'virtex7'"),
   (["--config", "edge", "--target", "ice40-up5k"], "does not fit ice40-up5k: memory: needs at least 6,336 Kbit"),
-  (["--config", "ACC32", "--target", "ecp5-25k"], "acc32 (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 98"),
-  (["--config", "ACC32", "--target", "ecp5-25k"], "ecp5-25k has 56 (1.8x) (it may fit ecp5-45k, ecp5-85k)"),
-  (["--config", "ACC128", "--target", "ecp5-85k"], "ecp5-85k has 208 (1.8x) (no target fits it; --top array places the datapath alone)"),
+  (["--config", "ACC32", "--target", "ecp5-25k"], "acc32 (4x4) does not fit ecp5-25k: block RAM: the scratchpad and accumulator alone need 104"),
+  (["--config", "ACC32", "--target", "ecp5-25k"], "ecp5-25k has 56 (1.9x) (it may fit ecp5-45k, ecp5-85k)"),
+  (["--config", "ACC128", "--target", "ecp5-85k"], "ecp5-85k has 208 (1.9x) (no target fits it; --top array places the datapath alone)"),
   (["--config", "tiny", "--target", "ecp5-25k", "--freq", "0"], "must be > 0 MHz"),
   (["--config", "tiny", "--target", "ecp5-25k", "--workload", "gemm:4,4"], "expected gemm:M,K,N"),
 ])
@@ -37,12 +37,13 @@ def test_estimate_refuses_what_cannot_fit_and_passes_what_can():
   assert why[2].startswith("LUTs: needs at least 32,768 (32x32 PEs")
   assert fpga.estimate(tiny, "ecp5-25k", 512) == []
   # the SRAMs as the FPGA build makes them (checked against yosys' netlist of the tiny core: 8 + 24 DP16KD): the
-  # scratchpad in its two banks (the array's A/B read group needs them), the accumulator in one
-  assert fpga.sram_brams(tiny, "ecp5") == [("scratchpad", 8, "2 banks x 4 copies (2 writers x 2 readers) x 1 block of 512 lines x 32 bit"),
-                                           ("accumulator", 24, "1 bank x 6 copies (3 writers x 2 readers) x 4 blocks of 256 lines x 128 bit")]
+  # scratchpad in its two banks (the array's A/B read group needs them), the accumulator in one; each copy holds the
+  # writers' codes (rtl/lvt.py) in the block RAMs' spare bits: 4 x (byte + 1), 4 x (int32 + 2)
+  assert fpga.sram_brams(tiny, "ecp5") == [("scratchpad", 8, "2 banks x 4 copies (2 writers x 2 readers) x 1 block of 512 lines x 36 bit"),
+                                           ("accumulator", 24, "1 bank x 6 copies (3 writers x 2 readers) x 4 blocks of 256 lines x 136 bit")]
   why = fpga.estimate(load_config("tiny", acc_kib=32), "ecp5-25k", 512)
-  assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 98 as the FPGA build makes them")
-  assert "accumulator: 1 bank x 6 copies (3 writers x 2 readers) x 15 blocks of 2048 lines x 128 bit = 90" in why[0] and why[0].endswith("ecp5-25k has 56 (1.8x)")
+  assert len(why) == 1 and why[0].startswith("block RAM: the scratchpad and accumulator alone need 104 as the FPGA build makes them")
+  assert "accumulator: 1 bank x 6 copies (3 writers x 2 readers) x 16 blocks of 2048 lines x 136 bit = 96" in why[0] and why[0].endswith("ecp5-25k has 56 (1.9x)")
   assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ecp5-25k", 64, memories=False) == ["DSPs: the array takes one per MAC, 8x8 = 64, ecp5-25k has 28 (2.3x)"]
   assert fpga.estimate(load_config("tiny", rows=8, cols=8), "ice40-hx8k", 64, memories=False) == []      # no DSPs: multipliers in logic cells
   assert fpga.brams_for("ecp5", 128, 128) == 4 and fpga.brams_for("ecp5", 32, 1024) == 2 and fpga.brams_for("ice40", 32, 512) == 4
