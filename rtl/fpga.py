@@ -283,8 +283,8 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
   pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", f"{sub}/report.json",
               "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
   if t.family == "ecp5" and not top.startswith("array"):
-    # a whole core fills the device: nextpnr's default router (router1) stopped converging on the tiny core at 78% of
-    # an ECP5-25k (16k of 91k arcs left after 25 min); router2 negotiates congestion, but routes the clock only from a
+    # a whole core fills the device: router2 negotiates congestion (it routes the tiny core at 76% of an ECP5-25k in
+    # about 5 minutes; nextpnr's default router1 stalled on an earlier, 78% netlist), but routes the clock only from a
     # clock-capable pin (PCLKT6_0, where the ULX3S, a CABGA381 board, has its oscillator)
     with open(os.path.join(d, "clock.lpf"), "w") as f: f.write(f'LOCATE COMP "clk" SITE "{CLOCK_PIN[t.package]}";\n')
     pnr_args += ["--lpf", f"{sub}/clock.lpf", "--router", "router2"]
