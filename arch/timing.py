@@ -12,12 +12,13 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS, TABLE_FUNCTS
+from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
-VECTOR_TAIL = 1        # vector pipeline: read a chunk's operand lines, then compute and write it (the next VECTOR reads it back at once)
+VECTOR_STAGES = 5      # vector pipeline: a chunk's operands arrive, three compute stages, the write (rtl/vector.py)
+VECTOR_TAIL = 1        # an instruction completes the cycle after its last write
 # When instructions of several queues could start on the same cycle, this order decides; it matters only
 # for the DRAM port, which the store queue wins (it frees accumulator space the compute queue waits for).
 ISSUE_PRIORITY = {Queue.STORE: 0, Queue.LOAD: 1, Queue.COMPUTE: 2}
@@ -69,15 +70,16 @@ def vector_reads(ins: Instr, first_row: bool) -> list[tuple[str, int]]:
 
 def vector_steps(ins: Instr, first_row: bool) -> int:
   """Cycles to read one chunk's operands: the store queue has one read port on each SRAM (shared with the store
-  DMA, which never runs in the same cycle), so each memory delivers one operand line per cycle. A table function
-  takes two: its lookup table is a synchronous ROM (block RAM), addressed from src1 in the cycle after src1's read."""
+  DMA, which never runs in the same cycle), so each memory delivers one operand line per cycle."""
   mems = [mem for _, mem in vector_reads(ins, first_row)]
-  return max(*(mems.count(m.value) for m in Mem), 2 if ins.funct in TABLE_FUNCTS else 1)
+  return max(mems.count(m.value) for m in Mem)
 
 def vector_occupancy(cfg: AccelConfig, ins: Instr) -> int:
   """A VECTOR processes `cols` elements per line, `vector_lanes` per chunk, reading each chunk's operands in
-  vector_steps cycles."""
-  return cdiv(cfg.cols, cfg.vector_lanes) * (vector_steps(ins, True) + (ins.rows - 1) * vector_steps(ins, False))
+  vector_steps cycles; it holds the store queue until its last chunk is written, VECTOR_STAGES cycles after its
+  last read, so the next instruction (which starts in that cycle) reads what it wrote."""
+  reads = cdiv(cfg.cols, cfg.vector_lanes) * (vector_steps(ins, True) + (ins.rows - 1) * vector_steps(ins, False))
+  return reads + VECTOR_STAGES - 1
 
 def occupancy(cfg: AccelConfig, ins: Instr) -> int:
   if ins.opcode in (Opcode.LOAD, Opcode.STORE): return dma_occupancy(cfg, ins)

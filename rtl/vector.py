@@ -1,19 +1,22 @@
 """The vector unit on the store queue: `vector_lanes` elements of each operand line per cycle, bit-exact
-with arch/vector.py. Two stages (docs/timing.md, VECTOR_TAIL = 1): it reads a chunk's operand lines (src1,
-src2, dst: arch/timing.vector_reads) through the store queue's one read port on each SRAM, one line per memory
-per cycle (arch/timing.vector_steps cycles); in the cycle after the last read it computes and writes the chunk.
-Lines read in earlier steps wait in operand registers. Its reads are transparent to its own write, so the
-next instruction, which may issue then, reads what this one writes. The model reads every operand before it
-writes: row r is written before row r + 1 is read, so the model refuses a destination inside a later row of a
-source, and a broadcast src2 line is read once, in row 0, and held.
+with arch/vector.py. A read stage and VECTOR_STAGES (docs/timing.md, arch/timing.py) after it: it reads a chunk's
+operand lines (src1, src2, dst: arch/timing.vector_reads) through the store queue's one read port on each SRAM,
+one line per memory per cycle (arch/timing.vector_steps cycles); in the cycle after the last read the operands
+arrive (lines read in earlier steps wait in operand registers) and the row and line reductions run; three compute
+stages follow (leading one, lookup address and product; lookup and requantization; 1/sqrt(2) and the choice of
+result), then the scaler and the write. The unit holds the store queue until the last chunk's write, so the next
+instruction, which issues in that cycle and whose reads are transparent to it, reads what this one wrote. The
+model reads every operand before it writes: row r is written before row r + 1 is read, so the model refuses a
+destination inside a later row of a source, and a broadcast src2 line is read once, in row 0, and held.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, Const, signed, unsigned
+from amaranth.hdl import Module, Signal, Mux, Cat, Const, Value, signed, unsigned
 from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig
-from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, TABLE_FUNCTS
+from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
+from ..arch.timing import VECTOR_STAGES
 from ..arch import vector as V
 from .common import latched
 from .sram import line_layout
@@ -30,22 +33,14 @@ def named(m: Module, value, name: str, shape=None):
   m.d.comb += sig.eq(value)
   return sig
 
-def _lookup(m: Module, rom, table, frac30, name: str):
-  """arch.vector._lookup: entry frac >> 22 of a 257-point table, interpolated by the low 22 bits.
-  One ROM read per lane; the function selects the table. The unit's ROM is synchronous (block RAM): a table
-  function's chunk takes two steps, so src1, and with it this address, is the same in the cycle before the
-  compute cycle, when the ROM reads it, and in the compute cycle, when its word is used."""
-  m.d.comb += rom.addr.eq(Cat(frac30[22:30], table))
-  value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
-  out = Signal(signed(33), name=f"{name}_lookup")
-  m.d.comb += out.eq(value + ((step * frac30[:22]) >> 22))
-  return out
-
 def _leading_one(m: Module, x, name: str):
-  """(p, m): x = 2^p (1 + m / 2^30) for 0 < x < 2^31."""
-  p = Const(0, 5)
-  for i in range(31): p = Mux(x[i], i, p)     # the highest set bit wins
-  p = named(m, p, f"{name}_p")
+  """(p, m): x = 2^p (1 + m / 2^30) for 0 < x < 2^31. p as a tree of halves (log depth, not a 31-way chain)."""
+  def top(bits, lo):        # (any bit set, index of the highest set bit) of bits[lo:lo + len(bits)]
+    if len(bits) == 1: return bits[0], Const(lo, 5)
+    h = len(bits) // 2
+    (a_hi, i_hi), (a_lo, i_lo) = top(bits[h:], lo + h), top(bits[:h], lo)
+    return a_hi | a_lo, Mux(a_hi, i_hi, i_lo)
+  p = named(m, top([x[i] for i in range(31)], 0)[1], f"{name}_p")
   return p, named(m, (x.as_unsigned() << (30 - p).as_unsigned())[:30], f"{name}_m")
 
 def _scale(m: Module, y, by, name: str):
@@ -68,37 +63,43 @@ def round_shift(x, shift):
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
-def element(m: Module, rom, funct, s1, s2, d, shift, name: str):
-  """One lane's result (before saturation) of every lane-wise function, selected by funct. MUL and REQUANT
-  share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one output scaler."""
+def element(m: Module, rom, funct, s1, s2, d, shift, name: str, stage):
+  """One lane's result (before saturation) of every lane-wise function, selected by funct, in the compute stages
+  after the operands' stage (arch/timing.VECTOR_STAGES): `stage(values)` registers a dict of values into the next
+  one. MUL and REQUANT share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one scaler."""
   is_op = lambda op: funct == op.value
+  wrap = lambda v: v[:32].as_signed()
+  # 1: the leading one, exponent and fraction; the lookup's address (the ROM reads it); the product; the simple functions
   pos = named(m, s1 > 0, f"{name}_pos")
   p, mant = _leading_one(m, named(m, Mux(pos, s1, 1), f"{name}_x"), name)
   u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
   frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
   f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:5], frac >> 1)[:30], f"{name}_f")
-  e = named(m, p - shift, f"{name}_e")             # the exponent of s1 / 2^shift (signed)
-  table = (funct - VecOp.EXP2.value)[:2]           # EXP2, LOG2, RECIP, RSQRT: tables 0..3
-  lk = _lookup(m, rom, table, Mux(is_op(VecOp.EXP2), f, mant), name)
-  odd = e[0]
-  y = named(m, Mux(odd, (lk * round(2 ** 30 / 2 ** 0.5)) >> 30, lk), f"{name}_y", signed(33))
-  prod = named(m, s1 * s2, f"{name}_prod")
-  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(prod, s1, s2), s1), f"{name}_rs", signed(32)), shift)
-  rsqrt = is_op(VecOp.RSQRT)
-  scaled = _scale(m, Mux(rsqrt, y, lk), Mux(rsqrt, -((e - odd) >> 1) - 14, shift - p - 14), name)
-  wrap = lambda v: v[:32].as_signed()
-  cases = {
-    VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MUL: wrap(prod), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
-    VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift), VecOp.SRA: s1 >> shift,
-    VecOp.SRAR: rounded, VecOp.REQUANT: rounded, VecOp.COPY: s1,
-    VecOp.EXP2: Mux(n > 30, 0, lk >> n[:5]),
-    VecOp.LOG2: Mux(pos, (e << 16) + lk, I32_MIN),
-    VecOp.RECIP: Mux(pos, scaled, I32_MAX), VecOp.RSQRT: Mux(pos, scaled, I32_MAX),
-  }
-  # a Mux chain, not a Switch: Icarus (always_comb) re-ran the Switch's always block forever once data arrived
-  out = Const(0, signed(33))
-  for op, v in cases.items(): out = Mux(is_op(op), v, out)
-  return named(m, out, name, signed(33))
+  frac30 = Mux(is_op(VecOp.EXP2), f, mant)
+  m.d.comb += rom.addr.eq(Cat(frac30[22:30], (funct - VecOp.EXP2.value)[:2]))     # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  simple = Const(0, signed(33))
+  for op, v in {VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
+                VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
+                VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
+    simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
+  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(7)), frac22=frac30[:22],
+                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple))
+  # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
+  value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
+  lk = named(m, value + ((step * x["frac22"]) >> 22), f"{name}_lookup", signed(33))
+  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple")}))
+  # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
+  rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
+  rooted = named(m, Mux(odd, (lk * round(2 ** 30 / 2 ** 0.5)) >> 30, lk), f"{name}_y", signed(33))
+  other = y["simple"]
+  for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
+                VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
+    other = Mux(is_op(op), v, other)
+  z = stage(dict(val=Mux(rsqrt, rooted, lk), by=Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14), pos=y["pos"], other=other))
+  # 4: RECIP and RSQRT scaled
+  scaled = Mux(z["pos"], _scale(m, z["val"], z["by"], name), I32_MAX)
+  return named(m, Mux(is_op(VecOp.RECIP) | is_op(VecOp.RSQRT), scaled, z["other"]), name, signed(33))
 
 class VectorUnit(wiring.Component):
   def __init__(self, cfg: AccelConfig, id_bits: int):
@@ -133,10 +134,8 @@ class VectorUnit(wiring.Component):
              "dst": (reads_dst, same("src1", "dst") + (reads_src2 & same("src2", "dst")), cur["dst_addr"] + Mux(reduce_rows, 0, r))}
     per_mem = [sum((cur[f"{role}_mem"] == mem.value) & rd for role, (rd, _, _) in reads.items()) for mem in Mem]
     steps = Mux(per_mem[0] > per_mem[1], per_mem[0], per_mem[1])
-    steps = Mux(in_set(cur["funct"], TABLE_FUNCTS) & (steps < 2), 2, steps)      # arch/timing.vector_steps
     last_s = named(m, step == steps - 1, "last_step")
     last_c, last_r = c == NC - 1, r == cur["rows"] - 1
-    m.d.comb += self.busy.eq(busy)
     m.d.sync += busy.eq(active & ~(last_s & last_c & last_r))
     with m.If(active):
       m.d.sync += [s_reg.eq(Mux(last_s, 0, step + 1)), c_reg.eq(Mux(last_s, Mux(last_c, 0, c + 1), c)), r_reg.eq(Mux(last_s & last_c, r + 1, r))]
@@ -182,8 +181,6 @@ class VectorUnit(wiring.Component):
     bcast = held["src2_bcast"] & ~st["first_r"]
     s2_line = [named(m, Mux(bcast, held_lane[l], s2_read[l]), f"src2_line{l}", signed(32)) for l in range(L)]
     s2 = [Mux(held["src2_imm"], imm, x) for x in s2_line]
-    rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
-    res = [element(m, rom.read_port(), f, s1[l], s2[l], d[l], sh, f"lane{l}") for l in range(L)]
     is_op = lambda op: f == op.value
     summing = named(m, is_op(VecOp.RSUM) | is_op(VecOp.LSUM), "summing")
     combine = lambda a, b: Mux(summing, (a + b)[:32].as_signed(), Mux(a > b, a, b))
@@ -200,25 +197,50 @@ class VectorUnit(wiring.Component):
       part = named(m, x if part is None else combine(part, x), f"lane_part{l}", signed(32))
     lval = named(m, Mux(st["c"] == 0, part, combine(lacc, part)), "lval", signed(32))
     with m.If(st["valid"]): m.d.sync += lacc.eq(lval)
-    lane_val = [Mux(by_rows, rows_out[l], res[l]) for l in range(L)]
-    write = st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"])
-    for mem, width in (("spad", 1), ("acc", 4)):
-      wp = getattr(self, f"{mem}_wr")
-      mine = write & (held["dst_mem"] == (Mem.SPAD if mem == "spad" else Mem.ACC).value)
-      en, vals = [], []
-      for e in range(C):
-        x = Mux(by_line, lval, lane_val[e % L])
-        x = Mux(held["relu"] & (x < 0), 0, x)                 # the fused ReLU, before saturation
-        sat = Mux(x > 127, 127, Mux(x < -128, -128, x))
-        vals.append(sat[:8] if mem == "spad" else x[:32])
-        en += [mine & (by_line | (st["c"] == e // L))] * width
-      line_bytes = len(wp.data.as_value()) // 8
-      pad = line_bytes - len(en)
-      m.d.comb += [wp.en.eq(Cat(*en, Const(0, pad))), wp.data.eq(Cat(*vals, Const(0, 8 * pad)))]
+    # ---- the compute stages (arch/timing.VECTOR_STAGES): each chunk moves one stage a cycle, its control with it;
+    # the instruction's fields stay put, since the next instruction issues only in the last stage of this one's last chunk
+    stages = [0]
+    def stage(values: dict) -> dict:
+      stages[0] += 1
+      regs = {k: Signal(Value.cast(v).shape(), name=f"e{stages[0]}_{k}") for k, v in values.items()}
+      m.d.sync += [regs[k].eq(v) for k, v in values.items()]
+      return regs
     # the destination line of this chunk, registered from the read stage
     dst_line = Signal(18)
     m.d.sync += dst_line.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))
-    m.d.comb += [self.spad_wr.addr.eq(dst_line), self.acc_wr.addr.eq(dst_line)]
-    m.d.sync += [self.done.eq(st["valid"] & st["last_c"] & st["last_r"]), self.done_id.eq(held["id"]),
+    ctl = dict(valid=st["valid"], c=st["c"], last=st["valid"] & st["last_c"] & st["last_r"], dst_line=dst_line,
+               write=st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"]),
+               **{f"red{l}": Mux(by_line, lval, rows_out[l]) for l in range(L)})      # a reduction's value (RSUM/RMAX/LSUM/LMAX)
+    pipe = [ctl]                                                                    # the control of each stage
+    rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
+    def staged(values: dict) -> dict:                                               # a stage of the lanes, with the control
+      out = stage({**values, **{f"ctl_{k}": v for k, v in pipe[-1].items()}})
+      pipe.append({k[4:]: v for k, v in out.items() if k.startswith("ctl_")})
+      return out
+    ops = [staged(dict(s1=s1[l], s2=s2[l], d=d[l])) if l == 0 else stage(dict(s1=s1[l], s2=s2[l], d=d[l])) for l in range(L)]
+    res = []
+    for l in range(L):
+      lane_stage = staged if l == 0 else stage                                      # lane 0 carries the control
+      res.append(element(m, rom.read_port(), f, ops[l]["s1"], ops[l]["s2"], ops[l]["d"], sh, f"lane{l}", lane_stage))
+    assert stages[0] == (VECTOR_STAGES - 1) * L, (stages[0], L)
+    out = pipe[-1]                                                                  # the last stage: write
+    lane_val = [Mux(by_rows | by_line, out[f"red{l}"], res[l]) for l in range(L)]
+    for mem, width in (("spad", 1), ("acc", 4)):
+      wp = getattr(self, f"{mem}_wr")
+      mine = out["write"] & (held["dst_mem"] == (Mem.SPAD if mem == "spad" else Mem.ACC).value)
+      en, vals = [], []
+      for e in range(C):
+        x = lane_val[e % L]
+        x = Mux(held["relu"] & (x < 0), 0, x)                 # the fused ReLU, before saturation
+        sat = Mux(x > 127, 127, Mux(x < -128, -128, x))
+        vals.append(sat[:8] if mem == "spad" else x[:32])
+        en += [mine & (by_line | (out["c"] == e // L))] * width
+      line_bytes = len(wp.data.as_value()) // 8
+      pad = line_bytes - len(en)
+      m.d.comb += [wp.en.eq(Cat(*en, Const(0, pad))), wp.data.eq(Cat(*vals, Const(0, 8 * pad)))]
+    m.d.comb += [self.spad_wr.addr.eq(out["dst_line"]), self.acc_wr.addr.eq(out["dst_line"])]
+    # busy until the last chunk reaches the last stage: the next instruction issues then (arch/timing.vector_occupancy)
+    m.d.comb += self.busy.eq(busy | Cat(p["last"] for p in pipe[:-1]).any())
+    m.d.sync += [self.done.eq(out["last"]), self.done_id.eq(held["id"]),
                  self.done_signal_prev.eq(held["signal_prev"]), self.done_signal_next.eq(held["signal_next"])]
     return m

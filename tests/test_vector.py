@@ -1,12 +1,15 @@
 """The vector unit: bit-exact functions (against plain-integer references), saturation, operand
 modes, and its timing rule: ceil(cols / lanes) chunks per row, each read in one cycle per operand line of
-its busiest memory (one store-queue port per SRAM), two at least for a table function, + VECTOR_TAIL."""
+its busiest memory (one store-queue port per SRAM), then VECTOR_STAGES - 1 cycles to the last write, + VECTOR_TAIL."""
 import numpy as np, pytest
 from hypothesis import given, strategies as st, settings
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import asm, VecOp
 from tinyaccel.arch import vector as V
+from tinyaccel.arch.timing import VECTOR_STAGES
 from tinyaccel.sim.model import run, Machine, ProgramError
+
+DRAIN = VECTOR_STAGES - 1     # the store queue waits for a VECTOR's last write
 
 def srdhm_ref(a, b):   # gemmlowp SaturatingRoundingDoublingHighMul, in Python integers
   if a == b == -2 ** 31: return 2 ** 31 - 1
@@ -71,23 +74,24 @@ def test_functions_on_the_model():
   assert m.acc[17].tolist() == [1, 2, -2, 75]                                          # 5/4, 6/4, -7/4, 300/4 rounded
   assert m.acc[18].tolist() == np.where(A[0] < B[0], A[0], B[0]).tolist()             # cmplt then select
   # timing, back to back on the store queue: one chunk per row, in as many cycles as the accumulator has lines to
-  # read for it (add: src1 and src2, 2 cycles; the broadcast max reads src2 in row 0 only; select also reads dst), + 1
-  steps = [2 * 2, 2 + 1, 2, 2, 4, 1, 2, 3]
+  # read for it (add: src1 and src2, 2 cycles; the broadcast max reads src2 in row 0 only; select also reads dst),
+  # then the drain to its last write, + 1
+  steps = [n + DRAIN for n in (2 * 2, 2 + 1, 2, 2, 4, 1, 2, 3)]
   start = np.concatenate([[0], np.cumsum(steps)[:-1]])
   assert [(s, e) for _, _, _, s, e in res.trace] == [(s, s + n + 1) for s, n in zip(start.tolist(), steps)]
 
 def test_lanes_timing_and_errors():
   cfg = load_config("tiny", vector_lanes=3)       # 4 columns on 3 lanes: 2 cycles per line
   res = run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 rows=5"), machine=Machine(cfg, dram_bytes=64))
-  assert res.trace[0][3:] == (0, 5 * 2 + 1)
+  assert res.trace[0][3:] == (0, 5 * 2 + DRAIN + 1)
   # src1 in the accumulator and src2 in the scratchpad are read in the same cycle; two accumulator lines take two
   two = asm("vector funct=add dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 src2_mem=spad src2_addr=0 rows=3\n"
             "vector funct=add dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=8 src2_mem=acc src2_addr=0 rows=3")
-  assert [t[3:] for t in run(cfg, two, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 + 1), (6, 6 + 3 * 2 * 2 + 1)]
-  # a table function takes two steps a chunk (its ROM is read in the cycle after src1), more when its operands need them
+  assert [t[3:] for t in run(cfg, two, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 + DRAIN + 1), (6 + DRAIN, 6 + DRAIN + 3 * 2 * 2 + DRAIN + 1)]
+  # a table function reads its ROM in a compute stage: one step a chunk, more when its operands need them
   table = asm("vector funct=exp2 dst_mem=acc dst_addr=0 src1_mem=acc src1_addr=8 rows=3 shift=4\n"
               "vector funct=rsqrt dst_mem=spad dst_addr=0 src1_mem=spad src1_addr=8 src2_mem=acc src2_addr=0 rows=1")
-  assert [t[3:] for t in run(cfg, table, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 * 2 + 1), (12, 12 + 2 * 2 + 1)]
+  assert [t[3:] for t in run(cfg, table, machine=Machine(cfg, dram_bytes=64)).trace] == [(0, 3 * 2 + DRAIN + 1), (6 + DRAIN, 6 + DRAIN + 2 + DRAIN + 1)]
   with pytest.raises(ProgramError, match="dst acc lines 250..259 exceed"):
     run(cfg, asm("vector funct=copy dst_mem=acc dst_addr=250 src1_mem=acc src1_addr=0 rows=10"), machine=Machine(cfg, dram_bytes=64))
   with pytest.raises(ProgramError, match="race"):     # a vector op reading acc lines a MATMUL is still writing
