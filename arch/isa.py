@@ -34,7 +34,6 @@ UNARY_FUNCTS = frozenset(o.value for o in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, Vec
                                            VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX))   # read no src2
 REDUCE_ROWS_FUNCTS = frozenset(o.value for o in (VecOp.RSUM, VecOp.RMAX))                      # write one dst line for all rows
 READS_DST_FUNCTS = frozenset({VecOp.SELECT.value})                                             # read dst: the selector
-TABLE_FUNCTS = frozenset(o.value for o in (VecOp.EXP2, VecOp.LOG2, VecOp.RECIP, VecOp.RSQRT))       # read a lookup table
 
 class Queue(enum.Enum, shape=2):
   LOAD = 0

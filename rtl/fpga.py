@@ -135,7 +135,8 @@ def sram_brams(cfg: AccelConfig, family: str) -> list[tuple[str, int, str]]:
   for name, key, lines, line_bytes, banks in (("scratchpad", "spad", cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks),
                                               ("accumulator", "acc", cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks)):
     groups, writers, granule = sram_ports(cfg)[key]
-    banks, depth = fpga_banks(banks, groups), lines // fpga_banks(banks, groups)
+    banks = fpga_banks(banks, groups)
+    depth = lines // banks
     bits = copy_bits(line_bytes, granule, writers) if writers > 1 else 8 * line_bytes
     copies, per = len(groups) * writers, brams_for(family, bits, depth)
     out.append((name, banks * copies * per, f"{banks} bank{'s' * (banks > 1)} x {copies} copies ({writers} writers x {len(groups)} readers) x {per} "
