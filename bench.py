@@ -10,7 +10,7 @@ import argparse, os, platform, sys, time
 from tqdm import tqdm
 from .arch.config import load_config, presets
 from .compiler.gemm import compile_gemm, choose_tiling
-from .sim.model import run, Machine
+from .flow import run_program, run_network
 from .helpers import write_json
 import numpy as np
 
@@ -24,30 +24,22 @@ def bench_gemm(cfg, m, k, n) -> dict:
     return dict(preset=cfg.name, dataflow=cfg.dataflow, m=m, k=k, n=n, instructions=f">{steps}", skipped=f"{steps} MATMUL steps: an RTL-scale preset")
   t = time.perf_counter(); c = compile_gemm(cfg, m, k, n, tiling=tl); compile_s = time.perf_counter() - t
   row = dict(preset=cfg.name, dataflow=cfg.dataflow, m=m, k=k, n=n, instructions=len(c.program), compile_seconds=compile_s)
-  mach = Machine(cfg, c.dram.copy())
-  res = run(cfg, c.program, machine=mach)
-  fast = run(cfg, c.program, machine=Machine(cfg, dram_bytes=len(c.dram), functional=False))
-  assert fast.cycles == res.cycles
-  s = res.stats
-  return {**row, "cycles": s["cycles"], "utilization": s["utilization"], "cycles_over_bound": s["cycles"] / s["roofline_bound_cycles"],
-          "dram_over_compulsory": (s["dram_read_bytes"] + s["dram_write_bytes"]) / s["compulsory_dram_bytes"],
-          "correct": bool(np.array_equal(c.read(mach.dram), c.reference())),
-          "model_seconds": s["model_seconds"], "timing_only_seconds": fast.stats["model_seconds"],
-          "simulated_cycles_per_s": s["simulated_cycles_per_s"]}
+  exact = run_program(cfg, c)
+  fast = run_program(cfg, c, functional=False, output=False).result
+  s = exact.result.stats
+  assert fast.cycles == s.cycles
+  return {**row, "cycles": s.cycles, "utilization": s.utilization, "cycles_over_bound": s.cycles / s.roofline_bound_cycles,
+          "dram_over_compulsory": s.dram_bytes / s.compulsory_dram_bytes, "correct": exact.correct,
+          "model_seconds": s.model_seconds, "timing_only_seconds": fast.stats.model_seconds, "simulated_cycles_per_s": s.simulated_cycles_per_s}
 
 NETWORKS = [(n, p) for p in ("edge", "server") for n in ("resnet18", "resnet50", "mobilenetv2", "bert_layer", "gpt2_block")] + [("openpilot", "edge")]
 
 def bench_network(name: str, preset: str) -> dict:
-  from .workloads import WORKLOADS
-  from .compiler.schedule import run_graph
-  cfg = load_config(preset)
-  t = time.perf_counter(); out = WORKLOADS[name][0](); r = run_graph(out, cfg); wall = time.perf_counter() - t
-  ks = r.kernels; gemm = [k for k in ks if k["kind"] == "gemm"]
-  cycles, macs = sum(k["cycles"] for k in ks), sum(k["macs"] for k in ks)
-  return dict(network=name, preset=preset, kernels=len(ks), cycles=cycles, macs=macs, utilization=macs / (cycles * cfg.macs_per_cycle),
-              gemm_geomean_bound_over_cycles=float(np.exp(np.mean([np.log(k["roofline_bound_cycles"] / k["cycles"]) for k in gemm]))),
-              dram_over_compulsory=sum(k["dram_bytes"] for k in ks) / sum(k["compulsory_dram_bytes"] for k in ks),
-              correct=r.correct, cosine_similarity=r.accuracy["cosine_similarity"], wall_seconds=wall)
+  t = time.perf_counter(); g, _ = run_network(name, load_config(preset)); wall = time.perf_counter() - t
+  s, gemm = g.stats, [k.stats for k in g.kernels if k.kind == "gemm"]
+  return dict(network=name, preset=preset, kernels=len(g.kernels), cycles=s.cycles, macs=s.macs, utilization=s.utilization,
+              gemm_geomean_bound_over_cycles=float(np.exp(np.mean([np.log(k.roofline_bound_cycles / k.cycles) for k in gemm]))),
+              dram_over_compulsory=s.dram_bytes / s.compulsory_dram_bytes, correct=g.correct, cosine_similarity=g.accuracy["cosine_similarity"], wall_seconds=wall)
 
 RTL_CASES = [("tiny", (64, 64, 64)), ("tiny-os", (64, 64, 64))]
 

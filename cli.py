@@ -1,4 +1,4 @@
-"""The `tinyaccel` command: a thin layer over arch/, compiler/ and sim/.
+"""The `tinyaccel` command: it parses, calls the flow (flow/) or a library, and prints.
 
 Units: cycles are accelerator clock cycles, bytes are bytes, seconds are seconds, fractions are
 0..1. Every command that prints numbers takes --json FILE ('-' for stdout). Bad input exits
@@ -9,16 +9,17 @@ import argparse, json, os, sys
 import numpy as np
 from .arch.config import load_config, ConfigError, presets, AccelConfig
 from .arch.isa import IsaError, asm, disasm, encode_program, decode_program
-from .compiler.gemm import compile_gemm, CompileError, Epilogue
 from .arch.vector import quantize_multiplier
-from .sim.model import run as simulate, Machine, ProgramError, Result
+from .compiler.gemm import CompileError, Epilogue
+from .sim.model import run as simulate, Machine, ProgramError
+from .rtl.cosim import RtlError
+from .rtl.fpga import FpgaError
+from .flow import WorkloadError, run_gemm, run_network, run_graph, build_network, load_workload, network_summary, evaluate
 from .helpers import atomic_write, write_json, si
 from .reports.cost import cost_report
 
 class UsageError(ValueError): pass
-from .rtl.cosim import RtlError
-from .rtl.fpga import FpgaError
-ERRORS = (ConfigError, IsaError, ProgramError, CompileError, UsageError, RtlError, FpgaError, OSError)
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, OSError)
 
 def positive(s: str) -> int:
   try: v = int(s)
@@ -33,25 +34,7 @@ def say(args, text: str):
 def config_from(args) -> AccelConfig:
   return load_config(args.config, dataflow=getattr(args, "dataflow", None))
 
-# ---------------- run gemm ----------------
-def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True, epilogue: Epilogue | None = None) -> tuple[dict, Result, object]:
-  """Compile and simulate one GEMM; returns the report dict (the --json content), the result and the compiled program."""
-  c = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
-  mach = Machine(cfg, c.dram.copy()) if functional else Machine(cfg, dram_bytes=len(c.dram), functional=False)
-  res = simulate(cfg, c.program, machine=mach)
-  correct = bool(np.array_equal(c.read(mach.dram), c.reference())) if functional else None
-  s = res.stats
-  report = dict(
-    workload=dict(kind="gemm", m=m, k=k, n=n, seed=seed, bias=bool(epilogue and epilogue.bias is not None), relu=bool(epilogue and epilogue.relu),
-                  output_dtype=epilogue.out_dtype if epilogue else "int32"), config=cfg.to_dict(),
-    tiling=dict(mt=c.tiling.mt, kt=c.tiling.kt, nt=c.tiling.nt, order=c.tiling.order, est_cycles=c.tiling.est_cycles),
-    **s, correct=correct, **cost_report(cfg, s),
-    kernels=[dict(name="gemm", kind="gemm", op="matmul", shape=[m, k, n], cycles=s["cycles"], macs=s["macs"], utilization=s["utilization"],
-                  roofline_bound_cycles=s["roofline_bound_cycles"], dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
-                  compulsory_dram_bytes=s["compulsory_dram_bytes"], stall_cycles=s["stall_cycles"], correct=correct)],
-  )
-  return report, res, c
-
+# ---------------- run ----------------
 def table(r: dict) -> str:
   cfg, w, t = r["config"], r["workload"], r["tiling"]
   dram = r["dram_read_bytes"] + r["dram_write_bytes"]
@@ -74,47 +57,15 @@ def table(r: dict) -> str:
   ]
   return "\n".join(f"  {k:<15} {v}" for k, v in rows)
 
-def load_workload(path: str):
-  """The Tensor returned by `workload()` in a user's Python file."""
-  import importlib.util
-  from .compiler.tensor import Tensor
-  if not os.path.isfile(path): raise UsageError(f"no such workload file {path!r}")
-  spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
-  mod = importlib.util.module_from_spec(spec)
-  try: spec.loader.exec_module(mod); out = mod.workload()
-  except Exception as e: raise UsageError(f"{path}: {type(e).__name__}: {e}") from None
-  if not isinstance(out, Tensor): raise UsageError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
-  return out
-
-def cmd_run_graph(args, keep: list | None = None):
-  from .compiler.schedule import run_graph
-  from .workloads import WORKLOADS
+def cmd_run_graph(args) -> int:
   cfg = config_from(args)
-  size = {"seq": args.seq} if getattr(args, "seq", None) else {}
-  if size and not args.workload.startswith(("bert", "gpt2")): raise UsageError("--seq applies to the transformer workloads (bert*, gpt2*)")
-  out = WORKLOADS[args.workload][0](**size) if args.workload in WORKLOADS else load_workload(args.workload)
-  r = run_graph(out, cfg, functional=not args.timing_only)
-  ks = [{k: v for k, v in kern.items() if k not in ("stats", "program")} for kern in r.kernels]
-  total = dict(cycles=sum(k["cycles"] for k in ks), macs=sum(k["macs"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks),
-               compulsory_dram_bytes=sum(k["compulsory_dram_bytes"] for k in ks))
-  total["utilization"] = total["macs"] / (total["cycles"] * cfg.macs_per_cycle)
-  seconds = total["cycles"] / (cfg.clock_mhz * 1e6)
-  agg = dict(macs=total["macs"], seconds=seconds, achieved_flops_per_s=2 * total["macs"] / seconds,
-             sram_reads={b: sum(k["stats"]["sram_reads"][b] for k in r.kernels) for b in ("spad", "acc")},
-             sram_writes={b: sum(k["stats"]["sram_writes"][b] for k in r.kernels) for b in ("spad", "acc")},
-             dram_read_bytes=sum(k["stats"]["dram_read_bytes"] for k in r.kernels), dram_write_bytes=sum(k["stats"]["dram_write_bytes"] for k in r.kernels))
-  report = dict(workload=dict(kind="network", name=args.workload), config=cfg.to_dict(), **total, seconds=seconds, flops=2 * total["macs"],
-                achieved_flops_per_s=agg["achieved_flops_per_s"], peak_flops_per_s=cfg.peak_flops_per_s,
-                correct=r.correct, accuracy=r.accuracy, **cost_report(cfg, agg), kernels=ks)
-  lines = kernel_table(ks, total, r.correct)
-  if r.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {r.accuracy['cosine_similarity']:.5f}, max abs error {r.accuracy['max_abs_error']:.4g}")
+  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None))
+  lines = kernel_table(report["kernels"], report, g.correct)
+  if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
-  if keep is not None:
-    keep.append(dict(name=f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.process_nm} nm)", achieved_flops_per_s=report["achieved_flops_per_s"], flops_per_usd=report["flops_per_usd"],
-                     peak_flops_per_usd=report["peak_flops_per_usd"], flops_per_watt=report["flops_per_watt"], chip_cost_usd=report["chip_cost_usd"]["total"]))
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
-  return 0 if r.correct else 1
+  return 1 if g.correct is False else 0
 
 def _top_stall(k: dict) -> str:
   """What held the kernel's busiest unit back most: the array (compute queue) of a GEMM, the vector unit (store
@@ -123,21 +74,24 @@ def _top_stall(k: dict) -> str:
   why, n = max(d.items(), key=lambda x: x[1], default=("", 0))
   return f"{why} {n:,}" if n else "-"
 
-def kernel_table(ks: list, total: dict, correct: bool) -> list[str]:
+def kernel_table(ks: list, total: dict, correct: bool | None) -> list[str]:
   """Per-layer rows: kind, shape, fused epilogue, cycles, utilization, cycles against the roofline bound,
   DRAM bytes against compulsory, the largest stall; then totals (geometric mean of the bound ratio over GEMMs)."""
   hdr = f"  {'kernel':<9} {'kind':<6} {'shape':>18} {'fused':<20} {'cycles':>11} {'util':>6} {'of bound':>8} {'DRAM B':>11} {'/comp':>5} {'main stall':<24} {'exact':>5}"
   row = lambda k: (f"  {k['name']:<9} {k['kind']:<6} {'x'.join(map(str, k['shape'])):>18} {'+'.join(k['fused']) or '-':<20} {k['cycles']:>11,} {k['utilization']:>6.3f}"
-                   f" {k['roofline_bound_cycles'] / k['cycles']:>8.3f} {k['dram_bytes']:>11,} {k['dram_bytes'] / max(k['compulsory_dram_bytes'], 1):>5.2f} {_top_stall(k):<24} {str(k['correct']):>5}")
+                   f" {k['roofline_bound_cycles'] / k['cycles']:>8.3f} {k['dram_bytes']:>11,} {k['dram_bytes'] / max(k['compulsory_dram_bytes'], 1):>5.2f} {_top_stall(k):<24} {CORRECT_SHORT[k['correct']]:>5}")
   gemm = [k["roofline_bound_cycles"] / k["cycles"] for k in ks if k["kind"] == "gemm"]
   geo = float(np.exp(np.mean(np.log(gemm)))) if gemm else float("nan")
   comp = sum(k["compulsory_dram_bytes"] for k in ks)
   return [hdr, *map(row, ks), f"  {'total':<9} {'':<6} {'':>18} {'':<20} {total['cycles']:>11,} {total['utilization']:>6.3f} {geo:>8.3f} {total['dram_bytes']:>11,}"
-          f" {total['dram_bytes'] / max(comp, 1):>5.2f} {'(bound: GEMM geomean)':<24} {str(correct):>5}"]
+          f" {total['dram_bytes'] / max(comp, 1):>5.2f} {'(bound: GEMM geomean)':<24} {CORRECT_SHORT[correct]:>5}",
+          f"  exact: bit-exact against the integer reference{'' if correct is not None else ' (not checked: --timing-only)'}"]
+
+CORRECT_SHORT = {True: "True", False: "False", None: "-"}
 
 def cmd_compile(args):
   from .compiler.ir import print_graph
-  from .compiler.schedule import schedule, run_graph, GemmKernel
+  from .compiler.schedule import schedule, GemmKernel
   cfg = config_from(args)
   out = load_workload(args.file)
   if args.print == "ir": print(print_graph(out.node)); return 0
@@ -149,8 +103,7 @@ def cmd_compile(args):
       what = (f"GEMM M={k.M} K={k.K} N={k.N}" + (f" x {k.batch} (batched)" if k.batch > 1 else "")) if isinstance(k, GemmKernel) else f"{type(k).__name__.removesuffix('Kernel')} {list(k.out.shape)}"
       print(f"kernel{i}: {what}, fused epilogue: {fused}, inputs: {', '.join(repr(n) for n in k.inputs)}")
     return 0
-  r = run_graph(out, cfg, functional=False)
-  for k in r.kernels: print(f"# {k['name']}: {k['op']} {'x'.join(map(str, k['shape']))}\n{disasm(k['program'].program)}", end="")
+  for k in run_graph(out, cfg, functional=False).kernels: print(f"# {k.name}: {k.op} {'x'.join(map(str, k.shape))}\n{disasm(k.program.program)}", end="")
   return 0
 
 def cost_rows(r: dict) -> list:
@@ -202,7 +155,8 @@ def cmd_report(args):
   return 0
 
 def cmd_sweep(args):
-  from .reports.sweep import run_sweep, pareto, fpga_objectives, SweepError, PERF, PERF_AREA
+  from .flow.sweep import run_sweep, SweepError
+  from .reports.sweep import pareto, fpga_objectives, PERF, PERF_AREA
   from .reports.report import sweep_plot, fpga_sweep_plot
   try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
@@ -237,23 +191,17 @@ def _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot):
   if args.json: write_json(args.json, dict(r, pareto=front))
   return 0
 
+def compare_row(r: dict) -> dict:
+  """A design's row of `tinyaccel compare`: achieved FLOP/s, per $ of chip cost (achieved, peak) and per W."""
+  c = r["config"]
+  return dict(name=f"{c['name']} ({c['rows']}x{c['cols']}, {c['process_nm']} nm)", achieved_flops_per_s=r["achieved_flops_per_s"], flops_per_usd=r["flops_per_usd"],
+              peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"], chip_cost_usd=r["chip_cost_usd"]["total"])
+
 def cmd_compare(args):
   """One workload on several configs, next to reference chips' peak perf/$ and the measured H100."""
   from .reports.chips import peak_rows, h100_measured
-  rows = []
-  for name in args.configs.split(","):
-    cfg = load_config(name)
-    if args.workload == "gemm":
-      r, _, _ = run_gemm(cfg, args.m, args.k, args.n, functional=False)
-    else:
-      import io, contextlib
-      ns = argparse.Namespace(workload=args.workload, config=name, dataflow=None, json=None, timing_only=True)
-      buf = io.StringIO()
-      with contextlib.redirect_stdout(buf): cmd_run_graph(ns, keep=rows)
-      continue
-    rows.append(dict(name=f"{cfg.name} ({cfg.rows}x{cfg.cols}, {cfg.process_nm} nm)", achieved_flops_per_s=r["achieved_flops_per_s"],
-                     flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"], chip_cost_usd=r["chip_cost_usd"]["total"]))
   key = f"gemm {args.m}x{args.k}x{args.n}" if args.workload == "gemm" else args.workload
+  rows = [compare_row(evaluate(load_config(name), key)[1]) for name in args.configs.split(",")]
   h = h100_measured(key, batch=1 if args.workload != "gemm" else None)
   lines = [f"  {'design':<46} {'achieved':>12} {'per $':>12} {'peak per $':>12} {'per W':>12}"]
   for r in rows: lines.append(f"  {r['name']:<46} {si(r['achieved_flops_per_s'], 'FLOP/s'):>12} {si(r['flops_per_usd']):>12} {si(r['peak_flops_per_usd']):>12} {si(r['flops_per_watt']):>12}")
@@ -273,12 +221,13 @@ def cmd_run(args):
   if args.bias or args.relu or args.requant:
     bias = np.random.default_rng(args.seed + 1).integers(-(1 << 15), 1 << 15, args.n).astype(np.int32) if args.bias else None
     ep = Epilogue(bias, args.relu, quantize_multiplier(args.requant) if args.requant else None)
-  report, res, c = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only, epilogue=ep)
-  say(args, table(report))
-  if args.json: write_json(args.json, report)
+  g = run_gemm(cfg, args.m, args.k, args.n, seed=args.seed, functional=not args.timing_only, epilogue=ep)
+  say(args, table(g.report))
+  if args.json: write_json(args.json, g.report)
+  res = g.run.result
   if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
-  if args.emit: emit(args.emit, c)
-  return 1 if report["correct"] is False else 0
+  if args.emit: emit(args.emit, g.compiled)
+  return 1 if g.report["correct"] is False else 0
 
 def emit(d: str, c):
   """Write program.bin, program.s, dram.bin and layout.json: everything `tinyaccel sim` (and the RTL) needs."""
@@ -299,10 +248,10 @@ def cmd_sim(args):
   mach = Machine(cfg, dram) if dram is not None else Machine(cfg, dram_bytes=args.dram_bytes)
   res = simulate(cfg, prog, machine=mach)
   s = res.stats
-  say(args, f"  {'cycles':<15} {s['cycles']:,}\n  {'instructions':<15} " + ", ".join(f"{q} {n}" for q, n in s["instructions"].items()) +
-      f"\n  {'utilization':<15} {s['utilization']:.3f}\n"
-      f"  {'DRAM traffic':<15} read {s['dram_read_bytes']:,} B, write {s['dram_write_bytes']:,} B, compulsory {s['compulsory_dram_bytes']:,} B")
-  if args.json: write_json(args.json, dict(config=cfg.to_dict(), **s))
+  say(args, f"  {'cycles':<15} {s.cycles:,}\n  {'instructions':<15} " + ", ".join(f"{q} {n}" for q, n in s.instructions.items()) +
+      f"\n  {'utilization':<15} {s.utilization:.3f}\n"
+      f"  {'DRAM traffic':<15} read {s.dram_read_bytes:,} B, write {s.dram_write_bytes:,} B, compulsory {s.compulsory_dram_bytes:,} B")
+  if args.json: write_json(args.json, dict(config=cfg.to_dict(), **s.to_json()))
   if args.trace: atomic_write(args.trace, res.trace_csv() if args.trace.endswith(".csv") else res.trace_json())
   if args.dram_out: atomic_write(args.dram_out, mach.dram.tobytes())
   return 0
@@ -331,26 +280,20 @@ def cmd_verilog(args):
   return 0
 
 def cmd_verify(args):
-  from .rtl.cosim import verify, verify_graph
-  from .sim.randprog import random_program
+  from .flow.verify import verify_gemm, verify_random, verify_graph
   from .workloads import WORKLOADS
   cfg = config_from(args)
   lines = []
   if args.what == "gemm":
-    c = compile_gemm(cfg, args.m, args.k, args.n, seed=args.seed)
-    prog, dram, what = c.program, c.dram, f"gemm M={args.m} K={args.k} N={args.n}"
+    r, what = verify_gemm(cfg, args.m, args.k, args.n, args.seed, sim=args.sim, waves=args.waves), f"gemm M={args.m} K={args.k} N={args.n}"
   elif args.what == "random":
-    (prog, dram), what = random_program(cfg, args.seed), f"random program (seed {args.seed})"
+    r, what = verify_random(cfg, args.seed, sim=args.sim, waves=args.waves), f"random program (seed {args.seed})"
   elif args.what in WORKLOADS or args.what.endswith(".py"):
-    out = WORKLOADS[args.what][0]() if args.what in WORKLOADS else load_workload(args.what)
-    r, what = verify_graph(out, cfg, sim=args.sim, progress=args.json != "-"), f"{args.what}, kernel by kernel"
+    r, what = verify_graph(build_network(args.what), cfg, sim=args.sim, progress=args.json != "-"), f"{args.what}, kernel by kernel"
     lines = [f"  {k['name']:<16} {k['model_cycles']:>10,} cycles model {k['rtl_cycles']:>10,} RTL  outputs {'match' if k['outputs_match'] else 'DIFFER'}"
              f"  cycles {'match' if k['cycles_match'] else 'DIFFER: ' + str(k['first_divergence'])}" for k in r["kernels"]]
   else: raise UsageError(f"verify: {args.what!r} is not gemm, random, a workload from `tinyaccel list` or a FILE.py")
-  if not lines:
-    r = verify(cfg, prog, dram, sim=args.sim, waves=args.waves)
-    if args.what == "gemm": r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
-    del r["model_dram"], r["rtl_dram"]
+  for dram in ("model_dram", "rtl_dram"): r.pop(dram, None)
   rate = lambda sec: f"{r['model_cycles'] / sec:,.0f} cycles/s" if sec else "-"
   say(args, "\n".join(lines + [""]) * bool(lines) + f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
             f"  {'model':<16} {r['model_cycles']:,} cycles in {r['model_seconds']:.3f} s ({rate(r['model_seconds'])})\n"
@@ -361,8 +304,8 @@ def cmd_verify(args):
   return 0 if r["outputs_match"] and r["cycles_match"] else 1
 
 def cmd_fpga(args):
-  from .rtl.fpga import run as fpga_run, perf_per_usd
-  from .reports.sweep import evaluate
+  from .rtl.fpga import run as fpga_run
+  from .reports.fpga import perf_per_usd
   cfg = config_from(args)
   workload = None
   if args.workload:
@@ -377,7 +320,8 @@ def cmd_fpga(args):
       workload = f"gemm {m}x{k}x{n}"
   if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
   r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=args.json != "-", seed=args.seed)
-  if workload: r["perf"] = perf_per_usd(r, workload, *evaluate(cfg, workload)[:2], args.board_usd)
+  if workload:
+    r["perf"] = perf_per_usd(r, workload, evaluate(cfg, workload)[0], args.board_usd)
   res, cp = r["resources"], r["critical_path"]
   rows = [("design", f"{cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow}), top {r['top']}, on {r['target']} ({r['device']} {r['package']})" + (" [cached]" if r["cached"] else "")),
           *((k.upper() if k != "bram" else "block RAM", f"{v['used']:,} of {v['available']:,} ({v['utilization']:.1%})") for k, v in res.items()),
@@ -399,20 +343,7 @@ def cmd_fpga(args):
 def cmd_list(args):
   """Networks with their parameter count and MACs (from the graph: contractions and their shapes)."""
   from .workloads import WORKLOADS
-  from .compiler.schedule import schedule, ConvKernel, GemmKernel, LayerNormKernel
-  from .compiler.ir import Ops
-  rows = []
-  for name, (build, desc) in WORKLOADS.items():
-    out = build()
-    ks, weights = schedule(out.node), {}
-    for k in ks:                               # weights and biases: constant operands of matmuls, convolutions, layernorms (not inputs, not masks)
-      for b in (k.inputs[1], k.bias) if isinstance(k, (GemmKernel, ConvKernel)) else (k.gain, k.bias) if isinstance(k, LayerNormKernel) else ():
-        if b is not None and b.op == Ops.BUFFER: weights[id(b)] = int(np.prod(b.shape))
-    params, macs = sum(weights.values()), 0
-    for k in ks:
-      if isinstance(k, GemmKernel): macs += k.batch * k.M * k.K * k.N
-      elif isinstance(k, ConvKernel): macs += int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))   # per output: C/groups x KH x KW
-    rows.append(dict(name=name, description=desc, params=params, macs=macs))
+  rows = [dict(name=name, description=desc, **network_summary(build())) for name, (build, desc) in WORKLOADS.items()]
   say(args, "\n".join(f"  {r['name']:<12} {r['description']:<40} {r['params'] / 1e6:>8.2f} M params {r['macs'] / 1e9:>8.3f} GMACs" for r in rows))
   if args.json: write_json(args.json, rows)
   return 0
@@ -429,27 +360,25 @@ DEMO_NETWORKS = [("resnet50", "edge"), ("resnet50", "server"), ("bert", "edge"),
 
 def cmd_demo(args):
   """GEMMs on every preset, networks on the presets, a short design sweep, and the HTML report of all of it."""
+  from .flow.sweep import run_sweep
+  from .reports.report import write_report
+  from .reports.sweep import pareto, PERF_AREA
+  from .workloads import WORKLOADS
   shapes = {"tiny": (64, 64, 64), "edge": (1024, 1024, 1024), "server": (2048, 2048, 2048)}
   out, trace = [], None
   print(f"{'preset':<8} {'array':>8} {'GEMM M x K x N':>18} {'cycles':>12} {'util':>6} {'of bound':>9} {'DRAM/comp':>9} {'TFLOP/s':>8} {'correct':>8} {'model s':>8}")
   for p in presets():
     cfg = load_config(p); shape = shapes.get(p, (256, 256, 256))
-    r, res, _ = run_gemm(cfg, *shape)
+    g = run_gemm(cfg, *shape); r = g.report
     out.append(r)
-    if p == "tiny": trace = json.loads(res.trace_json())     # small enough to draw every instruction
+    if p == "tiny": trace = json.loads(g.run.result.trace_json())     # small enough to draw every instruction
     print(f"{p:<8} {cfg.rows:>4}x{cfg.cols:<3} {'x'.join(map(str, shape)):>18} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['roofline_bound_cycles'] / r['cycles']:>9.3f}"
-          f" {(r['dram_read_bytes'] + r['dram_write_bytes']) / r['compulsory_dram_bytes']:>9.2f} {r['achieved_flops_per_s'] / 1e12:>8.3g} {str(r['correct']):>8} {r['model_seconds']:>8.3f}")
-  import io, contextlib
-  from .reports.report import write_report
-  from .reports.sweep import run_sweep, pareto, PERF_AREA
-  from .workloads import WORKLOADS
+          f" {r['dram_bytes'] / r['compulsory_dram_bytes']:>9.2f} {r['achieved_flops_per_s'] / 1e12:>8.3g} {str(r['correct']):>8} {r['model_seconds']:>8.3f}")
   nets = []
   for name, preset in DEMO_NETWORKS:
     if name not in WORKLOADS: continue
-    ns = argparse.Namespace(workload=name, config=preset, dataflow=None, json=os.path.join(args.output, f"{name}_{preset}.json"), timing_only=False)
-    with contextlib.redirect_stdout(io.StringIO()): cmd_run_graph(ns)
-    with open(ns.json) as f: nets.append(json.load(f))
-    n = nets[-1]
+    _, n = run_network(name, load_config(preset))
+    write_json(os.path.join(args.output, f"{name}_{preset}.json"), n); nets.append(n)
     print(f"{name} on {preset}: {n['cycles']:,} cycles ({n['seconds'] * 1e3:.3g} ms), utilization {n['utilization']:.3f}, cosine vs float32 {n['accuracy']['cosine_similarity']:.5f},"
           f" {si(n['flops_per_usd'], 'FLOP/s')} per $, correct {n['correct']}")
   sweep = run_sweep(os.path.join(os.path.dirname(__file__), "sweeps", "demo.toml"), os.path.join(args.output, "sweep"), progress=sys.stderr.isatty())

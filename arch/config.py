@@ -19,6 +19,12 @@ from .isa import FIELDS, Opcode
 SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
 MAX_LINE_BYTES = (1 << FIELDS[Opcode.LOAD]["line_bytes"][1]) - 1   # the DMA's line_bytes field
 
+def peak_flops_per_s(macs_per_cycle: int, clock_mhz: float) -> float:
+  """Every MAC busy every cycle, 2 FLOPs per MAC."""
+  return 2.0 * macs_per_cycle * clock_mhz * 1e6
+
+def cycles_to_seconds(cycles: int, clock_mhz: float) -> float: return cycles / (clock_mhz * 1e6)
+
 class ConfigError(ValueError):
   """An invalid configuration; the message is one line naming the field and the rule."""
 
@@ -63,7 +69,7 @@ class AccelConfig:
   @cached_property
   def macs_per_cycle(self) -> int: return self.rows * self.cols
   @property
-  def peak_flops_per_s(self) -> float: return 2.0 * self.macs_per_cycle * self.clock_mhz * 1e6
+  def peak_flops_per_s(self) -> float: return peak_flops_per_s(self.macs_per_cycle, self.clock_mhz)
   @property
   def dram_bytes_per_s(self) -> float: return self.dram_bytes_per_cycle * self.clock_mhz * 1e6
 

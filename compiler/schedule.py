@@ -14,7 +14,8 @@ int8 activations with per-tensor scales calibrated on the given input, int32 bia
 accumulation, and requantization to the next activation scale in the vector unit.
 """
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 import numpy as np
 from .ir import Node, Ops, evaluate, toposort
 from .view import View
@@ -29,7 +30,6 @@ from .copy import compile_copy, dma_readable
 from . import gelu as G
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
-from ..sim.model import run, Machine
 
 @dataclass(frozen=True)
 class Contraction:
@@ -335,19 +335,23 @@ def _schedule(root: Node, done: set) -> list:
     if src.op != Ops.BUFFER: before += _schedule(src, done)
   return before + [k]
 
-# ---------------- running a graph on the accelerator ----------------
-@dataclass
-class GraphResult:
-  output: np.ndarray                        # the accelerator's result (int8 / int32; dequantized float for float graphs)
-  kernels: list = field(default_factory=list)
-  correct: bool = True                      # every kernel bit-exact against the integer reference
-  accuracy: dict | None = None              # float graphs: max_abs_error, cosine_similarity vs float32
+# ---------------- lowering a graph, kernel by kernel ----------------
+@dataclass(frozen=True)
+class Lowered:
+  """One program of a graph's lowering and what a run of it reports: its name, kind (gemm, vector, copy), op, shape,
+  fused epilogue, the workload's useful MACs and the MACs the array performs."""
+  program: Compiled
+  name: str; kind: str; op: str; shape: list; fused: list
+  macs: int = 0
+  array_macs: int = 0
+  layout: Callable[[np.ndarray], np.ndarray] | None = None   # program output -> the node's value; None: a copy, read through its view
 
 def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
 
-def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict):
-  """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs))."""
+def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict, cycles: Callable[[Compiled], int]):
+  """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs)).
+  `cycles(program)` is the mapper's cost: where a kernel has several candidate programs, the fewest cycles win."""
   for b in k.inputs:                        # network inputs feeding a vector kernel: int8 at a per-tensor scale
     if b.op == Ops.BUFFER and id(b) not in value and floaty and isinstance(k, (RowKernel, AddKernel)): scale[id(b)] = _scale(b.arg); value[id(b)] = _q(b.arg, scale[id(b)])
   if isinstance(k, SoftmaxKernel):
@@ -418,26 +422,10 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant:
       prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi); cands.append((prog, win, 0))
     if not cands: raise CompileError(f"grouped conv2d (groups={k.groups}) needs the ws dataflow, or a depthwise conv of a float graph for the vector unit")
-    # the mapper: each candidate's exact cycles from a timing-only run of the model; the fastest wins
-    prog, win, macs_hw = min(cands, key=lambda c: _run(cfg, c[0], False)[2]["cycles"]) if len(cands) > 1 else cands[0]
+    prog, win, macs_hw = min(cands, key=lambda c: cycles(c[0])) if len(cands) > 1 else cands[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
   prog = compile_gemm(cfg, k.M, k.K, k.N, A=A if k.batch > 1 else A[0], B=B if k.batch > 1 else B[0], epilogue=ep, batch=k.batch)
   return prog, lambda y: k.layout(y.reshape(k.batch, k.M, k.N)), (prog.macs, k.batch * k.M * k.K * k.N)
-
-def _run(cfg: AccelConfig, prog: Compiled, functional: bool) -> tuple[np.ndarray, bool, dict]:
-  """Run one program on the model: (its output, bit-exact against its reference, statistics)."""
-  mach = Machine(cfg, prog.dram.copy()) if functional else Machine(cfg, dram_bytes=len(prog.dram), functional=False)
-  r = run(cfg, prog.program, machine=mach)
-  got = prog.read(mach.dram) if functional else prog.reference()
-  return got, bool(np.array_equal(got, prog.reference())), r.stats
-
-def _entry(name: str, kind: str, op: str, shape: list, fused: list, stats: dict, macs: int, macs_hw: int, ok: bool, program, cfg: AccelConfig) -> dict:
-  s = stats
-  return dict(name=name, kind=kind, op=op, shape=shape, fused=fused,
-              cycles=s["cycles"], macs=macs, array_macs=macs_hw, utilization=macs / (s["cycles"] * cfg.macs_per_cycle) if s["cycles"] else 0.0,
-              roofline_bound_cycles=max(-(-macs // cfg.macs_per_cycle), s["dram_bound_cycles"]), dram_bytes=s["dram_read_bytes"] + s["dram_write_bytes"],
-              compulsory_dram_bytes=s["compulsory_dram_bytes"], dram_read_bytes=s["dram_read_bytes"], dram_write_bytes=s["dram_write_bytes"],
-              stall_cycles=s["stall_cycles"], instructions=sum(s["instructions"].values()), correct=ok, stats=s, program=program)
 
 def _contiguous(off: np.ndarray) -> bool: return bool((off.reshape(-1) == np.arange(off.size)).all())
 
@@ -446,72 +434,89 @@ def _view_offsets(v: Node) -> np.ndarray:
   off, valid = v.arg.indices()
   return np.where(valid, off, -1).reshape(v.shape)
 
-def _copies(k, cfg: AccelConfig, value: dict, functional: bool) -> list[dict]:
-  """Copy kernels for the operands of k that are views of kernel outputs its DMAs cannot read in place (compiler/copy.py)."""
-  out = []
+def _copies(k, cfg: AccelConfig, value: dict) -> list[tuple[Compiled, tuple]]:
+  """Copy programs (with the copied view's shape) for the operands of k that are views of kernel outputs its DMAs cannot
+  read in place (compiler/copy.py)."""
   if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
     todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
   elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
     todo = [(v.srcs[0], _view_offsets(v), _contiguous) for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value]
   else: todo = []                              # convolutions and pooling read NHWC windows (docs/compiler.md)
-  for src, off, readable in todo:
+  for src, off, _ in todo:
     if (off < 0).any(): raise CompileError(f"a padded view of a kernel output ({src}) as an operand is not lowered")
-    if readable(off): continue
-    prog = compile_copy(cfg, value[id(src)], off)
-    got, ok, s = _run(cfg, prog, functional)
-    out.append(_entry("copy", "copy", "copy", list(off.shape), [], s, 0, 0, ok, prog, cfg))
-  return out
+  return [(compile_copy(cfg, value[id(src)], off), off.shape) for src, off, readable in todo if not readable(off)]
 
-def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphResult:
-  """Compile every kernel of `out`, run each on the model, and check it bit for bit."""
-  kernels = schedule(out.node)
-  floaty = any(n.op == Ops.BUFFER and n.dtype == "float32" for n in toposort(out.node))
-  value, scale, calib = {}, {}, {}           # node -> accelerator value (int8/int32); activation scale; float32 value
-  res = GraphResult(None)
-  for i, k in enumerate(kernels):
+def _describe(k, prog: Compiled, macs_hw: int, floaty: bool) -> tuple[str, str, str, list, list]:
+  """(name, kind, op, shape, fused epilogue) of kernel k as the reports show it."""
+  conv, vec = isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
+  shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
+  dw = conv and k.groups > 1 and macs_hw == 0            # the mapper put a depthwise conv on the vector unit
+  vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
+  name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
+                   else ("dwconv", "vector", "depthwise_conv2d") if dw \
+                   else ("dwconv" if k.groups == k.x_shape[1] else "gconv" if k.groups > 1 else "conv", "gemm", "depthwise_conv2d" if k.groups == k.x_shape[1] > 1
+                         else "grouped_conv2d" if k.groups > 1 else "conv2d") if conv \
+                   else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
+  fused = [x for x, on in (("gain", getattr(k, "gain", None) is not None), ("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None),
+                           ("gelu", getattr(k, "gelu", False)), ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None),
+                           ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
+  return name, kind, op, shape, fused
+
+class GraphLowering:
+  """A graph lowered kernel by kernel. A kernel's program is built from its inputs' accelerator values (the DRAM image
+  holds them, and float graphs calibrate each scale on them), so the caller runs kernel i's programs and binds the
+  output of the last one before lowering kernel i+1:
+
+      g = GraphLowering(out, cfg, cycles)
+      for i in range(len(g.kernels)):
+        *copies, main = g.lower(i)          # run each; bind what the kernel itself produced
+        g.bind(i, main, output_of(main.program))
+      result, accuracy = g.result()
+
+  `cycles(program)` is the mapper's cost function (the flow passes the model's exact timing-only cycles)."""
+  def __init__(self, out: Tensor, cfg: AccelConfig, cycles: Callable[[Compiled], int]):
+    self.out, self.cfg, self.cycles = out, cfg, cycles
+    self.kernels = schedule(out.node)
+    self.floaty = any(n.op == Ops.BUFFER and n.dtype == "float32" for n in toposort(out.node))
+    self.value, self.scale, self.calib = {}, {}, {}     # node -> accelerator value (int8/int32); activation scale; float32 value
+
+  def lower(self, i: int) -> list[Lowered]:
+    """Kernel i's copy programs (operand views its DMAs cannot read in place), then its own program, last."""
+    k, value = self.kernels[i], self.value
     for src in k.inputs:                     # a view of a computed tensor: apply the view to its value
       if id(src) not in value and src.op == Ops.VIEW and id(src.srcs[0]) in value:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
-        if id(src.srcs[0]) in scale: scale[id(src)] = scale[id(src.srcs[0])]
-    for c in _copies(k, cfg, value, functional):
-      c["name"] = f"copy{i}"; res.kernels.append(c); res.correct &= c["correct"]
-    prog, layout, (macs_hw, macs) = _lower(i, k, cfg, value, scale, floaty, calib)
-    got, ok, s = _run(cfg, prog, functional)
-    res.correct &= ok
-    value[id(k.out)] = layout(got)
-    conv, vec = isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
-    shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
-    dw = conv and k.groups > 1 and macs_hw == 0            # the mapper put a depthwise conv on the vector unit
-    vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
-    name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \
-                     else ("dwconv", "vector", "depthwise_conv2d") if dw \
-                     else ("dwconv" if k.groups == k.x_shape[1] else "gconv" if k.groups > 1 else "conv", "gemm", "depthwise_conv2d" if k.groups == k.x_shape[1] > 1
-                           else "grouped_conv2d" if k.groups > 1 else "conv2d") if conv \
-                     else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
-    fused = [x for x, on in (("gain", getattr(k, "gain", None) is not None), ("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None), ("gelu", getattr(k, "gelu", False)),
-                             ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None), ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
-    res.kernels.append(_entry(f"{name}{i}", kind, op, shape, fused, s, macs, macs_hw, ok, prog, cfg))
-  last = kernels[-1].out
-  q = value[id(last)].reshape(last.shape)
-  if out.node is not last and out.node.op == Ops.VIEW and out.node.srcs[0] is last:   # a movement of the result: the host reads it through the view
-    q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
-  if floaty:
-    res.output = q.astype(np.float32) * scale[id(last)]
-    ref = evaluate(out.node, calib).astype(np.float64).reshape(-1); got = res.output.astype(np.float64).reshape(-1)
+        if id(src.srcs[0]) in self.scale: self.scale[id(src)] = self.scale[id(src.srcs[0])]
+    copies = [Lowered(p, f"copy{i}", "copy", "copy", list(shape), []) for p, shape in _copies(k, self.cfg, value)]
+    prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
+    return copies + [Lowered(prog, *_describe(k, prog, macs_hw, self.floaty), macs=macs, array_macs=macs_hw, layout=layout)]
+
+  def bind(self, i: int, lowered: Lowered, output: np.ndarray):
+    """Kernel i's program produced `output` (its accelerator value, or the integer reference in a timing-only run)."""
+    self.value[id(self.kernels[i].out)] = lowered.layout(output)
+
+  def result(self) -> tuple[np.ndarray, dict | None]:
+    """The graph's output as the host reads it (dequantized for float graphs) and, for float graphs, its accuracy
+    against float32: max_abs_error, cosine_similarity."""
+    out, last = self.out, self.kernels[-1].out
+    q = self.value[id(last)].reshape(last.shape)
+    if out.node is not last and out.node.op == Ops.VIEW and out.node.srcs[0] is last:   # a movement of the result: the host reads it through the view
+      q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
+    if not self.floaty: return q, None
+    output = q.astype(np.float32) * self.scale[id(last)]
+    ref = evaluate(out.node, self.calib).astype(np.float64).reshape(-1); got = output.astype(np.float64).reshape(-1)
     cos = float(ref @ got / (np.linalg.norm(ref) * np.linalg.norm(got))) if np.linalg.norm(ref) and np.linalg.norm(got) else float(np.array_equal(ref, got))
-    res.accuracy = dict(max_abs_error=float(np.abs(ref - got).max()), cosine_similarity=cos)
-  else: res.output = q
-  return res
+    return output, dict(max_abs_error=float(np.abs(ref - got).max()), cosine_similarity=cos)
 
 def compile_tensor(out: Tensor, cfg: AccelConfig) -> tuple[Compiled, Contraction]:
-  """The program of a single-kernel graph (its GEMM with epilogue); see run_graph for chains."""
+  """The program of a single-kernel graph (its GEMM with epilogue); GraphLowering lowers chains."""
   ks = schedule(out.node)
-  if len(ks) != 1: raise CompileError(f"graph has {len(ks)} kernels; use run_graph")
+  if len(ks) != 1: raise CompileError(f"graph has {len(ks)} kernels; use GraphLowering (tinyaccel.flow.run_graph runs them)")
   k = ks[0]
   xb, yb = k.inputs
   if xb.dtype != "int8" or yb.dtype != "int8" or xb.op != Ops.BUFFER or yb.op != Ops.BUFFER:
     raise CompileError("compile_tensor takes a single int8 matmul of two buffers")
-  if k.batch > 1: raise CompileError("compile_tensor takes a single GEMM; a batched matmul runs with run_graph")
+  if k.batch > 1: raise CompileError("compile_tensor takes a single GEMM; a batched matmul runs with tinyaccel.flow.run_graph")
   (A,), (B,) = k.matrices(xb.arg, yb.arg)
   ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu) if k.bias is not None or k.relu else None
   return compile_gemm(cfg, k.M, k.K, k.N, A=A, B=B, epilogue=ep), k.c

@@ -9,6 +9,7 @@ import csv, html, io, json, os
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from ..arch.config import AccelConfig, cycles_to_seconds
 from ..helpers import atomic_write
 from .chips import peak_rows, h100_measured
 
@@ -31,10 +32,10 @@ def _table(rows: list[dict], cols: list[str]) -> str:
 def roofline(results, out_dir):
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for r in results:
-    c = r["config"]; peak = 2 * c["rows"] * c["cols"] * c["clock_mhz"] * 1e6; bw = c["dram_bytes_per_cycle"] * c["clock_mhz"] * 1e6
+    c = AccelConfig(**r["config"]); peak, bw = c.peak_flops_per_s, c.dram_bytes_per_s
     xs = [0.01, peak / bw, 1e5]
-    ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, label=f"{c['name']} roof")
-    pts = [(2 * k["macs"] / max(k["dram_bytes"], 1), 2 * k["macs"] / (k["cycles"] / (c["clock_mhz"] * 1e6))) for k in r["kernels"] if k["macs"]]
+    ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, label=f"{c.name} roof")
+    pts = [(2 * k["macs"] / max(k["dram_bytes"], 1), 2 * k["macs"] / cycles_to_seconds(k["cycles"], c.clock_mhz)) for k in r["kernels"] if k["macs"]]
     ax.scatter(*zip(*pts), s=14, label=_label(r))
   ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("operational intensity (FLOP per DRAM byte)"); ax.set_ylabel("achieved FLOP/s")
   ax.legend(fontsize=7); ax.set_title("Roofline: one point per kernel")

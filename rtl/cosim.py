@@ -144,22 +144,3 @@ def verify(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str = 
               cycles_match=diverge is None and res.cycles == rtl.cycles, first_divergence=diverge,
               model_seconds=model_seconds, rtl_seconds=rtl.seconds, simulator=sim, instructions=len(program),
               model_dram=mach.dram, rtl_dram=rtl.dram)
-
-def verify_graph(out, cfg: AccelConfig, sim: str = "icarus", progress: bool = False) -> dict:
-  """A whole network (a Tensor graph) kernel by kernel on the RTL: each kernel's program and DRAM image, as
-  `run_graph` compiles them, must give the model's cycles and DRAM image and the integer reference's output."""
-  from tqdm import tqdm
-  from ..compiler.schedule import run_graph
-  g = run_graph(out, cfg)
-  jobs = [(k["name"] + (f"[{b}]" if isinstance(k["program"], list) else ""), p) for k in g.kernels
-          for b, p in enumerate(k["program"] if isinstance(k["program"], list) else [k["program"]])]
-  rows = []
-  for name, p in tqdm(jobs, desc="kernels on the RTL", disable=not progress):
-    v = verify(cfg, p.program, p.dram, sim=sim)
-    rows.append(dict(name=name, instructions=v["instructions"], model_cycles=v["model_cycles"], rtl_cycles=v["rtl_cycles"],
-                     outputs_match=v["outputs_match"] and bool(np.array_equal(p.read(v["rtl_dram"]), p.reference())),
-                     cycles_match=v["cycles_match"], first_divergence=v["first_divergence"], model_seconds=v["model_seconds"], rtl_seconds=v["rtl_seconds"]))
-  total = lambda key: sum(r[key] for r in rows)
-  return dict(kernels=rows, model_cycles=total("model_cycles"), rtl_cycles=total("rtl_cycles"), outputs_match=all(r["outputs_match"] for r in rows),
-              cycles_match=all(r["cycles_match"] for r in rows), first_divergence=next((f"{r['name']}: {r['first_divergence']}" for r in rows if r["first_divergence"]), None),
-              model_seconds=total("model_seconds"), rtl_seconds=total("rtl_seconds"), simulator=sim, instructions=total("instructions"), correct=g.correct)

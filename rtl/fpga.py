@@ -314,20 +314,3 @@ def _version(exe: str) -> str:
   name = os.path.basename(exe)
   try: return f"{name} {version(name)}"
   except PackageNotFoundError: return name
-
-def peak_flops_per_s(fpga: dict) -> float:
-  """A build's peak: every MAC of the array each cycle at the achieved Fmax."""
-  return 2 * fpga["config"]["rows"] * fpga["config"]["cols"] * fpga["fmax_mhz"] * 1e6
-
-def perf_per_usd(fpga: dict, workload: str, cycles: int, macs: int, board_usd: float | None) -> dict:
-  """A workload's model cycles at the achieved Fmax: time, FLOP/s, and FLOP/s per $ of the board when its price is
-  given. It assumes a memory that delivers the config's dram_bytes_per_cycle and latency at that clock; the AXI
-  bridge adds latency of its own, so for the AXI top this is an upper bound (docs/fpga.md)."""
-  clock, cfg = fpga["fmax_mhz"], fpga["config"]
-  seconds = cycles / (clock * 1e6) if clock else float("inf")
-  flops_per_s = 2 * macs / seconds if clock else 0.0
-  return dict(workload=workload, cycles=cycles, macs=macs, clock_mhz=clock, seconds=seconds, flops_per_s=flops_per_s,
-              peak_flops_per_s=peak_flops_per_s(fpga), utilization=macs / (cycles * cfg["rows"] * cfg["cols"]),
-              board_usd=board_usd, flops_per_s_per_usd=flops_per_s / board_usd if board_usd else None,
-              note=None if board_usd else "no board price: /work/shared/reference/cost_data.json (fpga_boards) cites none for ECP5 or iCE40 "
-                                          "('ECP5 eval board price not found'); pass --board-usd")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from ..arch.config import AccelConfig
+from ..arch.stats import Stats
 from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp, REDUCE_ROWS_FUNCTS
 from ..arch import vector as V
 from ..arch import timing as T
@@ -24,7 +25,7 @@ QNAME = {q: q.name.lower() for q in Queue}
 @dataclass
 class Result:
   cycles: int
-  stats: dict
+  stats: Stats
   trace: list = field(repr=False)     # (index, queue, opcode, start, end) per instruction, program order
 
   def trace_records(self):
@@ -346,21 +347,8 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     for k, v in wr.items(): sram_w[k] += v
 
   cycles = max((t[4] for t in trace), default=0)
-  compulsory = int(mach.read_mask.sum()) + int(mach.write_mask.sum())
-  compute_bound = T.cdiv(macs, cfg.macs_per_cycle)
-  dram_bound = T.cdiv(compulsory, cfg.dram_bytes_per_cycle)
-  seconds = cycles / (cfg.clock_mhz * 1e6)
-  wall = time.perf_counter() - t0
-  stats = dict(
-    cycles=cycles, seconds=seconds, macs=macs, flops=2 * macs,
-    achieved_flops_per_s=2 * macs / seconds if seconds else 0.0, peak_flops_per_s=cfg.peak_flops_per_s,
-    utilization=macs / (cycles * cfg.macs_per_cycle) if cycles else 0.0,
-    roofline_bound_cycles=max(compute_bound, dram_bound), compute_bound_cycles=compute_bound, dram_bound_cycles=dram_bound,
-    dram_read_bytes=dram_rd, dram_write_bytes=dram_wr, compulsory_dram_bytes=compulsory,
-    sram_reads=sram_r, sram_writes=sram_w,
-    busy_cycles=busy, stall_cycles=stall,
-    array_cycles=dict(stream=stream, fill_drain=busy["compute"] - stream, idle=cycles - busy["compute"]),
-    instructions=dict(zip(names, map(len, queues))),
-    model_seconds=wall, simulated_cycles_per_s=cycles / wall if wall else 0.0,
-  )
+  stats = Stats.of(cfg, cycles=cycles, macs=macs, array_macs=macs, dram_read_bytes=dram_rd, dram_write_bytes=dram_wr,
+                   compulsory_dram_bytes=int(mach.read_mask.sum()) + int(mach.write_mask.sum()), sram_reads=sram_r, sram_writes=sram_w,
+                   busy_cycles=busy, stall_cycles=stall, array_cycles=dict(stream=stream, fill_drain=busy["compute"] - stream, idle=cycles - busy["compute"]),
+                   instructions=dict(zip(names, map(len, queues))), model_seconds=time.perf_counter() - t0)
   return Result(cycles, stats, trace)

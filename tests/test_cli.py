@@ -62,3 +62,16 @@ def test_run_and_compile_a_user_file(tmp_path):
   assert p.returncode == 2 and "unsupported graph" in p.stderr and "Traceback" not in p.stderr
   p = tinyaccel("run", ex, "--config", "tiny")        # 512 biases and multipliers do not fit a 4 KiB accumulator
   assert p.returncode == 2 and "per-column vectors (bias, multiplier) for N=512 fill the 256-line accumulator" in p.stderr
+
+def test_timing_only_network_is_not_checked():
+  """A timing-only run compares nothing, so it says so: `correct` is null in the JSON and the table says "not checked"."""
+  ex = os.path.join(os.path.dirname(__file__), "..", "examples", "mlp.py")
+  p = tinyaccel("run", ex, "--config", "edge", "--timing-only", "--json", "-")
+  assert p.returncode == 0, p.stderr
+  r = json.loads(p.stdout)
+  assert r["correct"] is None and all(k["correct"] is None for k in r["kernels"])
+  exact = json.loads(tinyaccel("run", ex, "--config", "edge", "--json", "-").stdout)
+  assert exact["correct"] is True and r["cycles"] == exact["cycles"]
+  assert "not checked" in tinyaccel("run", ex, "--config", "edge", "--timing-only").stdout
+  g = json.loads(tinyaccel("run", "gemm", "--config", "tiny", "--timing-only", "--json", "-").stdout)
+  assert g["correct"] is None and g["kernels"][0]["correct"] is None

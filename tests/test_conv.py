@@ -22,8 +22,8 @@ def test_conv_windows_bit_exact(n, c, h, w, o, k, s, p, d):
   # the only tensors in DRAM are the padded input, the weights and the output: no im2col matrix
   assert set(prog.tensors) == {"A", "B", "C"} and prog.tensors["A"].shape == (n, h + 2 * p, w + 2 * p, win.cp)
   assert win.packed == (c * k <= 4 and d == 1 and c < 4)
-  if win.packed: assert res.stats["macs"] == n * win.oh * win.ow * k * 4 * o     # one 4-lane line per kernel row
-  assert res.stats["dram_read_bytes"] < prog.tensors["A"].nbytes * k * k + prog.tensors["B"].nbytes * 8
+  if win.packed: assert res.stats.macs == n * win.oh * win.ow * k * 4 * o     # one 4-lane line per kernel row
+  assert res.stats.dram_read_bytes < prog.tensors["A"].nbytes * k * k + prog.tensors["B"].nbytes * 8
 
 def test_conv_with_int8_epilogue_and_errors():
   cfg = load_config("edge"); rng = np.random.default_rng(0)
@@ -32,13 +32,14 @@ def test_conv_with_int8_epilogue_and_errors():
   prog, win = compile_conv2d(cfg, x, wt, 1, 1, epilogue=ep)
   mach = Machine(cfg, prog.dram.copy()); res = run(cfg, prog.program, machine=mach)
   assert np.array_equal(prog.read(mach.dram), prog.reference()) and prog.read(mach.dram).dtype == np.int8
-  assert res.stats["roofline_bound_cycles"] / res.cycles > 0.7     # a 3.6 M-MAC layer: DRAM latency and the first tile show
+  assert res.stats.roofline_bound_cycles / res.cycles > 0.7     # a 3.6 M-MAC layer: DRAM latency and the first tile show
   with pytest.raises(CompileError, match="ws dataflow"): compile_conv2d(load_config("tiny", dataflow="os"), x[:, :4, :6, :6], wt[:4, :4])
   with pytest.raises(CompileError, match="channels"): compile_conv2d(cfg, x, wt[:, :3])
 
 def test_cnn_graph_found_in_the_ir_and_run_quantized():
   import importlib.util, os
-  from tinyaccel.compiler.schedule import schedule, run_graph
+  from tinyaccel.compiler.schedule import schedule
+  from tinyaccel.flow import run_graph
   spec = importlib.util.spec_from_file_location("cnn", os.path.join(os.path.dirname(__file__), "..", "examples", "cnn.py"))
   mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
   y = mod.workload(batch=2, size=8)
@@ -47,10 +48,11 @@ def test_cnn_graph_found_in_the_ir_and_run_quantized():
   assert [(k.stride, k.padding, k.bias is not None, k.relu) for k in ks[:3]] == [(1, 1, True, True), (2, 1, True, True), (2, 1, True, True)]
   r = run_graph(y, load_config("tiny", acc_kib=8))
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
-  assert [k["macs"] for k in r.kernels[:3]] == [2 * 16 * 3 * 9 * 64, 2 * 32 * 16 * 9 * 16, 2 * 32 * 32 * 9 * 4]   # useful MACs, analytical
+  assert [k.stats.macs for k in r.kernels[:3]] == [2 * 16 * 3 * 9 * 64, 2 * 32 * 16 * 9 * 16, 2 * 32 * 32 * 9 * 4]   # useful MACs, analytical
 
 def test_residual_block_runs_with_a_vector_add_kernel():
-  from tinyaccel.compiler.schedule import schedule, run_graph
+  from tinyaccel.compiler.schedule import schedule
+  from tinyaccel.flow import run_graph
   from tinyaccel.compiler.eltwise import compile_add
   def conv(cin, cout, seed): return (Tensor.randn(cout, cin, 3, 3, seed=seed) * (cin * 9) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 9) * 0.1).realize()
   x = Tensor.randn(2, 4, 6, 6, seed=0)
@@ -59,7 +61,7 @@ def test_residual_block_runs_with_a_vector_add_kernel():
   y = (h.conv2d(w1, b1, padding=1).relu().conv2d(w2, b2, padding=1) + h).relu()
   assert [type(k).__name__ for k in schedule(y.node)] == ["ConvKernel"] * 3 + ["AddKernel"]   # h computed once
   r = run_graph(y, load_config("tiny", acc_kib=8))
-  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1]["kind"] == "vector"
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1].kind == "vector"
   # the add kernel alone: bit-exact with its integer definition and within one step of the real-valued result
   rng = np.random.default_rng(0); a = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8); b = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8)
   cfg = load_config("tiny"); c = compile_add(cfg, a, b, 0.6, 1.3, relu=True)
@@ -79,7 +81,7 @@ def test_grouped_and_depthwise_conv_on_the_array(c, o, groups, s, p, preset):
   M, R, C = 2 * win.oh * win.ow, cfg.rows, cfg.cols
   tiles = {(kf, nf) for kf in range(win.k // R) for nf in range(-(-o // C))     # (k tile of one kernel position and R channels, n tile)
            if any((kf * R % win.cp + r) // (c // groups) == (nf * C + j) // (o // groups) for r in range(R) if kf * R % win.cp + r < c for j in range(min(C, o - nf * C)))}
-  assert res.stats["macs"] == prog.macs == sum(M * R * min(C, o - nf * C) for _, nf in tiles)   # only the blocks that meet a group
+  assert res.stats.macs == prog.macs == sum(M * R * min(C, o - nf * C) for _, nf in tiles)   # only the blocks that meet a group
   assert prog.macs < M * win.k * o
 
 def test_zero_weight_tiles_are_skipped():
@@ -94,13 +96,13 @@ def test_zero_weight_tiles_are_skipped():
 
 def test_depthwise_mapper_picks_the_faster_unit():
   """Depthwise convs: the array (block-diagonal GEMM) and the vector unit both compile; the model's timing picks."""
-  from tinyaccel.compiler.schedule import run_graph
+  from tinyaccel.flow import run_graph
   def dw(c, size, seed):
     x = Tensor.randn(1, c, size, size, seed=seed)
     return x.conv2d((Tensor.randn(c, 1, 3, 3, seed=seed + 1) * 0.3).realize(), (Tensor.randn(c, seed=seed + 2) * 0.1).realize(), padding=1, groups=c).relu()
   big, small = run_graph(dw(64, 28, 0), load_config("edge")), run_graph(dw(320, 4, 3), load_config("edge"))
   assert big.correct and small.correct and big.accuracy["cosine_similarity"] > 0.99
-  assert [k["kind"] for k in big.kernels] == ["gemm"] and [k["kind"] for k in small.kernels] == ["vector"]
-  assert big.kernels[0]["macs"] == 28 * 28 * 64 * 9 and big.kernels[0]["array_macs"] == 28 * 28 * 2 * 9 * 32 * 32
+  assert [k.kind for k in big.kernels] == ["gemm"] and [k.kind for k in small.kernels] == ["vector"]
+  assert big.kernels[0].stats.macs == 28 * 28 * 64 * 9 and big.kernels[0].stats.array_macs == 28 * 28 * 2 * 9 * 32 * 32
   os_run = run_graph(dw(64, 28, 0), load_config("edge", dataflow="os"))          # no windows on os: the vector unit
-  assert os_run.correct and [k["kind"] for k in os_run.kernels] == ["vector"]
+  assert os_run.correct and [k.kind for k in os_run.kernels] == ["vector"]

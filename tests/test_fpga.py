@@ -87,16 +87,17 @@ def test_harness_turns_every_port_bit_into_a_scan_register():
   assert h.out_bits == (1 + 1 + 2 + 1 + 1 + 32 + 2 + 1) + (32 + 8 + 3 + 2 + 1) * 2 + (32 + 4 + 1 + 1) + 1 + 1 + 1
 
 def test_perf_per_usd_uses_model_cycles_at_fmax_and_no_invented_price():
-  from tinyaccel.cli import run_gemm
+  from tinyaccel.flow import run_gemm
+  from tinyaccel.reports.fpga import perf_per_usd
   cfg = load_config("tiny")
-  rep, _, _ = run_gemm(cfg, 64, 64, 64, functional=False)
+  g = run_gemm(cfg, 64, 64, 64, functional=False); rep = g.report
   f = dict(fmax_mhz=80.0, config=cfg.to_dict())
-  w = fpga.perf_per_usd(f, "gemm 64x64x64", rep["cycles"], rep["macs"], None)
+  w = perf_per_usd(f, "gemm 64x64x64", g.run.result.stats, None)
   assert w["seconds"] == rep["cycles"] / 80e6 and w["flops_per_s"] == 2 * 64 ** 3 / w["seconds"]
   assert w["flops_per_s"] <= w["peak_flops_per_s"] == 2 * 16 * 80e6
   assert w["flops_per_s_per_usd"] is None and "ECP5 eval board price not found" in w["note"]
   assert w["utilization"] == rep["utilization"]
-  assert fpga.perf_per_usd(f, "gemm 64x64x64", rep["cycles"], rep["macs"], 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
+  assert perf_per_usd(f, "gemm 64x64x64", g.run.result.stats, 50.0)["flops_per_s_per_usd"] == w["flops_per_s"] / 50
 
 def test_cli_table_and_json_with_a_workload(monkeypatch, tmp_path, capsys):
   """The command's output around a flow result (the flow itself replaced: the real one is tested below)."""
@@ -185,7 +186,8 @@ def test_fpga_sweep_shares_one_synthesis_and_caches_every_point(array_root, tmp_
   """A sweep over two ECP5 sizes: one synthesis for both (and for the test above: the same Verilog), a place and
   route each, the model's cycles at each achieved Fmax, the user's board price where given; rerun, nothing runs."""
   need_tools()
-  from tinyaccel.reports.sweep import run_sweep, evaluate
+  from tinyaccel.flow.sweep import run_sweep
+  from tinyaccel.flow import evaluate
   f = tmp_path / "s.toml"
   f.write_text('base = "tiny"\n[fpga]\ntargets = ["ecp5-25k", "ecp5-45k"]\nfreq_mhz = [25]\ntop = "array"\nboard_usd = { ecp5-25k = 50 }\n'
                '[workloads]\ngemm = ["64x64x64"]\n')
@@ -195,7 +197,8 @@ def test_fpga_sweep_shares_one_synthesis_and_caches_every_point(array_root, tmp_
   assert (a["target"], b["target"]) == ("ecp5-25k", "ecp5-45k") and a["verilog_hash"] == b["verilog_hash"]
   assert os.listdir(array_root) == [f"ecp5-{a['verilog_hash']}"]
   assert {"ecp5-25k-25MHz-seed1", "ecp5-45k-25MHz-seed1"} <= set(os.listdir(array_root / f"ecp5-{a['verilog_hash']}"))
-  cycles, macs, _ = evaluate(load_config("tiny"), "gemm 64x64x64")
+  s = evaluate(load_config("tiny"), "gemm 64x64x64")[0]
+  cycles, macs = s.cycles, s.macs
   for p in (a, b):
     assert p["ok"] and p["resources"]["dsp"]["used"] == 16 and (p["perf"]["cycles"], p["perf"]["macs"]) == (cycles, macs)
     assert p["flops_per_s"] == pytest.approx(2 * macs * p["fmax_mhz"] * 1e6 / cycles) and p["peak_flops_per_s"] == 2 * 16 * p["fmax_mhz"] * 1e6

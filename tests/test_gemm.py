@@ -12,11 +12,11 @@ def check(cfg, m, k, n, seed=0):
   c, res, mach = gemm(cfg, m, k, n, seed)
   s = res.stats
   assert np.array_equal(c.read(mach.dram), c.inputs["A"].astype(np.int64) @ c.inputs["B"].astype(np.int64)), (cfg.name, m, k, n)
-  assert s["macs"] == m * k * n
-  assert s["compulsory_dram_bytes"] == m * k + k * n + 4 * m * n == c.compulsory_dram_bytes
-  assert s["cycles"] >= s["roofline_bound_cycles"] == max(-(-m * k * n // cfg.macs_per_cycle), -(-c.compulsory_dram_bytes // cfg.dram_bytes_per_cycle))
-  assert s["dram_read_bytes"] + s["dram_write_bytes"] >= s["compulsory_dram_bytes"]
-  assert s["array_cycles"]["stream"] + s["array_cycles"]["fill_drain"] + s["array_cycles"]["idle"] == s["cycles"]
+  assert s.macs == m * k * n
+  assert s.compulsory_dram_bytes == m * k + k * n + 4 * m * n == c.compulsory_dram_bytes
+  assert s.cycles >= s.roofline_bound_cycles == max(-(-m * k * n // cfg.macs_per_cycle), -(-c.compulsory_dram_bytes // cfg.dram_bytes_per_cycle))
+  assert s.dram_read_bytes + s.dram_write_bytes >= s.compulsory_dram_bytes
+  assert s.array_cycles["stream"] + s.array_cycles["fill_drain"] + s.array_cycles["idle"] == s.cycles
   return c, res
 
 SHAPES = [(1, 1, 1), (1, 7, 1), (7, 1, 5), (5, 7, 3), (4, 4, 4), (13, 17, 19), (31, 64, 33), (64, 64, 64), (97, 3, 101), (2, 300, 2), (1, 1000, 9)]
@@ -35,7 +35,7 @@ def test_presets(preset, shape, dataflow):
 def test_larger_than_every_sram():
   cfg = load_config("tiny")       # 4 KiB scratchpad, 4 KiB accumulator: A, B and C are 10-40x larger
   c, res = check(cfg, 150, 260, 170)
-  assert c.tiling.mt * c.tiling.kt < 150 * 260 and res.stats["compulsory_dram_bytes"] > 40 * 4096
+  assert c.tiling.mt * c.tiling.kt < 150 * 260 and res.stats.compulsory_dram_bytes > 40 * 4096
   check(load_config("tiny", dataflow="os"), 150, 260, 170)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,13 +53,13 @@ def test_extreme_values_wrap_like_int32():
 
 def test_edge_1024_cube_reaches_90_percent_of_roofline():
   c, res = check(load_config("edge"), 1024, 1024, 1024)
-  assert res.stats["roofline_bound_cycles"] / res.cycles >= 0.9
+  assert res.stats.roofline_bound_cycles / res.cycles >= 0.9
 
 def test_double_buffering_overlaps_dma_and_compute():
   _, res, _ = gemm(load_config("edge", dram_bytes_per_cycle=16), 512, 2048, 512)
   s = res.stats   # the DMA is busy for most of the run, yet the array almost never waits for it
-  assert s["busy_cycles"]["load"] > 0.5 * s["cycles"] and s["busy_cycles"]["load"] + s["busy_cycles"]["compute"] > 1.4 * s["cycles"]
-  assert s["stall_cycles"]["compute"].get("wait_load", 0) < 0.1 * s["cycles"] and s["roofline_bound_cycles"] / s["cycles"] > 0.9
+  assert s.busy_cycles["load"] > 0.5 * s.cycles and s.busy_cycles["load"] + s.busy_cycles["compute"] > 1.4 * s.cycles
+  assert s.stall_cycles["compute"].get("wait_load", 0) < 0.1 * s.cycles and s.roofline_bound_cycles / s.cycles > 0.9
 
 def test_errors_are_one_line():
   with pytest.raises(CompileError, match="M=0"): compile_gemm(load_config("tiny"), 0, 4, 4)
@@ -80,5 +80,5 @@ def test_fused_epilogue(shape, dataflow, bias, relu, scale):
   mach = Machine(cfg, c.dram.copy()); res = run(cfg, c.program, machine=mach)
   out = c.read(mach.dram)
   assert out.dtype == (np.int8 if scale else np.int32) and np.array_equal(out, c.reference())
-  assert res.stats["compulsory_dram_bytes"] == m * k + k * n + (4 * n if bias else 0) + m * n * (1 if scale else 4)
-  assert res.stats["instructions"]["store"] > T.cdiv(m, c.tiling.mt) * T.cdiv(n, c.tiling.nt)    # vector ops ride on the store queue
+  assert res.stats.compulsory_dram_bytes == m * k + k * n + (4 * n if bias else 0) + m * n * (1 if scale else 4)
+  assert res.stats.instructions["store"] > T.cdiv(m, c.tiling.mt) * T.cdiv(n, c.tiling.nt)    # vector ops ride on the store queue

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.schedule import run_graph
+from tinyaccel.flow import run_graph
 
 CFG = load_config("edge")
 N = int(os.environ.get("TINYACCEL_GRAPH_EXAMPLES", 8))     # more for a longer hunt
@@ -43,7 +43,7 @@ def cnn_graph(blocks, seed):
 
 def check(y):
   r = run_graph(y, CFG)
-  assert r.correct, [k["name"] for k in r.kernels if not k["correct"]]
+  assert r.correct, [k.name for k in r.kernels if not k.correct]
   assert r.accuracy["cosine_similarity"] >= 0.97, r.accuracy
   assert r.output.shape == y.shape
 

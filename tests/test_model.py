@@ -36,4 +36,4 @@ def test_trace_exports_and_timing_only_matches():
   assert len(rows) == len(c.program) == len(json.loads(res.trace_json()))
   assert all(int(r["end"]) > int(r["start"]) >= 0 for r in rows) and max(int(r["end"]) for r in rows) == res.cycles
   fast = run(cfg, c.program, machine=Machine(cfg, dram_bytes=len(c.dram), functional=False))
-  assert fast.trace == res.trace and fast.stats["compulsory_dram_bytes"] == res.stats["compulsory_dram_bytes"]
+  assert fast.trace == res.trace and fast.stats.compulsory_dram_bytes == res.stats.compulsory_dram_bytes

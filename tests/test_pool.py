@@ -4,7 +4,8 @@ import numpy as np, pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.pool import compile_pool2d
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.schedule import schedule, run_graph
+from tinyaccel.compiler.schedule import schedule
+from tinyaccel.flow import run_graph
 from tinyaccel.sim.model import run, Machine
 
 @pytest.mark.parametrize("kind,shape,k,s,p", [("max", (1, 4, 6, 6), 2, 2, 0), ("max", (2, 6, 7, 7), 3, 2, 1), ("avg", (1, 4, 6, 6), 2, 2, 0), ("avg", (2, 5, 7, 7), 7, 1, 0)])
@@ -28,4 +29,4 @@ def test_resnet_style_graph():
   assert [type(k).__name__ for k in schedule(y.node)] == ["ConvKernel", "PoolKernel", "ConvKernel", "ConvKernel", "AddKernel", "PoolKernel", "GemmKernel"]
   r = run_graph(y, load_config("tiny", acc_kib=8))
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
-  assert [k["kind"] for k in r.kernels] == ["gemm", "vector", "gemm", "gemm", "vector", "vector", "gemm"]
+  assert [k.kind for k in r.kernels] == ["gemm", "vector", "gemm", "gemm", "vector", "vector", "gemm"]

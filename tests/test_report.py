@@ -29,11 +29,11 @@ def test_report_from_runs(tmp_path):
 def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
   """An FPGA build's achieved Fmax times the model's cycles, per $ of the board the user prices (none is cited)."""
   from tinyaccel.arch.config import load_config
-  from tinyaccel.cli import run_gemm
-  from tinyaccel.rtl.fpga import perf_per_usd
-  cfg = load_config("tiny"); rep, _, _ = run_gemm(cfg, 64, 64, 64)
+  from tinyaccel.flow import run_gemm
+  from tinyaccel.reports.fpga import perf_per_usd
+  cfg = load_config("tiny"); g = run_gemm(cfg, 64, 64, 64); rep = g.report
   fpga = dict(target="ecp5-25k", fmax_mhz=35.5, config=cfg.to_dict())
-  perf = lambda usd: perf_per_usd(fpga, "gemm 64x64x64", rep["cycles"], rep["macs"], usd)
+  perf = lambda usd: perf_per_usd(fpga, "gemm 64x64x64", g.run.result.stats, usd)
   priced, unpriced = dict(fpga, perf=perf(99.0)), dict(fpga, perf=perf(None))
   assert priced["perf"]["flops_per_s"] == pytest.approx(2 * 64 ** 3 / (rep["cycles"] / 35.5e6))
   assert priced["perf"]["flops_per_s_per_usd"] == pytest.approx(priced["perf"]["flops_per_s"] / 99) and unpriced["perf"]["flops_per_s_per_usd"] is None

@@ -1,7 +1,7 @@
 """Sweeps: the product of parameters x workloads, parallel, stored as each point finishes; a sweep
 killed midway resumes without recomputing or losing a point; invalid configs are recorded results."""
 import json, os, signal, subprocess, sys, time
-from tinyaccel.reports.sweep import points, load_sweep
+from tinyaccel.flow.sweep import points, load_sweep
 
 SWEEP = '''base = "tiny"
 [params]
@@ -51,7 +51,7 @@ def test_kill_and_resume(tmp_path):
 def test_dask_cluster_runs_the_same_points(tmp_path):
   """A sweep on a dask.distributed cluster stores the same results as the local process pool."""
   distributed = __import__("pytest").importorskip("distributed")
-  from tinyaccel.reports.sweep import run_sweep
+  from tinyaccel.flow.sweep import run_sweep
   f = tmp_path / "s.toml"; f.write_text(SWEEP.replace("array = [2, 4, 8]", "array = [4]").replace('"200x300x100", ', ""))
   local = run_sweep(str(f), str(tmp_path / "local"), jobs=1, progress=False)
   with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:

@@ -108,7 +108,8 @@ def test_contraction_lowers_to_the_same_program():
 
 def test_quantized_mlp_runs_kernel_by_kernel():
   from tinyaccel.arch.config import load_config
-  from tinyaccel.compiler.schedule import run_graph, schedule
+  from tinyaccel.compiler.schedule import schedule
+  from tinyaccel.flow import run_graph
   x = Tensor.randn(33, 70, seed=1)
   w1, b1 = (Tensor.randn(90, 70, seed=2) * 0.12).realize(), (Tensor.randn(90, seed=3) * 0.1).realize()
   w2, b2 = (Tensor.randn(11, 90, seed=4) * 0.1).realize(), (Tensor.randn(11, seed=5) * 0.1).realize()
@@ -117,9 +118,9 @@ def test_quantized_mlp_runs_kernel_by_kernel():
   assert [(k.M, k.K, k.N, k.bias is not None, k.relu) for k in ks] == [(33, 70, 90, True, True), (33, 90, 11, True, False)]
   for df in ("ws", "os"):
     r = run_graph(y, load_config("tiny", dataflow=df))
-    assert r.correct and all(k["correct"] for k in r.kernels)                     # each kernel bit-exact vs the integer reference
+    assert r.correct and all(k.correct for k in r.kernels)                     # each kernel bit-exact vs the integer reference
     assert r.accuracy["cosine_similarity"] >= 0.99 and r.output.shape == (33, 11)
-    assert [k["macs"] for k in r.kernels] == [33 * 70 * 90, 33 * 90 * 11]
+    assert [k.stats.macs for k in r.kernels] == [33 * 70 * 90, 33 * 90 * 11]
   # an int8 graph with a fused bias and relu: int32 out, exact
   a, w, b = Tensor.randint(9, 20, seed=6), Tensor.randint(13, 20, seed=7), Tensor(np.arange(13) * 100 - 600, "int32")
   g = a.linear(w, b).relu()

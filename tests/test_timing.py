@@ -28,9 +28,9 @@ def test_one_tile_ws_by_hand():
   # matmul ws: rows + (1 fold - 1) * max(m, rows) + m = 4 + 0 + 4 = 8 on the array, + rows + cols = 8 -> [18, 34)
   # store: token at 35; 4 lines x 16 B = 64 B = 16 cycles, + 1 + 8 -> [35, 60)
   assert [(q, s, e) for _, q, _, s, e in res.trace] == [("load", 0, 13), ("load", 4, 17), ("compute", 18, 34), ("store", 35, 60)]
-  assert res.cycles == 60 and res.stats["stall_cycles"]["compute"] == {"wait_load": 18}
+  assert res.cycles == 60 and res.stats.stall_cycles["compute"] == {"wait_load": 18}
   assert np.array_equal(mach.dram[64:128].view("<i4").reshape(4, 4), A.astype(np.int32) @ B.astype(np.int32))
-  assert res.stats["dram_read_bytes"] == 32 and res.stats["dram_write_bytes"] == 64 and res.stats["compulsory_dram_bytes"] == 96
+  assert res.stats.dram_read_bytes == 32 and res.stats.dram_write_bytes == 64 and res.stats.compulsory_dram_bytes == 96
 
 def test_folds_ws_and_os_by_hand():
   # ws, m=2 k=8 n=8: 2 x 2 folds -> 4 + 3 * max(2, 4) + 2 = 18, tail 8
@@ -55,12 +55,12 @@ def test_dram_port_arbitration_and_bursts():
   cfg = load_config("tiny", dram_burst_bytes=8)
   # a 3-byte row costs a whole 8-byte burst: 2 rows -> 16 B -> 4 cycles
   t, res = trace(cfg, "load mem=spad sram_addr=0 dram_addr=0 line_bytes=3 rows=2 dram_stride=8 outer=1 outer_stride=0")
-  assert t == [("load", 0, 13)] and res.stats["dram_read_bytes"] == 16
+  assert t == [("load", 0, 13)] and res.stats.dram_read_bytes == 16
   # load and store both ready at cycle 0: the store takes the port, the load waits for it
   t, res = trace(load_config("tiny"), f"{LOAD_A}\n{STORE_C}")
-  assert t == [("load", 16, 29), ("store", 0, 25)] and res.stats["stall_cycles"]["load"] == {"dram_port": 16}
+  assert t == [("load", 16, 29), ("store", 0, 25)] and res.stats.stall_cycles["load"] == {"dram_port": 16}
 
 def test_compulsory_counts_distinct_bytes():
   # the same 16 bytes loaded twice are read twice but compulsory once
   _, res = trace(load_config("tiny"), f"{LOAD_A}\n{LOAD_A.replace('sram_addr=0', 'sram_addr=4')}")
-  assert res.stats["dram_read_bytes"] == 32 and res.stats["compulsory_dram_bytes"] == 16
+  assert res.stats.dram_read_bytes == 32 and res.stats.compulsory_dram_bytes == 16

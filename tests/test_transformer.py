@@ -9,7 +9,8 @@ from tinyaccel.compiler.gemm import compile_gemm, Epilogue, CompileError
 from tinyaccel.compiler.copy import compile_copy, dma_readable
 from tinyaccel.compiler.softmax import compile_softmax
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.schedule import schedule, run_graph, GemmKernel, SoftmaxKernel, LayerNormKernel
+from tinyaccel.compiler.schedule import schedule, GemmKernel, SoftmaxKernel, LayerNormKernel
+from tinyaccel.flow import run_graph
 from tinyaccel.compiler.layernorm import compile_layernorm
 from tinyaccel.workloads import WORKLOADS
 from tinyaccel.workloads.bert import bert, layer_params, layer_macs
@@ -52,7 +53,7 @@ def test_ffn_with_gelu_fuses_and_runs():
   ks = schedule(y.node)
   assert [(type(k).__name__, k.gelu, k.bias is not None) for k in ks] == [("GemmKernel", True, True), ("GemmKernel", False, True)]
   r = run_graph(y, load_config("edge"))
-  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[0]["fused"] == ["bias", "gelu", "requant"]
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[0].fused == ["bias", "gelu", "requant"]
   with pytest.raises(CompileError, match="fuses only into a matmul epilogue"): schedule((x.linear(w1, b1) + Tensor.randn(24, 128, seed=6)).gelu().node)
 
 def test_batched_int8_matmul_is_exact():
@@ -63,7 +64,7 @@ def test_batched_int8_matmul_is_exact():
   for df in ("ws", "os"):                                # one program looping over the 6 batch indices
     r = run_graph(y, load_config("tiny", dataflow=df))
     assert r.correct and np.array_equal(r.output, a.numpy().astype(np.int32) @ b.numpy().astype(np.int32))
-    assert r.kernels[0]["op"] == "batched_matmul" and r.kernels[0]["macs"] == 6 * 5 * 8 * 6
+    assert r.kernels[0].op == "batched_matmul" and r.kernels[0].stats.macs == 6 * 5 * 8 * 6
   c = compile_gemm(load_config("tiny"), 9, 12, 7, batch=3, epilogue=Epilogue(np.arange(7, dtype=np.int32), True))
   assert np.array_equal(run_prog(load_config("tiny"), c), np.maximum(np.einsum("bmk,bkn->bmn", c.inputs["A"].astype(np.int64), c.inputs["B"]) + np.arange(7), 0))
 
@@ -74,7 +75,7 @@ def test_views_of_results_between_and_after_kernels():
   assert r.correct and r.output.shape == (4, 8, 4) and r.accuracy["cosine_similarity"] >= 0.99
   y = h.reshape(32, 4).layernorm()                                    # a vector kernel reading it needs a copy
   r = run_graph(y, load_config("tiny"))
-  assert [k["kind"] for k in r.kernels] == ["gemm", "copy", "vector"] and r.correct and r.accuracy["cosine_similarity"] >= 0.99
+  assert [k.kind for k in r.kernels] == ["gemm", "copy", "vector"] and r.correct and r.accuracy["cosine_similarity"] >= 0.99
   a, b = Tensor.randint(6, 9, seed=1), Tensor.randint(9, 5, seed=2)
   assert np.array_equal(run_graph((a @ b).T, load_config("tiny")).output, (a @ b).T.numpy())
   padded = x.linear(w).pad(((0, 0), (0, 4))).linear((Tensor.randn(8, 20, seed=2) * 0.2).realize())
@@ -121,7 +122,7 @@ def test_layernorm_with_gain_and_bias():
   ln = schedule(y.node)[-1]
   assert isinstance(ln, LayerNormKernel) and ln.gain is not None and ln.bias is not None
   r = run_graph(y, cfg)
-  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1]["fused"] == ["gain", "bias", "requant"]
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1].fused == ["gain", "bias", "requant"]
   with pytest.raises(CompileError, match="bias after softmax"): schedule((h.softmax() + Tensor(b[:64].astype(np.float32))).node)
 
 def test_causal_mask_as_a_where_of_an_index_compare():
@@ -140,11 +141,11 @@ def test_small_transformer_layer_runs_bit_exact(net):
   """The BERT / GPT-2 graph at a small width: every kernel kind, bit-exact, cosine >= 0.99 vs float32."""
   y = bert(1, seq=32, hidden=128, heads=4, ffn=256) if net == "bert" else gpt2(1, seq=32, final_norm=False, hidden=128, heads=4, ffn=256)
   r = run_graph(y, load_config("edge"))
-  kinds = [k["op"] for k in r.kernels]
+  kinds = [k.op for k in r.kernels]
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
   assert kinds.count("batched_matmul") == 2 and kinds.count("copy") == 2 and kinds.count("softmax") == 1 and kinds.count("layernorm") == 2
-  assert ("mask" in r.kernels[kinds.index("softmax")]["fused"]) == (net == "gpt2")
-  assert sum(k["macs"] for k in r.kernels) == layer_macs(32, 128, 256)
+  assert ("mask" in r.kernels[kinds.index("softmax")].fused) == (net == "gpt2")
+  assert sum(k.stats.macs for k in r.kernels) == layer_macs(32, 128, 256)
 
 def test_published_shapes_params_and_macs():
   def counts(y):

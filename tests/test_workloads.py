@@ -3,7 +3,8 @@ import numpy as np, pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.workloads import WORKLOADS
 from tinyaccel.workloads.resnet import resnet
-from tinyaccel.compiler.schedule import schedule, run_graph, ConvKernel, GemmKernel, AddKernel, PoolKernel
+from tinyaccel.compiler.schedule import schedule, ConvKernel, GemmKernel, AddKernel, PoolKernel
+from tinyaccel.flow import run_graph
 
 def conv_macs(k): return int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))
 
@@ -29,7 +30,7 @@ def test_resnet18_runs_quantized_end_to_end():
   y = resnet(18, size=64)
   r = run_graph(y, load_config("edge"))
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
-  assert sum(k["macs"] for k in r.kernels if k["op"] == "conv2d") == sum(conv_macs(k) for k in schedule(y.node) if isinstance(k, ConvKernel))
+  assert sum(k.stats.macs for k in r.kernels if k.op == "conv2d") == sum(conv_macs(k) for k in schedule(y.node) if isinstance(k, ConvKernel))
 
 def test_registry():
   assert {"mlp", "resnet18", "resnet50"} <= set(WORKLOADS)
@@ -43,7 +44,7 @@ def test_mobilenet_v2_shapes_and_a_quantized_run():
   assert sum(map(conv_macs, convs)) + 1280 * 1000 == 300_774_272          # the ~300 M MACs usually quoted
   assert sum(k.clamp == 6.0 for k in convs) == 35                           # ReLU6 fused into every expansion, depthwise and the last conv
   r = run_graph(mobilenet_v2(size=32), load_config("edge"))
-  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and sum(k["op"] == "depthwise_conv2d" for k in r.kernels) == 17
+  assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and sum(k.op == "depthwise_conv2d" for k in r.kernels) == 17
 
 def test_openpilot_style_driving_net():
   from tinyaccel.workloads.openpilot import driving_net, backbone_convs, PATH_POINTS

@@ -19,8 +19,8 @@ def test_axi_gemm_bit_exact_with_the_model(dataflow, shape, stall):
   assert r.status & 0b110 == 0b010, f"STATUS {r.status:#x}: not idle, or error"
   assert np.array_equal(r.dram, mach.dram), f"DRAM differs at {np.nonzero(r.dram != mach.dram)[0][:8].tolist()}"
   assert np.array_equal(c.read(r.dram), c.reference())
-  assert r.bursts["beats_read"] * cfg.dram_bytes_per_cycle == model.stats["dram_read_bytes"]
-  assert r.bursts["beats_write"] * cfg.dram_bytes_per_cycle == model.stats["dram_write_bytes"]
+  assert r.bursts["beats_read"] * cfg.dram_bytes_per_cycle == model.stats.dram_read_bytes
+  assert r.bursts["beats_write"] * cfg.dram_bytes_per_cycle == model.stats.dram_write_bytes
   assert r.bursts["write"] < r.bursts["beats_write"]                    # a row of int32 outputs is one burst of several beats
   assert model.cycles <= r.core_cycles < 2 * model.cycles and r.core_cycles + r.stall_cycles <= r.bus_cycles
 

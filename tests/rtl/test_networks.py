@@ -1,9 +1,9 @@
-"""Whole networks on the RTL, kernel by kernel (rtl.cosim.verify_graph): every kernel's program and DRAM image
+"""Whole networks on the RTL, kernel by kernel (flow.verify.verify_graph): every kernel's program and DRAM image
 as run_graph compiles them gives the model's cycles and DRAM image and the integer reference's output."""
 import shutil, pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.rtl.cosim import verify_graph
+from tinyaccel.flow.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not shutil.which("iverilog"), reason="Icarus Verilog is not installed (make hw-deps)")
 

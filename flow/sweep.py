@@ -1,0 +1,191 @@
+"""Design-space sweeps: the Cartesian product (or a random sample) of config parameters x workloads,
+run in parallel on all cores (or on a dask.distributed cluster: `--scheduler tcp://HOST:8786`), each result stored as it finishes under a hash of its config and
+workload, so an interrupted sweep resumes without recomputing or losing a point.
+
+Sweep file (TOML):
+    base = "edge"                          # preset or path every point starts from
+    [params]                               # each a list; `array` sets rows = cols
+    array = [16, 32, 64]
+    spad_kib = [256, 512]
+    [workloads]
+    gemm = ["1024x1024x1024"]              # M x K x N
+    networks = ["resnet18"]                # names from `tinyaccel list`
+    [sample]                               # optional: a random subset of the product
+    points = 10
+    seed = 0
+    [fpga]                                 # optional: every config through yosys + nextpnr (rtl/fpga.py) instead
+    targets = ["ecp5-25k", "ecp5-85k"]     #   of the ASIC cost model; workloads become optional
+    freq_mhz = [100, 150]                  #   requested clocks (default [100])
+    top = "array"                          #   axi (default), core, array or array-unpipelined: what is placed
+    imem_depth = 512                       #   instruction buffer depth (default 512)
+    seed = 1                               #   nextpnr's placement seed
+    board_usd = { ecp5-85k = 99.0 }        #   your board prices, for FLOP/s per $ (the reference data cites none)
+
+An FPGA point is a config x target x clock (x workload): its synthesis is shared by every device size and clock of
+the family, and both synthesis and place-and-route are cached by Verilog hash under build/fpga/ (the cache
+`tinyaccel fpga` uses), so no design is synthesized twice, across sweeps too. Its performance is the model's
+cycles for the workload at the achieved Fmax (reports/fpga.perf_per_usd).
+"""
+from __future__ import annotations
+import hashlib, itertools, json, os, random, tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from tqdm import tqdm
+from ..arch.config import load_config, ConfigError
+from ..helpers import atomic_write
+from ..reports.fpga import perf_per_usd, peak_flops_per_s
+from .run import evaluate
+
+class SweepError(ValueError): pass
+
+def load_sweep(path: str) -> dict:
+  try:
+    with open(path, "rb") as f: s = tomllib.load(f)
+  except tomllib.TOMLDecodeError as e: raise SweepError(f"{path}: malformed TOML: {e}") from None
+  for k in s:
+    if k not in ("base", "params", "workloads", "sample", "fpga"): raise SweepError(f"{path}: unknown key {k!r} (base, params, workloads, sample, fpga)")
+  for k, v in s.get("params", {}).items():
+    if not isinstance(v, list) or not v: raise SweepError(f"{path}: params.{k} must be a non-empty list")
+  if "fpga" in s: s["fpga"] = _fpga_spec(path, s["fpga"])
+  elif not s.get("workloads"): raise SweepError(f"{path}: [workloads] needs gemm and/or networks")
+  return s
+
+def _fpga_spec(path: str, f: dict) -> dict:
+  """The [fpga] table checked, with its defaults."""
+  from ..rtl.fpga import TARGETS, TOPS, IMEM_DEPTH
+  bad = lambda msg: SweepError(f"{path}: fpga.{msg}")
+  for k in f:
+    if k not in ("targets", "freq_mhz", "top", "imem_depth", "seed", "board_usd"):
+      raise bad(f"{k}: unknown key (targets, freq_mhz, top, imem_depth, seed, board_usd)")
+  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [100]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", IMEM_DEPTH),
+              seed=f.get("seed", 1), board_usd=f.get("board_usd", {}))
+  if not isinstance(spec["targets"], list) or not spec["targets"]: raise bad(f"targets must be a non-empty list of {', '.join(TARGETS)}")
+  for t in spec["targets"]:
+    if t not in TARGETS: raise bad(f"targets: unknown target {t!r} (choose {', '.join(TARGETS)})")
+  if not isinstance(spec["freq_mhz"], list) or not spec["freq_mhz"] or not all(isinstance(x, (int, float)) and x > 0 for x in spec["freq_mhz"]):
+    raise bad("freq_mhz must be a non-empty list of clocks > 0 (MHz)")
+  if spec["top"] not in TOPS: raise bad(f"top: {spec['top']!r} is not {', '.join(TOPS)}")
+  for k in ("imem_depth", "seed"):
+    if not isinstance(spec[k], int) or spec[k] < (k == "imem_depth"): raise bad(f"{k} must be a {'positive' if k == 'imem_depth' else 'non-negative'} integer")
+  for t, usd in spec["board_usd"].items():
+    if t not in spec["targets"] or not isinstance(usd, (int, float)) or not usd > 0: raise bad(f"board_usd.{t}: a price > 0 (US$) for one of the targets")
+  return spec
+
+def points(s: dict) -> list[tuple[dict, str | None, tuple | None]]:
+  """(config overrides, workload, FPGA build (target, MHz) or None) for every point of the sweep, in a fixed order."""
+  params = s.get("params", {})
+  names = list(params)
+  configs = [dict(zip(names, combo)) for combo in itertools.product(*(params[n] for n in names))]
+  for c in configs:
+    if "array" in c: a = c.pop("array"); c["rows"] = c["cols"] = a
+  works = [f"gemm {g}" for g in s.get("workloads", {}).get("gemm", [])] + list(s.get("workloads", {}).get("networks", []))
+  if "fpga" in s:
+    builds = [(t, fr) for t in s["fpga"]["targets"] for fr in s["fpga"]["freq_mhz"]]
+    pts = [(c, w, b) for c in configs for b in builds for w in works or [None]]
+  else: pts = [(c, w, None) for c in configs for w in works]
+  if "sample" in s:
+    rnd = random.Random(s["sample"].get("seed", 0))
+    pts = rnd.sample(pts, min(s["sample"].get("points", len(pts)), len(pts)))
+  return pts
+
+def key(base: str, over: dict, workload: str | None, build: tuple | None = None, fpga: dict | None = None) -> str:
+  """A point's name in the store: what it depends on (an FPGA point: not the other targets or clocks of the sweep)."""
+  k = [base, sorted(over.items()), workload]
+  if build: k += [list(build), [fpga[x] for x in ("top", "imem_depth", "seed")], fpga["board_usd"].get(build[0])]
+  return hashlib.sha256(json.dumps(k).encode()).hexdigest()[:16]
+
+COST_KEYS = ("area_mm2", "chip_cost_usd", "energy_pj", "avg_power_w", "flops_per_usd", "flops_per_watt", "usd_per_pflops_hour")
+
+def run_point(base: str, over: dict, workload: str) -> dict:
+  """One design point, timing-only (cycles, traffic, cost, perf/$); errors are results too."""
+  rec = dict(base=base, params=over, workload=workload)
+  try:
+    cfg = load_config(base, **over)
+    s, rep = evaluate(cfg, workload)
+    rec |= dict(ok=True, config=cfg.to_dict(), cycles=s.cycles, macs=s.macs, utilization=s.utilization, seconds=s.seconds, **{k: rep[k] for k in COST_KEYS})
+  except (ConfigError, ValueError) as e:
+    rec |= dict(ok=False, error=str(e))
+  return rec
+
+def _task(args):
+  base, over, workload, path = args
+  return path, run_point(base, over, workload)
+
+def _executor(jobs: int, scheduler: str | None):
+  """A process pool on this machine, or a dask.distributed cluster's executor: the same futures API,
+  and every result comes back here to be stored, so workers need no shared disk."""
+  if not scheduler: return ProcessPoolExecutor(jobs)
+  try: from distributed import Client
+  except ImportError: raise SweepError("--scheduler needs dask.distributed: pip install -e .[dist]") from None
+  try: client = Client(scheduler, timeout="5s")
+  except OSError as e: raise SweepError(f"cannot reach the dask scheduler at {scheduler}: {e}") from None
+  return client.get_executor()
+
+def _synth_task(args):
+  from ..rtl.fpga import synthesize, FpgaError
+  base, over, target, fpga, root = args
+  try: synthesize(load_config(base, **over), target, fpga["top"], fpga["imem_depth"], root, progress=False); return None
+  except (ConfigError, FpgaError) as e: return str(e)
+
+def _pnr_task(args):
+  from ..rtl.fpga import run, FpgaError
+  base, over, (target, freq), fpga, root = args
+  try: return run(load_config(base, **over), target, freq, fpga["top"], fpga["imem_depth"], root, progress=False, seed=fpga["seed"])
+  except (ConfigError, FpgaError) as e: return str(e)
+
+def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, root: str | None):
+  """Two rounds on the executor: one synthesis per design and family (device sizes and clocks share its netlist),
+  then place and route per target and clock; as each build finishes, its points (one per workload: the model's
+  cycles at the achieved Fmax) are stored."""
+  from ..rtl.fpga import TARGETS, estimate, synth_command
+  over_key = lambda over: json.dumps(sorted(over.items()))
+  builds = {}                                      # (design, target, MHz) -> (overrides, (target, MHz), its points)
+  for o, w, b in todo: builds.setdefault((over_key(o), *b), (o, b, []))[2].append(w)
+  synths = {}                                      # one synthesis per design and yosys command: for a target it may fit
+  for o, (t, _), _ in builds.values():
+    try: fits = not estimate(load_config(base, **o), t, fpga["imem_depth"], memories=not fpga["top"].startswith("array"))
+    except ConfigError: fits = False               # the point records the config's own error below
+    if fits: synths.setdefault((over_key(o), synth_command(TARGETS[t], fpga["top"])), (o, t))
+  models = {}
+  def store(over, build, works, r):
+    t, freq = build
+    for w in works:
+      rec = dict(base=base, params=over, workload=w, target=t, freq_mhz=freq, top=fpga["top"])
+      try:
+        if isinstance(r, str): raise SweepError(r)
+        rec |= {k: r[k] for k in ("device", "family", "config", "fmax_mhz", "meets_freq", "fits", "resources", "critical_path", "seconds", "verilog_hash", "dir")}
+        cfg = load_config(base, **over)
+        rec |= dict(ok=True, peak_flops_per_s=peak_flops_per_s(r), flops_per_s=None, flops_per_s_per_usd=None)
+        if w:
+          if (k := (over_key(over), w)) not in models: models[k] = evaluate(cfg, w)[0]
+          rec["perf"] = perf_per_usd(r, w, models[k], fpga["board_usd"].get(t))
+          rec |= {k: rec["perf"][k] for k in ("flops_per_s", "flops_per_s_per_usd")}
+      except (ConfigError, ValueError) as e: rec |= dict(ok=False, error=str(e))
+      atomic_write(path_of((over, w, build)), json.dumps(rec))     # stored as soon as its build is done
+  for label, task, args in (("synthesis", _synth_task, [(base, o, t, fpga, root) for o, t in synths.values()]),
+                            ("place & route", _pnr_task, [(base, o, b, fpga, root) for o, b, _ in builds.values()])):
+    futs = {ex.submit(task, a): a for a in args}
+    for f in tqdm(as_completed(futs), total=len(futs), desc=f"sweep: {label}", disable=not progress):
+      if task is _pnr_task: store(*builds[(over_key(futs[f][1]), *futs[f][2])], f.result())
+
+def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None,
+              fpga_root: str | None = None) -> dict:
+  """Every point computed (or read from the store under out_dir); `fpga_root`: the FPGA build cache (build/fpga)."""
+  s = load_sweep(path)
+  base = s.get("base", "edge")
+  load_config(base)                       # a bad base fails now, with its one-line message
+  store = os.path.join(out_dir, "points"); os.makedirs(store, exist_ok=True)
+  fpga = s.get("fpga")
+  path_of = lambda pt: os.path.join(store, key(base, *pt, fpga) + ".json")
+  todo = [pt for pt in points(s) if not os.path.exists(path_of(pt))]
+  cached = len(points(s)) - len(todo)
+  if todo:
+    with _executor(jobs or os.cpu_count() or 1, scheduler) as ex:
+      if fpga: _fpga_sweep(ex, base, fpga, todo, path_of, progress, fpga_root)
+      else:
+        futs = [ex.submit(_task, (base, over, w, path_of((over, w, b)))) for over, w, b in todo]
+        for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
+          p, rec = f.result()
+          atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
+  results = [json.load(open(path_of(pt))) for pt in points(s)]
+  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
+  return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)
