@@ -119,7 +119,7 @@ def run_rtl(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str =
       if found: shutil.copy(max(found, key=os.path.getmtime), waves)
   seconds = time.perf_counter() - t0
   if res["error"]: raise RtlError(f"RTL ({sim}): {res['error']}")
-  names = ("load", "compute", "store")
+  from ..arch.isa import QUEUE_NAMES as names
   trace = [None] * len(program)
   for q, qi, start, end in res["trace"]:
     i = queues[q][qi]
