@@ -14,10 +14,11 @@ DATAFLOWS = ("ws", "os")
 MEMORY_TYPES = ("ddr4", "ddr5", "lpddr4", "lpddr5", "lpddr5x", "gddr6", "gddr6x", "gddr7", "hbm2", "hbm2e", "hbm3", "hbm3e")
 PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
 DTYPE_BYTES = {"int8": 1, "int32": 4}
+DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
-from .isa import FIELDS, Opcode
+from .isa import FIELDS, FIELD_MAX, Opcode
 SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
-MAX_LINE_BYTES = (1 << FIELDS[Opcode.LOAD]["line_bytes"][1]) - 1   # the DMA's line_bytes field
+MAX_LINE_BYTES = FIELD_MAX[Opcode.LOAD]["line_bytes"]         # the DMA's line_bytes field
 
 def peak_flops_per_s(macs_per_cycle: int, clock_mhz: float) -> float:
   """Every MAC busy every cycle, 2 FLOPs per MAC."""

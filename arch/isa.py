@@ -44,6 +44,12 @@ class Mem(enum.Enum, shape=1):
   SPAD = 0     # int8 lines of max(rows, cols) bytes
   ACC = 1      # int32 lines of cols x 4 bytes
 
+# names by value, as traces, statistics and messages spell them
+QUEUE_NAMES = tuple(q.name.lower() for q in Queue)    # load, compute, store
+MEM_NAMES = tuple(m.name.lower() for m in Mem)        # spad, acc
+# the queue each opcode runs on; a SYNC runs on the one its `queue` field names
+QUEUE_OF = {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE, Opcode.VECTOR: Queue.STORE}
+
 # Token flags: `prev`/`next` are the neighbouring queues in the order load -> compute -> store.
 Header = data.StructLayout({
   "opcode": Opcode, "wait_prev": 1, "wait_next": 1, "signal_prev": 1, "signal_next": 1,
@@ -83,6 +89,7 @@ def _fields(layout, base=0):
 
 _HEADER = _fields(Header)
 FIELDS = {op: _fields(Instruction["body"].shape[kind].shape, Header.size) for op, kind in BODY.items()}   # body fields by opcode
+FIELD_MAX = {op: {k: (1 << w) - 1 for k, (_, w) in f.items()} for op, f in FIELDS.items()}           # the largest value each holds
 _BODY = FIELDS
 
 class Instr:
@@ -101,9 +108,11 @@ class Instr:
   def __repr__(self): return disasm_one(self)
   @property
   def queue(self) -> Queue:
-    return _QUEUE_OF.get(self.opcode) or Queue(self.f["queue"])
-
-_QUEUE_OF = {Opcode.LOAD: Queue.LOAD, Opcode.MATMUL: Queue.COMPUTE, Opcode.STORE: Queue.STORE, Opcode.VECTOR: Queue.STORE}
+    return QUEUE_OF.get(self.opcode) or Queue(self.f["queue"])
+  def signed(self, name: str) -> int:
+    """A two's complement field (SIGNED) as a Python int."""
+    v, w = self.f[name], FIELDS[self.opcode][name][1]
+    return v - (1 << w) if v >> (w - 1) else v
 
 # ---- binary ----
 def encode(ins: Instr) -> int:
@@ -144,8 +153,7 @@ def decode_program(blob: bytes) -> list[Instr]:
 def disasm_one(ins: Instr) -> str:
   parts = [ins.opcode.name.lower()]
   for k in FIELDS[ins.opcode]:
-    v = ins.f[k]
-    if k in SIGNED and v >= 1 << 31: v -= 1 << 32
+    v = ins.signed(k) if k in SIGNED else ins.f[k]
     parts.append(f"{k}={ENUMS[k](v).name.lower()}" if k in ENUMS else f"{k}={hex(v)}" if k == "dram_addr" else f"{k}={v}")
   for what in ("wait", "signal"):
     sides = [s for s in ("prev", "next") if ins.f[f"{what}_{s}"]]
@@ -181,7 +189,8 @@ def _asm_line(toks) -> Instr:
     else:
       try: fields[k] = int(v, 0)
       except ValueError: raise IsaError(f"{k}={v}: not an integer") from None
-      if k in SIGNED and -(1 << 31) <= fields[k] < 0: fields[k] += 1 << 32
+      w = FIELDS[op][k][1] if k in FIELDS[op] else 0
+      if k in SIGNED and w and -(1 << (w - 1)) <= fields[k] < 0: fields[k] += 1 << w
   ins = Instr(op, **fields)
   encode(ins)   # range-check every field now, with the field's name in the message
   return ins

@@ -12,7 +12,7 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 """
 from __future__ import annotations
 from .config import AccelConfig
-from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS
+from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
@@ -36,6 +36,15 @@ def dma_bus_bytes(cfg: AccelConfig, ins: Instr) -> int:
 def dma_occupancy(cfg: AccelConfig, ins: Instr) -> int:
   """Cycles the DMA holds the single DRAM port."""
   return cdiv(dma_bus_bytes(cfg, ins), cfg.dram_bytes_per_cycle)
+
+def matmul_lines(cfg: AccelConfig, m: int, k: int, n: int) -> tuple[int, int, int]:
+  """Scratchpad lines of A and B and accumulator lines of C that an m x k x n MATMUL touches (layouts in docs/isa.md):
+  A is ceil(k/rows) k-folds of m lines (ws) or ceil(m/rows) m-folds of k lines of A^T (os); B ceil(n/cols) n-folds of k
+  lines; C ceil(n/cols) n-folds of m lines."""
+  nf = cdiv(n, cfg.cols)
+  return (cdiv(k, cfg.rows) * m if cfg.dataflow == "ws" else cdiv(m, cfg.rows) * k), nf * k, nf * m
+
+def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]: return matmul_lines(cfg, ins.m, ins.k, ins.n)
 
 def matmul_folds(cfg: AccelConfig, ins: Instr) -> int:
   """Array-sized folds the sequencer steps through: (k, n) tiles in ws, (m, n) tiles in os."""
@@ -61,12 +70,17 @@ def matmul_tail(cfg: AccelConfig) -> int:
 
 def reads_src2(ins: Instr) -> bool: return not ins.src2_imm and ins.funct not in UNARY_FUNCTS
 
+def vector_operands(ins: Instr) -> list[tuple[str, int, int, int]]:
+  """(role, Mem value, first line, lines) of each SRAM operand of a VECTOR, dst last: src1 and src2 (unless an immediate
+  or a one-operand function; one line when broadcast) are read, dst is written (one line for RSUM/RMAX over the rows)."""
+  out = [("src1", ins.src1_mem, ins.src1_addr, ins.rows)]
+  if reads_src2(ins): out.append(("src2", ins.src2_mem, ins.src2_addr, 1 if ins.src2_bcast else ins.rows))
+  return out + [("dst", ins.dst_mem, ins.dst_addr, 1 if ins.funct in REDUCE_ROWS_FUNCTS else ins.rows)]
+
 def vector_reads(ins: Instr, first_row: bool) -> list[tuple[str, int]]:
-  """(role, Mem value) of each operand line a VECTOR reads for one chunk of a row, in read order. A broadcast src2
-  line is read in the first row only; dst is read only as SELECT's selector."""
-  out = [("src1", ins.src1_mem)]
-  if reads_src2(ins) and (first_row or not ins.src2_bcast): out.append(("src2", ins.src2_mem))
-  return out + ([("dst", ins.dst_mem)] if ins.funct in READS_DST_FUNCTS else [])
+  """(role, Mem value) of each operand line a VECTOR reads for one chunk of a row, in read order. A one-line source (a
+  broadcast src2) is read in the first row only and held; dst is read only as SELECT's selector."""
+  return [(role, mem) for role, mem, _, n in vector_operands(ins) if (role != "dst" or ins.funct in READS_DST_FUNCTS) and (first_row or n > 1)]
 
 def vector_steps(ins: Instr, first_row: bool) -> int:
   """Cycles to read one chunk's operands: the store queue has one read port on each SRAM (shared with the store

@@ -10,6 +10,8 @@ import numpy as np
 from .isa import VecOp
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+I8_MIN, I8_MAX = -(1 << 7), (1 << 7) - 1     # a scratchpad destination saturates to these
+MAX_SHIFT = 31                               # the largest shift of an int32 value: the model refuses a larger `shift`
 
 def wrap32(x: np.ndarray) -> np.ndarray: return np.asarray(x, np.int64).astype(np.int32).astype(np.int64)
 
@@ -31,7 +33,9 @@ def rounding_shift_right(x: np.ndarray, shift: int) -> np.ndarray:
 
 # ---- transcendental approximations: a 257-point table over [1, 2) (or [0, 1)) and linear interpolation ----
 # Inputs carry `shift` fractional bits; EXP2 returns Q1.30, LOG2 / RECIP / RSQRT return Q16.16 (saturating).
-_T = np.arange(257) / 256
+TABLE_BITS = 8                               # 256 intervals: a Q0.30 fraction's top 8 bits pick one, the low 22 interpolate
+INTERP_BITS = 30 - TABLE_BITS
+_T = np.arange((1 << TABLE_BITS) + 1) / (1 << TABLE_BITS)
 EXP2_TABLE = np.round(2.0 ** -_T * 2 ** 30).astype(np.int64)             # 2^-t, t in [0, 1]
 LOG2_TABLE = np.round(np.log2(1 + _T) * 2 ** 16).astype(np.int64)        # log2(1 + t)
 RECIP_TABLE = np.round(2 ** 30 / (1 + _T)).astype(np.int64)              # 1 / (1 + t)
@@ -40,8 +44,8 @@ INV_SQRT2_Q30 = int(round(2 ** 30 / np.sqrt(2)))
 
 def _lookup(table, frac30):
   """Table value at a Q0.30 fraction: entry frac >> 22, interpolated by the low 22 bits."""
-  i, lo = frac30 >> 22, frac30 & ((1 << 22) - 1)
-  return table[i] + (((table[i + 1] - table[i]) * lo) >> 22)
+  i, lo = frac30 >> INTERP_BITS, frac30 & ((1 << INTERP_BITS) - 1)
+  return table[i] + (((table[i + 1] - table[i]) * lo) >> INTERP_BITS)
 
 def _normalize(x):
   """x > 0 -> (p, m): x = 2^p * (1 + m / 2^30), p the leading one's position (0..30)."""

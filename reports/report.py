@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from ..arch.config import AccelConfig, cycles_to_seconds
 from ..helpers import atomic_write
+from ..arch.isa import QUEUE_NAMES
 from .chips import peak_rows, h100_measured
 
 def _label(r: dict) -> str:
@@ -91,10 +92,10 @@ def kernels(results, out_dir):
 
 def timeline(trace: list[dict], out_dir: str) -> str:
   fig, ax = plt.subplots(figsize=(9, 2.4))
-  for y, q in enumerate(("load", "compute", "store")):
+  for y, q in enumerate(QUEUE_NAMES):
     spans = [(t["start"], t["end"] - t["start"]) for t in trace if t["queue"] == q]
     ax.broken_barh(spans, (y - 0.35, 0.7), alpha=0.6)
-  ax.set_yticks([0, 1, 2], ["load", "compute", "store"]); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
+  ax.set_yticks(range(len(QUEUE_NAMES)), QUEUE_NAMES); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
   return _save(fig, out_dir, "timeline.png")
 
 def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = ()) -> str:

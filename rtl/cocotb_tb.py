@@ -10,6 +10,7 @@ import json, os
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
+from ..arch.isa import QUEUE_NAMES
 
 @cocotb.test()
 async def run_job(dut):
@@ -74,7 +75,7 @@ async def run_job(dut):
           rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
       due[cycle + latency] = (write, rdata, tag)
     if int(sig["error"].value):
-      error = f"cycle {cycle}: the {('load', 'compute', 'store')[int(sig['error_queue'].value)]} queue's head instruction is invalid there"
+      error = f"cycle {cycle}: the {QUEUE_NAMES[int(sig['error_queue'].value)]} queue's head instruction is invalid there"
       break
     if int(sig["idle"].value): break
     await FallingEdge(dut.clk)

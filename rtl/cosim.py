@@ -10,7 +10,7 @@ import glob, hashlib, json, logging, os, shutil, tempfile, time
 from dataclasses import dataclass
 import numpy as np
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, encode
+from ..arch.isa import Instr, encode, QUEUE_NAMES
 from ..sim.model import run as model_run, Machine
 from .dma import port_geometry
 from .top import END_QUEUES
@@ -119,11 +119,10 @@ def run_rtl(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, sim: str =
       if found: shutil.copy(max(found, key=os.path.getmtime), waves)
   seconds = time.perf_counter() - t0
   if res["error"]: raise RtlError(f"RTL ({sim}): {res['error']}")
-  names = ("load", "compute", "store")
   trace = [None] * len(program)
   for q, qi, start, end in res["trace"]:
     i = queues[q][qi]
-    trace[i] = (i, names[q], program[i].opcode.name.lower(), start, end)
+    trace[i] = (i, QUEUE_NAMES[q], program[i].opcode.name.lower(), start, end)
   cycles = max((t[4] for t in trace if t[4] is not None), default=0)
   return RtlRun(cycles, trace, out, seconds)
 

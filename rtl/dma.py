@@ -17,6 +17,8 @@ from ..arch.isa import Instruction, Mem, Opcode, Dma as DmaFields
 from .sram import line_layout
 from .common import latched
 
+DRAM_ADDR_BITS = DmaFields["dram_addr"].width    # DRAM byte addresses on the port are as wide as the ISA's
+
 def port_geometry(cfg: AccelConfig) -> tuple[int, int]:
   """(lanes, chunk_bytes): the port moves `lanes` chunks of min(B, burst) bytes per cycle."""
   chunk = min(cfg.dram_bytes_per_cycle, cfg.dram_burst_bytes)
@@ -36,7 +38,7 @@ def dram_signature(cfg: AccelConfig, id_bits: int) -> wiring.Signature:
   lanes, chunk = port_geometry(cfg)
   chunks = data.ArrayLayout(data.ArrayLayout(unsigned(8), chunk), lanes)
   return wiring.Signature({
-    "req_valid": Out(1), "req_write": Out(1), "req_lane_valid": Out(lanes), "req_addr": Out(data.ArrayLayout(unsigned(32), lanes)),
+    "req_valid": Out(1), "req_write": Out(1), "req_lane_valid": Out(lanes), "req_addr": Out(data.ArrayLayout(unsigned(DRAM_ADDR_BITS), lanes)),
     "req_wdata": Out(chunks), "req_wstrb": Out(data.ArrayLayout(unsigned(chunk), lanes)), "req_tag": Out(tag_layout(cfg, id_bits)),
     "resp_valid": In(1), "resp_write": In(1), "resp_rdata": In(chunks), "resp_tag": In(tag_layout(cfg, id_bits)),
   })
@@ -68,7 +70,10 @@ class DmaEngine(wiring.Component):
               "signal_prev": head.header.signal_prev, "signal_next": head.header.signal_next}
     cur, held = latched(m, self.issue, fields, "dma")
     pos_init = {"o": 0, "r": 0, "c": 0, "line": dma.sram_addr, "row": dma.dram_addr, "base": dma.dram_addr}
-    pos = {k: Signal(w, name=f"pos_{k}") for k, w in (("o", 7), ("r", 12), ("c", 12), ("line", 18), ("row", 32), ("base", 32))}
+    # walk positions as wide as the fields they step through; a row's chunks (c): line_bytes rounded up to a burst, one bit more
+    bits = lambda f: DmaFields[f].width
+    pos = {k: Signal(w, name=f"pos_{k}") for k, w in (("o", bits("outer")), ("r", bits("rows")), ("c", bits("line_bytes") + 1),
+                                                       ("line", bits("sram_addr")), ("row", bits("dram_addr")), ("base", bits("dram_addr")))}
     busy = Signal()
     active = self.issue | busy
     m.d.comb += [self.busy.eq(busy), self.busy_store.eq(busy & held["store"])]
@@ -83,9 +88,9 @@ class DmaEngine(wiring.Component):
       nxt["r"] = Mux(row_last, Mux(r_last, 0, p["r"] + 1), p["r"])
       nxt["o"] = Mux(row_last & r_last, p["o"] + 1, p["o"])
       nxt["line"] = Mux(row_last, p["line"] + 1, p["line"])
-      next_base = (p["base"] + cur["outer_stride"])[:32]
+      next_base = (p["base"] + cur["outer_stride"])[:DRAM_ADDR_BITS]
       nxt["base"] = Mux(row_last & r_last, next_base, p["base"])
-      nxt["row"] = Mux(row_last, Mux(r_last, next_base, (p["row"] + cur["dram_stride"])[:32]), p["row"])
+      nxt["row"] = Mux(row_last, Mux(r_last, next_base, (p["row"] + cur["dram_stride"])[:DRAM_ADDR_BITS]), p["row"])
       done = done | (row_last & r_last & o_last)
       p = {k: Signal.like(pos[k], name=f"l{lane}_{k}") for k in pos}
       for k in pos: m.d.comb += p[k].eq(nxt[k])
@@ -102,7 +107,7 @@ class DmaEngine(wiring.Component):
       t = tag.lanes[lane]
       m.d.sync += [t.valid.eq(valid), port.req_lane_valid[lane].eq(valid), t.mem.eq(cur["mem"]), t.line.eq(lp["line"]), t.chunk.eq(lp["c"]),
                    t.row_last.eq(lp["c"] == cur["ncr"] - 1), t.line_bytes.eq(cur["line_bytes"]),
-                   port.req_addr[lane].eq((lp["row"] + (lp["c"] << ceil_log2(u)))[:32])]
+                   port.req_addr[lane].eq((lp["row"] + (lp["c"] << ceil_log2(u)))[:DRAM_ADDR_BITS])]
       # write data: chunk `chunk` of the line read last cycle; strobe the bytes below line_bytes
       for mem in ("spad", "acc"):
         line = getattr(self, f"{mem}_rd")[lane].data.as_value()

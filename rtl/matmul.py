@@ -15,14 +15,17 @@ from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig
-from ..arch.isa import Instruction
+from ..arch.isa import Instruction, Matmul
 from .array import WsArray, OsArray
 from .common import delay, latched
 from .sram import line_layout
 
+AW, BW, CW = (Matmul[f].width for f in ("a_addr", "b_addr", "c_addr"))   # line registers as wide as the fields they start from
+CTR = max(Matmul[f].width for f in ("m", "k", "n")) + 2                  # sequencer counters over m, k, n (2 bits spare)
+
 def write_record(id_bits: int) -> data.StructLayout:
   """One accumulator line on its way to being written; `last` completes the instruction."""
-  return data.StructLayout({"valid": 1, "line": 18, "accumulate": 1, "last": 1, "id": id_bits, "signal_prev": 1, "signal_next": 1})
+  return data.StructLayout({"valid": 1, "line": CW, "accumulate": 1, "last": 1, "id": id_bits, "signal_prev": 1, "signal_next": 1})
 
 class MatmulUnit(wiring.Component):
   def __init__(self, cfg: AccelConfig, id_bits: int):
@@ -54,7 +57,7 @@ class MatmulUnit(wiring.Component):
     m.d.comb += self.acc_rd.addr.eq(line_out.line)
     w = Signal(write_record(self.id_bits)); m.d.sync += w.eq(line_out)
     old = data.View(data.ArrayLayout(signed(32), C), self.acc_rd.data.as_value())
-    m.d.comb += [self.acc_wr.addr.eq(w.line), self.acc_wr.en.eq(Cat(w.valid for _ in range(4 * C))),
+    m.d.comb += [self.acc_wr.addr.eq(w.line), self.acc_wr.en.eq(Cat(w.valid for _ in range(cfg.acc_line_bytes))),
                  self.acc_wr.data.eq(Cat((Mux(w.accumulate, old[j], 0) + array.c[j])[:32] for j in range(C)))]
     m.d.sync += [self.done.eq(w.valid & w.last), self.done_id.eq(w.id), self.done_signal_prev.eq(w.signal_prev), self.done_signal_next.eq(w.signal_next)]
     return m
@@ -68,7 +71,7 @@ class MatmulUnit(wiring.Component):
     R, C = self.cfg.rows, self.cfg.cols
     busy = Signal()
     regs, s = self._regs(m, {"preload": 1, "p": 0, "kb": 0, "nb": 0, "a_base": cur["a_addr"], "c_base": cur["c_addr"]},
-                         {"preload": 1, "p": 16, "kb": 16, "nb": 16, "a_base": 18, "c_base": 18}, "ws")
+                         {"preload": 1, "p": CTR, "kb": CTR, "nb": CTR, "a_base": AW, "c_base": CW}, "ws")
     active = self.issue | busy
     last_k, last_n = s["kb"] + R >= cur["k"], s["nb"] + C >= cur["n"]
     last_fold = last_k & last_n
@@ -92,7 +95,7 @@ class MatmulUnit(wiring.Component):
     # and `rows` cycles before the end of every fold's span but the last
     trigger = (self.issue) | (active & ~s["preload"] & ~last_fold & (s["p"] == span - R))
     wbusy = Signal()
-    wregs, w = self._regs(m, {"j": R - 1, "kb": 0, "nb": 0, "n_base": cur["b_addr"]}, {"j": 16, "kb": 16, "nb": 16, "n_base": 18}, "wt")
+    wregs, w = self._regs(m, {"j": R - 1, "kb": 0, "nb": 0, "n_base": cur["b_addr"]}, {"j": CTR, "kb": CTR, "nb": CTR, "n_base": BW}, "wt")
     j = Mux(trigger, R - 1, w["j"])
     reading = trigger | wbusy
     m.d.comb += [self.b_rd.addr.eq(w["n_base"] + w["kb"] + j), self.b_rd.en.eq(reading)]   # A and B share a port per bank: only real reads claim it
@@ -112,7 +115,7 @@ class MatmulUnit(wiring.Component):
     R, C = self.cfg.rows, self.cfg.cols
     busy, need_flush, prev_real = Signal(), Signal(), Signal()
     regs, s = self._regs(m, {"p": 0, "mb": 0, "nb": 0, "a_base": cur["a_addr"], "b_base": cur["b_addr"], "c_base": cur["c_addr"]},
-                         {"p": 16, "mb": 16, "nb": 16, "a_base": 18, "b_base": 18, "c_base": 18}, "os")
+                         {"p": CTR, "mb": CTR, "nb": CTR, "a_base": AW, "b_base": BW, "c_base": CW}, "os")
     active = self.issue | busy
     last_m, last_n = s["mb"] + R >= cur["m"], s["nb"] + C >= cur["n"]
     last_fold = last_m & last_n
@@ -127,7 +130,7 @@ class MatmulUnit(wiring.Component):
                  array.first.eq(real_tag | flush), array.drain.eq(prev_real)]
     m.d.comb += [array.b[c].eq(Mux(b_mask[c], self.b_rd.data[c], 0)) for c in range(C)]
     # drain records: this fold's (first line, valid rows) waits in `pending` until the next tag drains it
-    drain_rec = data.StructLayout({"rec": write_record(self.id_bits), "rows": 16})
+    drain_rec = data.StructLayout({"rec": write_record(self.id_bits), "rows": CTR})
     pending, push = Signal(drain_rec), Signal(drain_rec)
     with m.If(real_tag | flush):
       m.d.sync += prev_real.eq(real_tag)

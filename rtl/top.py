@@ -7,21 +7,21 @@ zero), and a DMA finds the port's address stage free; the store queue wins the p
 no fetch bubble: each queue reads its own instruction buffer one instruction ahead.
 """
 from math import gcd
-from amaranth.hdl import Module, Signal, Mux, Cat
+from amaranth.hdl import Module, Signal, Mux, Cat, Shape
 from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 from ..arch.config import AccelConfig, DTYPE_BYTES
-from ..arch.isa import Instruction, Opcode, INSTR_BITS
+from ..arch.isa import Instruction, Opcode, Queue, QUEUE_OF, INSTR_BITS
 from .dma import DmaEngine, dram_signature, port_geometry
 from .matmul import MatmulUnit
 from .vector import VectorUnit
 from .sram import Sram
 
-LOAD, COMPUTE, STORE = range(3)
+LOAD, COMPUTE, STORE = (q.value for q in Queue)
 SEMAPHORES = {"l2c": (LOAD, COMPUTE), "c2l": (COMPUTE, LOAD), "c2s": (COMPUTE, STORE), "s2c": (STORE, COMPUTE)}
-OPCODES = {LOAD: (Opcode.LOAD,), COMPUTE: (Opcode.MATMUL,), STORE: (Opcode.STORE, Opcode.VECTOR)}   # besides SYNC
+OPCODES = {q.value: tuple(o for o, oq in QUEUE_OF.items() if oq == q) for q in Queue}   # besides SYNC
 END_QUEUES = (LOAD, LOAD, COMPUTE, COMPUTE, STORE, STORE, STORE)   # the queue of each t_end bit: DMA, SYNC | MATMUL, SYNC | DMA, VECTOR, SYNC
 SEM_BITS = 16
 DEFAULT_IMEM_DEPTH = 1024
@@ -44,10 +44,10 @@ class Accelerator(wiring.Component):
     self.cfg, self.imem_depth = cfg, imem_depth
     self.id_bits = idw = max(1, ceil_log2(imem_depth))
     super().__init__({
-      "prog_we": In(1), "prog_queue": In(2), "prog_addr": In(idw), "prog_data": In(INSTR_BITS),
-      "start": In(1), "running": Out(1), "idle": Out(1), "error": Out(1), "error_queue": Out(2),
+      "prog_we": In(1), "prog_queue": In(Shape.cast(Queue).width), "prog_addr": In(idw), "prog_data": In(INSTR_BITS),
+      "start": In(1), "running": Out(1), "idle": Out(1), "error": Out(1), "error_queue": Out(Shape.cast(Queue).width),
       "dram": Out(dram_signature(cfg, idw)),
-      "t_start": Out(3), "t_start_id": Out(data.ArrayLayout(idw, 3)),     # queue q started its instruction t_start_id[q]
+      "t_start": Out(len(Queue)), "t_start_id": Out(data.ArrayLayout(idw, len(Queue))),     # queue q started its instruction t_start_id[q]
       "t_end": Out(len(END_QUEUES)), "t_end_id": Out(data.ArrayLayout(idw, len(END_QUEUES))),   # bit e: a unit of queue END_QUEUES[e] completed one
     })
 

@@ -14,18 +14,19 @@ from amaranth.lib import wiring, data
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
-from ..arch.config import AccelConfig
-from ..arch.isa import Instruction, Mem, VecOp, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
+from ..arch.config import AccelConfig, DTYPE_BYTES
+from ..arch.isa import Instruction, Mem, VecOp, Vector, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
 from ..arch.timing import VECTOR_STAGES
 from ..arch import vector as V
+from ..arch.vector import I32_MIN, I32_MAX, I8_MIN, I8_MAX, TABLE_BITS, INTERP_BITS
 from .common import latched
 from .sram import line_layout
 
-I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE)   # selected by funct - EXP2
 # one 1024-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
 # A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
-ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(256)]
+ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(1 << TABLE_BITS)]
+SHIFT_BITS = V.MAX_SHIFT.bit_length()       # the model refuses shifts past MAX_SHIFT, so the unit looks at these bits only
 
 def named(m: Module, value, name: str, shape=None):
   """`value` as a signal: the generated Verilog then shares it instead of repeating the expression."""
@@ -59,7 +60,7 @@ def srdhm(ab, a, b):
   return Mux((a == I32_MIN) & (b == I32_MIN), I32_MAX, q)
 
 def round_shift(x, shift):
-  mask = (Const(1, 32) << shift[:5]) - 1
+  mask = (Const(1, 32) << shift[:SHIFT_BITS]) - 1
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
@@ -74,24 +75,24 @@ def element(m: Module, rom, funct, s1, s2, d, shift, name: str, stage):
   p, mant = _leading_one(m, named(m, Mux(pos, s1, 1), f"{name}_x"), name)
   u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
   frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
-  f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:5], frac >> 1)[:30], f"{name}_f")
+  f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:SHIFT_BITS], frac >> 1)[:30], f"{name}_f")
   frac30 = Mux(is_op(VecOp.EXP2), f, mant)
-  m.d.comb += rom.addr.eq(Cat(frac30[22:30], (funct - VecOp.EXP2.value)[:2]))     # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  m.d.comb += rom.addr.eq(Cat(frac30[INTERP_BITS:30], (funct - VecOp.EXP2.value)[:2]))     # EXP2, LOG2, RECIP, RSQRT: tables 0..3
   simple = Const(0, signed(33))
   for op, v in {VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
                 VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
     simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
-  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(7)), frac22=frac30[:22],
+  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
                  prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
-  lk = named(m, value + ((step * x["frac22"]) >> 22), f"{name}_lookup", signed(33))
+  lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
   rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
   y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple")}))
   # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
-  rooted = named(m, Mux(odd, (lk * round(2 ** 30 / 2 ** 0.5)) >> 30, lk), f"{name}_y", signed(33))
+  rooted = named(m, Mux(odd, (lk * V.INV_SQRT2_Q30) >> 30, lk), f"{name}_y", signed(33))
   other = y["simple"]
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
@@ -121,7 +122,7 @@ class VectorUnit(wiring.Component):
                         {"id": self.id, "signal_prev": hdr.signal_prev, "signal_next": hdr.signal_next}, "vec")
     in_set = lambda funct, values: sum(funct == x for x in values).bool()
     # ---- read stage: (row, chunk, step) counters; occupancy = chunks x the rows' read steps (arch/timing.vector_occupancy)
-    busy, r_reg, c_reg, s_reg = Signal(), Signal(12), Signal(range(NC + 1)), Signal(2)
+    busy, r_reg, c_reg, s_reg = Signal(), Signal(Vector["rows"].width), Signal(range(NC + 1)), Signal(2)
     active = self.issue | busy
     r, c, step = Mux(self.issue, 0, r_reg), Mux(self.issue, 0, c_reg), Mux(self.issue, 0, s_reg)
     reduce_rows = in_set(cur["funct"], REDUCE_ROWS_FUNCTS)
@@ -206,7 +207,7 @@ class VectorUnit(wiring.Component):
       m.d.sync += [regs[k].eq(v) for k, v in values.items()]
       return regs
     # the destination line of this chunk, registered from the read stage
-    dst_line = Signal(18)
+    dst_line = Signal(Vector["dst_addr"].width)
     m.d.sync += dst_line.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))
     ctl = dict(valid=st["valid"], c=st["c"], last=st["valid"] & st["last_c"] & st["last_r"], dst_line=dst_line,
                write=st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"]),
@@ -225,14 +226,14 @@ class VectorUnit(wiring.Component):
     assert stages[0] == (VECTOR_STAGES - 1) * L, (stages[0], L)
     out = pipe[-1]                                                                  # the last stage: write
     lane_val = [Mux(by_rows | by_line, out[f"red{l}"], res[l]) for l in range(L)]
-    for mem, width in (("spad", 1), ("acc", 4)):
+    for mem, width in (("spad", DTYPE_BYTES[self.cfg.input_dtype]), ("acc", DTYPE_BYTES[self.cfg.acc_dtype])):
       wp = getattr(self, f"{mem}_wr")
       mine = out["write"] & (held["dst_mem"] == (Mem.SPAD if mem == "spad" else Mem.ACC).value)
       en, vals = [], []
       for e in range(C):
         x = lane_val[e % L]
         x = Mux(held["relu"] & (x < 0), 0, x)                 # the fused ReLU, before saturation
-        sat = Mux(x > 127, 127, Mux(x < -128, -128, x))
+        sat = Mux(x > I8_MAX, I8_MAX, Mux(x < I8_MIN, I8_MIN, x))
         vals.append(sat[:8] if mem == "spad" else x[:32])
         en += [mine & (by_line | (out["c"] == e // L))] * width
       line_bytes = len(wp.data.as_value()) // 8

@@ -10,17 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from ..arch.config import AccelConfig
+from ..arch.config import AccelConfig, DTYPE_BYTES, DRAM_DTYPE
 from ..arch.stats import Stats
-from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp, REDUCE_ROWS_FUNCTS
+from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp, QUEUE_NAMES, MEM_NAMES
 from ..arch import vector as V
 from ..arch import timing as T
 
 class ProgramError(ValueError):
   """A program the hardware cannot run (out-of-range address, bank conflict, deadlock ...)."""
 
-QUEUES = (Queue.LOAD, Queue.COMPUTE, Queue.STORE)
-QNAME = {q: q.name.lower() for q in Queue}
+ACC_DT = np.dtype(DRAM_DTYPE["int32"])    # an accumulator element as DRAM holds it (acc_dtype is int32 so far)
 
 @dataclass
 class Result:
@@ -63,10 +62,10 @@ class Machine:
       f = ins.f
       rows, outer, lb, stride, ostride = f["rows"], f["outer"], f["line_bytes"], f["dram_stride"], f["outer_stride"]
       need(rows >= 1 and outer >= 1 and lb >= 1, "rows, outer and line_bytes must be >= 1")
-      spad = f["mem"] == Mem.SPAD.value
+      spad, ab = f["mem"] == Mem.SPAD.value, DTYPE_BYTES[cfg.acc_dtype]
       mem, width, lines = ("spad", cfg.spad_line_bytes, cfg.spad_lines) if spad else ("acc", cfg.acc_line_bytes, cfg.acc_lines)
       need(lb <= width, lambda: f"line_bytes={lb} exceeds the {width}-byte {mem} line")
-      need(spad or lb % 4 == 0, lambda: f"line_bytes={lb} must be a multiple of 4 for the int32 accumulator")
+      need(spad or lb % ab == 0, lambda: f"line_bytes={lb} must be a multiple of {ab} for the {cfg.acc_dtype} accumulator")
       need(f["sram_addr"] + outer * rows <= lines, lambda: f"{mem} lines {f['sram_addr']}..{f['sram_addr'] + outer * rows - 1} exceed its {lines} lines")
       last = f["dram_addr"] + (outer - 1) * ostride + (rows - 1) * stride + lb
       need(last <= self.dram_size, lambda: f"DRAM bytes up to {last} exceed the {self.dram_size}-byte image")
@@ -78,18 +77,18 @@ class Machine:
         need(np.diff(starts).min() >= lb, "rows written to DRAM overlap each other")
     elif ins.opcode == Opcode.MATMUL:
       need(ins.m >= 1 and ins.k >= 1 and ins.n >= 1, "m, k and n must be >= 1")
-      a, b, c = operand_lines(cfg, ins)
+      a, b, c = T.operand_lines(cfg, ins)
       need(ins.a_addr + a <= cfg.spad_lines, lambda: f"A lines {ins.a_addr}..{ins.a_addr + a - 1} exceed the {cfg.spad_lines} scratchpad lines")
       need(ins.b_addr + b <= cfg.spad_lines, lambda: f"B lines {ins.b_addr}..{ins.b_addr + b - 1} exceed the {cfg.spad_lines} scratchpad lines")
       need(ins.c_addr + c <= cfg.acc_lines, lambda: f"C lines {ins.c_addr}..{ins.c_addr + c - 1} exceed the {cfg.acc_lines} accumulator lines")
       bl = cfg.spad_bank_lines   # bank ranges [first, last] of A and B must not intersect
       need((ins.a_addr + a - 1) // bl < ins.b_addr // bl or (ins.b_addr + b - 1) // bl < ins.a_addr // bl, "A and B share a scratchpad bank (the array reads both in the same cycle)")
     elif ins.opcode == Opcode.SYNC:
-      need(ins.f["queue"] in (0, 1, 2), lambda: f"invalid queue {ins.f['queue']}")
+      need(ins.f["queue"] < len(QUEUE_NAMES), lambda: f"invalid queue {ins.f['queue']}")
     elif ins.opcode == Opcode.VECTOR:
       need(ins.rows >= 1, "rows must be >= 1")
-      need(ins.shift <= 31, lambda: f"shift={ins.shift} must be <= 31")
-      ops = vector_operands(ins)
+      need(ins.shift <= V.MAX_SHIFT, lambda: f"shift={ins.shift} must be <= {V.MAX_SHIFT}")
+      ops = _vector_operands(ins)
       for name, mem, lo, n in ops:
         lines = cfg.spad_lines if mem == "spad" else cfg.acc_lines
         need(lo + n <= lines, lambda: f"{name} {mem} lines {lo}..{lo + n - 1} exceed its {lines} lines")
@@ -135,13 +134,14 @@ class Machine:
         self._materialize(lo, hi)
         self.pending[lo] = (lo, hi, outer, rows, lb, src.reshape(rows, outer * lb).view(np.int8).astype(np.float32))
       else:
-        self.acc[lo:hi, :lb // 4] = src.transpose(1, 0, 2).reshape(-1, lb).view("<i4"); self.acc[lo:hi, lb // 4:] = 0
+        e = lb // ACC_DT.itemsize
+        self.acc[lo:hi, :e] = src.transpose(1, 0, 2).reshape(-1, lb).view(ACC_DT); self.acc[lo:hi, e:] = 0
     elif op == Opcode.STORE:
       self._mark(self.write_mask, ins)
       if not self.functional: return
       lo, hi, lb = ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, ins.line_bytes
       if ins.mem == Mem.SPAD.value: self._materialize(lo, hi)
-      src = self.spad[lo:hi].astype(np.int8).view(np.uint8) if ins.mem == Mem.SPAD.value else self.acc[lo:hi].astype("<i4").view(np.uint8)
+      src = self.spad[lo:hi].astype(np.int8).view(np.uint8) if ins.mem == Mem.SPAD.value else self.acc[lo:hi].astype(ACC_DT).view(np.uint8)
       self._dram_view(self.dram, ins)[...] = src[:, :lb].reshape(ins.outer, ins.rows, lb)
     elif op == Opcode.MATMUL and self.functional:
       self._matmul(ins)
@@ -154,8 +154,8 @@ class Machine:
     return self.spad[lo:lo + n, :self.cfg.cols].astype(np.int64)
 
   def _vector(self, ins: Instr):
-    ops = {name: (mem, lo, n) for name, mem, lo, n in vector_operands(ins)}
-    imm = ins.imm - (1 << 32) if ins.imm >= 1 << 31 else ins.imm   # two's complement field
+    ops = {name: (mem, lo, n) for name, mem, lo, n in _vector_operands(ins)}
+    imm = ins.signed("imm")
     s1 = self._read(*ops["src1"])
     s2 = self._read(*ops["src2"]) if "src2" in ops else np.int64(imm)
     cur = self._read(*ops["dst"])
@@ -163,7 +163,7 @@ class Machine:
     if ins.relu: res = np.maximum(res, 0)
     mem, lo, n = ops["dst"]
     if mem == "acc": self.acc[lo:lo + n] = res.astype(np.int32)
-    else: self.spad[lo:lo + n, :self.cfg.cols] = np.clip(res, -128, 127)      # int8 destinations saturate
+    else: self.spad[lo:lo + n, :self.cfg.cols] = np.clip(res, V.I8_MIN, V.I8_MAX)      # int8 destinations saturate
 
   def _matmul(self, ins: Instr):
     cfg, m, k, n, sp = self.cfg, ins.m, ins.k, ins.n, self.spad
@@ -205,13 +205,12 @@ class RaceCheck:
 
   def regions(self, ins):
     if ins.opcode in (Opcode.LOAD, Opcode.STORE):
-      mem = "spad" if ins.mem == Mem.SPAD.value else "acc"
-      return [(mem, ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, "w" if ins.opcode == Opcode.LOAD else "r")]
+      return [(MEM_NAMES[ins.mem], ins.sram_addr, ins.sram_addr + ins.outer * ins.rows, "w" if ins.opcode == Opcode.LOAD else "r")]
     if ins.opcode == Opcode.MATMUL:
-      a, b, c = operand_lines(self.cfg, ins)
+      a, b, c = T.operand_lines(self.cfg, ins)
       return [("spad", ins.a_addr, ins.a_addr + a, "r"), ("spad", ins.b_addr, ins.b_addr + b, "r"), ("acc", ins.c_addr, ins.c_addr + c, "w")]
     if ins.opcode == Opcode.VECTOR:
-      return [(mem, lo, lo + n, "w" if role == "dst" else "r") for role, mem, lo, n in vector_operands(ins)]
+      return [(mem, lo, lo + n, "w" if role == "dst" else "r") for role, mem, lo, n in _vector_operands(ins)]
     return []
 
   def check(self, idx, q, start, end, ins):
@@ -225,28 +224,16 @@ class RaceCheck:
                              f" while instruction {oidx} ({self.names[oq]}) {'writes' if okind == 'w' else 'reads'} it until {oend}: a token is missing")
     self.active += [(mem, lo, hi, kind, end, idx, q) for mem, lo, hi, kind in mine]
 
-_MEM = ("spad", "acc")    # by Mem value
-
-def vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
-  """(role, memory, first line, lines) of each SRAM operand of a VECTOR."""
-  f, rows = ins.f, ins.f["rows"]
-  out = [("src1", _MEM[f["src1_mem"]], f["src1_addr"], rows)]
-  if T.reads_src2(ins):
-    out.append(("src2", _MEM[f["src2_mem"]], f["src2_addr"], 1 if f["src2_bcast"] else rows))
-  return out + [("dst", _MEM[f["dst_mem"]], f["dst_addr"], 1 if f["funct"] in REDUCE_ROWS_FUNCTS else rows)]
-
-def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]:
-  """Scratchpad lines of A and B and accumulator lines of C that a MATMUL touches."""
-  nf = T.cdiv(ins.n, cfg.cols)
-  a = T.cdiv(ins.k, cfg.rows) * ins.m if cfg.dataflow == "ws" else T.cdiv(ins.m, cfg.rows) * ins.k
-  return a, nf * ins.k, nf * ins.m
+def _vector_operands(ins: Instr) -> list[tuple[str, str, int, int]]:
+  """arch/timing.vector_operands with the memory by name."""
+  return [(role, MEM_NAMES[mem], lo, n) for role, mem, lo, n in T.vector_operands(ins)]
 
 def sram_traffic(cfg: AccelConfig, ins: Instr) -> tuple[dict, dict]:
   """(reads, writes) in bytes per buffer caused by one instruction."""
   sp, ac = cfg.spad_line_bytes, cfg.acc_line_bytes
   if ins.opcode in (Opcode.LOAD, Opcode.STORE):
     nbytes = ins.outer * ins.rows * (sp if ins.mem == Mem.SPAD.value else ac)
-    buf = "spad" if ins.mem == Mem.SPAD.value else "acc"
+    buf = MEM_NAMES[ins.mem]
     return ({buf: nbytes}, {}) if ins.opcode == Opcode.STORE else ({}, {buf: nbytes})
   if ins.opcode == Opcode.MATMUL:
     f, nf = T.matmul_folds(cfg, ins), T.cdiv(ins.n, cfg.cols)
@@ -259,7 +246,7 @@ def sram_traffic(cfg: AccelConfig, ins: Instr) -> tuple[dict, dict]:
     return {"spad": spad_lines * sp, "acc": acc_reads * ac}, {"acc": acc_writes * ac}
   if ins.opcode == Opcode.VECTOR:
     rd, wr = {}, {}
-    for role, mem, _, n in vector_operands(ins):
+    for role, mem, _, n in _vector_operands(ins):
       d = wr if role == "dst" else rd
       d[mem] = d.get(mem, 0) + n * (sp if mem == "spad" else ac)
     return rd, wr
@@ -283,10 +270,10 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
   port_free = 0
   tokens = {}                               # (from, to) -> visibility cycles of produced tokens
   taken = {}                                # (from, to) -> tokens consumed so far
-  names = [QNAME[q] for q in QUEUES]
+  names = QUEUE_NAMES
   stall = {n: {} for n in names}
   busy = dict.fromkeys(names, 0)
-  priority = [T.ISSUE_PRIORITY[q] for q in QUEUES]
+  priority = [T.ISSUE_PRIORITY[q] for q in Queue]
   trace = [None] * len(program)
 
   def ready(q):

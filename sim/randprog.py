@@ -11,14 +11,16 @@ loads two phases later. The programs are race-free and deadlock-free by construc
 """
 from __future__ import annotations
 import numpy as np
-from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
+from ..arch.config import AccelConfig, DTYPE_BYTES
+from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp, FIELD_MAX
 from ..arch import timing as T
+from ..arch.vector import MAX_SHIFT
 
 def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16, vector: bool = True) -> tuple[list[Instr], np.ndarray]:
   """`vector=False` leaves out VECTOR instructions (for units that do not implement them yet)."""
   rng = np.random.default_rng(seed)
-  R, C, W = cfg.rows, cfg.cols, cfg.spad_line_bytes
+  R, C, W, E = cfg.rows, cfg.cols, cfg.spad_line_bytes, DTYPE_BYTES[cfg.acc_dtype]
+  IMM_END = FIELD_MAX[Opcode.VECTOR]["imm"] + 1
   half_a = cfg.spad_lines // 2                       # scratchpad: A operands in the lower half, B in the upper (different banks)
   quarter = half_a // 2                              # per phase buffer: half of each half
   acc_half = cfg.acc_lines // 2
@@ -28,7 +30,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
   prog = []
   def dma(op, mem, sram, lines_max, width, region):
     outer = ri(1, min(3, lines_max)); rows = ri(1, min(8, lines_max // outer))
-    lb = ri(1, width) if mem == Mem.SPAD else 4 * ri(1, width // 4)
+    lb = ri(1, width) if mem == Mem.SPAD else E * ri(1, width // E)
     stride = lb + ri(0, 16); ostride = rows * stride + ri(0, 16)
     span = (outer - 1) * ostride + (rows - 1) * stride + lb
     base = region[0] + ri(0, max(0, region[1] - region[0] - span - 1))
@@ -38,10 +40,10 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     a_lo, b_lo, c_lo = b * quarter, half_a + b * quarter, b * (acc_half // 2)
     # load: A and B operand blocks (whole lines, so MATMUL reads only loaded data), sometimes accumulator lines
     m, k, n = ri(1, 3 * R), ri(1, 2 * R), ri(1, 2 * C)
-    a_lines, b_lines, c_lines = T.cdiv(k, R) * m if cfg.dataflow == "ws" else T.cdiv(m, R) * k, T.cdiv(n, C) * k, T.cdiv(n, C) * m
+    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n)
     m = m if max(a_lines, b_lines) <= quarter and c_lines <= acc_half // 2 else 1
     k, n = (k, n) if m > 1 else (1, 1)
-    a_lines, b_lines, c_lines = T.cdiv(k, R) * m if cfg.dataflow == "ws" else T.cdiv(m, R) * k, T.cdiv(n, C) * k, T.cdiv(n, C) * m
+    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n)
     loads = [Instr(Opcode.LOAD, mem=Mem.SPAD.value, sram_addr=lo, dram_addr=ri(0, out_base - W * lines - 1), line_bytes=W, rows=lines,
                    dram_stride=W, outer=1, outer_stride=0) for lo, lines in ((a_lo, a_lines), (b_lo, b_lines))]
     loads += [dma(Opcode.LOAD, Mem.SPAD, a_lo + a_lines, quarter - a_lines, W, (0, out_base)) for _ in range(ri(0, 2)) if quarter - a_lines >= 1]
@@ -61,7 +63,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
       offs[2] = min([offs[2]] + [o for o, mm in zip(offs[:2], mems[:2]) if mm == mems[2]])
       (s1, s2, dst) = [regions[mm][0] + o for mm, o in zip(mems, offs)]
       vec.append(Instr(Opcode.VECTOR, funct=f.value, dst_mem=mems[2].value, dst_addr=dst, src1_mem=mems[0].value, src1_addr=s1,
-                       src2_mem=mems[1].value, src2_addr=s2, rows=rows, imm=int(rng.integers(0, 1 << 32)), shift=ri(0, 31),
+                       src2_mem=mems[1].value, src2_addr=s2, rows=rows, imm=int(rng.integers(0, IMM_END)), shift=ri(0, MAX_SHIFT),
                        src2_imm=ri(0, 1), src2_bcast=ri(0, 1), relu=int(rng.random() < 0.3)))
     stores = [dma(Opcode.STORE, Mem.ACC, c_lo, c_lines, cfg.acc_line_bytes, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2))]
     if rng.random() < 0.5: stores.append(dma(Opcode.STORE, Mem.SPAD, a_lo, a_lines, W, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2)))
