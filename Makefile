@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tinyaccel demo
 
 test: $(STAMP) hw-deps
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -m "not slow"
 
 # every slow test: thousands of random programs on the RTL, 16x16 arrays and the edge preset under Verilator

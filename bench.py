@@ -6,13 +6,20 @@ Run as `python -m tinyaccel.bench [--json FILE] [--quick]`. Each row runs the bi
 RTL-scale config, so shapes that compile to more than MAX_INSTRUCTIONS are skipped there.
 """
 from __future__ import annotations
-import argparse, os, platform, sys, time
-from tqdm import tqdm
-from .arch.config import load_config, presets
-from .compiler.gemm import compile_gemm, choose_tiling
-from .flow import run_program, run_network
-from .helpers import write_json
+
+import argparse
+import os
+import platform
+import sys
+import time
+
 import numpy as np
+from tqdm import tqdm
+
+from .arch.config import load_config, presets
+from .compiler.gemm import choose_tiling, compile_gemm
+from .flow import run_network, run_program
+from .helpers import write_json
 
 SHAPES = [(256, 256, 256), (1024, 1024, 1024), (4096, 4096, 4096), (128, 768, 768), (128, 768, 3072), (1024, 768, 3072)]
 MAX_INSTRUCTIONS = 60_000
@@ -46,7 +53,7 @@ RTL_CASES = [("tiny", (64, 64, 64)), ("tiny-os", (64, 64, 64))]
 def bench_rtl(name: str, shape, sims) -> list[dict]:
   """Model and RTL on the same compiled GEMM: simulated cycles per second of each (the RTL figure includes
   the testbench and simulator start-up, not the build)."""
-  from .rtl.cosim import verify, build
+  from .rtl.cosim import build, verify
   cfg = load_config("tiny", dataflow="os" if name.endswith("-os") else "ws")
   c = compile_gemm(cfg, *shape, seed=0)
   rows = []

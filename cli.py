@@ -5,18 +5,27 @@ Units: cycles are accelerator clock cycles, bytes are bytes, seconds are seconds
 with status 2 and one line on stderr.
 """
 from __future__ import annotations
-import argparse, json, os, sys
+
+import argparse
+import json
+import os
+import sys
+
 import numpy as np
-from .arch.config import load_config, ConfigError, presets, AccelConfig
-from .arch.isa import IsaError, asm, disasm, encode_program, decode_program
+
+from .arch.config import AccelConfig, ConfigError, load_config, presets
+from .arch.isa import IsaError, asm, decode_program, disasm, encode_program
 from .arch.vector import quantize_multiplier
-from .compiler.gemm import CompileError, Epilogue
-from .sim.model import run as simulate, Machine, ProgramError
+from .compiler.gemm import Epilogue
+from .compiler.program import CompileError
+from .flow import WorkloadError, build_network, evaluate, load_workload, network_summary, run_gemm, run_graph, run_network
+from .helpers import atomic_write, si, write_json
+from .reports.cost import cost_report
 from .rtl.cosim import RtlError
 from .rtl.fpga import FpgaError
-from .flow import WorkloadError, run_gemm, run_network, run_graph, build_network, load_workload, network_summary, evaluate
-from .helpers import atomic_write, write_json, si
-from .reports.cost import cost_report
+from .sim.model import Machine, ProgramError
+from .sim.model import run as simulate
+
 
 class UsageError(ValueError): pass
 ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, OSError)
@@ -91,7 +100,7 @@ CORRECT_SHORT = {True: "True", False: "False", None: "-"}
 
 def cmd_compile(args):
   from .compiler.ir import print_graph
-  from .compiler.schedule import schedule, GemmKernel
+  from .compiler.schedule import GemmKernel, schedule
   cfg = config_from(args)
   out = load_workload(args.file)
   if args.print == "ir": print(print_graph(out.node)); return 0
@@ -116,7 +125,7 @@ def cost_rows(r: dict) -> list:
 
 def cmd_cost(args):
   """Area and cost of a config, with every constant and its source."""
-  from .reports.cost import constants, CITED, ASSUMPTIONS, cite
+  from .reports.cost import ASSUMPTIONS, CITED, cite, constants
   cfg = config_from(args)
   r = cost_report(cfg)
   lines = [f"  {k:<22} {v:.4g}" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in r["chip_cost_usd"].items()]
@@ -155,9 +164,9 @@ def cmd_report(args):
   return 0
 
 def cmd_sweep(args):
-  from .flow.sweep import run_sweep, SweepError
-  from .reports.sweep import pareto, fpga_objectives, PERF, PERF_AREA
-  from .reports.report import sweep_plot, fpga_sweep_plot
+  from .flow.sweep import SweepError, run_sweep
+  from .reports.report import fpga_sweep_plot, sweep_plot
+  from .reports.sweep import PERF, PERF_AREA, fpga_objectives, pareto
   try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
   if r["results"] and "target" in r["results"][0]: return _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot)
@@ -199,7 +208,7 @@ def compare_row(r: dict) -> dict:
 
 def cmd_compare(args):
   """One workload on several configs, next to reference chips' peak perf/$ and the measured H100."""
-  from .reports.chips import peak_rows, h100_measured
+  from .reports.chips import h100_measured, peak_rows
   key = f"gemm {args.m}x{args.k}x{args.n}" if args.workload == "gemm" else args.workload
   rows = [compare_row(evaluate(load_config(name), key)[1]) for name in args.configs.split(",")]
   h = h100_measured(key, batch=1 if args.workload != "gemm" else None)
@@ -270,7 +279,8 @@ def cmd_disasm(args):
 
 def cmd_verilog(args):
   import time
-  from .rtl.cosim import verilog, TOPLEVEL
+
+  from .rtl.cosim import TOPLEVEL, verilog
   cfg, t0 = config_from(args), time.perf_counter()
   text = verilog(cfg, args.imem_depth)
   atomic_write(args.output, text)
@@ -280,7 +290,7 @@ def cmd_verilog(args):
   return 0
 
 def cmd_verify(args):
-  from .flow.verify import verify_gemm, verify_random, verify_graph
+  from .flow.verify import verify_gemm, verify_graph, verify_random
   from .workloads import WORKLOADS
   cfg = config_from(args)
   lines = []
@@ -304,8 +314,8 @@ def cmd_verify(args):
   return 0 if r["outputs_match"] and r["cycles_match"] else 1
 
 def cmd_fpga(args):
-  from .rtl.fpga import run as fpga_run
   from .reports.fpga import perf_per_usd
+  from .rtl.fpga import run as fpga_run
   cfg = config_from(args)
   workload = None
   if args.workload:
@@ -362,7 +372,7 @@ def cmd_demo(args):
   """GEMMs on every preset, networks on the presets, a short design sweep, and the HTML report of all of it."""
   from .flow.sweep import run_sweep
   from .reports.report import write_report
-  from .reports.sweep import pareto, PERF_AREA
+  from .reports.sweep import PERF_AREA, pareto
   from .workloads import WORKLOADS
   shapes = {"tiny": (64, 64, 64), "edge": (1024, 1024, 1024), "server": (2048, 2048, 2048)}
   out, trace = [], None
@@ -439,7 +449,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
   p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
   common(p); p.set_defaults(fn=cmd_verify)
-  from .rtl.fpga import TARGETS, TOPS, IMEM_DEPTH
+  from .rtl.fpga import IMEM_DEPTH, TARGETS, TOPS
   p = sub.add_parser("fpga", help="synthesize, place and route on an FPGA (yosys + nextpnr): resources, Fmax, tool times",
                      description="Synthesize the accelerator (yosys, DSP inference on), place and route it (nextpnr) and report LUTs, "
                                  "flip-flops, DSPs, block RAMs and IOs with their utilization (fractions of the device), the achieved "

@@ -1,6 +1,10 @@
 """Small shared utilities: atomic file writes and number formatting."""
 from __future__ import annotations
-import json, os, tempfile
+
+import json
+import os
+import tempfile
+
 
 def atomic_write(path: str, data: str | bytes):
   """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""

@@ -4,9 +4,12 @@ Every unit in the name: `_kib` is KiB (1024 bytes), `_bytes` bytes, `_cycles` cl
 `_mhz` MHz, `_nm` nanometres, `_gib` GiB. Presets live in `configs/*.toml`.
 """
 from __future__ import annotations
-import dataclasses, os, tomllib
-from functools import cached_property
+
+import dataclasses
 from dataclasses import dataclass, fields
+from functools import cached_property
+import os
+import tomllib
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -16,7 +19,8 @@ PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
 DTYPE_BYTES = {"int8": 1, "int32": 4}
 DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
-from .isa import FIELDS, FIELD_MAX, Opcode
+from .isa import FIELD_MAX, FIELDS, Opcode
+
 SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
 MAX_LINE_BYTES = FIELD_MAX[Opcode.LOAD]["line_bytes"]         # the DMA's line_bytes field
 

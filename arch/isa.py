@@ -6,7 +6,9 @@ tokens (docs/isa.md). The Amaranth `Instruction` layout below is the single defi
 field; the Python codec reads its offsets, and the RTL decodes a `Signal(Instruction)`.
 """
 from __future__ import annotations
+
 import re
+
 from amaranth.lib import data, enum
 
 INSTR_BITS = 128

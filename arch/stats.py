@@ -7,9 +7,12 @@ them and the config's clock, array size and DRAM bandwidth, so no caller compute
 `to_json` is the one serializer; docs/model.md documents every key.
 """
 from __future__ import annotations
+
 import dataclasses
 from dataclasses import dataclass, field
-from .config import AccelConfig, peak_flops_per_s, cycles_to_seconds
+
+from .config import AccelConfig, cycles_to_seconds, peak_flops_per_s
+
 
 def _sum_nested(ds) -> dict:
   """Key-wise sum of dicts whose values are numbers or dicts of numbers (stall cycles per unit and reason)."""

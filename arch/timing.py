@@ -11,8 +11,9 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
   completion + TOKEN_DELAY on.
 """
 from __future__ import annotations
+
 from .config import AccelConfig
-from .isa import Instr, Opcode, Queue, Mem, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
+from .isa import READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instr, Mem, Opcode, Queue
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat

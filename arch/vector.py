@@ -6,7 +6,9 @@ int32. REQUANT is the gemmlowp/TFLite fixed-point requantization: a rounding dou
 by a Q31 multiplier, then a rounding arithmetic shift right.
 """
 from __future__ import annotations
+
 import numpy as np
+
 from .isa import VecOp
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1

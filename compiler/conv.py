@@ -8,11 +8,16 @@ over output rows (stride s*Wp*Cp bytes), inner over output columns (stride s*Cp)
 matrix never exists in DRAM. Weights become B[k, o]; the output is NHWC, C[(n, oh, ow), o].
 """
 from __future__ import annotations
+
 from dataclasses import dataclass
+
 import numpy as np
+
 from ..arch.config import AccelConfig
-from ..arch.isa import Opcode, Mem
-from .gemm import Tensor, compile_gemm, Compiled, Epilogue, CompileError, _dma, rup
+from ..arch.isa import Mem, Opcode
+from .gemm import Epilogue, compile_gemm
+from .program import Compiled, CompileError, DramTensor, dma, rup
+
 
 @dataclass
 class Windows:
@@ -27,7 +32,7 @@ class Windows:
     self.ow = (self.wp - self.dilation * (self.kw - 1) - 1) // self.stride + 1
     if self.oh < 1 or self.ow < 1: raise CompileError(f"conv2d window {self.kh}x{self.kw} does not fit the padded {self.hp}x{self.wp} input")
     self.m_granule = self.ow          # A tiles cover whole output rows
-    self.tensor = Tensor(0, (n, self.hp, self.wp, self.cp), "int8")
+    self.tensor = DramTensor(0, (n, self.hp, self.wp, self.cp), "int8")
   @property
   def image(self) -> np.ndarray:       # padded NHWC input
     n, c, h, w = self.x.shape; p = self.padding
@@ -60,7 +65,7 @@ class Windows:
         n, r = divmod(m, per_image); oh = r // self.ow
         rows_here = min((m0 + ms - m) // self.ow, self.oh - oh)
         addr = self.tensor.addr + ((n * self.hp + oh * s + kh * d) * wp + kw * d) * cp + c0
-        out += _dma(Opcode.LOAD, Mem.SPAD, sram + f * ms + (m - m0), addr, lanes, self.ow, s * cp, rows_here, s * wp * cp)
+        out += dma(Opcode.LOAD, Mem.SPAD, sram + f * ms + (m - m0), addr, lanes, self.ow, s * cp, rows_here, s * wp * cp)
         m += rows_here * self.ow
     return out
 

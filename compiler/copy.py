@@ -8,11 +8,15 @@ axis is strided: a transpose costs one DRAM burst per element) into the scratchp
 and the store queue writes them out contiguously. No array or vector work.
 """
 from __future__ import annotations
+
 import math
+
 import numpy as np
+
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue
-from .gemm import Tensor, Compiled, Tiling, _dma, _flag, rup, ALIGN
+from ..arch.isa import Mem, Opcode
+from .program import Compiled, Tiling, dma, dram_image, dram_layout, tile_loop
+
 
 def dma_readable(off: np.ndarray) -> bool:
   """Element offsets (batch, rows, L): every row L contiguous elements, row starts affine in (batch, row)."""
@@ -41,25 +45,18 @@ def compile_copy(cfg: AccelConfig, src: np.ndarray, off: np.ndarray) -> Compiled
   line, L = max(cfg.rows, cfg.cols), flat.shape[1]
   chunk = max(d for d in range(1, L + 1) if L % d == 0 and d * item <= line and (np.diff(flat.reshape(-1, d), axis=1) == 1).all())
   starts = flat.reshape(-1, chunk)[:, 0]                      # line j is output elements j·chunk ...
-  ta = Tensor(0, (src.size,), src.dtype.name); to = Tensor(rup(src.nbytes, ALIGN), off.shape, src.dtype.name)
-  dram = np.zeros(rup(to.addr + to.nbytes, ALIGN), np.uint8); dram[:src.nbytes] = src.view(np.uint8)
+  tensors = dram_layout(A=((src.size,), src.dtype.name), C=(off.shape, src.dtype.name)); to = tensors["C"]
+  dram = dram_image(tensors, {"A": src})
   cap = cfg.spad_lines // 2                                   # two buffers of lines
   lb = chunk * item
   groups = []
   for j, n, st in _runs(starts):                              # cut runs at buffer boundaries
     while n:
       take = min(n, cap - j % cap); groups.append((j, take, st)); j += take; n -= take
-  prog, blocks = [], math.ceil(len(starts) / cap)
-  for t in range(blocks):
+  def tile(t):
     b0, b1 = t * cap, min(len(starts), (t + 1) * cap)
     sram = (t % 2) * cap
-    loads = [i for j, n, st in groups if b0 <= j < b1 for i in _dma(Opcode.LOAD, Mem.SPAD, sram + j - b0, int(starts[j]) * item, lb, n, st * item)]
-    _flag(loads, wait_next=int(t >= 2), signal_next=1)
-    back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    st = _dma(Opcode.STORE, Mem.SPAD, sram, to.addr + b0 * lb, lb, b1 - b0, lb)
-    _flag(st, wait_prev=1, signal_prev=int(t + 2 < blocks))
-    prog += loads + back + [fwd] + st
-  c = Compiled(cfg, prog, dram, {"A": ta, "C": to}, Tiling(cap, 0, chunk, "copy", 0, 0), 0, {"A": src})
-  c.reference = lambda: src[off]
-  return c
+    loads = [i for j, n, st in groups if b0 <= j < b1 for i in dma(Opcode.LOAD, Mem.SPAD, sram + j - b0, int(starts[j]) * item, lb, n, st * item)]
+    return loads, dma(Opcode.STORE, Mem.SPAD, sram, to.addr + b0 * lb, lb, b1 - b0, lb), -1     # the store is the buffer's only reader
+  prog = tile_loop([tile(t) for t in range(math.ceil(len(starts) / cap))])
+  return Compiled(cfg, prog, dram, tensors, Tiling(cap, 0, chunk, "copy", 0, 0), 0, {"A": src}, to.read, lambda: src[off])

@@ -7,11 +7,13 @@ adds, applies ReLU, saturates to int8 (a scratchpad write) and stores. Buffers a
 the store queue hands a tile's buffers back to the load queue through a SYNC on the compute queue.
 """
 from __future__ import annotations
+
 import numpy as np
-from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
+
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN
+from ..arch.config import AccelConfig
+from ..arch.isa import FIELD_MAX, Mem, Opcode, VecOp
+from .program import Compiled, CompileError, DramTensor, Tiling, dma, dram_image, dram_layout, tile_loop, vector
 
 PRESHIFT = 20   # int8 << 20 keeps 20 fractional bits through the rescale, and |x| << 20 < 2^27 cannot overflow
 
@@ -28,30 +30,23 @@ def compile_add(cfg: AccelConfig, x: np.ndarray, r: np.ndarray, scale_x: float, 
   C, L = cfg.cols, -(-x.size // cfg.cols)
   try: mx, mr = (V.quantize_multiplier(s / 2 ** PRESHIFT) for s in (scale_x, scale_r))
   except ValueError as e: raise CompileError(f"residual add: {e}") from None
-  tx = Tensor(0, (L * C,), "int8"); tr = Tensor(rup(L * C, ALIGN), (L * C,), "int8"); to = Tensor(rup(tr.addr + L * C, ALIGN), (L * C,), "int8")
-  dram = np.zeros(rup(to.addr + L * C, ALIGN), np.uint8)
-  dram[tx.addr:tx.addr + x.size] = x.reshape(-1).view(np.uint8); dram[tr.addr:tr.addr + r.size] = r.reshape(-1).view(np.uint8)
+  ts = dram_layout(A=((L * C,), "int8"), B=((L * C,), "int8"), C=((L * C,), "int8")); tx, tr, to = ts.values()
+  dram = dram_image(ts, {"A": x, "B": r})
   # tile of `rows` lines: spad holds 2 x (x, r, out) tiles, the accumulator 2 x (two temporaries)
-  rows = max(1, min(L, cfg.spad_bank_lines // 3 // 2, cfg.acc_lines // 4, (1 << 12) - 1))
+  rows = max(1, min(L, cfg.spad_bank_lines // 3 // 2, cfg.acc_lines // 4, FIELD_MAX[Opcode.VECTOR]["rows"]))
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
-  n_tiles = -(-L // rows)
-  prog = []
-  for t in range(n_tiles):
+  def tile(t):
     l0, ls, b = t * rows, min(rows, L - t * rows), t % 2
     sx, sr, so = b * rows, half + b * rows, half + (2 + b) * rows
     t1, t2 = b * 2 * rows, b * 2 * rows + rows
-    loads = _dma(Opcode.LOAD, Mem.SPAD, sx, tx.addr + l0 * C, C, ls, C) + _dma(Opcode.LOAD, Mem.SPAD, sr, tr.addr + l0 * C, C, ls, C)
-    _flag(loads, wait_next=int(t >= 2), signal_next=1)
-    fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
-    vec = (_vector(VecOp.SHL, Mem.ACC, t1, Mem.SPAD, sx, ls, shift=PRESHIFT) + _vector(VecOp.REQUANT, Mem.ACC, t1, Mem.ACC, t1, ls, src2_imm=1, imm=mx[0], shift=mx[1])
-           + _vector(VecOp.SHL, Mem.ACC, t2, Mem.SPAD, sr, ls, shift=PRESHIFT) + _vector(VecOp.REQUANT, Mem.ACC, t2, Mem.ACC, t2, ls, src2_imm=1, imm=mr[0], shift=mr[1])
-           + _vector(VecOp.ADD, Mem.SPAD, so, Mem.ACC, t1, ls, src2_mem=Mem.ACC.value, src2_addr=t2, relu=int(relu)))   # saturates to int8
-    st = _dma(Opcode.STORE, Mem.SPAD, so, to.addr + l0 * C, C, ls, C)
-    _flag(vec, wait_prev=1); vec[-1].f["signal_prev"] = int(t + 2 < n_tiles)          # x and r tiles read: hand them back
-    # compute queue: before forwarding tile t, pass tile t-2's "buffers free" token from store to load
-    back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    prog += loads + back + [fwd] + vec + st
-  c = Compiled(cfg, prog, dram, {"A": tx, "B": tr, "C": to}, Tiling(rows, 0, 0, "lines", 0, 0), 0, {"A": x, "B": r})
-  c.tensors["C"] = Tensor(to.addr, x.shape, "int8")
-  c.reference = lambda: add_reference(x, r, mx, mr, relu)
-  return c
+    loads = dma(Opcode.LOAD, Mem.SPAD, sx, tx.addr + l0 * C, C, ls, C) + dma(Opcode.LOAD, Mem.SPAD, sr, tr.addr + l0 * C, C, ls, C)
+    vec = (vector(VecOp.SHL, Mem.ACC, t1, Mem.SPAD, sx, ls, shift=PRESHIFT)
+           + vector(VecOp.REQUANT, Mem.ACC, t1, Mem.ACC, t1, ls, src2_imm=1, imm=mx[0], shift=mx[1])
+           + vector(VecOp.SHL, Mem.ACC, t2, Mem.SPAD, sr, ls, shift=PRESHIFT)
+           + vector(VecOp.REQUANT, Mem.ACC, t2, Mem.ACC, t2, ls, src2_imm=1, imm=mr[0], shift=mr[1])
+           + vector(VecOp.ADD, Mem.SPAD, so, Mem.ACC, t1, ls, src2_mem=Mem.ACC.value, src2_addr=t2, relu=int(relu)))   # saturates to int8
+    return loads, vec + dma(Opcode.STORE, Mem.SPAD, so, to.addr + l0 * C, C, ls, C), len(vec) - 1   # x and r read by the last vector op
+  prog = tile_loop([tile(t) for t in range(-(-L // rows))])
+  out = DramTensor(to.addr, x.shape, "int8")                 # the output without its padding to whole lines
+  return Compiled(cfg, prog, dram, {"A": tx, "B": tr, "C": out}, Tiling(rows, 0, 0, "lines", 0, 0), 0, {"A": x, "B": r}, out.read,
+                  lambda: add_reference(x, r, mx, mr, relu))

@@ -11,10 +11,13 @@ Every step is one VECTOR instruction over the tile (per n-fold when it reads a p
 the step list below is both what the compiler emits and what the integer reference executes.
 """
 from __future__ import annotations
+
 import math
+
 import numpy as np
-from ..arch.isa import VecOp
+
 from ..arch import vector as V
+from ..arch.isa import VecOp
 
 A_LIN = 2 * math.log2(math.e) * math.sqrt(2 / math.pi)       # -t = A_LIN·u + B_CUB·u³ = 2|z|·log2(e)
 B_CUB = A_LIN * 0.044715

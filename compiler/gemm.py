@@ -7,19 +7,19 @@ whole K fits, keeps the A tile (m outer) or the B tile (n outer) resident across
 Loads of step s+1 overlap the MATMUL of step s; the store of tile t overlaps tile t+1.
 """
 from __future__ import annotations
-from dataclasses import dataclass, field
+
+from dataclasses import dataclass
+
 import numpy as np
-from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, VecOp, FIELDS
+
 from ..arch import timing as T
 from ..arch import vector as V
+from ..arch.config import DTYPE_BYTES, AccelConfig
+from ..arch.isa import FIELD_MAX, Instr, Mem, Opcode, VecOp
 from . import gelu as G
+from .program import ALIGN, MAX, ROW, Compiled, CompileError, Tiling, dram_image, dram_layout, flag, rup, tile_dma, vector
 
-class CompileError(ValueError):
-  """A workload this accelerator cannot run (tile does not fit, field out of range ...)."""
-
-ALIGN = 64
-MAX = {k: (1 << w) - 1 for k, (_, w) in {**FIELDS[Opcode.LOAD], **FIELDS[Opcode.MATMUL]}.items()}
+I32 = DTYPE_BYTES["int32"]                # bytes of an accumulator element in DRAM
 
 @dataclass(frozen=True)
 class Epilogue:
@@ -50,47 +50,10 @@ class Epilogue:
     if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
     if self.clamp_hi is not None: x = np.minimum(x, self.clamp_hi)
     return x.astype(self.out_dtype)
-rup = lambda x, g: -(-x // g) * g
 
-@dataclass(frozen=True)
-class Tensor:
-  """A DRAM-resident tensor: byte address, logical shape, dtype, and storage order."""
-  addr: int
-  shape: tuple
-  dtype: str
-  transposed: bool = False     # stored as the transpose of `shape` (A^T for output-stationary)
-  @property
-  def nbytes(self) -> int: return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
-
-@dataclass(frozen=True)
-class Tiling:
-  mt: int; kt: int; nt: int
-  order: str                   # "mnk": k tiled; "mn": A resident over n; "nm": B resident over m
-  est_cycles: int
-  dram_bytes: int
-
-@dataclass
-class Compiled:
-  cfg: AccelConfig
-  program: list
-  dram: np.ndarray
-  tensors: dict
-  tiling: Tiling
-  macs: int                            # MACs the array performs (B tiles of zeros are skipped)
-  inputs: dict = field(repr=False)
-  epilogue: Epilogue | None = None
-
-  @property
-  def compulsory_dram_bytes(self) -> int: return sum(t.nbytes for t in self.tensors.values())
-  def read(self, dram: np.ndarray, name: str = "C") -> np.ndarray:
-    t = self.tensors[name]
-    shape = t.shape[::-1] if t.transposed else t.shape
-    a = dram[t.addr:t.addr + t.nbytes].view(t.dtype).reshape(shape)
-    return a.T if t.transposed else a
-  def reference(self) -> np.ndarray:
-    A, B = self.inputs["A"], self.inputs["B"]
-    c = gemm_reference(A, B) if A.ndim == 2 else np.stack([gemm_reference(a, b) for a, b in zip(A, B)])
-    return self.epilogue.reference(c) if self.epilogue else c
+def _reference(A: np.ndarray, B: np.ndarray, ep: Epilogue | None) -> np.ndarray:
+  c = gemm_reference(A, B) if A.ndim == 2 else np.stack([gemm_reference(a, b) for a, b in zip(A, B)])
+  return ep.reference(c) if ep else c
 
 def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
   """Exact int8 x int8 -> int32 (wrapping) product, in fp32 BLAS over K chunks of 1024."""
@@ -110,11 +73,6 @@ def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: 
   stage = 2 * c_lines if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
-def _lines(cfg, mt, kt, nt):
-  R, C = cfg.rows, cfg.cols
-  a = T.cdiv(kt, R) * mt if cfg.dataflow == "ws" else T.cdiv(mt, R) * kt
-  return a, T.cdiv(nt, C) * kt, T.cdiv(nt, C) * mt
-
 def _options(D: int, g: int) -> list[int]:
   """Balanced tile sizes for a dimension D at granularity g (always including D itself)."""
   n = T.cdiv(D, g)
@@ -130,7 +88,7 @@ def _dma_bus(cfg, rows, width, chunk, elem=1):
   b = cfg.dram_burst_bytes
   return rows * sum(cnt * rup(sz * elem, b) for sz, cnt in _sizes(width, chunk))
 
-def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=4) -> Tiling:
+def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=DTYPE_BYTES["int32"]) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   nm, nn = T.cdiv(M, mt), T.cdiv(N, nt)
   compute = a_bytes = b_bytes = 0
@@ -159,13 +117,13 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
   if c_cap < 1:
     raise CompileError(f"config {cfg.name}: the epilogue's per-column vectors ({', '.join(ep.row_tensors())}) for N={N} fill the {cfg.acc_lines}-line accumulator")
-  c_elem = 1 if ep is not None and ep.requant else 4
+  c_elem = DTYPE_BYTES["int8" if ep is not None and ep.requant else "int32"]
   cands = []
   for mt in _options(M, m_granule or (1 if ws and M < R else R)):
     for nt in [block[1]] if block else _options(N, C):
-      if mt > MAX["m"] or nt > MAX["n"] or _lines(cfg, mt, 1, nt)[2] > c_cap: continue
+      if mt > MAX["m"] or nt > MAX["n"] or T.matmul_lines(cfg, mt, 1, nt)[2] > c_cap: continue
       # the largest k tile both operand buffers hold, balanced over K
-      a_cap = _buffers(cfg, N, ep, _lines(cfg, mt, 1, nt)[2])[0]     # less the int8 staging of this C tile
+      a_cap = _buffers(cfg, N, ep, T.matmul_lines(cfg, mt, 1, nt)[2])[0]     # less the int8 staging of this C tile
       kmax = min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if ws else a_cap // T.cdiv(mt, R))
       if kmax >= R: kmax -= kmax % R
       if kmax < 1: continue
@@ -183,57 +141,32 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
   return min((t for t in cands if t.est_cycles <= fastest * 1.01), key=lambda t: (t.dram_bytes, t.est_cycles))
 
 # ---------------- emission ----------------
-def _dma(op, mem, sram, dram, line_bytes, rows, stride, outer=1, ostride=0):
-  """DMAs for `outer` x `rows` lines, split where a count exceeds its ISA field."""
-  for field_, v in (("dram_stride", stride), ("outer_stride", ostride), ("dram_addr", dram)):
-    if v > MAX[field_]: raise CompileError(f"{field_}={v} exceeds the ISA limit {MAX[field_]}")
-  if rows > MAX["rows"]:
-    return [i for o in range(outer) for r0 in range(0, rows, MAX["rows"])
-            for i in _dma(op, mem, sram + o * rows + r0, dram + o * ostride + r0 * stride, line_bytes, min(MAX["rows"], rows - r0), stride)]
-  return [Instr(op, mem=mem.value, sram_addr=sram + o0 * rows, dram_addr=dram + o0 * ostride, line_bytes=line_bytes, rows=rows,
-                dram_stride=stride, outer=min(MAX["outer"], outer - o0), outer_stride=ostride) for o0 in range(0, outer, MAX["outer"])]
-
-def _tile_dma(op, mem, sram, dram, rows, stride, width, chunk, elem=1):
-  """A tile whose `rows` DRAM rows hold `width` elements, cut into `chunk`-element lines."""
-  full, rem = divmod(width, chunk)
-  out = _dma(op, mem, sram, dram, chunk * elem, rows, stride, full, chunk * elem) if full else []
-  if rem: out += _dma(op, mem, sram + full * rows, dram + full * chunk * elem, rem * elem, rows, stride)
-  return out
-
-def _flag(instrs, **flags):
-  for k, v in flags.items(): instrs[0 if k.startswith("wait") else -1].f[k] |= int(v)
-
-def _vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
-  """VECTOR instructions over `rows` lines, split at the ISA's row limit."""
-  step = (1 << FIELDS[Opcode.VECTOR]["rows"][1]) - 1
-  return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
-                rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
-
 def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int, temps: dict | None = None) -> list[Instr]:
   """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines);
   rows_at: first accumulator line of each per-column vector (bias, multiplier); temps: GELU's tiles."""
   nf, out = T.cdiv(ns, C), []
-  row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)   # src2: the fold's line of a per-column vector
   fuse = ep.relu and ep.requant is not None and not ep.gelu        # ReLU rides on the REQUANT (docs/isa.md: relu) ...
   relu_on_bias = ep.relu and not fuse and not ep.gelu and ep.bias is not None   # ... or on the bias ADD
   if ep.bias is not None:
     for f in range(nf):
-      out += _vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(relu_on_bias), **row)
+      out += vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(relu_on_bias), **ROW)
   if ep.gelu:
     at = {"C": cb, **temps}
     for funct, dst, s1, s2, imm, sh in G.steps(*ep.gelu[1:]):
       if s2 == G.ROW:
         for f in range(nf):
-          out += _vector(funct, Mem.ACC, at[dst] + f * ms, Mem.ACC, at[s1] + f * ms, ms, src2_addr=rows_at[G.ROW] + n0 // C + f, shift=sh, **row)
+          out += vector(funct, Mem.ACC, at[dst] + f * ms, Mem.ACC, at[s1] + f * ms, ms, src2_addr=rows_at[G.ROW] + n0 // C + f, shift=sh, **ROW)
       else:
         src2 = dict(src2_mem=Mem.ACC.value, src2_addr=at[s2]) if s2 else dict(src2_imm=1, imm=imm & 0xFFFFFFFF)
-        out += _vector(funct, Mem.ACC, at[dst], Mem.ACC, at[s1], nf * ms, shift=sh, **src2)
-  if ep.relu and not fuse and not relu_on_bias: out += _vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
+        out += vector(funct, Mem.ACC, at[dst], Mem.ACC, at[s1], nf * ms, shift=sh, **src2)
+  if ep.relu and not fuse and not relu_on_bias: out += vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
-      out += _vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f, shift=ep.requant[1], relu=int(fuse), **row)
-  elif ep.requant: out += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
-  if ep.clamp_hi is not None: out += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
+      out += vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f,
+                    shift=ep.requant[1], relu=int(fuse), **ROW)
+  elif ep.requant:
+    out += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
+  if ep.clamp_hi is not None: out += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
@@ -255,26 +188,21 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   B = rng.integers(-128, 128, (*lead, K, N), dtype=np.int8) if B is None else np.asarray(B, np.int8)
   if A.shape != (*lead, M, K) or B.shape != (*lead, K, N): raise CompileError(f"operand shapes {A.shape} and {B.shape} do not match batch={batch} M={M} K={K} N={N}")
   if a_src is not None and batch > 1: raise CompileError("convolution windows are not batched")
-  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, C; one matrix per batch index
-  tA = a_src.tensor if a_src is not None else Tensor(0, (*lead, M, K), "int8", transposed=not ws)
-  tB = Tensor(rup(tA.nbytes, ALIGN), (*lead, K, N), "int8")
   ep = epilogue
-  tensors = {"A": tA, "B": tB}
   rows = ep.row_tensors() if ep is not None else {}
   for k, v in rows.items():
     if v.shape != (N,): raise CompileError(f"epilogue {k} has shape {v.shape}, expected ({N},)")
-    last = list(tensors.values())[-1]; tensors[k] = Tensor(rup(last.addr + last.nbytes, ALIGN), (N,), "int32")
-  last = list(tensors.values())[-1]
-  tC = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (*lead, M, N), ep.out_dtype if ep else "int32")
-  size = rup(tC.addr + tC.nbytes, ALIGN)
-  if size > 1 << 32 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
-  dram = np.zeros(size, np.uint8)
-  dram[tA.addr:tA.addr + tA.nbytes] = (a_src.image if a_src is not None else A if ws else np.swapaxes(A, -1, -2)).reshape(-1).view(np.uint8)
-  dram[tB.addr:tB.addr + tB.nbytes] = B.reshape(-1).view(np.uint8)
-  for k, v in rows.items(): dram[tensors[k].addr:tensors[k].addr + 4 * N] = v.astype("<i4").view(np.uint8)
+  # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, the per-column vectors, C;
+  # one matrix per batch index
+  tensors = dram_layout(A=a_src.tensor if a_src is not None else ((*lead, M, K), "int8", not ws), B=((*lead, K, N), "int8"),
+                        **{k: ((N,), "int32") for k in rows}, C=((*lead, M, N), ep.out_dtype if ep else "int32"))
+  tA, tB, tC = tensors["A"], tensors["B"], tensors["C"]
+  size = rup(tC.end, ALIGN)
+  if size > FIELD_MAX[Opcode.LOAD]["dram_addr"] + 1 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
+  dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": B, **rows})
 
   t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block)
-  stage_lines = _lines(cfg, t.mt, 1, t.nt)[2]
+  stage_lines = T.matmul_lines(cfg, t.mt, 1, t.nt)[2]
   a_cap, b_cap, c_cap = _buffers(cfg, N, ep, stage_lines)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
@@ -290,7 +218,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   if t.order == "nm": steps = [(bi, mi, ni, 0) for bi in range(batch) for ni in range(nn) for mi in range(nm)]
   else: steps = [(bi, mi, ni, ki) for bi in range(batch) for mi in range(nm) for ni in range(nn) for ki in kis[bi][ni]]
   n_tiles = batch * nm * nn
-  c_elem = 1 if ep and ep.requant else 4
+  c_elem = DTYPE_BYTES["int8" if ep and ep.requant else "int32"]
 
   prog, matmuls, macs = [], [], 0
   held = {"A": [None, None], "B": [None, None]}       # tile key held by each buffer
@@ -305,7 +233,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     first, last = ki == kis[bi][ni][0], ki == kis[bi][ni][-1]
     group, need, slot = [], -1, {}
     if s == 0:   # per-column vectors (bias, multipliers), once, ahead of the first tiles
-      for k in rows: group += _tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, 4)
+      for k in rows: group += tile_dma(Opcode.LOAD, Mem.ACC, rows_at[k], tensors[k].addr, 1, 0, N, C, DTYPE_BYTES["int32"])
     for op_name, key in (("A", (bi, mi, ki)), ("B", (bi, ki, ni))):
       if key in held[op_name]: slot[op_name] = held[op_name].index(key); continue
       b = loads_done[op_name] % 2; loads_done[op_name] += 1
@@ -313,10 +241,10 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
       if op_name == "A":
         sram = a_base + b * a_cap
         group += (a_src.load(sram, m0, ms, k0, ks, R) if a_src is not None
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + m0 * K + k0, ms, K, ks, R) if ws
-                  else _tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + k0 * M + m0, ks, M, ms, R))
+                  else tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + m0 * K + k0, ms, K, ks, R) if ws
+                  else tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + k0 * M + m0, ks, M, ms, R))
       else:
-        group += _tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
+        group += tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
     if first: c_tile += 1
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
@@ -324,9 +252,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     macs += ms * ks * ns
     if group:
       if need > waited:   # the buffers being overwritten were last read by step `need`
-        _flag(group, wait_next=1); waited = need
+        flag(group, wait_next=1); waited = need
         matmuls[need].f["signal_prev"] = 1
-      _flag(group, signal_next=1); mm.f["wait_prev"] = 1
+      flag(group, signal_next=1); mm.f["wait_prev"] = 1
       prog += group
     if first and c_tile >= 2: mm.f["wait_next"] = 1            # accumulator buffer freed by store of tile-2
     if last: mm.f["signal_next"] = 1                           # C tile complete: hand it to the store queue
@@ -334,9 +262,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if last:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
       vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps) if ep else []
-      st = (_tile_dma(Opcode.STORE, Mem.SPAD, stage, c_at + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
-            else _tile_dma(Opcode.STORE, Mem.ACC, cb, c_at + (m0 * N + n0) * 4, ms, 4 * N, ns, C, 4))
-      _flag(vec + st, wait_prev=1)
+      st = (tile_dma(Opcode.STORE, Mem.SPAD, stage, c_at + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
+            else tile_dma(Opcode.STORE, Mem.ACC, cb, c_at + (m0 * N + n0) * I32, ms, I32 * N, ns, C, I32))
+      flag(vec + st, wait_prev=1)
       (vec if ep and ep.requant else st)[-1].f["signal_prev"] = int(c_tile + 2 < n_tiles)   # the last reader of the accumulator tile frees it
       prog += vec + st
-  return Compiled(cfg, prog, dram, tensors, t, macs, {"A": A, "B": B}, ep)
+  return Compiled(cfg, prog, dram, tensors, t, macs, {"A": A, "B": B}, tC.read, lambda: _reference(A, B, ep))

@@ -5,9 +5,12 @@ ShapeTracker (compiler/view.py). Matmuls and convolutions are SUM reduces of MUL
 views; the scheduler recognizes them as contractions. `evaluate` is the golden reference.
 """
 from __future__ import annotations
+
 from dataclasses import dataclass
 from enum import Enum, auto
+
 import numpy as np
+
 
 class Ops(Enum):
   BUFFER = auto(); CONST = auto(); VIEW = auto()                       # data and movement

@@ -10,12 +10,15 @@ y stays in the accumulator at an 8x finer scale and each fold's line gets its co
 biases (two per-column vectors loaded once), then saturates to int8.
 """
 from __future__ import annotations
+
 import numpy as np
+
+from ..arch import vector as V
 from ..arch.config import AccelConfig
 from ..arch.isa import Mem, VecOp
-from ..arch import vector as V
-from .gemm import Compiled, CompileError, _vector
-from .softmax import row_kernel, ROW
+from .program import ROW, Compiled, CompileError, vector
+from .softmax import row_kernel
+
 
 def _params(L: int, in_scale: float, out_scale: float, eps: float):
   m, sh = V.quantize_multiplier(1 / L)
@@ -55,23 +58,23 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
   if aff: K = aff[0]
   def affine(a, out):                                  # per fold: the column multipliers and biases, then saturate to int8
     g, b = emit.columns, emit.columns + k
-    return ([i for f in range(k) for i in _vector(VecOp.REQUANT, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=g + f, shift=aff[2], **ROW)
-                                       + _vector(VecOp.ADD, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=b + f, **ROW)]
-            + _vector(VecOp.COPY, Mem.SPAD, out, Mem.ACC, a, k))
+    return ([i for f in range(k) for i in vector(VecOp.REQUANT, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=g + f, shift=aff[2], **ROW)
+                                       + vector(VecOp.ADD, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=b + f, **ROW)]
+            + vector(VecOp.COPY, Mem.SPAD, out, Mem.ACC, a, k))
   def emit(xs, a, out, *_):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
     q, mu = a + k, a + 2 * k; var = mu + 1
-    return (_vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
-            + _vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + _vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)
-            + _vector(VecOp.REQUANT, Mem.ACC, mu, Mem.ACC, mu, 1, src2_imm=1, imm=m, shift=sh)
-            + _vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, k, src2_addr=mu, **ROW)
-            + _vector(VecOp.SRAR, Mem.ACC, q, Mem.ACC, a, k, shift=4)
-            + _vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
-            + _vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
-            + _vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
-            + _vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + _vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
-            + _vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=8)
-            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
-            + (_vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW) + affine(a, out) if aff
-               else _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)))
+    return (vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
+            + vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)
+            + vector(VecOp.REQUANT, Mem.ACC, mu, Mem.ACC, mu, 1, src2_imm=1, imm=m, shift=sh)
+            + vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, k, src2_addr=mu, **ROW)
+            + vector(VecOp.SRAR, Mem.ACC, q, Mem.ACC, a, k, shift=4)
+            + vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
+            + vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
+            + vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
+            + vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
+            + vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=8)
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
+            + (vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW) + affine(a, out) if aff
+               else vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)))
   return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
                     columns=(aff[1], aff[3]) if aff else ())

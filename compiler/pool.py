@@ -7,12 +7,15 @@ requantization by 1/(KH*KW) (average pooling, same scale in and out), and stores
 Padding reads as -128 for max pooling and 0 for average pooling.
 """
 from __future__ import annotations
+
 import numpy as np
-from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
+
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN, MAX
+from ..arch.config import AccelConfig
+from ..arch.isa import Mem, Opcode, VecOp
 from .conv import Windows
+from .program import MAX, ROW, Compiled, CompileError, Tiling, dma, dram_image, dram_layout, tile_loop, vector
+
 
 def pool_reference(win: Windows, kind: str) -> np.ndarray:
   """(N*OH*OW, C) int8: the integer definition the kernel implements."""
@@ -30,40 +33,27 @@ def _windowed(cfg: AccelConfig, win: Windows, fold, acc_reserved: int = 0, param
   `params` (int32 lines) are loaded into the accumulator once, after `acc_reserved` lines, ahead of the first tile."""
   C = cfg.cols
   n = win.x.shape[0]; M, KK = n * win.oh * win.ow, win.kh * win.kw
-  tensors = {"A": win.tensor}
-  if params is not None: tensors["params"] = Tensor(rup(win.tensor.nbytes, ALIGN), params.shape, "int32")
-  last = list(tensors.values())[-1]
-  out = tensors["C"] = Tensor(rup(last.addr + last.nbytes, ALIGN), (M, win.cp), "int8")
-  dram = np.zeros(rup(out.addr + out.nbytes, ALIGN), np.uint8)
-  dram[:win.tensor.nbytes] = win.image.reshape(-1).view(np.uint8)
-  if params is not None: dram[tensors["params"].addr:tensors["params"].addr + params.nbytes] = params.astype("<i4").reshape(-1).view(np.uint8)
+  tensors = dram_layout(A=win.tensor, **({"params": (params.shape, "int32")} if params is not None else {}), C=((M, win.cp), "int8"))
+  dram = dram_image(tensors, {"A": win.image} | ({"params": params} if params is not None else {}))
+  out = tensors["C"]
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   ms = win.ow * max(1, min(win.oh, (half // 2) // (KK * win.ow), (cfg.acc_lines - acc_reserved - (0 if params is None else len(params))) // 4 // win.ow, MAX['rows'] // win.ow))
   if KK * ms > half // 2 or 4 * ms + acc_reserved > cfg.acc_lines: raise CompileError(f"window kernel {win.kh}x{win.kw}: {KK} tiles of {ms} lines do not fit the SRAMs")
   tiles = [(m0, c0) for c0 in range(0, win.cp, C) for m0 in range(0, M, ms)]
-  prog = []
-  for t, (m0, c0) in enumerate(tiles):
+  def tile(t, m0, c0):
     rows, b = min(ms, M - m0), t % 2
     base, acc, stage = b * KK * ms, b * 2 * ms, half + b * ms
     loads = [i for kk in range(KK) for i in _window(win, base + kk * ms, m0, rows, kk, c0, C)]
     if t == 0 and params is not None:
-      loads = _dma(Opcode.LOAD, Mem.ACC, 4 * ms + acc_reserved, tensors["params"].addr, 4 * C, len(params), 4 * C) + loads
-    _flag(loads, wait_next=int(t >= 2), signal_next=1)
-    back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
+      loads = dma(Opcode.LOAD, Mem.ACC, 4 * ms + acc_reserved, tensors["params"].addr, cfg.acc_line_bytes, len(params), cfg.acc_line_bytes) + loads
     vec = fold(acc, rows, base, ms, c0, stage, 4 * ms + acc_reserved)
-    _flag(vec, wait_prev=1); vec[-1].f["signal_prev"] = int(t + 2 < len(tiles))
-    st = _dma(Opcode.STORE, Mem.SPAD, stage, out.addr + m0 * win.cp + c0, min(C, win.cp - c0), rows, win.cp)
-    prog += loads + back + [fwd] + vec + st
-  return prog, tensors, dram, ms
+    return loads, vec + dma(Opcode.STORE, Mem.SPAD, stage, out.addr + m0 * win.cp + c0, min(C, win.cp - c0), rows, win.cp), len(vec) - 1
+  return tile_loop([tile(t, m0, c0) for t, (m0, c0) in enumerate(tiles)]), tensors, dram, ms
 
 def _compiled(cfg, prog, tensors, dram, ms, win, reference, x) -> Compiled:
-  M, c = tensors["C"].shape[0], win.x.shape[1]
-  out = tensors["C"]
-  prog_c = Compiled(cfg, prog, dram, tensors, Tiling(ms, win.kh * win.kw, cfg.cols, "window", 0, 0), 0, {"A": x})
-  prog_c.reference = reference
-  prog_c.read = lambda d: d[out.addr:out.addr + out.nbytes].view(np.int8).reshape(M, win.cp)[:, :c]
-  return prog_c
+  c = win.x.shape[1]
+  return Compiled(cfg, prog, dram, tensors, Tiling(ms, win.kh * win.kw, cfg.cols, "window", 0, 0), 0, {"A": x},
+                  lambda d: tensors["C"].read(d)[:, :c], reference)       # the channels, without their padding to whole lines
 
 def compile_pool2d(cfg: AccelConfig, x: np.ndarray, kind: str, k: int, stride: int, padding: int = 0) -> tuple[Compiled, Windows]:
   if kind not in ("max", "avg"): raise CompileError(f"unknown pooling {kind!r}")
@@ -72,10 +62,10 @@ def compile_pool2d(cfg: AccelConfig, x: np.ndarray, kind: str, k: int, stride: i
   m_mult, m_shift = V.quantize_multiplier(1 / KK) if kind == "avg" and KK > 1 else (0, 0)
   op = VecOp.MAX if kind == "max" else VecOp.ADD
   def fold(acc, rows, base, ms, c0, stage, _):
-    vec = _vector(VecOp.COPY, Mem.ACC, acc, Mem.SPAD, base, rows)
-    for kk in range(1, KK): vec += _vector(op, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.SPAD.value, src2_addr=base + kk * ms)
-    return vec + (_vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_imm=1, imm=m_mult, shift=m_shift) if m_mult
-                  else _vector(VecOp.COPY, Mem.SPAD, stage, Mem.ACC, acc, rows))
+    vec = vector(VecOp.COPY, Mem.ACC, acc, Mem.SPAD, base, rows)
+    for kk in range(1, KK): vec += vector(op, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.SPAD.value, src2_addr=base + kk * ms)
+    return vec + (vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_imm=1, imm=m_mult, shift=m_shift) if m_mult
+                  else vector(VecOp.COPY, Mem.SPAD, stage, Mem.ACC, acc, rows))
   prog, tensors, dram, ms = _windowed(cfg, win, fold)
   return _compiled(cfg, prog, tensors, dram, ms, win, lambda: pool_reference(win, kind), x), win
 
@@ -107,14 +97,13 @@ def compile_depthwise(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride: in
     params[ch, :KK] = wp[ch * C:(ch + 1) * C].T; params[ch, KK] = bp[ch * C:(ch + 1) * C]; params[ch, KK + 1] = mp[ch * C:(ch + 1) * C]
   def fold(acc, rows, base, ms, c0, stage, pbase):
     p = pbase + (c0 // C) * P; tmp = acc + ms
-    row = dict(src2_mem=Mem.ACC.value, src2_bcast=1)
-    vec = _vector(VecOp.MUL, Mem.ACC, acc, Mem.SPAD, base, rows, src2_addr=p, **row)
+    vec = vector(VecOp.MUL, Mem.ACC, acc, Mem.SPAD, base, rows, src2_addr=p, **ROW)
     for kk in range(1, KK):
-      vec += _vector(VecOp.MUL, Mem.ACC, tmp, Mem.SPAD, base + kk * ms, rows, src2_addr=p + kk, **row)
-      vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.ACC.value, src2_addr=tmp)
-    if bias is not None: vec += _vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_addr=p + KK, **row)
-    vec += _vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, relu=int(relu), **row)
-    if clamp_hi is not None: vec += _vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, rows, src2_imm=1, imm=clamp_hi)
+      vec += vector(VecOp.MUL, Mem.ACC, tmp, Mem.SPAD, base + kk * ms, rows, src2_addr=p + kk, **ROW)
+      vec += vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.ACC.value, src2_addr=tmp)
+    if bias is not None: vec += vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_addr=p + KK, **ROW)
+    vec += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, relu=int(relu), **ROW)
+    if clamp_hi is not None: vec += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, rows, src2_imm=1, imm=clamp_hi)
     return vec
   prog, tensors, dram, ms = _windowed(cfg, win, fold, params=params.reshape(-1, C).astype(np.int32))
   ref = lambda: depthwise_reference(win, np.asarray(w, np.int64), bias, relu, mult, shift, clamp_hi)

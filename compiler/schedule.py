@@ -14,22 +14,27 @@ int8 activations with per-tensor scales calibrated on the given input, int32 bia
 accumulation, and requantization to the next activation scale in the vector unit.
 """
 from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Callable
+
 import numpy as np
-from .ir import Node, Ops, evaluate, toposort
-from .view import View
-from .tensor import Tensor
-from .gemm import compile_gemm, Compiled, CompileError, Epilogue
-from .conv import compile_conv2d
-from .eltwise import compile_add
-from .pool import compile_pool2d, compile_depthwise
-from .softmax import compile_softmax
-from .layernorm import compile_layernorm
-from .copy import compile_copy, dma_readable
-from . import gelu as G
+
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multipliers
+from . import gelu as G
+from .conv import compile_conv2d
+from .copy import compile_copy, dma_readable
+from .eltwise import compile_add
+from .gemm import Epilogue, compile_gemm
+from .ir import Node, Ops, evaluate, toposort
+from .layernorm import compile_layernorm
+from .pool import compile_depthwise, compile_pool2d
+from .program import Compiled, CompileError
+from .softmax import compile_softmax
+from .tensor import Tensor
+from .view import View
+
 
 @dataclass(frozen=True)
 class Contraction:

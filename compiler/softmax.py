@@ -12,12 +12,15 @@ mask (causal attention) the removed logits are pushed below every kept one befor
 row's lines after its last kept logit are only zeroed: a causal softmax does about half the work.
 """
 from __future__ import annotations
+
 import math
+
 import numpy as np
-from ..arch.config import AccelConfig
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp
+
 from ..arch import vector as V
-from .gemm import Tensor, Compiled, Tiling, CompileError, _dma, _vector, _flag, rup, ALIGN, MAX
+from ..arch.config import AccelConfig
+from ..arch.isa import Mem, Opcode, VecOp
+from .program import MAX, ROW, Compiled, CompileError, Tiling, dma, dram_image, dram_layout, tile_loop, vector
 
 E_SHIFT = 12                 # Q1.30 -> Q1.18 before summing: 2048 x 2^18 < 2^31; 1/sum <= 2^16 in Q16.16, so K/sum < 2^31 for K <= 2^13
 
@@ -59,41 +62,31 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
   rows, L = x.shape
   if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
   k, per_row = L // C, acc_per_row(L // C)
-  tx = Tensor(0, x.shape, "int8"); to = Tensor(rup(x.size, ALIGN), x.shape, "int8")
-  te = Tensor(rup(to.addr + x.size, ALIGN), extra.shape, "int8") if extra is not None else None
-  end = te.addr + extra.size if te else to.addr + x.size
-  tv = [Tensor(rup(end, ALIGN) + i * rup(4 * L, ALIGN), (L,), "int32") for i in range(len(columns))]
-  dram = np.zeros(rup(tv[-1].addr + 4 * L if tv else end, ALIGN), np.uint8); dram[:x.size] = x.reshape(-1).view(np.uint8)
-  if te: dram[te.addr:te.addr + extra.size] = extra.reshape(-1).view(np.uint8)
-  for t_, v in zip(tv, columns): dram[t_.addr:t_.addr + 4 * L] = np.asarray(v, "<i4").view(np.uint8)
+  values = {"A": x} | ({"mask": extra} if extra is not None else {}) | {f"column{i}": v for i, v in enumerate(columns)}
+  ts = dram_layout(A=(x.shape, "int8"), C=(x.shape, "int8"), **({"mask": (extra.shape, "int8")} if extra is not None else {}),
+                   **{f"column{i}": ((L,), "int32") for i in range(len(columns))})
+  dram = dram_image(ts, values)
+  tx, to, te, tv = ts["A"], ts["C"], ts.get("mask"), [ts[f"column{i}"] for i in range(len(columns))]
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   acc_rows = cfg.acc_lines - len(columns) * k               # the column vectors' lines sit at the top of the accumulator
   emit.columns = acc_rows
   block = max(1, min(rows, (acc_rows // 2) // per_row, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k, (half // 4) // k if te else rows))
-  tiles = list(range(0, rows, block)); prog = []
-  for t, r0 in enumerate(tiles):
-    nr, b = min(block, rows - r0), t % 2
+  def tile(t):
+    r0 = t * block; nr, b = min(block, rows - r0), t % 2
     sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row
-    loads = [i for j, t_ in enumerate(tv) if t == 0 for i in _dma(Opcode.LOAD, Mem.ACC, acc_rows + j * k, t_.addr, 4 * C, k, 4 * C)]
-    loads += _dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
+    loads = [i for j, t_ in enumerate(tv) if t == 0 for i in dma(Opcode.LOAD, Mem.ACC, acc_rows + j * k, t_.addr, cfg.acc_line_bytes, k, cfg.acc_line_bytes)]
+    loads += dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
     sext = 2 * block * k + b * block * k                    # the extra rows after the two input buffers
     for r in (range(r0, r0 + nr) if te else ()):            # its rows r % P, in runs that do not wrap
       if r == r0 or r % len(extra) == 0:
         n = min(r0 + nr - r, len(extra) - r % len(extra))
-        loads += _dma(Opcode.LOAD, Mem.SPAD, sext + (r - r0) * k, te.addr + (r % len(extra)) * L, C, n * k, C)
-    _flag(loads, wait_next=int(t >= 2), signal_next=1)
-    back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    fwd = Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_prev=1, signal_next=1)
+        loads += dma(Opcode.LOAD, Mem.SPAD, sext + (r - r0) * k, te.addr + (r % len(extra)) * L, C, n * k, C)
     vec = [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k, r0 + i)]
-    _flag(vec, wait_prev=1)
-    vec[max(j for j, v in enumerate(vec) if v.funct == input_reader.value)].f["signal_prev"] = int(t + 2 < len(tiles))
-    st = _dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C)
-    prog += loads + back + [fwd] + vec + st
-  c = Compiled(cfg, prog, dram, {"A": tx, "C": to} | ({"mask": te} if te else {}), Tiling(block, k, C, "rows", 0, 0), 0, {"A": x})
-  c.reference = reference
-  return c
-
-ROW = dict(src2_mem=Mem.ACC.value, src2_bcast=1)      # src2: one accumulator line (per-row value in every lane)
+    last = max(j for j, v in enumerate(vec) if v.funct == input_reader.value)
+    return loads, vec + dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C), last
+  prog = tile_loop([tile(t) for t in range(-(-rows // block))])
+  tensors = {"A": tx, "C": to} | ({"mask": te} if te else {})      # the column vectors are not listed
+  return Compiled(cfg, prog, dram, tensors, Tiling(block, k, C, "rows", 0, 0), 0, {"A": x}, to.read, reference)
 
 def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: float = 1 / 127, mask: np.ndarray | None = None) -> Compiled:
   """x: int8 (rows, L) logits at `scale`; the result is int8 probabilities at `out_scale` (1/K, K integer).
@@ -108,16 +101,16 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
   def emit(xs, a, out, ms, r):                         # acc: k lines of the row, then its max and its sum
     m, s, v = a + k, a + k + 1, live[r % len(live)] if live else k
     logits, src = ([], (Mem.SPAD, xs)) if mask is None else (   # masked: x - B·mask in the accumulator (the mask is 1 where removed)
-      _vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, v, src2_imm=1, imm=-mb & 0xFFFFFFFF)
-      + _vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, v, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
-    return (logits + _vector(VecOp.RMAX, Mem.ACC, m, *src, v) + _vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
-            + _vector(VecOp.SUB, Mem.ACC, a, *src, v, src2_addr=m, **ROW)
-            + _vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, v, src2_imm=1, imm=imm_t)
-            + _vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, v, shift=16) + _vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, v, shift=E_SHIFT)
-            + _vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, v) + _vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
-            + _vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
-            + _vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, 1, src2_imm=1, imm=K)       # K/sum, not K·e: one line, the same product
-            + _vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, v, src2_addr=s, shift=3, **ROW)
-            + (_vector(VecOp.MUL, Mem.SPAD, out + v, Mem.SPAD, out + v, k - v, src2_imm=1, imm=0) if v < k else []))
+      vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, v, src2_imm=1, imm=-mb & 0xFFFFFFFF)
+      + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, v, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
+    return (logits + vector(VecOp.RMAX, Mem.ACC, m, *src, v) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
+            + vector(VecOp.SUB, Mem.ACC, a, *src, v, src2_addr=m, **ROW)
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, v, src2_imm=1, imm=imm_t)
+            + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, v, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, v, shift=E_SHIFT)
+            + vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, v) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
+            + vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, 1, shift=30 - E_SHIFT)
+            + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, 1, src2_imm=1, imm=K)       # K/sum, not K·e: one line, the same product
+            + vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, v, src2_addr=s, shift=3, **ROW)
+            + (vector(VecOp.MUL, Mem.SPAD, out + v, Mem.SPAD, out + v, k - v, src2_imm=1, imm=0) if v < k else []))
   return row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale, mask),
                     mask.astype(np.int8) if mask is not None else None)

@@ -6,9 +6,12 @@ node over the source and cost nothing. matmul and conv2d are multiplies of expan
 over the contracted axes, exactly as a user could write them by hand.
 """
 from __future__ import annotations
+
 import math
+
 import numpy as np
-from .ir import Node, Ops, evaluate, DTYPES
+
+from .ir import DTYPES, Node, Ops, evaluate
 from .view import ShapeTracker
 
 LOG2_E, LN_2 = math.log2(math.e), math.log(2)

@@ -6,9 +6,12 @@ flip and stride only make a new View; a reshape no single View can express stack
 (a ShapeTracker). Nothing is copied until the graph is lowered.
 """
 from __future__ import annotations
-import math
+
 from dataclasses import dataclass
+import math
+
 import numpy as np
+
 
 def strides_for(shape) -> tuple[int, ...]:
   st, acc = [], 1

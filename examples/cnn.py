@@ -2,6 +2,7 @@
 examples/cnn.py --config edge` quantizes it and runs every conv through DMA windows."""
 from tinyaccel.compiler.tensor import Tensor
 
+
 def _conv(cin, cout, k, seed):
   return (Tensor.randn(cout, cin, k, k, seed=seed) * (cin * k * k) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 100) * 0.1).realize()
 

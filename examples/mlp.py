@@ -2,6 +2,7 @@
 runs it kernel by kernel on the accelerator model."""
 from tinyaccel.compiler.tensor import Tensor
 
+
 def workload(batch=64, d_in=256, d_hidden=512, d_out=10):
   x = Tensor.randn(batch, d_in, seed=0)
   w1, b1 = (Tensor.randn(d_hidden, d_in, seed=1) * d_in ** -0.5).realize(), (Tensor.randn(d_hidden, seed=2) * 0.1).realize()

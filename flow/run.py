@@ -6,17 +6,24 @@ statistics (arch/stats.py) merge, the cost model (reports/cost.py) prices. `run_
 turns any of them into the `--json` document the CLI prints and `tinyaccel report` reads.
 """
 from __future__ import annotations
-import importlib.util, os
+
 from dataclasses import dataclass, field
+import importlib.util
+import os
+
 import numpy as np
+
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
-from ..compiler.gemm import Compiled, Epilogue, compile_gemm
-from ..compiler.schedule import GraphLowering, schedule, GemmKernel, ConvKernel, LayerNormKernel
+from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.ir import Ops
+from ..compiler.program import Compiled
+from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
-from ..sim.model import Machine, Result, run as simulate
 from ..reports.cost import cost_report
+from ..sim.model import Machine, Result
+from ..sim.model import run as simulate
+
 
 class WorkloadError(ValueError):
   """A workload that does not exist or cannot be built (unknown name, a FILE.py that fails): one line."""

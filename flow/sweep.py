@@ -27,13 +27,22 @@ the family, and both synthesis and place-and-route are cached by Verilog hash un
 cycles for the workload at the achieved Fmax (reports/fpga.perf_per_usd).
 """
 from __future__ import annotations
-import hashlib, itertools, json, os, random, tomllib
+
 from concurrent.futures import ProcessPoolExecutor, as_completed
+import hashlib
+import itertools
+import json
+import os
+import random
+import tomllib
+
 from tqdm import tqdm
-from ..arch.config import load_config, ConfigError
+
+from ..arch.config import ConfigError, load_config
 from ..helpers import atomic_write
-from ..reports.fpga import perf_per_usd, peak_flops_per_s
+from ..reports.fpga import peak_flops_per_s, perf_per_usd
 from .run import evaluate
+
 
 class SweepError(ValueError): pass
 
@@ -51,7 +60,7 @@ def load_sweep(path: str) -> dict:
 
 def _fpga_spec(path: str, f: dict) -> dict:
   """The [fpga] table checked, with its defaults."""
-  from ..rtl.fpga import TARGETS, TOPS, IMEM_DEPTH
+  from ..rtl.fpga import IMEM_DEPTH, TARGETS, TOPS
   bad = lambda msg: SweepError(f"{path}: fpga.{msg}")
   for k in f:
     if k not in ("targets", "freq_mhz", "top", "imem_depth", "seed", "board_usd"):
@@ -114,20 +123,20 @@ def _executor(jobs: int, scheduler: str | None):
   """A process pool on this machine, or a dask.distributed cluster's executor: the same futures API,
   and every result comes back here to be stored, so workers need no shared disk."""
   if not scheduler: return ProcessPoolExecutor(jobs)
-  try: from distributed import Client
+  try: from distributed import Client  # noqa: I001 (one-line optional import)
   except ImportError: raise SweepError("--scheduler needs dask.distributed: pip install -e .[dist]") from None
   try: client = Client(scheduler, timeout="5s")
   except OSError as e: raise SweepError(f"cannot reach the dask scheduler at {scheduler}: {e}") from None
   return client.get_executor()
 
 def _synth_task(args):
-  from ..rtl.fpga import synthesize, FpgaError
+  from ..rtl.fpga import FpgaError, synthesize
   base, over, target, fpga, root = args
   try: synthesize(load_config(base, **over), target, fpga["top"], fpga["imem_depth"], root, progress=False); return None
   except (ConfigError, FpgaError) as e: return str(e)
 
 def _pnr_task(args):
-  from ..rtl.fpga import run, FpgaError
+  from ..rtl.fpga import FpgaError, run
   base, over, (target, freq), fpga, root = args
   try: return run(load_config(base, **over), target, freq, fpga["top"], fpga["imem_depth"], root, progress=False, seed=fpga["seed"])
   except (ConfigError, FpgaError) as e: return str(e)

@@ -1,13 +1,17 @@
 """The RTL held against the model: one program, a compiled GEMM, a random legal program, or a whole network kernel
 by kernel (rtl/cosim.py runs each program on the simulator; this module says which programs and what must match)."""
 from __future__ import annotations
+
 import numpy as np
+
 from ..arch.config import AccelConfig
-from ..compiler.gemm import Compiled, compile_gemm
+from ..compiler.gemm import compile_gemm
+from ..compiler.program import Compiled
 from ..compiler.tensor import Tensor
-from ..sim.randprog import random_program
 from ..rtl.cosim import verify
+from ..sim.randprog import random_program
 from .run import run_graph
+
 
 def verify_compiled(cfg: AccelConfig, c: Compiled, sim: str = "icarus", waves: str | None = None) -> dict:
   """A compiled program on model and RTL: equal DRAM images, equal (start, end) per instruction, and the RTL's output

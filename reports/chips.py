@@ -5,8 +5,11 @@ finds the measured H100 throughput and power for a workload in `data/h100_measur
 variant at that batch; never a number the file lacks) and prices it at the cited H100 sale price.
 """
 from __future__ import annotations
-import csv, os
-from .cost import _data, cite, _num
+
+import csv
+import os
+
+from .cost import _data, _num, cite
 
 CSV_PATH = os.path.join(os.path.dirname(__file__), "data", "h100_measured.csv")
 COMPARE = ("H100 SXM5 (chip, $25k-30k sale)", "H200 SXM (HGX/8, 2025-01)", "B200 (ASP est.)", "A100 SXM 80GB (2020 list)", "MI300X (street est.)",

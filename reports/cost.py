@@ -6,8 +6,13 @@ Where the data has a gap, the constant is an explicit, named assumption (`ASSUMP
 with every result. Formulas and sources: docs/cost-model.md.
 """
 from __future__ import annotations
-import json, math, os, re
+
 from functools import lru_cache
+import json
+import math
+import os
+import re
+
 from ..arch.config import AccelConfig
 
 DATA_PATH = os.path.join(os.path.dirname(__file__), "data", "cost_data.json")

@@ -1,7 +1,9 @@
 """Performance per dollar of an FPGA build (`tinyaccel fpga --workload`, FPGA sweep points): the model's cycles for
 the workload at the Fmax the build achieved (rtl/fpga.py measures it), priced at the board the user names."""
 from __future__ import annotations
-from ..arch.config import peak_flops_per_s as peak_at, cycles_to_seconds
+
+from ..arch.config import cycles_to_seconds
+from ..arch.config import peak_flops_per_s as peak_at
 from ..arch.stats import Stats
 
 NO_BOARD_PRICE = ("no board price: the reference data (cost_data.json, fpga_boards) cites none for ECP5 or iCE40 "

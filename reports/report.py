@@ -5,14 +5,23 @@ and stalls, DRAM traffic against compulsory bytes, and the three queues' timelin
 or a network) and writes `index.html`, one PNG per plot, `results.csv` and `results.json`, atomically.
 """
 from __future__ import annotations
-import csv, html, io, json, os
+
+import csv
+import html
+import io
+import json
+import os
+
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
 from ..arch.config import AccelConfig, cycles_to_seconds
-from ..helpers import atomic_write
 from ..arch.isa import QUEUE_NAMES
-from .chips import peak_rows, h100_measured
+from ..helpers import atomic_write
+from .chips import h100_measured, peak_rows
+
 
 def _label(r: dict) -> str:
   w, c = r["workload"], r["config"]

@@ -10,9 +10,10 @@ j cycles) while the current fold streams, and are captured into each PE's shadow
 `capture` wave; the first activation row of a fold carries a `flip` tag that travels with it and
 makes each PE switch to its shadow weights exactly when the new fold's data reaches it.
 """
-from amaranth.hdl import Module, Mux, Signal, Cat, Instance, ClockSignal, ResetSignal, signed
-from amaranth.lib import wiring, data
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
 from .common import delay
 
 MUL_STAGES = 3     # ws multiplier pipeline depth: 150 MHz for 8x8 on an ECP5-85k (docs/fpga.md); invisible to the ISA timing

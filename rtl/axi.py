@@ -10,10 +10,11 @@ is accepted, so R and B are always taken, and a response is handed to the core i
 
 Control (AXI4-Lite, 32-bit): registers at 0x00.., the program window above them; see REGS and docs/fpga.md.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, Const, EnableInserter, ResetInserter
-from amaranth.lib import wiring, fifo
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, ResetInserter, Signal
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
 from .dma import port_geometry
 from .top import Accelerator
 

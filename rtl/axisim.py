@@ -3,17 +3,21 @@ AXI4-Lite and polls STATUS, and an AXI4 memory that answers bursts after `latenc
 every channel (ready and valid gaps), so the bridge's back-pressure and the core's clock enable are exercised. Built as for the FPGA (`lvt`: the
 accumulator's banks are LVT memories, rtl/lvt.py)."""
 from __future__ import annotations
-import random
+
 from collections import deque
 from dataclasses import dataclass
-import numpy as np
+import random
+
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
+import numpy as np
+
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, encode
-from .axi import AxiAccelerator, REGS, prog_base
-from .top import Accelerator
+from .axi import REGS, AxiAccelerator, prog_base
 from .fpga import FpgaBuild
+from .top import Accelerator
+
 
 @dataclass
 class AxiRun:

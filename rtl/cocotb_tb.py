@@ -6,11 +6,15 @@ records every instruction's start and completion cycle, and writes the results f
 Cycle 0 is the first cycle the accelerator runs (`running` high). Signals are sampled and driven at the
 falling edge, so a response driven in cycle c is seen by the rising edge that ends cycle c.
 """
-import json, os
+import json
+import os
+
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
+
 from ..arch.isa import QUEUE_NAMES
+
 
 @cocotb.test()
 async def run_job(dut):

@@ -1,5 +1,6 @@
 """Small building blocks shared by the RTL units."""
-from amaranth.hdl import Module, Signal, Mux, Value
+from amaranth.hdl import Module, Mux, Signal, Value
+
 
 def delay(m: Module, sig, n: int, name: str):
   """`sig` delayed by n cycles through registers."""

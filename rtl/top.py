@@ -7,17 +7,19 @@ zero), and a DMA finds the port's address stage free; the store queue wins the p
 no fetch bubble: each queue reads its own instruction buffer one instruction ahead.
 """
 from math import gcd
-from amaranth.hdl import Module, Signal, Mux, Cat, Shape
-from amaranth.lib import wiring, data
+
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
-from ..arch.config import AccelConfig, DTYPE_BYTES
-from ..arch.isa import Instruction, Opcode, Queue, QUEUE_OF, INSTR_BITS
+
+from ..arch.config import DTYPE_BYTES, AccelConfig
+from ..arch.isa import INSTR_BITS, QUEUE_OF, Instruction, Opcode, Queue
 from .dma import DmaEngine, dram_signature, port_geometry
 from .matmul import MatmulUnit
-from .vector import VectorUnit
 from .sram import Sram
+from .vector import VectorUnit
 
 LOAD, COMPUTE, STORE = (q.value for q in Queue)
 SEMAPHORES = {"l2c": (LOAD, COMPUTE), "c2l": (COMPUTE, LOAD), "c2s": (COMPUTE, STORE), "s2c": (STORE, COMPUTE)}

@@ -9,16 +9,17 @@ instruction, which issues in that cycle and whose reads are transparent to it, r
 model reads every operand before it writes: row r is written before row r + 1 is read, so the model refuses a
 destination inside a later row of a source, and a broadcast src2 line is read once, in row 0, and held.
 """
-from amaranth.hdl import Module, Signal, Mux, Cat, Const, Value, signed, unsigned
-from amaranth.lib import wiring, data
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
-from ..arch.config import AccelConfig, DTYPE_BYTES
-from ..arch.isa import Instruction, Mem, VecOp, Vector, UNARY_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS
-from ..arch.timing import VECTOR_STAGES
+
 from ..arch import vector as V
-from ..arch.vector import I32_MIN, I32_MAX, I8_MIN, I8_MAX, TABLE_BITS, INTERP_BITS
+from ..arch.config import DTYPE_BYTES, AccelConfig
+from ..arch.isa import READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instruction, Mem, VecOp, Vector
+from ..arch.timing import VECTOR_STAGES
+from ..arch.vector import I8_MAX, I8_MIN, I32_MAX, I32_MIN, INTERP_BITS, TABLE_BITS
 from .common import latched
 from .sram import line_layout
 

@@ -5,16 +5,23 @@ from the rules of arch/timing.py (its queue, its tokens, the DRAM port), and the
 with the earliest start is issued next. Numerics are bit-exact int8 x int8 -> int32 (wrapping).
 """
 from __future__ import annotations
-import csv, io, json, time
+
 from concurrent.futures import ThreadPoolExecutor
+import csv
 from dataclasses import dataclass, field
+import io
+import json
+import time
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from ..arch.config import AccelConfig, DTYPE_BYTES, DRAM_DTYPE
-from ..arch.stats import Stats
-from ..arch.isa import Instr, Opcode, Queue, Mem, VecOp, QUEUE_NAMES, MEM_NAMES
-from ..arch import vector as V
+
 from ..arch import timing as T
+from ..arch import vector as V
+from ..arch.config import DRAM_DTYPE, DTYPE_BYTES, AccelConfig
+from ..arch.isa import MEM_NAMES, QUEUE_NAMES, Instr, Mem, Opcode, Queue, VecOp
+from ..arch.stats import Stats
+
 
 class ProgramError(ValueError):
   """A program the hardware cannot run (out-of-range address, bank conflict, deadlock ...)."""

@@ -10,11 +10,14 @@ store for the data; store -> compute -> load (a SYNC on the compute queue) retur
 loads two phases later. The programs are race-free and deadlock-free by construction.
 """
 from __future__ import annotations
+
 import numpy as np
-from ..arch.config import AccelConfig, DTYPE_BYTES
-from ..arch.isa import Instr, Opcode, Mem, Queue, VecOp, FIELD_MAX
+
 from ..arch import timing as T
+from ..arch.config import DTYPE_BYTES, AccelConfig
+from ..arch.isa import FIELD_MAX, Instr, Mem, Opcode, Queue, VecOp
 from ..arch.vector import MAX_SHIFT
+
 
 def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16, vector: bool = True) -> tuple[list[Instr], np.ndarray]:
   """`vector=False` leaves out VECTOR instructions (for units that do not implement them yet)."""

@@ -1,7 +1,9 @@
 import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.gemm import compile_gemm
-from tinyaccel.sim.model import run, Machine
+from tinyaccel.sim.model import Machine, run
+
 
 def gemm(cfg, m, k, n, seed=0):
   """Compile and run; returns (compiled, result, machine)."""

@@ -1,5 +1,11 @@
 """The command line as a user runs it: exit codes, one-line errors, JSON keys, files."""
-import json, os, subprocess, sys, pytest
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
 
 def tinyaccel(*args, cwd=None):
   return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True, cwd=cwd)

@@ -1,5 +1,7 @@
 import pytest
-from tinyaccel.arch.config import load_config, presets, from_dict, ConfigError
+
+from tinyaccel.arch.config import ConfigError, from_dict, load_config, presets
+
 
 def test_presets_load_and_match_the_issue():
   assert presets() == ["edge", "server", "tiny"]

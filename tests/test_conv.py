@@ -1,12 +1,15 @@
 """conv2d lowered to a GEMM whose A tiles are DMA windows over the padded NHWC input (no im2col in
 DRAM): bit-exact against the Tensor frontend's conv2d, with an int8 fused epilogue too."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
-from tinyaccel.compiler.conv import compile_conv2d
-from tinyaccel.compiler.gemm import Epilogue, CompileError
-from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.arch.vector import quantize_multiplier
-from tinyaccel.sim.model import run, Machine
+from tinyaccel.compiler.conv import compile_conv2d
+from tinyaccel.compiler.gemm import Epilogue
+from tinyaccel.compiler.program import CompileError
+from tinyaccel.compiler.tensor import Tensor
+from tinyaccel.sim.model import Machine, run
 
 CASES = [(1, 4, 6, 6, 5, 3, 1, 1, 1), (2, 6, 9, 7, 3, 3, 2, 1, 1), (1, 3, 8, 8, 4, 3, 1, 2, 2), (1, 8, 5, 5, 9, 1, 1, 0, 1), (3, 4, 4, 4, 2, 2, 2, 0, 1),
          (2, 1, 7, 6, 5, 3, 2, 1, 1), (1, 2, 5, 5, 3, 2, 1, 1, 1)]     # the last two: few channels -> packed windows
@@ -37,7 +40,9 @@ def test_conv_with_int8_epilogue_and_errors():
   with pytest.raises(CompileError, match="channels"): compile_conv2d(cfg, x, wt[:, :3])
 
 def test_cnn_graph_found_in_the_ir_and_run_quantized():
-  import importlib.util, os
+  import importlib.util
+  import os
+
   from tinyaccel.compiler.schedule import schedule
   from tinyaccel.flow import run_graph
   spec = importlib.util.spec_from_file_location("cnn", os.path.join(os.path.dirname(__file__), "..", "examples", "cnn.py"))
@@ -51,9 +56,9 @@ def test_cnn_graph_found_in_the_ir_and_run_quantized():
   assert [k.stats.macs for k in r.kernels[:3]] == [2 * 16 * 3 * 9 * 64, 2 * 32 * 16 * 9 * 16, 2 * 32 * 32 * 9 * 4]   # useful MACs, analytical
 
 def test_residual_block_runs_with_a_vector_add_kernel():
+  from tinyaccel.compiler.eltwise import compile_add
   from tinyaccel.compiler.schedule import schedule
   from tinyaccel.flow import run_graph
-  from tinyaccel.compiler.eltwise import compile_add
   def conv(cin, cout, seed): return (Tensor.randn(cout, cin, 3, 3, seed=seed) * (cin * 9) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 9) * 0.1).realize()
   x = Tensor.randn(2, 4, 6, 6, seed=0)
   (w0, b0), (w1, b1), (w2, b2) = conv(4, 8, 1), conv(8, 8, 2), conv(8, 8, 3)
@@ -88,7 +93,7 @@ def test_zero_weight_tiles_are_skipped():
   cfg = load_config("tiny"); rng = np.random.default_rng(1)
   A = rng.integers(-128, 128, (16, 24)).astype(np.int8); B = rng.integers(-128, 128, (24, 8)).astype(np.int8)
   B[8:16, :4] = 0; B[:, 4:] = 0                                           # one zero k block under n tile 0; n tile 1 all zero
-  from tinyaccel.compiler.gemm import compile_gemm, Tiling
+  from tinyaccel.compiler.gemm import Tiling, compile_gemm
   c = compile_gemm(cfg, 16, 24, 8, A=A, B=B, tiling=Tiling(16, 8, 4, "mnk", 0, 0))
   mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
   assert np.array_equal(c.read(mach.dram), A.astype(np.int32) @ B.astype(np.int32))   # the all-zero n tile is still written (zeros)

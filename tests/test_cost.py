@@ -1,9 +1,29 @@
 """Cost, area and energy models against hand calculations from the cited numbers, and the
 calibration rows of the reference data (its derived_cost_model_examples)."""
-import json, math, subprocess, sys, pytest
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
 from tinyaccel.arch.config import load_config
-from tinyaccel.reports.cost import (constants, cite, die_cost_usd, dies_per_wafer, yield_nb, yield_poisson, area_mm2, energy_pj,
-                                    sram_pj_per_byte, cost_report, nre_usd, wafer_price_usd, rent_usd_per_hour, _num)
+from tinyaccel.reports.cost import (
+  _num,
+  area_mm2,
+  cite,
+  constants,
+  cost_report,
+  die_cost_usd,
+  dies_per_wafer,
+  energy_pj,
+  nre_usd,
+  rent_usd_per_hour,
+  sram_pj_per_byte,
+  wafer_price_usd,
+  yield_nb,
+  yield_poisson,
+)
 
 C = constants()
 
@@ -69,7 +89,7 @@ def test_cli_cost_and_run_keys():
   assert r["energy_pj"]["total"] > 0 and r["flops_per_usd"] == pytest.approx(r["achieved_flops_per_s"] / r["chip_cost_usd"]["total"])
 
 def test_reference_chips_and_h100_measured():
-  from tinyaccel.reports.chips import peak_rows, h100_measured, h100_price_usd
+  from tinyaccel.reports.chips import h100_measured, h100_price_usd, peak_rows
   rows = {r["name"]: r for r in peak_rows()}
   assert rows["H100 SXM5 (chip, $25k-30k sale)"]["peak_flops_per_usd"] == 36.0e9 and rows["RX 7900 XTX @ $999"]["peak_flops_per_usd"] == 122.9e9
   assert h100_price_usd()[0] == 27_500

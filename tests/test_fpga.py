@@ -1,10 +1,17 @@
 """The FPGA flow (rtl/fpga.py, `tinyaccel fpga`): refusals that need no tools, then, when yowasp is installed, a real
 synthesis, placement and routing of a small design on an ECP5 with its numbers checked for consistency."""
-import json, os, subprocess, sys, time
-import pytest
+import json
+import os
+import subprocess
+import sys
+import time
+
 from amaranth.utils import ceil_log2
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.rtl import fpga
+
 
 def tinyaccel(*args, **kw):
   return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True, **kw)
@@ -76,8 +83,8 @@ def test_whole_cores_route_with_router2_from_a_clock_pin(monkeypatch, tmp_path, 
     assert open(lpf).read() == 'LOCATE COMP "clk" SITE "G2";\n'
 
 def test_harness_turns_every_port_bit_into_a_scan_register():
-  from tinyaccel.rtl.top import Accelerator
   from tinyaccel.rtl.axi import AxiAccelerator
+  from tinyaccel.rtl.top import Accelerator
   core = Accelerator(load_config("tiny"), 64)
   h = fpga.ScanHarness(AxiAccelerator(core))
   lite = ceil_log2(64) + 7
@@ -186,8 +193,8 @@ def test_fpga_sweep_shares_one_synthesis_and_caches_every_point(array_root, tmp_
   """A sweep over two ECP5 sizes: one synthesis for both (and for the test above: the same Verilog), a place and
   route each, the model's cycles at each achieved Fmax, the user's board price where given; rerun, nothing runs."""
   need_tools()
-  from tinyaccel.flow.sweep import run_sweep
   from tinyaccel.flow import evaluate
+  from tinyaccel.flow.sweep import run_sweep
   f = tmp_path / "s.toml"
   f.write_text('base = "tiny"\n[fpga]\ntargets = ["ecp5-25k", "ecp5-45k"]\nfreq_mhz = [25]\ntop = "array"\nboard_usd = { ecp5-25k = 50 }\n'
                '[workloads]\ngemm = ["64x64x64"]\n')

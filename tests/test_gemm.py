@@ -1,12 +1,17 @@
 """GEMM lowering on the model: bit-exact against numpy, never faster than the roofline, never
 less traffic than compulsory, for shapes that stress tiling (1, primes, non-multiples, > SRAM)."""
-import numpy as np, pytest
-from hypothesis import given, settings, strategies as st, HealthCheck
-from tinyaccel.arch.config import load_config
-from tinyaccel.compiler.gemm import compile_gemm, CompileError, gemm_reference
-from tinyaccel.arch import timing as T
-from tinyaccel.sim.model import run, Machine
 from conftest import gemm
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
+from tinyaccel.arch import timing as T
+from tinyaccel.arch.config import load_config
+from tinyaccel.compiler.gemm import compile_gemm, gemm_reference
+from tinyaccel.compiler.program import CompileError
+from tinyaccel.sim.model import Machine, run
+
 
 def check(cfg, m, k, n, seed=0):
   c, res, mach = gemm(cfg, m, k, n, seed)
@@ -71,8 +76,8 @@ def test_errors_are_one_line():
 @pytest.mark.parametrize("bias,relu,scale", [(True, False, None), (False, True, None), (False, False, 1 / 4000), (True, True, 1 / 3000)])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (37, 50, 29), (70, 300, 41)])
 def test_fused_epilogue(shape, dataflow, bias, relu, scale):
-  from tinyaccel.compiler.gemm import Epilogue
   from tinyaccel.arch.vector import quantize_multiplier
+  from tinyaccel.compiler.gemm import Epilogue
   cfg = load_config("tiny", dataflow=dataflow); m, k, n = shape
   ep = Epilogue(bias=np.random.default_rng(1).integers(-40000, 40000, n).astype(np.int32) if bias else None, relu=relu,
                 requant=quantize_multiplier(scale) if scale else None)

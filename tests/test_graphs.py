@@ -2,8 +2,11 @@
 bit-exact against its integer reference (`correct`) and the dequantized result stays close to the float32
 interpreter's (the IR's golden reference)."""
 import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import numpy as np
-from hypothesis import given, settings, strategies as st, HealthCheck
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.flow import run_graph

@@ -1,7 +1,22 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
-from hypothesis import given, strategies as st, settings
-from tinyaccel.arch.isa import (Instr, Opcode, FIELDS, FLAGS, Instruction, INSTR_BITS, IsaError,
-                                encode, decode, asm, disasm, encode_program, decode_program)
+
+from tinyaccel.arch.isa import (
+  FIELDS,
+  FLAGS,
+  INSTR_BITS,
+  Instr,
+  Instruction,
+  IsaError,
+  Opcode,
+  asm,
+  decode,
+  decode_program,
+  disasm,
+  encode,
+  encode_program,
+)
 
 ENUM_LIMIT = {"mem": 2, "queue": 3, "funct": 20, "dst_mem": 2, "src1_mem": 2, "src2_mem": 2}
 

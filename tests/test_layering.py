@@ -1,7 +1,10 @@
 """The flow has no back-edges: compiler -> program -> {model, RTL} -> statistics -> reports, with arch/ under everything,
 the flow layer above the libraries and the CLI on top. Every import of every module (top-level or inside a function)
 is read from its source and checked against the table below, so a change cannot quietly bring a back-edge in."""
-import ast, os, pytest
+import ast
+import os
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # layer -> the layers it may import (itself always). The top-level modules are layers of their own.

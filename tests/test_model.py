@@ -1,9 +1,14 @@
 """Malformed programs are refused with one line naming the instruction; traces export."""
-import csv, io, json, pytest
+import csv
+import io
+import json
+
+from conftest import gemm
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import asm
-from tinyaccel.sim.model import run, Machine, ProgramError
-from conftest import gemm
+from tinyaccel.sim.model import Machine, ProgramError, run
 
 BAD = [
   ("load mem=spad sram_addr=1020 dram_addr=0 line_bytes=4 rows=8 dram_stride=4 outer=1 outer_stride=0", "instruction 0 (load): spad lines 1020..1027 exceed"),

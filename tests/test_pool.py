@@ -1,12 +1,15 @@
 """Pooling on the vector unit with DMA windows, and a ResNet-style graph (stem conv, max pool,
 residual block, global average pool, linear head) found in the IR and run end to end."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.pool import compile_pool2d
-from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.compiler.schedule import schedule
+from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.flow import run_graph
-from tinyaccel.sim.model import run, Machine
+from tinyaccel.sim.model import Machine, run
+
 
 @pytest.mark.parametrize("kind,shape,k,s,p", [("max", (1, 4, 6, 6), 2, 2, 0), ("max", (2, 6, 7, 7), 3, 2, 1), ("avg", (1, 4, 6, 6), 2, 2, 0), ("avg", (2, 5, 7, 7), 7, 1, 0)])
 def test_pool_kernels(kind, shape, k, s, p):

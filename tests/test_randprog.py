@@ -1,11 +1,15 @@
 """Random legal programs (sim/randprog.py): every instruction kind with random fields; the model runs
 them without a range, race or deadlock error, its timing does not depend on the numerics, and the
 generator is deterministic. These are the programs the RTL co-simulation will replay."""
-import collections, numpy as np, pytest
+import collections
+
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
-from tinyaccel.arch.isa import encode_program, Opcode
+from tinyaccel.arch.isa import Opcode, encode_program
+from tinyaccel.sim.model import Machine, run
 from tinyaccel.sim.randprog import random_program
-from tinyaccel.sim.model import run, Machine
 
 CONFIGS = [("tiny", {}), ("tiny", {"dataflow": "os"}), ("tiny", {"rows": 8, "cols": 8, "spad_kib": 16, "acc_kib": 16})]
 

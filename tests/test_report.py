@@ -1,5 +1,11 @@
 """The HTML report: every plot is written, and the page references only files that exist."""
-import json, re, subprocess, sys, pytest
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
 
 def tinyaccel(*args): return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True)
 

@@ -1,12 +1,15 @@
 """Quantized softmax on the vector unit: bit-exact with its integer definition, within about half an
 output step of the real softmax, and lane reductions that broadcast to every lane."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
+from tinyaccel.arch import vector as V
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import VecOp
-from tinyaccel.arch import vector as V
+from tinyaccel.compiler.program import CompileError
 from tinyaccel.compiler.softmax import compile_softmax
-from tinyaccel.compiler.gemm import CompileError
-from tinyaccel.sim.model import run, Machine
+from tinyaccel.sim.model import Machine, run
+
 
 def test_lane_reductions():
   s = np.array([[1, -5, 7, 2], [-(2 ** 31), 3, 0, 1]], np.int64)
@@ -38,8 +41,8 @@ def test_finer_output_scale_and_a_graph_with_softmax():
   mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
   out = c.read(mach.dram); f = np.exp(x * 0.03 - (x * 0.03).max(-1, keepdims=True)); f /= f.sum(-1, keepdims=True)
   assert np.array_equal(out, c.reference()) and np.abs(out / 2000 - np.minimum(f, 127 / 2000)).max() < 0.6 / 2000
-  from tinyaccel.compiler.tensor import Tensor
   from tinyaccel.compiler.schedule import schedule
+  from tinyaccel.compiler.tensor import Tensor
   from tinyaccel.flow import run_graph
   t = Tensor.randn(32, 64, seed=0)
   y = t.linear((Tensor.randn(64, 64, seed=1) * 0.12).realize()).softmax() @ (Tensor.randn(64, 48, seed=2) * 0.1).realize()
@@ -49,8 +52,8 @@ def test_finer_output_scale_and_a_graph_with_softmax():
 
 def test_layernorm_kernel_and_graph():
   from tinyaccel.compiler.layernorm import compile_layernorm
-  from tinyaccel.compiler.tensor import Tensor
   from tinyaccel.compiler.schedule import schedule
+  from tinyaccel.compiler.tensor import Tensor
   from tinyaccel.flow import run_graph
   rng = np.random.default_rng(0)
   for preset, shape, s_in in [("tiny", (5, 8), 0.05), ("edge", (9, 768), 0.03)]:

@@ -1,7 +1,13 @@
 """Sweeps: the product of parameters x workloads, parallel, stored as each point finishes; a sweep
 killed midway resumes without recomputing or losing a point; invalid configs are recorded results."""
-import json, os, signal, subprocess, sys, time
-from tinyaccel.flow.sweep import points, load_sweep
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tinyaccel.flow.sweep import load_sweep, points
 
 SWEEP = '''base = "tiny"
 [params]
@@ -41,7 +47,7 @@ def test_kill_and_resume(tmp_path):
   assert front and all(not any(beats(o, p) for o in ok) for p in front)              # nothing beats a front point
   assert all(any(beats(o, p) for o in ok) for p in ok if p not in front)              # everything else is beaten
   assert {p["workload"] for p in front} == {p["workload"] for p in ok}                 # a front per workload
-  from tinyaccel.reports.sweep import pareto, PERF_AREA
+  from tinyaccel.reports.sweep import PERF_AREA, pareto
   front3 = pareto(r["results"], PERF_AREA)
   assert all(p in front3 for p in front) and len(front3) > len(front)                   # a smaller die can be optimal too
   assert all(not any(beats(o, p) and o["area_mm2"]["total"] <= p["area_mm2"]["total"] for o in ok) for p in front3)

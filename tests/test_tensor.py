@@ -1,7 +1,9 @@
 """The lazy Tensor against numpy: every op, laziness, zero-cost movement, contractions as views."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
+from tinyaccel.compiler.ir import Ops, print_graph, toposort
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.ir import Ops, toposort, print_graph
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((3, 4, 5)).astype(np.float32)
@@ -91,7 +93,7 @@ def test_contraction_lowers_to_the_same_program():
   from tinyaccel.arch.config import load_config
   from tinyaccel.arch.isa import encode_program
   from tinyaccel.compiler.schedule import compile_tensor
-  from tinyaccel.sim.model import run, Machine
+  from tinyaccel.sim.model import Machine, run
   cfg = load_config("tiny")
   N = 9; a, b = Tensor.randint(N, N, seed=1), Tensor.randint(N, N, seed=2)
   snippet = (a.reshape(N, 1, N) * b.permute(1, 0).reshape(1, N, N)).sum(axis=2)
@@ -103,7 +105,7 @@ def test_contraction_lowers_to_the_same_program():
   p, _ = compile_tensor(x.linear(w), cfg)
   mach = Machine(cfg, p.dram.copy()); run(cfg, p.program, machine=mach)
   assert np.array_equal(p.read(mach.dram), x.linear(w).numpy())
-  from tinyaccel.compiler.gemm import CompileError
+  from tinyaccel.compiler.program import CompileError
   with pytest.raises(CompileError, match="only matmul/linear"): compile_tensor(Tensor(X).exp(), cfg)
 
 def test_quantized_mlp_runs_kernel_by_kernel():

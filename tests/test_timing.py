@@ -1,9 +1,11 @@
 """Exact cycle counts of small programs, derived by hand from docs/timing.md for the tiny preset:
 rows = cols = 4, DRAM 4 B/cycle, 4-byte bursts, latency 8 (+1 DMA issue cycle), token delay 1."""
 import numpy as np
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import asm
-from tinyaccel.sim.model import run, Machine
+from tinyaccel.sim.model import Machine, run
+
 
 def trace(cfg, text, dram_bytes=4096, dram=None):
   res = run(cfg, asm(text), machine=Machine(cfg, dram) if dram is not None else Machine(cfg, dram_bytes=dram_bytes))

@@ -1,21 +1,26 @@
 """Transformers on the accelerator: GELU in the GEMM epilogue, batched matmuls, copy kernels, the causal
 softmax, and BERT / GPT-2 at their published shapes (counted) and at small widths (run bit-exact)."""
 import math
-import numpy as np, pytest
+
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.vector import quantize_multipliers
 from tinyaccel.compiler import gelu as G
-from tinyaccel.compiler.gemm import compile_gemm, Epilogue, CompileError
 from tinyaccel.compiler.copy import compile_copy, dma_readable
+from tinyaccel.compiler.gemm import Epilogue, compile_gemm
+from tinyaccel.compiler.layernorm import compile_layernorm
+from tinyaccel.compiler.program import CompileError
+from tinyaccel.compiler.schedule import GemmKernel, LayerNormKernel, SoftmaxKernel, schedule
 from tinyaccel.compiler.softmax import compile_softmax
 from tinyaccel.compiler.tensor import Tensor
-from tinyaccel.compiler.schedule import schedule, GemmKernel, SoftmaxKernel, LayerNormKernel
 from tinyaccel.flow import run_graph
-from tinyaccel.compiler.layernorm import compile_layernorm
+from tinyaccel.sim.model import Machine, run
 from tinyaccel.workloads import WORKLOADS
-from tinyaccel.workloads.bert import bert, layer_params, layer_macs
+from tinyaccel.workloads.bert import bert, layer_macs, layer_params
 from tinyaccel.workloads.gpt2 import gpt2
-from tinyaccel.sim.model import run, Machine
+
 
 def gelu(x): return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 

@@ -1,13 +1,16 @@
 """The vector unit: bit-exact functions (against plain-integer references), saturation, operand
 modes, and its timing rule: ceil(cols / lanes) chunks per row, each read in one cycle per operand line of
 its busiest memory (one store-queue port per SRAM), then VECTOR_STAGES - 1 cycles to the last write, + VECTOR_TAIL."""
-import numpy as np, pytest
-from hypothesis import given, strategies as st, settings
-from tinyaccel.arch.config import load_config
-from tinyaccel.arch.isa import asm, VecOp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
 from tinyaccel.arch import vector as V
+from tinyaccel.arch.config import load_config
+from tinyaccel.arch.isa import VecOp, asm
 from tinyaccel.arch.timing import VECTOR_STAGES
-from tinyaccel.sim.model import run, Machine, ProgramError
+from tinyaccel.sim.model import Machine, ProgramError, run
 
 DRAIN = VECTOR_STAGES - 1     # the store queue waits for a VECTOR's last write
 
@@ -30,7 +33,7 @@ def test_requant_matches_gemmlowp(a, b, e):
   assert int(V.apply(VecOp.REQUANT, np.array([a]), np.int64(b), None, b, e)[0]) == rdbp_ref(srdhm_ref(a, b), e)
 
 def test_per_channel_requant_in_a_gemm():
-  from tinyaccel.compiler.gemm import compile_gemm, Epilogue
+  from tinyaccel.compiler.gemm import Epilogue, compile_gemm
   cfg = load_config("tiny"); n = 11
   mult, shift = V.quantize_multipliers(np.linspace(1e-4, 9e-4, n))
   assert shift == V.quantize_multiplier(9e-4)[1] and mult.max() < 2 ** 31

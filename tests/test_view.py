@@ -1,8 +1,10 @@
 """Views against numpy: every movement op and their compositions, including reshapes of permuted,
 shrunk and padded views (which may stack a second View)."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
-from hypothesis import given, settings, strategies as st
-from tinyaccel.compiler.view import View, ShapeTracker
+
+from tinyaccel.compiler.view import ShapeTracker, View
 
 BUF = np.arange(2 * 3 * 4 * 5)
 

@@ -1,10 +1,13 @@
 """Networks at their published shapes: parameter and MAC counts, and a quantized end-to-end run."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
+from tinyaccel.compiler.schedule import AddKernel, ConvKernel, GemmKernel, PoolKernel, schedule
+from tinyaccel.flow import run_graph
 from tinyaccel.workloads import WORKLOADS
 from tinyaccel.workloads.resnet import resnet
-from tinyaccel.compiler.schedule import schedule, ConvKernel, GemmKernel, AddKernel, PoolKernel
-from tinyaccel.flow import run_graph
+
 
 def conv_macs(k): return int(np.prod(k.out.shape)) * int(np.prod(k.w.shape[1:]))
 
@@ -47,7 +50,7 @@ def test_mobilenet_v2_shapes_and_a_quantized_run():
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and sum(k.op == "depthwise_conv2d" for k in r.kernels) == 17
 
 def test_openpilot_style_driving_net():
-  from tinyaccel.workloads.openpilot import driving_net, backbone_convs, PATH_POINTS
+  from tinyaccel.workloads.openpilot import PATH_POINTS, backbone_convs, driving_net
   convs = backbone_convs(128, 256)
   assert [c[3:] for c in convs][-1] == (4, 8) and len(convs) == 8
   ks = schedule(driving_net().node)

@@ -1,6 +1,7 @@
 """Networks written with the Tensor frontend, by name: `tinyaccel run NAME`, `tinyaccel list`."""
 from __future__ import annotations
 
+
 def _mlp(batch=64, d_in=256, d_hidden=512, d_out=10):
   from ..compiler.tensor import Tensor
   x = Tensor.randn(batch, d_in, seed=0)

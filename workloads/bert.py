@@ -3,7 +3,9 @@ FFN 3072 with GELU, post-LN residual blocks; batch 1, inference. Random weights 
 scaled by 1/sqrt(fan_in) so activations keep their range through the depth; layernorm gains around 1
 and small biases; no downloads. The input is the embedding output (seq x 768)."""
 from __future__ import annotations
+
 import numpy as np
+
 from ..compiler.tensor import Tensor
 from .resnet import _Seeds
 

@@ -2,10 +2,13 @@
 FFN 3072 with GELU, pre-LN residual blocks, a causal mask, and the final layernorm; prefill of `seq`
 tokens, batch 1. Random weights with a fixed seed (see bert.py). The input is the token + position embedding (seq x 768)."""
 from __future__ import annotations
+
 import numpy as np
+
 from ..compiler.tensor import Tensor
+from .bert import FFN, HEADS, HIDDEN, LAYERS, attention, mlp, norm
 from .resnet import _Seeds
-from .bert import HIDDEN, HEADS, FFN, LAYERS, attention, mlp, norm
+
 
 def causal_mask(seq: int) -> Tensor:
   """0 on and below the diagonal, -inf above: position i attends to positions <= i."""

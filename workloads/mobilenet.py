@@ -2,6 +2,7 @@
 convolution. Inverted residual blocks: 1x1 expansion + ReLU6, 3x3 depthwise + ReLU6, 1x1 linear
 projection, and a residual add when the block keeps stride 1 and width."""
 from __future__ import annotations
+
 from ..compiler.tensor import Tensor
 from .resnet import _Seeds
 

@@ -4,8 +4,9 @@ followed by a 3x3 stride-1 one from the third on), then a dense policy head (two
 regressing a path of 33 (x, y) points. Not openpilot's trained model: its shape, random weights with
 a fixed seed, He-scaled; batch norm folded into each convolution as deployed."""
 from __future__ import annotations
+
 from ..compiler.tensor import Tensor
-from .resnet import _Seeds, _conv
+from .resnet import _conv, _Seeds
 
 STAGES = (32, 64, 128, 256, 256)          # output channels of the stride-2 convolutions
 PATH_POINTS = 33

@@ -2,7 +2,9 @@
 into each convolution's weight and bias (as deployed). Random weights with a fixed seed, He-scaled so
 activations keep their range through the depth; no downloads."""
 from __future__ import annotations
+
 from ..compiler.tensor import Tensor
+
 
 class _Seeds:
   def __init__(self, seed): self.n = seed

@@ -1,9 +1,12 @@
 """The systolic arrays in Amaranth's simulator: back-to-back folds, bit-exact against numpy, every output
 row on the exact cycle docs/timing.md implies (ws: rows + cols - 1 after its input row, with the next
 fold's weights shifted in behind the stream; os: rows + cols - 1 + q after the next fold's tag)."""
-import numpy as np, pytest
 from amaranth.sim import Simulator
+import numpy as np
+import pytest
+
 from tinyaccel.rtl.array import WsArray
+
 
 def simulate(dut, inputs, expect):
   """Drive `inputs(cyc) -> [(port, values)]` each cycle; return dut.c at every cycle in `expect`."""

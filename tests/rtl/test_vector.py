@@ -1,13 +1,14 @@
 """One vector lane (rtl/vector.py `element`) in Amaranth's simulator against arch/vector.py, function by
 function: the ROM words, the leading-one normalization, the table interpolation, the saturating and
 rounding shifts, on edge values (0, +-1, powers of two, INT32_MIN/MAX) and random ones, every shift."""
-import numpy as np
-from amaranth.hdl import Module, Signal, signed, Elaboratable
+from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
+import numpy as np
+
 from tinyaccel.arch import vector as V
 from tinyaccel.arch.isa import VecOp
-from tinyaccel.rtl.vector import element, ROM_INIT, TABLES
+from tinyaccel.rtl.vector import ROM_INIT, TABLES, element
 
 LANEWISE = [op for op in VecOp if op not in (VecOp.RSUM, VecOp.RMAX, VecOp.LSUM, VecOp.LMAX)]
 
