@@ -15,6 +15,7 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..arch.isa import INSTR_BITS, QUEUE_NAMES
 from .dma import port_geometry
 from .top import Accelerator
 
@@ -24,6 +25,8 @@ W_DEPTH = 32        # write beats buffered (>= MAX_BURST + 1: a full FIFO always
 CMD_DEPTH = 8
 REGS = {"CTRL": 0x00, "STATUS": 0x04, "CYCLES": 0x08, "STALLS": 0x0C, "DRAM_BASE": 0x10, "INFO": 0x14}
 RESP_OKAY, BURST_INCR = 0, 1
+WORDS = INSTR_BITS // 32                         # 32-bit control words per instruction; the last one commits it
+WORD_BITS, QUEUE_BITS = ceil_log2(WORDS), ceil_log2(len(QUEUE_NAMES))
 
 def axi4_master(addr_bits: int, data_bits: int) -> wiring.Signature:
   """AXI4 manager, one ID (0), INCR bursts only; the optional signals (ID, LOCK, CACHE, PROT, QOS) take their defaults."""
@@ -43,8 +46,8 @@ def axi4_lite_slave(addr_bits: int) -> wiring.Signature:
   })
 
 def prog_base(imem_depth: int) -> int:
-  """The program window: instruction i of queue q, 32-bit word w (w = 3 commits it) at prog_base + ((q * depth + i) * 4 + w) * 4."""
-  return 1 << (ceil_log2(imem_depth) + 6)
+  """The program window: instruction i of queue q, 32-bit word w (w = WORDS - 1 commits it) at prog_base + ((q * depth + i) * WORDS + w) * 4."""
+  return 1 << (ceil_log2(imem_depth) + WORD_BITS + QUEUE_BITS + 2)
 
 class AxiAccelerator(wiring.Component):
   def __init__(self, core: Accelerator):
@@ -110,14 +113,14 @@ class AxiAccelerator(wiring.Component):
     # ---- AXI4-Lite control: a write is taken in a ce cycle (so START and program words reach the core), whole words only
     ctrl, idw = self.ctrl, core.id_bits
     base = prog_base(core.imem_depth)
-    cycles, stalls, stage = Signal(32), Signal(32), Signal(3 * 32)
+    cycles, stalls, stage = Signal(32), Signal(32), Signal((WORDS - 1) * 32)
     start, bvalid = Signal(), Signal()
     wr = ctrl.awvalid & ctrl.wvalid & ~bvalid & ce
     m.d.comb += [ctrl.awready.eq(wr), ctrl.wready.eq(wr), ctrl.bvalid.eq(bvalid), ctrl.bresp.eq(RESP_OKAY)]
     with m.If(ctrl.bready): m.d.sync += bvalid.eq(0)
     wa, in_prog = ctrl.awaddr, ctrl.awaddr >= base
-    word, index, queue = wa[2:4], wa[4:4 + idw], wa[4 + idw:6 + idw]
-    m.d.comb += [core.prog_we.eq(wr & in_prog & (word == 3)), core.prog_queue.eq(queue), core.prog_addr.eq(index),
+    word, index, queue = wa[2:2 + WORD_BITS], wa[2 + WORD_BITS:2 + WORD_BITS + idw], wa[2 + WORD_BITS + idw:2 + WORD_BITS + idw + QUEUE_BITS]
+    m.d.comb += [core.prog_we.eq(wr & in_prog & (word == WORDS - 1)), core.prog_queue.eq(queue), core.prog_addr.eq(index),
                  core.prog_data.eq(Cat(stage, ctrl.wdata)), core.start.eq(start)]
     m.d.sync += soft_rst.eq(0)
     with m.If(ce): m.d.sync += start.eq(0)           # START waits for a core cycle
@@ -125,7 +128,7 @@ class AxiAccelerator(wiring.Component):
       m.d.sync += bvalid.eq(1)
       with m.If(in_prog):
         with m.Switch(word):
-          for w in range(3):
+          for w in range(WORDS - 1):
             with m.Case(w): m.d.sync += stage[32 * w:32 * w + 32].eq(ctrl.wdata)
       with m.Elif(wa[:8] == REGS["CTRL"]): m.d.sync += [start.eq(ctrl.wdata[0]), soft_rst.eq(ctrl.wdata[1])]
       with m.Elif(wa[:8] == REGS["DRAM_BASE"]): m.d.sync += dram_base.eq(ctrl.wdata)

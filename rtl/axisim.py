@@ -14,7 +14,7 @@ import numpy as np
 
 from ..arch.config import AccelConfig
 from ..arch.isa import Instr, encode
-from .axi import REGS, AxiAccelerator, prog_base
+from .axi import REGS, WORDS, AxiAccelerator, prog_base
 from .fpga import FpgaBuild
 from .top import Accelerator
 
@@ -60,7 +60,7 @@ def run_axi(cfg: AccelConfig, program: list[Instr], dram: np.ndarray, latency: i
     base = prog_base(imem_depth)
     for q, words in enumerate(queues):
       for i, w in enumerate(words + [0]):       # a zero word ends the queue
-        for k in range(4): await lite_write(ctx, base + ((q * imem_depth + i) * 4 + k) * 4, (w >> (32 * k)) & 0xFFFFFFFF)
+        for k in range(WORDS): await lite_write(ctx, base + ((q * imem_depth + i) * WORDS + k) * 4, (w >> (32 * k)) & 0xFFFFFFFF)
     await lite_write(ctx, REGS["CTRL"], 1)
     t0 = cycle[0]
     while True:
