@@ -138,3 +138,9 @@ def test_cli_compare():
   assert r["h100_measured"][0]["precision"] == "int8" and len(r["reference_int8"]) == 9
   d = r["designs"][1]
   assert d["flops_per_usd"] == pytest.approx(d["achieved_flops_per_s"] / d["unit_cost_usd"]) and "manufacturing cost" in d["perf_per_usd_basis"]["flops_per_usd"]
+
+def test_default_margin_is_cited_and_bad_fields_are_one_line():
+  from tinyaccel.arch.config import AccelConfig, ConfigError
+  assert AccelConfig().gross_margin == pytest.approx(1 - C["mi300x_manufacturing_usd"] / C["mi300x_street_usd"], abs=5e-4)   # 1 - 5300 / 15000
+  for bad in (dict(form_factor="dimm"), dict(form_factor="pcie", form_factor_cards=2), dict(gross_margin=1.0), dict(nre_volume_units=0)):
+    with pytest.raises(ConfigError): load_config("edge").replace(**bad)
