@@ -140,6 +140,12 @@ def cmd_cost(args):
             f"  NRE                    ${r['nre_usd'] / 1e6:,.0f}M / {r['nre_volume_units']:,} units = ${r['nre_usd_per_unit']:,.2f} per unit (reported apart)",
             f"  peak power             {r['peak_power_w']:.4g} W (every unit busy)",
             f"  peak per $             {si(r['peak_flops_per_usd'], 'FLOP/s')} per $ of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per $ of price  (wafer: {r['wafer_price']})"]
+  if args.calibration:
+    from .reports.cost import calibration
+    rows = calibration()
+    lines += [f"  {'config':<11} {'quantity':<16} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<16} {r['model']:>9.3g} {r['published']:>9.3g} "
+              f"{r['ratio']:>6.2f}  {r['source'][:60]}" for r in rows)]
+    r = dict(r, calibration=rows)
   if args.sources:
     c = constants()
     lines += [f"  {k:<30} {c[k]:<12.4g} {cite(cat, item)['source'][:90]}" for k, (cat, item, *_) in CITED.items()]
@@ -521,6 +527,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_compare)
   p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
+  p.add_argument("--calibration", action="store_true", help="the model against published accelerators (configs/calibration): model, published, ratio, source")
   common(p); p.set_defaults(fn=cmd_cost)
   p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)

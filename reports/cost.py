@@ -299,3 +299,32 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
     b |= dict(flops_per_usd=basis(cfg, False), flops_per_usd_price=basis(cfg, True),
               flops_per_usd_incl_nre=basis(cfg, False) + f" + NRE / {cfg.nre_volume_units:,} units", flops_per_watt="int8 ops/s per W of average power on the run")
   return out | {"perf_per_usd_basis": b}
+
+# ---------------- calibration against published accelerators (configs/calibration/*.toml) ----------------
+CALIBRATION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "calibration")
+DP = "accelerator_design_points"
+# (config, quantity, published: (item, field, index or indices multiplied, scale), why the model may differ)
+CALIBRATION = (
+  ("tpu_v1", "die area (mm^2)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (0,), 1), "published is an upper bound (<= 331); no PCIe/DDR3 PHYs or control modeled"),
+  ("tpu_v1", "peak power (W)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (2,), 1), "TDP 75 W is the board's budget (measured busy 40 W: ratio x1.9); no clock tree or leakage model"),
+  ("nvdla_2048", "die area (mm^2)", ("NVDLA 2048 MACs / 512KB CBUF / 20 GB/s", "value", (0,), 1), "synthesis estimate including memories"),
+  ("tesla_fsd", "die area (mm^2)", ("Tesla FSD (HW3)", "value", (8,), 1), "the published die is the whole SoC: 12 CPU cores, GPU, ISP and I/O are not modeled"),
+  ("tesla_fsd", "peak power (W)", ("Tesla FSD (HW3)", "value", (10,), 1), "the published TDP is the whole SoC's"),
+  ("eyeriss", "die area (mm^2)", ("Eyeriss v1", "value", (1, 2), 1), "16-bit PEs with per-PE scratchpads and a pad-limited 4x4 mm die; the model's PEs are int8 without scratchpads"),
+  ("eyeriss", "peak power (W)", ("Eyeriss v1", "value", (6,), 1e-3), "published is AlexNet conv at 200 MHz, near peak activity"),
+  ("tpu_v4i", "die area (mm^2)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (12,), 1),
+   "published is an upper bound (< 400); (node/45)^2 logic scaling is far too optimistic at 7 nm, and HBM PHYs, ICI, vector units are not modeled"),
+  ("tpu_v4i", "peak power (W)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (14,), 1), "TDP; linear (node/45) energy scaling is too optimistic at 7 nm; no clock tree, leakage or HBM PHY power"),
+)
+
+def calibration() -> list[dict]:
+  """Model against published: one row per (config, quantity) of CALIBRATION, with the ratio and the source."""
+  from ..arch.config import load_config
+  rows = []
+  for name, qty, (item, field, idx, scale), why in CALIBRATION:
+    e = cite(DP, item)
+    published = math.prod(_num(e[field], i) for i in idx) * scale
+    r = cost_report(load_config(os.path.join(CALIBRATION_DIR, name + ".toml")))
+    model = r["area_mm2"]["total"] if qty.startswith("die area") else r["peak_power_w"]
+    rows.append(dict(config=name, quantity=qty, model=model, published=published, ratio=model / published, source=e["source"], why=why))
+  return rows
