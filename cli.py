@@ -116,25 +116,40 @@ def cmd_compile(args):
   return 0
 
 def cost_rows(r: dict) -> list:
-  a, ch, e = r["area_mm2"], r["chip_cost_usd"], r["energy_pj"]
+  a, ch, e, sy = r["area_mm2"], r["chip_cost_usd"], r["energy_pj"], r["system_cost_usd"]
+  b = r["perf_per_usd_basis"]
   return [("area", f"{a['total']:.3g} mm2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g})"),
-          ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), {r['avg_power_w']:.3g} W average"),
-          ("chip cost", f"${ch['total']:,.2f} (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, package ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f}, NRE ${ch['nre']:,.2f})"),
-          ("deployed cost", f"${r['system_cost_usd']['total']:,.0f} (chip, board ${r['system_cost_usd']['board']:,.0f}, host share ${r['system_cost_usd']['host']:,.0f}): {si(r['flops_per_usd_system'], 'FLOP/s')} per $"),
-          ("perf per $", f"{si(r['flops_per_usd'], 'FLOP/s')} per $ achieved ({si(r['peak_flops_per_usd'], 'FLOP/s')} peak), {si(r['flops_per_watt'], 'FLOP/s')} per W, ${r['usd_per_pflops_hour']:.3g} per PFLOP-hour rented")]
+          ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), "
+                     f"{r['avg_power_w']:.3g} W average, {r['peak_power_w']:.3g} W peak"),
+          ("unit cost", f"${ch['total']:,.2f} manufacturing, no NRE (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, {ch['package_kind']} ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f})"),
+          ("form factor", f"{sy['form_factor']}: ${r['deployed_cost_usd']:,.2f} (board ${sy['board']:,.2f}, host share ${sy['host']:,.2f}); price ${r['price_usd']:,.2f} at gross margin {r['gross_margin']:g}"),
+          ("NRE", f"${r['nre_usd'] / 1e6:,.0f}M / {r['nre_volume_units']:,} units = ${r['nre_usd_per_unit']:,.2f} per unit (not in the perf/$ figures)"),
+          ("perf per $", f"{si(r['flops_per_usd'], 'FLOP/s')} per $ of cost, {si(r['flops_per_usd_price'], 'FLOP/s')} per $ of price ({si(r['peak_flops_per_usd'], 'FLOP/s')} peak per $ of cost), "
+                         f"{si(r['flops_per_watt'], 'FLOP/s')} per W, ${r['usd_per_pflops_hour']:.3g} per PFLOP-hour rented"),
+          ("basis", b["flops_per_usd"])]
 
 def cmd_cost(args):
   """Area and cost of a config, with every constant and its source."""
   from .reports.cost import ASSUMPTIONS, CITED, cite, constants
   cfg = config_from(args)
   r = cost_report(cfg)
-  lines = [f"  {k:<22} {v:.4g}" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in r["chip_cost_usd"].items()]
-  lines += [f"  system {k:<15} {v:,.4g}" for k, v in r["system_cost_usd"].items()]
-  lines.append(f"  peak per $            {si(r['peak_flops_per_usd'], 'FLOP/s')} per $  (wafer: {r['wafer_price']})")
+  num = lambda d: {k: v for k, v in d.items() if isinstance(v, (int, float))}
+  lines = [f"  {k:<22} {v:.4g} mm2" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in num(r["chip_cost_usd"]).items()]
+  lines += [f"  {cfg.form_factor} {k:<15} {v:,.4g} USD" for k, v in num(r["system_cost_usd"]).items()]
+  lines += [f"  unit cost (no NRE)     ${r['unit_cost_usd']:,.2f}; price ${r['price_usd']:,.2f} at gross margin {r['gross_margin']:g}",
+            f"  NRE                    ${r['nre_usd'] / 1e6:,.0f}M / {r['nre_volume_units']:,} units = ${r['nre_usd_per_unit']:,.2f} per unit (reported apart)",
+            f"  peak power             {r['peak_power_w']:.4g} W (every unit busy)",
+            f"  peak per $             {si(r['peak_flops_per_usd'], 'FLOP/s')} per $ of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per $ of price  (wafer: {r['wafer_price']})"]
+  if args.calibration:
+    from .reports.cost import calibration
+    rows = calibration()
+    lines += [f"  {'config':<11} {'quantity':<16} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<16} {r['model']:>9.3g} {r['published']:>9.3g} "
+              f"{r['ratio']:>6.2f}  {r['source'][:60]}" for r in rows)]
+    r = dict(r, calibration=rows)
   if args.sources:
     c = constants()
     lines += [f"  {k:<30} {c[k]:<12.4g} {cite(cat, item)['source'][:90]}" for k, (cat, item, *_) in CITED.items()]
-    lines += [f"  {k:<30} {c[k]:<12.4g} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
+    lines += [f"  {k:<30} {c[k] if k in c else '':<12.4g} ASSUMPTION: {why}" if k in c else f"  {k:<30} {'':<12} ASSUMPTION: {why}" for k, (_, why) in ASSUMPTIONS.items()]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, r)
   return 0
@@ -201,23 +216,38 @@ def _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot):
   return 0
 
 def compare_row(r: dict) -> dict:
-  """A design's row of `tinyaccel compare`: achieved FLOP/s, per $ of chip cost (achieved, peak) and per W."""
+  """A design's row of `tinyaccel compare`: achieved int8 ops/s, per $ of cost and of price (achieved, peak) and per W."""
   c = r["config"]
-  return dict(name=f"{c['name']} ({c['rows']}x{c['cols']}, {c['process_nm']} nm)", achieved_flops_per_s=r["achieved_flops_per_s"], flops_per_usd=r["flops_per_usd"],
-              peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"], chip_cost_usd=r["chip_cost_usd"]["total"])
+  return dict(name=f"{c['name']} ({c['rows']}x{c['cols']}, {c['process_nm']} nm, {c['form_factor']})", precision="int8", achieved_flops_per_s=r["achieved_flops_per_s"],
+              flops_per_usd=r["flops_per_usd"], flops_per_usd_price=r["flops_per_usd_price"], peak_flops_per_usd=r["peak_flops_per_usd"],
+              peak_flops_per_usd_price=r["peak_flops_per_usd_price"], flops_per_watt=r["flops_per_watt"], unit_cost_usd=r["unit_cost_usd"],
+              deployed_cost_usd=r["deployed_cost_usd"], price_usd=r["price_usd"], nre_usd_per_unit=r["nre_usd_per_unit"], nre_volume_units=r["nre_volume_units"],
+              peak_power_w=r["peak_power_w"], avg_power_w=r["avg_power_w"], perf_per_usd_basis=r["perf_per_usd_basis"])
 
 def cmd_compare(args):
-  """One workload on several configs, next to reference chips' peak perf/$ and the measured H100."""
-  from .reports.chips import h100_measured, peak_rows
+  """One workload on several configs next to reference chips, like for like: int8 against int8 dense peaks and measured int8
+  rows, manufacturing cost against manufacturing cost, price against price; the H100 at our batch and at its best batch."""
+  from .reports.chips import h100_best, h100_measured, int8_rows
   key = f"gemm {args.m}x{args.k}x{args.n}" if args.workload == "gemm" else args.workload
   rows = [compare_row(evaluate(load_config(name), key)[1]) for name in args.configs.split(",")]
-  h = h100_measured(key, batch=1 if args.workload != "gemm" else None)
-  lines = [f"  {'design':<46} {'achieved':>12} {'per $':>12} {'peak per $':>12} {'per W':>12}"]
-  for r in rows: lines.append(f"  {r['name']:<46} {si(r['achieved_flops_per_s'], 'FLOP/s'):>12} {si(r['flops_per_usd']):>12} {si(r['peak_flops_per_usd']):>12} {si(r['flops_per_watt']):>12}")
-  if h: lines.append(f"  {h['name']:<46} {si(h['achieved_flops_per_s'], 'FLOP/s'):>12} {si(h['flops_per_usd']):>12} {'':>12} {si(h['flops_per_watt']) if h['flops_per_watt'] else '':>12}")
-  for p in peak_rows(): lines.append(f"  {p['name'][:46]:<46} {'':>12} {'':>12} {si(p['peak_flops_per_usd']):>12} {'':>12}")
-  say(args, "\n".join(lines) + "\n  (FLOP/s per $ of chip cost; reference chips: spec-sheet peak dense / price from reports/data/cost_data.json)")
-  if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=h, reference_peaks=peak_rows()))
+  dtype = "int8" if args.workload == "gemm" else None                 # networks were measured in bf16 only
+  measured = [h for h in (h100_measured(key, batch=None if args.workload == "gemm" else 1, dtype=dtype), h100_best(key, dtype)) if h]
+  if args.workload == "gemm": measured = measured[:1]                 # a GEMM has no batch
+  f = lambda v: si(v) if v else "-"
+  lines = [f"  {'design':<62} {'prec':>5} {'achieved':>12} {'per $ cost':>11} {'per $ price':>11} {'pk/$ cost':>10} {'pk/$ price':>10} {'per W':>8}"]
+  for r in rows: lines.append(f"  {r['name'][:62]:<62} {'int8':>5} {si(r['achieved_flops_per_s'], 'op/s'):>12} {f(r['flops_per_usd']):>11} {f(r['flops_per_usd_price']):>11} "
+                              f"{f(r['peak_flops_per_usd']):>10} {f(r['peak_flops_per_usd_price']):>10} {f(r['flops_per_watt']):>8}")
+  for h in measured: lines.append(f"  {h['name'][:62]:<62} {h['precision']:>5} {si(h['achieved_flops_per_s'], 'op/s'):>12} {f(h['flops_per_usd']):>11} {f(h['flops_per_usd_price']):>11} "
+                                  f"{'':>10} {'':>10} {f(h['flops_per_watt']):>8}")
+  refs = int8_rows()
+  for p in refs: lines.append(f"  {p['name'] + ' int8 dense peak (price of ' + p['price_date'] + ')':<62}" + f" {'int8':>5} {'':>12} {'':>11} {'':>11} {f(p['peak_flops_per_usd']):>10} {f(p['peak_flops_per_usd_price']):>10}")
+  notes = [f"  ours: {rows[0]['perf_per_usd_basis']['flops_per_usd']}; price = cost / (1 - gross_margin), gross_margin from the config",
+           "  per $ cost: manufacturing cost, no NRE (GPUs: H100 $3,320 Raymond James 2023, B200 $6,400 and MI300X $5,300 Silicon Analysts 2026-02, H200 $4,800);"
+           " per $ price: street/list price at its date (ours: cost / (1 - margin))",
+           "  measured H100 rows: " + ("int8 GEMM (torch._int_mm)" if args.workload == "gemm" else "bf16 (no int8 network was measured; not the same precision as ours)")
+           + "; batch 1 = ours, best batch = the H100's best case"]
+  say(args, "\n".join(lines + notes))
+  if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=measured, reference_int8=refs))
   return 0
 
 def cmd_run(args):
@@ -497,6 +527,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_compare)
   p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
+  p.add_argument("--calibration", action="store_true", help="the model against published accelerators (configs/calibration): model, published, ratio, source")
   common(p); p.set_defaults(fn=cmd_cost)
   p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)

@@ -15,7 +15,8 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 DATAFLOWS = ("ws", "os")
 MEMORY_TYPES = ("ddr4", "ddr5", "lpddr4", "lpddr5", "lpddr5x", "gddr6", "gddr6x", "gddr7", "hbm2", "hbm2e", "hbm3", "hbm3e")
-PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
+PROCESS_NODES_NM = (3, 5, 7, 10, 12, 14, 16, 22, 28, 40, 65, 90)
+FORM_FACTORS = ("chip", "m2", "pcie", "sxm", "tinybox")   # what the cost model prices with the chip (docs/cost-model.md)
 DTYPE_BYTES = {"int8": 1, "int32": 4}
 DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
@@ -57,6 +58,11 @@ class AccelConfig:
   vector_lanes: int = 4
   clock_mhz: float = 100.0
   process_nm: int = 28
+  # cost model (reports/cost.py): what is priced with the chip, how many units carry the NRE, the margin of a sale price
+  form_factor: str = "chip"          # chip alone | m2 | pcie card | sxm module in an 8-way server | tinybox: a host of form_factor_cards pcie cards
+  form_factor_cards: int = 1         # cards sharing one tinybox host (1 for the other form factors)
+  nre_volume_units: int = 1_000_000  # units the design cost (NRE) is amortized over; reported apart from the unit cost
+  gross_margin: float = 0.647        # price = cost / (1 - margin); default: MI300X's (1 - $5,300 cost / $15,000 street), cited
 
   # ---- derived geometry (docs/architecture.md) ----
   @cached_property
@@ -112,6 +118,11 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
   if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")
   if cfg.process_nm not in PROCESS_NODES_NM: _fail(cfg, "process_nm", cfg.process_nm, f"must be one of {', '.join(map(str, PROCESS_NODES_NM))}")
+  if cfg.form_factor not in FORM_FACTORS: _fail(cfg, "form_factor", cfg.form_factor, f"must be one of {', '.join(FORM_FACTORS)}")
+  if not 1 <= cfg.form_factor_cards <= 64: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, "must be between 1 and 64")
+  if cfg.form_factor != "tinybox" and cfg.form_factor_cards != 1: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, "only a tinybox holds several cards (form_factor = \"tinybox\")")
+  if cfg.nre_volume_units < 1: _fail(cfg, "nre_volume_units", cfg.nre_volume_units, "must be >= 1")
+  if not 0 <= cfg.gross_margin < 1: _fail(cfg, "gross_margin", cfg.gross_margin, "must be in [0, 1): price = cost / (1 - margin)")
   return cfg
 
 def from_dict(d: dict, name: str = "custom") -> AccelConfig:

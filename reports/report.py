@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from ..arch.config import AccelConfig, cycles_to_seconds
 from ..arch.isa import QUEUE_NAMES
 from ..helpers import atomic_write
-from .chips import h100_measured, peak_rows
+from .chips import h100_best, h100_measured, int8_rows, peak_rows
 
 
 def _label(r: dict) -> str:
@@ -64,19 +64,36 @@ def fpga_rows(fpga: list[dict]) -> list[dict]:
   return list(out.values())
 
 def perf_per_dollar(results, out_dir, fpga=()):
-  rows = [dict(name=_label(r), flops_per_usd=r["flops_per_usd"], peak_flops_per_usd=r["peak_flops_per_usd"], flops_per_watt=r["flops_per_watt"]) for r in results]
-  rows += fpga_rows(list(fpga))
+  """A dot plot on a log axis, one row per design: per $ of manufacturing cost (filled) and per $ of price (open), each row
+  labeled with its precision and batch; int8 dense peaks of the reference chips on both bases (price with its date), the
+  measured H100 at the run's batch and at its best batch, and the fp16/bf16 peaks last, labeled as another precision."""
+  rows = []
+  for r in results:
+    b = r.get("perf_per_usd_basis", {}).get("flops_per_usd", "per $ of chip cost")
+    bt = "" if r["workload"].get("kind") == "gemm" else ", batch 1"
+    rows.append(dict(name=f"{_label(r)}: int8{bt}, achieved", cost=r["flops_per_usd"], price=r.get("flops_per_usd_price"), flops_per_watt=r["flops_per_watt"], basis=b))
+    rows.append(dict(name=f"{_label(r)}: int8 peak", cost=r["peak_flops_per_usd"], price=r.get("peak_flops_per_usd_price"), flops_per_watt=None, basis=b))
+  rows += [dict(name=x["name"], cost=None, price=x["flops_per_usd"], flops_per_watt=None, basis="int8, achieved on the workload, per $ of the FPGA board's price (user-given)")
+           for x in fpga_rows(list(fpga))]
+  seen = set()
   for r in results:
     w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
-    h = h100_measured(key, batch=None if w.get("kind") == "gemm" else 1)
-    label = h and f"{h['name']} on {key}"
-    if h and label not in [x["name"] for x in rows]: rows.append(dict(name=label, flops_per_usd=h["flops_per_usd"], peak_flops_per_usd=None, flops_per_watt=h["flops_per_watt"]))
-  rows += [dict(name=p["name"], flops_per_usd=None, peak_flops_per_usd=p["peak_flops_per_usd"], flops_per_watt=None) for p in peak_rows()]
-  fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
-  names = [x["name"][:60] for x in rows]
-  ax.barh(names, [x["peak_flops_per_usd"] or 0 for x in rows], color="#bbb", label="peak")
-  ax.barh(names, [x["flops_per_usd"] or 0 for x in rows], color="#2a6", height=0.5, label="achieved on the workload")
-  ax.set_xscale("log"); ax.set_xlabel("FLOP/s per $ (chip cost; reference chips: spec-sheet peak / price)"); ax.invert_yaxis(); ax.legend(fontsize=8)
+    gemm = w.get("kind") == "gemm"
+    for h in [h100_measured(key, dtype="int8")] if gemm else [h100_measured(key, batch=1), h100_best(key)]:
+      if h and (h["name"], key) not in seen:
+        seen.add((h["name"], key))
+        rows.append(dict(name=f"{h['name']} on {key}", cost=h["flops_per_usd"], price=h["flops_per_usd_price"], flops_per_watt=h["flops_per_watt"],
+                         basis=f"measured {h['precision']}; cost {h['cost']}; price {h['price']}"))
+  rows += [dict(name=f"{p['name']}: int8 dense peak (price {p['price_date']})", cost=p["peak_flops_per_usd"], price=p["peak_flops_per_usd_price"], flops_per_watt=None,
+                basis=f"cost {p['cost_basis'] or 'not cited'}; price {p['price_basis']}") for p in int8_rows()]
+  rows += [dict(name=f"{p['name']}: fp16/bf16 peak (other precision)", cost=None, price=p["peak_flops_per_usd"], flops_per_watt=None, basis="spec-sheet fp16/bf16 peak / price")
+           for p in peak_rows()]
+  fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
+  ys = range(len(rows))
+  ax.scatter([x["cost"] for x in rows if x["cost"]], [y for y, x in zip(ys, rows) if x["cost"]], color="#2a6", zorder=3, label="per $ of manufacturing cost (no NRE)")
+  ax.scatter([x["price"] for x in rows if x["price"]], [y for y, x in zip(ys, rows) if x["price"]], facecolors="none", edgecolors="#c33", zorder=3, label="per $ of price")
+  ax.set_yticks(list(ys), [x["name"][:80] for x in rows], fontsize=7); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
+  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale)"); ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1)); ax.set_title("Performance per dollar: every row states precision, batch and price date")
   return _save(fig, out_dir, "perf_per_dollar.png"), rows
 
 def kernels(results, out_dir):
@@ -111,12 +128,12 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
   os.makedirs(out_dir, exist_ok=True)
   parts = ["<h1>tinyaccel report</h1>"]
   summary = [dict(run=_label(r), cycles=r["cycles"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
-                  chip_cost_usd=r["chip_cost_usd"]["total"], avg_power_w=r["avg_power_w"], flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
+                  unit_cost_usd=r.get("unit_cost_usd", r["chip_cost_usd"]["total"]), avg_power_w=r["avg_power_w"], peak_power_w=r.get("peak_power_w"), flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
   parts += ["<h2>Summary</h2>", _table(summary, list(summary[0]))]
   parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
   png, rows = perf_per_dollar(results, out_dir, fpga)
-  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "flops_per_usd", "peak_flops_per_usd", "flops_per_watt", "flops_per_s"])]
+  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "cost", "price", "flops_per_watt", "basis"])]
   for r, png in zip(results, kernels(results, out_dir)):
     parts += [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">',
               _table(r["kernels"], ["name", "kind", "shape", "cycles", "utilization", "roofline_bound_cycles", "dram_bytes", "compulsory_dram_bytes", "correct"])]

@@ -43,7 +43,10 @@ def test_formulas_by_hand():
   assert dies_per_wafer(100, C) == pytest.approx(math.pi * 147 ** 2 / 102.01 - math.pi * 294 / math.sqrt(204.02))
   assert yield_nb(200, 0.1, 3) == pytest.approx((1 + 2 * 0.1 / 3) ** -3) and yield_poisson(200, 0.1) == pytest.approx(math.exp(-0.2))
   assert C["hbm_usd_per_gb"] == 16.25 and C["electricity_usd_per_kwh"] == pytest.approx(0.08) and C["nb_alpha"] == 3 and C["pue"] == 1.58
-  assert wafer_price_usd(7) == (9346, "TSMC 7nm wafer price") and nre_usd(7) == 300e6 and wafer_price_usd(22)[0] == 3000   # 22 nm: nearest cited (28)
+  assert wafer_price_usd(7) == (9346, "TSMC 7nm wafer price (2020)") and nre_usd(7) == 300e6 and nre_usd(3) == 1.5e9 and nre_usd(28) == 170e6
+  # same-era (2020) prices: 28 nm log-log between 16 nm ($3,984) and 90 nm ($1,650); 12 nm is the table's 16/12 nm row; 3 nm its 2022 report
+  assert wafer_price_usd(28)[0] == pytest.approx(math.exp(math.log(3984) + math.log(28 / 16) / math.log(90 / 16) * math.log(1650 / 3984)))
+  assert wafer_price_usd(12)[0] == 3984 and wafer_price_usd(3)[0] == 20000
   # SRAM energy: Horowitz 64-bit reads, 10 pJ at 8 KB, 20 pJ at 32 KB (45 nm) -> per byte, scaled by node/45
   assert sram_pj_per_byte(8, 45, C) == pytest.approx(10 / 8) and sram_pj_per_byte(32, 45, C) == pytest.approx(20 / 8)
   assert sram_pj_per_byte(16, 45, C) == pytest.approx(math.sqrt(10 * 20) / 8)            # log-log midpoint
@@ -61,21 +64,38 @@ def test_report_keys_and_overrides():
   r = cost_report(cfg, dict(macs=10 ** 9, seconds=1e-3, achieved_flops_per_s=2e12, sram_reads={"spad": 1e8, "acc": 1e8},
                             sram_writes={"spad": 1e7, "acc": 1e8}, dram_read_bytes=1e7, dram_write_bytes=1e6))
   for k in ("area_mm2", "energy_pj", "avg_power_w", "chip_cost_usd", "flops_per_usd", "peak_flops_per_usd", "flops_per_watt", "usd_per_pflops_hour"): assert k in r
-  assert r["chip_cost_usd"]["memory"] == pytest.approx(32 * 1.073741824 * 16.25) and r["chip_cost_usd"]["package_test"] == 750
-  assert r["flops_per_usd"] == pytest.approx(2e12 / r["chip_cost_usd"]["total"])
+  ch = r["chip_cost_usd"]
+  assert ch["memory"] == pytest.approx(32 * 1.073741824 * 16.25) and ch["package_kind"] == "2.5D CoWoS (HBM)"
+  assert ch["package"] == pytest.approx(max(300, 750 * r["area_mm2"]["total"] / 814)) and ch["test_assembly"] == pytest.approx(920 * r["area_mm2"]["total"] / 814)
+  assert r["unit_cost_usd"] == pytest.approx(ch["die"] + ch["package"] + ch["test_assembly"] + ch["memory"]) == r["deployed_cost_usd"]   # no NRE, chip alone
+  assert r["flops_per_usd"] == pytest.approx(2e12 / r["unit_cost_usd"]) and r["flops_per_usd_price"] == pytest.approx(2e12 * (1 - 0.647) / r["unit_cost_usd"])
+  assert r["nre_usd_per_unit"] == pytest.approx(300e6 / 1e6) and r["flops_per_usd_incl_nre"] == pytest.approx(2e12 / (r["unit_cost_usd"] + 300))
+  assert set(r["perf_per_usd_basis"]) >= {"flops_per_usd", "flops_per_usd_price", "peak_flops_per_usd", "peak_flops_per_usd_price", "flops_per_usd_incl_nre"}
+  assert "manufacturing cost" in r["perf_per_usd_basis"]["flops_per_usd"] and "gross_margin 0.647" in r["perf_per_usd_basis"]["flops_per_usd_price"]
+  assert r["peak_power_w"] > r["avg_power_w"] > 0
   cheap = cost_report(cfg, overrides={"hbm_usd_per_gb": 1.0})
   assert cheap["chip_cost_usd"]["memory"] == pytest.approx(32 * 1.073741824)
   with pytest.raises(KeyError): constants({"nope": 1})
 
-def test_board_host_and_rent_by_hand():
+def test_form_factor_package_and_nre_by_hand():
   # DGX H100 (SemiAnalysis): GPU+baseboard $5,875 per GPU less the H100's $3,320 manufacturing cost; non-GPU BOM $32,010 / 8
-  assert C["board_usd"] == 5875 - 3320 and C["host_usd_per_accelerator"] == pytest.approx(32010 / 8)
+  assert C["sxm_board_usd"] == 5875 - 3320 and C["host_usd_per_accelerator"] == pytest.approx(32010 / 8)
   assert constants({"accelerators_per_server": 4})["host_usd_per_accelerator"] == pytest.approx(32010 / 4)   # an input's override flows through
-  assert constants({"board_usd": 100})["board_usd"] == 100
-  r = cost_report(load_config("edge"), dict(macs=10 ** 9, seconds=1e-3, achieved_flops_per_s=2e12, sram_reads={"spad": 0, "acc": 0},
-                                             sram_writes={"spad": 0, "acc": 0}, dram_read_bytes=0, dram_write_bytes=0))
-  sys_usd = r["chip_cost_usd"]["total"] + 2555 + 32010 / 8
-  assert r["system_cost_usd"]["total"] == pytest.approx(sys_usd) and r["flops_per_usd_system"] == pytest.approx(2e12 / sys_usd)
+  assert C["card_board_fraction"] == pytest.approx(0.25) and C["tinybox_host_usd"] == 15000 - 6 * 999      # die+VRAM 80% of a card; tinybox red v1
+  stats = dict(macs=10 ** 9, seconds=1e-3, achieved_flops_per_s=2e12, sram_reads={"spad": 0, "acc": 0}, sram_writes={"spad": 0, "acc": 0}, dram_read_bytes=0, dram_write_bytes=0)
+  edge = load_config("edge")
+  r = cost_report(edge, stats)
+  ch = r["chip_cost_usd"]
+  assert r["system_cost_usd"]["board"] == 0 and r["system_cost_usd"]["host"] == 0 and r["deployed_cost_usd"] == r["unit_cost_usd"]   # default: the chip alone
+  assert ch["package"] == 8.12 and ch["test_assembly"] == 0 and ch["package_kind"].startswith("organic")   # a small LPDDR die: no interposer
+  assert r["unit_cost_usd"] < 30 and r["nre_usd_per_unit"] == 300          # the edge chip's $300 of NRE no longer hides in its unit cost
+  assert cost_report(edge.replace(nre_volume_units=10_000_000))["nre_usd_per_unit"] == 30
+  sxm = cost_report(edge.replace(form_factor="sxm"), stats)
+  assert sxm["deployed_cost_usd"] == pytest.approx(r["unit_cost_usd"] + 2555 + 32010 / 8)
+  assert cost_report(edge.replace(form_factor="pcie"))["deployed_cost_usd"] == pytest.approx(1.25 * r["unit_cost_usd"])
+  tb = cost_report(edge.replace(form_factor="tinybox", form_factor_cards=4))
+  assert tb["deployed_cost_usd"] == pytest.approx(1.25 * r["unit_cost_usd"] + 9006 / 4)
+  r = sxm; sys_usd = sxm["deployed_cost_usd"]
   # rent: $10,000 at 8 % over 3 years is 10000 * 0.08 / (1 - 1.08^-3) = $3,880.34 a year; 1 kW at PUE 1.58 and $0.08/kWh
   assert rent_usd_per_hour(10_000, 1000, C) == pytest.approx(3880.335 / 8760 + 1.58 * 0.08, rel=1e-6)
   assert rent_usd_per_hour(10_000, 0, constants({"interest_rate": 0, "rent_utilization": 0.5})) == pytest.approx(10_000 / 3 / 8760 / 0.5)
@@ -83,18 +103,30 @@ def test_board_host_and_rent_by_hand():
 
 def test_cli_cost_and_run_keys():
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "cost", "--config", "edge", "--json", "-"], capture_output=True, text=True)
-  assert p.returncode == 0 and json.loads(p.stdout)["chip_cost_usd"]["nre"] == pytest.approx(300)
+  j = json.loads(p.stdout)
+  assert p.returncode == 0 and j["nre_usd_per_unit"] == pytest.approx(300) and j["nre_volume_units"] == 1_000_000 and "nre" not in j["chip_cost_usd"]
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "run", "gemm", "--m", "64", "--k", "64", "--n", "64", "--config", "tiny", "--json", "-"], capture_output=True, text=True)
   r = json.loads(p.stdout)
-  assert r["energy_pj"]["total"] > 0 and r["flops_per_usd"] == pytest.approx(r["achieved_flops_per_s"] / r["chip_cost_usd"]["total"])
+  assert r["energy_pj"]["total"] > 0 and r["flops_per_usd"] == pytest.approx(r["achieved_flops_per_s"] / r["unit_cost_usd"])
+  for k in ("unit_cost_usd", "nre_usd_per_unit", "nre_volume_units", "peak_power_w", "avg_power_w"): assert k in r
+  assert all(k in r["perf_per_usd_basis"] for k in r if "per_usd" in k and k != "perf_per_usd_basis")
 
 def test_reference_chips_and_h100_measured():
-  from tinyaccel.reports.chips import h100_measured, h100_price_usd, peak_rows
+  from tinyaccel.reports.chips import h100_best, h100_measured, h100_price_usd, int8_rows, peak_rows
   rows = {r["name"]: r for r in peak_rows()}
   assert rows["H100 SXM5 (chip, $25k-30k sale)"]["peak_flops_per_usd"] == 36.0e9 and rows["RX 7900 XTX @ $999"]["peak_flops_per_usd"] == 122.9e9
   assert h100_price_usd()[0] == 27_500
+  i8 = {r["name"]: r for r in int8_rows()}
+  h = i8["H100 SXM5"]
+  assert h["peak_ops_per_s"] == 1978.9e12 and h["cost_usd"] == 3320 and h["price_usd"] == 27_500 and h["price_date"] == "2023-08"
+  assert i8["H200 SXM (GH100 compute)"]["cost_usd"] == 4800 and i8["H200 SXM (GH100 compute)"]["price_usd"] == 39083.38
+  assert i8["MI300X"]["peak_ops_per_s"] == 2614.9e12 and i8["MI300X"]["cost_usd"] == 5300 and i8["RTX 4090"]["peak_ops_per_s"] == 660.6e12
+  assert i8["TPU v5e"]["peak_ops_per_s"] == 393e12 and i8["B200"]["peak_ops_per_s"] == 4500e12 and i8["A100 SXM 80GB"]["cost_usd"] is None
   h = h100_measured("resnet50", batch=1)
-  assert h["achieved_flops_per_s"] == 2.882e12 and h["flops_per_usd"] == pytest.approx(2.882e12 / 27_500)   # the compiled bf16 row, the faster one
+  assert h["achieved_flops_per_s"] == 2.882e12 and h["flops_per_usd_price"] == pytest.approx(2.882e12 / 27_500) and h["flops_per_usd"] == pytest.approx(2.882e12 / 3320)
+  assert h100_best("resnet50")["achieved_flops_per_s"] == 171.381e12 and h100_best("resnet50")["batch"] == 256
+  assert h100_measured("mobilenetv2", batch=1)["achieved_flops_per_s"] == 0.341e12      # the CSV spells it mobilenet_v2
+  assert h100_measured("bert_layer", batch=1)["achieved_flops_per_s"] == 4.515e12       # BERT-base at seq 128, batch 1 (eager is the faster there)
   assert h100_measured("gemm 1024x1024x1024", dtype="int8")["achieved_flops_per_s"] == 202.211e12
   assert h100_measured("resnet50", batch=7) is None                  # never a figure the file lacks
 
@@ -102,5 +134,13 @@ def test_cli_compare():
   p = subprocess.run([sys.executable, "-m", "tinyaccel.cli", "compare", "gemm", "--m", "256", "--k", "256", "--n", "256", "--configs", "tiny,edge", "--json", "-"], capture_output=True, text=True)
   assert p.returncode == 0, p.stderr
   r = json.loads(p.stdout)
-  assert [d["name"].split()[0] for d in r["designs"]] == ["tiny", "edge"] and r["h100_measured"]["achieved_flops_per_s"] == 5.218e12
-  assert len(r["reference_peaks"]) == 14
+  assert [d["name"].split()[0] for d in r["designs"]] == ["tiny", "edge"] and [h["achieved_flops_per_s"] for h in r["h100_measured"]] == [5.154e12]   # the int8 row
+  assert r["h100_measured"][0]["precision"] == "int8" and len(r["reference_int8"]) == 9
+  d = r["designs"][1]
+  assert d["flops_per_usd"] == pytest.approx(d["achieved_flops_per_s"] / d["unit_cost_usd"]) and "manufacturing cost" in d["perf_per_usd_basis"]["flops_per_usd"]
+
+def test_default_margin_is_cited_and_bad_fields_are_one_line():
+  from tinyaccel.arch.config import AccelConfig, ConfigError
+  assert AccelConfig().gross_margin == pytest.approx(1 - C["mi300x_manufacturing_usd"] / C["mi300x_street_usd"], abs=5e-4)   # 1 - 5300 / 15000
+  for bad in (dict(form_factor="dimm"), dict(form_factor="pcie", form_factor_cards=2), dict(gross_margin=1.0), dict(nre_volume_units=0)):
+    with pytest.raises(ConfigError): load_config("edge").replace(**bad)
