@@ -16,8 +16,10 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..compiler.gemm import Epilogue, compile_gemm
+from ..compiler.importers.tinygrad import import_tensor as import_tinygrad
+from ..compiler.importers.tinygrad import is_tinygrad_tensor
 from ..compiler.ir import Ops
-from ..compiler.program import Compiled
+from ..compiler.program import Compiled, CompileError
 from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
 from ..reports.cost import cost_report
@@ -97,11 +99,15 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRu
 def load_workload(path: str) -> Tensor:
   """The Tensor returned by `workload()` in a user's Python file."""
   if not os.path.isfile(path): raise WorkloadError(f"no such workload file {path!r}")
+  os.environ.setdefault("DEV", "PYTHON")    # tinygrad models: its pure-Python device needs no compiler (it only realizes rand()-like constants)
   spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
   mod = importlib.util.module_from_spec(spec)
   try: spec.loader.exec_module(mod); out = mod.workload()
   except Exception as e: raise WorkloadError(f"{path}: {type(e).__name__}: {e}") from None
-  if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
+  if is_tinygrad_tensor(out):                # a real tinygrad Tensor: import its lazy graph (compiler/importers/tinygrad.py)
+    try: return import_tinygrad(out)
+    except CompileError as e: raise WorkloadError(f"{path}: {e}") from None
+  if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor (ours or tinygrad's), got {type(out).__name__}")
   return out
 
 def build_network(name: str, seq: int | None = None) -> Tensor:
