@@ -222,7 +222,7 @@ def cmd_compare(args):
 
 def cmd_run(args):
   from .workloads import WORKLOADS
-  if args.workload.endswith(".py") or args.workload in WORKLOADS: return cmd_run_graph(args)
+  if args.workload.endswith((".py", ".onnx")) or args.workload in WORKLOADS: return cmd_run_graph(args)
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
   if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
@@ -407,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
   p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
                      description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
-  p.add_argument("workload", help="gemm, a network from `tinyaccel list`, or FILE.py whose workload() returns the output Tensor")
+  p.add_argument("workload", help="gemm, a network from `tinyaccel list`, FILE.py whose workload() returns the output Tensor (ours or tinygrad's), or MODEL.onnx")
   p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")

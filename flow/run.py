@@ -97,8 +97,13 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRu
 
 # ---------------- workloads ----------------
 def load_workload(path: str) -> Tensor:
-  """The Tensor returned by `workload()` in a user's Python file."""
+  """The Tensor returned by `workload()` in a user's Python file (ours or a tinygrad Tensor), or an ONNX model's output."""
   if not os.path.isfile(path): raise WorkloadError(f"no such workload file {path!r}")
+  if path.endswith(".onnx"):                 # an ONNX model (compiler/importers/onnx.py)
+    from ..compiler.importers.onnx import import_onnx
+    try: return import_onnx(path)
+    except CompileError as e: raise WorkloadError(f"{path}: {e}") from None
+    except Exception as e: raise WorkloadError(f"{path}: cannot read the ONNX model: {type(e).__name__}: {e}") from None
   os.environ.setdefault("DEV", "PYTHON")    # tinygrad models: its pure-Python device needs no compiler (it only realizes rand()-like constants)
   spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
   mod = importlib.util.module_from_spec(spec)
@@ -115,7 +120,7 @@ def build_network(name: str, seq: int | None = None) -> Tensor:
   from ..workloads import WORKLOADS
   if seq is not None and not name.startswith(("bert", "gpt2")): raise WorkloadError("--seq applies to the transformer workloads (bert*, gpt2*)")
   if name in WORKLOADS: return WORKLOADS[name][0](**({"seq": seq} if seq else {}))
-  if name.endswith(".py"): return load_workload(name)
+  if name.endswith((".py", ".onnx")): return load_workload(name)
   raise WorkloadError(f"unknown workload {name!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
 
 def network_summary(out: Tensor) -> dict:
