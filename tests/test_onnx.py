@@ -82,3 +82,33 @@ def test_cli_runs_an_onnx_file(tmp_path):
   import json
   r = json.loads(js.read_text())
   assert r["correct"] is True and r["macs"] == 8 * 32 * 24 and r["kernels"][0]["fused"] == ["bias", "relu", "requant"]
+
+def test_bert_encoder_layer():
+  S, D, H, F = 32, 64, 2, 128; dh = D // H      # softmax rows: a multiple of the edge array's 32 columns
+  mm = lambda x, w, b, y: [helper.make_node("MatMul", [x, w], [y + "_mm"], name=y), helper.make_node("Add", [y + "_mm", b], [y])]
+  sh = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+  nodes = [*mm("x", "wq", "bq", "q"), *mm("x", "wk", "bk", "k"), *mm("x", "wv", "bv", "v"),
+           helper.make_node("Reshape", ["q", "heads"], ["q3"]), helper.make_node("Transpose", ["q3"], ["qh"], perm=[1, 0, 2]),
+           helper.make_node("Reshape", ["k", "heads"], ["k3"]), helper.make_node("Transpose", ["k3"], ["kt"], perm=[1, 2, 0]),
+           helper.make_node("Reshape", ["v", "heads"], ["v3"]), helper.make_node("Transpose", ["v3"], ["vh"], perm=[1, 0, 2]),
+           helper.make_node("MatMul", ["qh", "kt"], ["sc"]), helper.make_node("Div", ["sc", "sqrt_dh"], ["scs"]),
+           helper.make_node("Softmax", ["scs"], ["p"], axis=-1), helper.make_node("MatMul", ["p", "vh"], ["ctx"]),
+           helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[1, 0, 2]), helper.make_node("Reshape", ["ctx_t", "merged"], ["ctx2"]),
+           *mm("ctx2", "wo", "bo", "o"), helper.make_node("Add", ["o", "x"], ["r1"]),
+           helper.make_node("LayerNormalization", ["r1", "g1", "be1"], ["h1"], axis=-1, epsilon=1e-5),
+           *mm("h1", "w1", "b1", "f1"), helper.make_node("Gelu", ["f1"], ["f1g"], approximate="tanh"), *mm("f1g", "w2", "b2", "f2"),
+           helper.make_node("Add", ["f2", "h1"], ["r2"]), helper.make_node("LayerNormalization", ["r2", "g2", "be2"], ["y"], axis=-1, epsilon=1e-5)]
+  inits = [_w("wq", D, D), _w("bq", D, scale=0.02), _w("wk", D, D), _w("bk", D, scale=0.02), _w("wv", D, D), _w("bv", D, scale=0.02),
+           _w("wo", D, D), _w("bo", D, scale=0.02), _w("w1", D, F), _w("b1", F, scale=0.02), _w("w2", F, D), _w("b2", D, scale=0.02),
+           numpy_helper.from_array((1 + RNG.standard_normal(D) * 0.1).astype(np.float32), "g1"), _w("be1", D, scale=0.02),
+           numpy_helper.from_array((1 + RNG.standard_normal(D) * 0.1).astype(np.float32), "g2"), _w("be2", D, scale=0.02),
+           sh("heads", [S, H, dh]), sh("merged", [S, D]), numpy_helper.from_array(np.array(np.sqrt(dh), np.float32), "sqrt_dh")]
+  g = _check(_model20(nodes, inits, [S, D]), cos=0.99)
+  names = [k.name for k in g.kernels]
+  assert names.count("bmm") == 2 and "softmax" in names and names.count("layernorm") == 2 and any("gelu" in k.fused for k in g.kernels)
+
+def _model20(nodes, inits, x_shape):
+  """Opset 20: Gelu is a standard operator there."""
+  m = _model(nodes, inits, x_shape)
+  del m.opset_import[:]; m.opset_import.append(helper.make_opsetid("", 20)); m.ir_version = 9
+  return m

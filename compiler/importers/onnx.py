@@ -127,7 +127,7 @@ class _Graph:
     if op == "LayerNormalization":
       x = self.t(ins[0])
       if a.get("axis", -1) % x.ndim != x.ndim - 1: raise CompileError(f"ONNX LayerNormalization (node {n.name!r}): only the last axis")
-      y = x.layernorm(-1, a.get("epsilon", 1e-5))
+      y = x.layernorm(-1, float(np.format_float_positional(np.float32(a.get("epsilon", 1e-5)))))   # the float32 attribute's shortest decimal: 1e-5, not 9.99999974e-06
       if len(ins) > 1 and ins[1]: y = y * Tensor(self.const(ins[1], n).reshape(-1).astype(np.float32))
       if len(ins) > 2 and ins[2]: y = y + Tensor(self.const(ins[2], n).reshape(-1).astype(np.float32))
       return [y]
