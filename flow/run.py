@@ -7,6 +7,7 @@ turns any of them into the `--json` document the CLI prints and `tinyaccel repor
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 import importlib.util
 import os
@@ -158,7 +159,8 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None) -> tuple[GraphRun, dict]:
-  """A network (built-in or FILE.py) run kernel by kernel, and its report."""
+  """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report."""
+  if name.endswith(".csv"): return run_topology(name, cfg, functional)
   g = run_graph(build_network(name, seq), cfg, functional)
   return g, report(cfg, dict(kind="network", name=name), g.stats, g.correct, g.kernels, accuracy=g.accuracy)
 
@@ -173,3 +175,16 @@ def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
   if workload not in WORKLOADS: raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
   g, rep = run_network(workload, cfg, functional=False)
   return g.stats, rep
+
+# ---------------- SCALE-Sim topologies ----------------
+def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0) -> tuple[GraphRun, dict]:
+  """Every layer of a SCALE-Sim topology CSV as the GEMM SCALE-Sim simulates (compiler/importers/scalesim.py), one row each."""
+  from ..compiler.importers.scalesim import read_topology
+  try: layers = read_topology(path)
+  except CompileError as e: raise WorkloadError(str(e)) from None
+  ks = []
+  for i, ly in enumerate(layers):
+    g = run_gemm(cfg, ly.m, ly.k, ly.n, seed=seed + i, functional=functional)
+    ks.append(dataclasses.replace(g.kernel, name=ly.name[:9], op="conv2d" if ly.conv else "matmul"))
+  run = GraphRun(np.zeros(0, np.int32), ks, all_correct(k.correct for k in ks), None)
+  return run, report(cfg, dict(kind="scalesim_topology", name=path, layers=[dict(name=ly.name, m=ly.m, k=ly.k, n=ly.n) for ly in layers]), run.stats, run.correct, ks)
