@@ -82,7 +82,7 @@ def table(r: dict) -> str:
 
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
-  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None))
+  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), args=getattr(args, "arg", None))
   lines = kernel_table(report["kernels"], report, g.correct)
   if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
   if args.config.endswith(".cfg"): lines.append(f"  SCALE-Sim config {args.config}: not mapped: {'; '.join(scalesim_config(args.config)[1])}")
@@ -437,6 +437,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
   p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
+  p.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument of FILE.py's workload(), typed from its default (repeatable)")
   p.add_argument("--scalesim-report", metavar="COMPUTE_REPORT.csv", help="with a SCALE-Sim topology: print SCALE-Sim's cycles per layer next to ours")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
