@@ -10,7 +10,7 @@ CONFIG ?= tiny
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,plot,dist,fpga]'
+	$(PY) -m pip install -q -e '.[test,plot,dist,fpga,import]'
 	touch $@
 
 # Icarus Verilog for the cocotb co-simulations (Debian package; needs root, as on CI)

@@ -18,7 +18,18 @@ from .arch.isa import IsaError, asm, decode_program, disasm, encode_program
 from .arch.vector import quantize_multiplier
 from .compiler.gemm import Epilogue
 from .compiler.program import CompileError
-from .flow import WorkloadError, build_network, evaluate, load_workload, network_summary, run_gemm, run_graph, run_network
+from .flow import (
+  WorkloadError,
+  build_network,
+  evaluate,
+  load_workload,
+  network_summary,
+  run_gemm,
+  run_graph,
+  run_network,
+  scalesim_compute_report,
+  scalesim_config,
+)
 from .helpers import atomic_write, si, write_json
 from .reports.cost import cost_report
 from .rtl.cosim import RtlError
@@ -41,6 +52,9 @@ def say(args, text: str):
   if getattr(args, "json", None) != "-": print(text)
 
 def config_from(args) -> AccelConfig:
+  if args.config.endswith(".cfg"):             # a SCALE-Sim config (compiler/importers/scalesim.py)
+    cfg, _ = scalesim_config(args.config)
+    return cfg.replace(dataflow=args.dataflow) if getattr(args, "dataflow", None) else cfg
   return load_config(args.config, dataflow=getattr(args, "dataflow", None))
 
 # ---------------- run ----------------
@@ -68,13 +82,23 @@ def table(r: dict) -> str:
 
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
-  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None))
+  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), args=getattr(args, "arg", None))
   lines = kernel_table(report["kernels"], report, g.correct)
   if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
+  if args.config.endswith(".cfg"): lines.append(f"  SCALE-Sim config {args.config}: not mapped: {'; '.join(scalesim_config(args.config)[1])}")
+  if getattr(args, "scalesim_report", None): lines += scalesim_rows(report["kernels"], scalesim_compute_report(args.scalesim_report))
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
   return 1 if g.correct is False else 0
+
+def scalesim_rows(ks: list, theirs: list) -> list[str]:
+  """Our cycles next to SCALE-Sim's COMPUTE_REPORT.csv, layer by layer (in order)."""
+  if len(theirs) != len(ks): raise UsageError(f"--scalesim-report has {len(theirs)} layers, the topology {len(ks)}")
+  out = [f"  {'layer':<12} {'ours cycles':>12} {'SCALE-Sim':>12} {'ours/theirs':>11}"]
+  out += [f"  {t[0][:12]:<12} {k['cycles']:>12,} {t[1]:>12,} {k['cycles'] / max(t[1], 1):>11.3f}" for k, t in zip(ks, theirs)]
+  ours, tot = sum(k["cycles"] for k in ks), sum(t[1] for t in theirs)
+  return out + [f"  {'total':<12} {ours:>12,} {tot:>12,} {ours / max(tot, 1):>11.3f}"]
 
 def _top_stall(k: dict) -> str:
   """What held the kernel's busiest unit back most: the array (compute queue) of a GEMM, the vector unit (store
@@ -252,7 +276,7 @@ def cmd_compare(args):
 
 def cmd_run(args):
   from .workloads import WORKLOADS
-  if args.workload.endswith(".py") or args.workload in WORKLOADS: return cmd_run_graph(args)
+  if args.workload.endswith((".py", ".onnx", ".csv")) or args.workload in WORKLOADS: return cmd_run_graph(args)
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
   if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
@@ -432,17 +456,19 @@ def parser() -> argparse.ArgumentParser:
   ap = argparse.ArgumentParser(prog="tinyaccel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = ap.add_subparsers(dest="cmd", required=True)
   def common(p, dataflow=True):
-    p.add_argument("--config", default="edge", help=f"preset name ({', '.join(presets())}) or path to a TOML file (default: edge)")
+    p.add_argument("--config", default="edge", help=f"preset name ({', '.join(presets())}), path to a TOML file, or a SCALE-Sim .cfg (default: edge)")
     if dataflow: p.add_argument("--dataflow", choices=("ws", "os"), help="override the config's dataflow: ws weight-stationary, os output-stationary")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
   p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
                      description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
-  p.add_argument("workload", help="gemm, a network from `tinyaccel list`, or FILE.py whose workload() returns the output Tensor")
+  p.add_argument("workload", help="gemm, a network from `tinyaccel list`, FILE.py whose workload() returns the output Tensor (ours or tinygrad's), MODEL.onnx, or a SCALE-Sim topology CSV (with --config FILE.cfg)")
   p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
   p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
+  p.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument of FILE.py's workload(), typed from its default (repeatable)")
+  p.add_argument("--scalesim-report", metavar="COMPUTE_REPORT.csv", help="with a SCALE-Sim topology: print SCALE-Sim's cycles per layer next to ours")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")

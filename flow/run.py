@@ -7,17 +7,21 @@ turns any of them into the `--json` document the CLI prints and `tinyaccel repor
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..compiler.gemm import Epilogue, compile_gemm
+from ..compiler.importers.tinygrad import import_tensor as import_tinygrad
+from ..compiler.importers.tinygrad import is_tinygrad_tensor
 from ..compiler.ir import Ops
-from ..compiler.program import Compiled
+from ..compiler.program import Compiled, CompileError
 from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
 from ..reports.cost import cost_report
@@ -94,22 +98,73 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRu
   return GraphRun(output, runs, all_correct(k.correct for k in runs), accuracy)
 
 # ---------------- workloads ----------------
-def load_workload(path: str) -> Tensor:
-  """The Tensor returned by `workload()` in a user's Python file."""
-  if not os.path.isfile(path): raise WorkloadError(f"no such workload file {path!r}")
-  spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
-  mod = importlib.util.module_from_spec(spec)
-  try: spec.loader.exec_module(mod); out = mod.workload()
-  except Exception as e: raise WorkloadError(f"{path}: {type(e).__name__}: {e}") from None
-  if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
+def _typed(fn, kv: list[str]) -> dict:
+  """`--arg name=value` strings typed from workload()'s defaults (bool, int, float, str; int, then float, then str without one)."""
+  import inspect
+  params, out = inspect.signature(fn).parameters, {}
+  for item in kv:
+    name, eq, text = item.partition("=")
+    if not eq or name not in params: raise WorkloadError(f"--arg {item!r}: workload() takes {', '.join(params) or 'no arguments'} (as name=value)")
+    d = params[name].default
+    try:
+      if isinstance(d, bool):
+        if text.lower() not in ("true", "false", "1", "0"): raise ValueError("expected true or false")
+        out[name] = text.lower() in ("true", "1")
+      elif isinstance(d, (int, float)) or d is None or d is inspect.Parameter.empty:
+        kind = type(d) if isinstance(d, (int, float)) else None
+        out[name] = kind(text) if kind else next(v for f in (int, float, str) for v in [_try(f, text)] if v is not None)
+      else: out[name] = type(d)(text)
+    except ValueError as e: raise WorkloadError(f"--arg {item!r}: {e}") from None
   return out
 
-def build_network(name: str, seq: int | None = None) -> Tensor:
+def _try(f, text):
+  try: return f(text)
+  except ValueError: return None
+
+def _user_line(path: str, e: BaseException) -> str:
+  """'FILE:LINE: ' of the innermost frame of the user's file in e's traceback (where their model went wrong)."""
+  import traceback
+  ap = os.path.abspath(path)
+  frames = [f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == ap]
+  return f"{path}:{frames[-1].lineno}: " if frames else f"{path}: "
+
+def load_workload(path: str, args: list[str] | None = None) -> Tensor:
+  """The Tensor returned by `workload(**args)` in a user's Python file (ours or a tinygrad Tensor), or an ONNX model's output.
+  The file's folder is on the import path while it runs; errors inside it name its file and line."""
+  if not os.path.isfile(path): raise WorkloadError(f"no such workload file {path!r}")
+  if path.endswith(".onnx"):                 # an ONNX model (compiler/importers/onnx.py)
+    if args: raise WorkloadError("--arg applies to a FILE.py's workload()")
+    from ..compiler.importers.onnx import import_onnx
+    try: return import_onnx(path)
+    except CompileError as e: raise WorkloadError(f"{path}: {e}") from None
+    except Exception as e: raise WorkloadError(f"{path}: cannot read the ONNX model: {type(e).__name__}: {e}") from None
+  os.environ.setdefault("DEV", "PYTHON")    # tinygrad models: its pure-Python device needs no compiler (it only realizes rand()-like constants)
+  spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
+  mod = importlib.util.module_from_spec(spec)
+  folder = os.path.dirname(os.path.abspath(path))
+  sys.path.insert(0, folder)
+  try:
+    try: spec.loader.exec_module(mod)
+    except Exception as e: raise WorkloadError(f"{_user_line(path, e)}{type(e).__name__}: {e}") from None
+    if not callable(getattr(mod, "workload", None)): raise WorkloadError(f"{path}: defines no workload() function")
+    kw = _typed(mod.workload, args or [])
+    try: out = mod.workload(**kw)
+    except Exception as e: raise WorkloadError(f"{_user_line(path, e)}{type(e).__name__}: {e}") from None
+  finally:
+    if folder in sys.path: sys.path.remove(folder)
+  if is_tinygrad_tensor(out):                # a real tinygrad Tensor: import its lazy graph (compiler/importers/tinygrad.py)
+    try: return import_tinygrad(out)
+    except CompileError as e: raise WorkloadError(f"{path}: {e}") from None
+  if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor (ours or tinygrad's), got {type(out).__name__}")
+  return out
+
+def build_network(name: str, seq: int | None = None, args: list[str] | None = None) -> Tensor:
   """A built-in network of `tinyaccel list` (transformers at sequence length `seq`) or a user's FILE.py."""
   from ..workloads import WORKLOADS
   if seq is not None and not name.startswith(("bert", "gpt2")): raise WorkloadError("--seq applies to the transformer workloads (bert*, gpt2*)")
+  if args and not name.endswith(".py"): raise WorkloadError("--arg applies to a FILE.py's workload()")
   if name in WORKLOADS: return WORKLOADS[name][0](**({"seq": seq} if seq else {}))
-  if name.endswith(".py"): return load_workload(name)
+  if name.endswith((".py", ".onnx")): return load_workload(name, args)
   raise WorkloadError(f"unknown workload {name!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
 
 def network_summary(out: Tensor) -> dict:
@@ -146,9 +201,10 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles))
   return GemmRun(c, r, kern, rep)
 
-def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None) -> tuple[GraphRun, dict]:
-  """A network (built-in or FILE.py) run kernel by kernel, and its report."""
-  g = run_graph(build_network(name, seq), cfg, functional)
+def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None) -> tuple[GraphRun, dict]:
+  """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report."""
+  if name.endswith(".csv"): return run_topology(name, cfg, functional)
+  g = run_graph(build_network(name, seq, args), cfg, functional)
   return g, report(cfg, dict(kind="network", name=name), g.stats, g.correct, g.kernels, accuracy=g.accuracy)
 
 def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
@@ -162,3 +218,16 @@ def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
   if workload not in WORKLOADS: raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
   g, rep = run_network(workload, cfg, functional=False)
   return g.stats, rep
+
+# ---------------- SCALE-Sim topologies ----------------
+def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0) -> tuple[GraphRun, dict]:
+  """Every layer of a SCALE-Sim topology CSV as the GEMM SCALE-Sim simulates (compiler/importers/scalesim.py), one row each."""
+  from ..compiler.importers.scalesim import read_topology
+  try: layers = read_topology(path)
+  except CompileError as e: raise WorkloadError(str(e)) from None
+  ks = []
+  for i, ly in enumerate(layers):
+    g = run_gemm(cfg, ly.m, ly.k, ly.n, seed=seed + i, functional=functional)
+    ks.append(dataclasses.replace(g.kernel, name=ly.name[:9], op="conv2d" if ly.conv else "matmul"))
+  run = GraphRun(np.zeros(0, np.int32), ks, all_correct(k.correct for k in ks), None)
+  return run, report(cfg, dict(kind="scalesim_topology", name=path, layers=[dict(name=ly.name, m=ly.m, k=ly.k, n=ly.n) for ly in layers]), run.stats, run.correct, ks)
