@@ -19,6 +19,7 @@ PROCESS_NODES_NM = (3, 5, 7, 10, 12, 16, 22, 28, 40, 65, 90)
 DTYPE_BYTES = {"int8": 1, "int32": 4}
 DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
+MAX_CORES = 1024
 from .isa import FIELD_MAX, FIELDS, Opcode
 
 SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
@@ -57,6 +58,12 @@ class AccelConfig:
   vector_lanes: int = 4
   clock_mhz: float = 100.0
   process_nm: int = 28
+  # ---- multi-core chip (issue 17; docs/config.md "Cores and DRAM channels") ----
+  # `cores` identical cores, each everything above (array, SRAMs, vector unit, three queues, DMA). The chip has
+  # `dram_channels` channels of `dram_bytes_per_cycle` each; channel c serves cores c*g .. c*g+g-1, g = cores/channels
+  # (one channel per core when equal); the cores of one channel share it per DMA instruction (docs/timing.md).
+  cores: int = 1
+  dram_channels: int = 1
 
   # ---- derived geometry (docs/architecture.md) ----
   @cached_property
@@ -77,6 +84,16 @@ class AccelConfig:
   def peak_flops_per_s(self) -> float: return peak_flops_per_s(self.macs_per_cycle, self.clock_mhz)
   @property
   def dram_bytes_per_s(self) -> float: return self.dram_bytes_per_cycle * self.clock_mhz * 1e6
+  # ---- the whole chip: `macs_per_cycle`, `dram_bytes_per_cycle` and the figures above are one core's / one channel's ----
+  @property
+  def cores_per_channel(self) -> int: return self.cores // self.dram_channels
+  def channel_of(self, core: int) -> int: return core // self.cores_per_channel
+  @property
+  def chip_macs_per_cycle(self) -> int: return self.cores * self.macs_per_cycle
+  @property
+  def chip_peak_flops_per_s(self) -> float: return peak_flops_per_s(self.chip_macs_per_cycle, self.clock_mhz)
+  @property
+  def chip_dram_bytes_per_cycle(self) -> int: return self.dram_channels * self.dram_bytes_per_cycle
 
   def replace(self, **changes) -> "AccelConfig": return validate(dataclasses.replace(self, **changes))
   def to_dict(self) -> dict: return dataclasses.asdict(self)
@@ -111,6 +128,11 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   if cfg.memory_type not in MEMORY_TYPES: _fail(cfg, "memory_type", cfg.memory_type, f"must be one of {', '.join(MEMORY_TYPES)}")
   if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
   if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")
+  if not 1 <= cfg.cores <= MAX_CORES: _fail(cfg, "cores", cfg.cores, f"must be between 1 and {MAX_CORES}")
+  if not 1 <= cfg.dram_channels <= cfg.cores:
+    _fail(cfg, "dram_channels", cfg.dram_channels, f"must be between 1 and cores={cfg.cores} (a core has one DRAM port; widen it with dram_bytes_per_cycle)")
+  if cfg.cores % cfg.dram_channels:
+    _fail(cfg, "dram_channels", cfg.dram_channels, f"must divide cores={cfg.cores} (every channel serves the same number of cores)")
   if cfg.process_nm not in PROCESS_NODES_NM: _fail(cfg, "process_nm", cfg.process_nm, f"must be one of {', '.join(map(str, PROCESS_NODES_NM))}")
   return cfg
 
