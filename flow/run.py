@@ -18,7 +18,7 @@ from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.ir import Ops
-from ..compiler.partition import Partition, parts_of
+from ..compiler.partition import Partition, partition_gemm, parts_of
 from ..compiler.program import Compiled
 from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
@@ -171,13 +171,18 @@ class GemmRun:
 
 def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True, epilogue: Epilogue | None = None) -> GemmRun:
   """Compile and simulate one GEMM (random int8 operands from `seed`), checked bit for bit unless timing only."""
-  c = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
-  r = run_program(cfg, c, functional, output=False)
+  if cfg.cores == 1: c = prog = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
+  else:   # the operands compile_gemm draws from `seed`, split over the cores (compiler/partition.py); `compiled` is core 0's part
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-128, 128, (m, k), dtype=np.int8); B = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    prog = partition_gemm(cfg, m, k, n, A, B, epilogue); c = parts_of(prog)[0]
+  r = run_kernel(cfg, prog, functional, output=False)
   fused = [x for x, on in (("bias", epilogue and epilogue.bias is not None), ("relu", epilogue and epilogue.relu), ("requant", epilogue and epilogue.requant)) if on]
-  kern = KernelRun("gemm", "gemm", "matmul", [m, k, n], fused, r.result.stats, r.correct, c)
+  kern = KernelRun("gemm", "gemm", "matmul", [m, k, n], fused, r.result.stats, r.correct, prog, core_macs(cfg, r.result))
   wl = dict(kind="gemm", m=m, k=k, n=n, seed=seed, bias="bias" in fused, relu="relu" in fused, output_dtype=epilogue.out_dtype if epilogue else "int32")
   t = c.tiling
-  rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles))
+  rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles),
+               **chip_cores(cfg, r.result.stats, [kern]))
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, batch: int | None = None) -> tuple[GraphRun, dict]:

@@ -35,6 +35,13 @@ class ChipResult:
   cycles: int
   stats: Stats                        # Stats.chip: summed counts, the chip's cycles, peak and bandwidth
   cores: list                         # Result per core, in core order
+  def trace_records(self):
+    return [dict(core=c, **t) for c, r in enumerate(self.cores) for t in r.trace_records()]
+  def trace_json(self) -> str: return json.dumps(self.trace_records())
+  def trace_csv(self) -> str:
+    out = io.StringIO(); w = csv.writer(out, lineterminator="\n")
+    w.writerow(["core", "index", "queue", "opcode", "start", "end"]); w.writerows((c, *t) for c, r in enumerate(self.cores) for t in r.trace)
+    return out.getvalue()
 
 @dataclass
 class Result:
