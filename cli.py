@@ -55,7 +55,7 @@ def config_from(args) -> AccelConfig:
   if args.config.endswith(".cfg"):             # a SCALE-Sim config (compiler/importers/scalesim.py)
     cfg, _ = scalesim_config(args.config)
     return cfg.replace(dataflow=args.dataflow) if getattr(args, "dataflow", None) else cfg
-  return load_config(args.config, dataflow=getattr(args, "dataflow", None))
+  return load_config(args.config, dataflow=getattr(args, "dataflow", None), cores=getattr(args, "cores", None), dram_channels=getattr(args, "dram_channels", None))
 
 # ---------------- run ----------------
 def table(r: dict) -> str:
@@ -82,8 +82,13 @@ def table(r: dict) -> str:
 
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
-  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), args=getattr(args, "arg", None))
+  g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), batch=getattr(args, "batch", None),
+                        args=getattr(args, "arg", None))
   lines = kernel_table(report["kernels"], report, g.correct)
+  if "chip" in report:
+    ch = report["chip"]; u = ch["core_utilization"]
+    lines.append(f"  chip: {ch['cores']} cores, {ch['dram_channels']} DRAM channels, {ch['peak_flops_per_s'] / 1e12:.4g} TFLOP/s peak, barrier {ch['barrier_cycles']} cycles;"
+                 f" utilization {report['utilization']:.3f} of the chip, per core min {min(u):.3f} mean {sum(u) / len(u):.3f} max {max(u):.3f}")
   if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
   if args.config.endswith(".cfg"): lines.append(f"  SCALE-Sim config {args.config}: not mapped: {'; '.join(scalesim_config(args.config)[1])}")
   if getattr(args, "scalesim_report", None): lines += scalesim_rows(report["kernels"], scalesim_compute_report(args.scalesim_report))
@@ -469,6 +474,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
   p.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument of FILE.py's workload(), typed from its default (repeatable)")
   p.add_argument("--scalesim-report", metavar="COMPUTE_REPORT.csv", help="with a SCALE-Sim topology: print SCALE-Sim's cycles per layer next to ours")
+  p.add_argument("--batch", type=positive, help="batch size of a built-in CNN or MLP (resnet*, mobilenetv2, openpilot, mlp; default theirs)")
+  p.add_argument("--cores", type=positive, help="cores of the chip (overrides the config's `cores`; each core is the config's accelerator)")
+  p.add_argument("--dram-channels", type=positive, help="DRAM channels of the chip (overrides `dram_channels`; must divide cores)")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")

@@ -20,6 +20,7 @@ FORM_FACTORS = ("chip", "m2", "pcie", "sxm", "tinybox")   # what the cost model 
 DTYPE_BYTES = {"int8": 1, "int32": 4}
 DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
+MAX_CORES = 1024
 from .isa import FIELD_MAX, FIELDS, Opcode
 
 SRAM_ADDR_BITS = FIELDS[Opcode.LOAD]["sram_addr"][1]          # line address width of the ISA
@@ -63,6 +64,12 @@ class AccelConfig:
   form_factor_cards: int = 1         # cards sharing one tinybox host (1 for the other form factors)
   nre_volume_units: int = 1_000_000  # units the design cost (NRE) is amortized over; reported apart from the unit cost
   gross_margin: float = 0.647        # price = cost / (1 - margin); default: MI300X's (1 - $5,300 cost / $15,000 street), cited
+  # ---- multi-core chip (issue 17; docs/config.md "Cores and DRAM channels") ----
+  # `cores` identical cores, each everything above (array, SRAMs, vector unit, three queues, DMA). The chip has
+  # `dram_channels` channels of `dram_bytes_per_cycle` each; channel c serves cores c*g .. c*g+g-1, g = cores/channels
+  # (one channel per core when equal); the cores of one channel share it per DMA instruction (docs/timing.md).
+  cores: int = 1
+  dram_channels: int = 1
 
   # ---- derived geometry (docs/architecture.md) ----
   @cached_property
@@ -83,6 +90,16 @@ class AccelConfig:
   def peak_flops_per_s(self) -> float: return peak_flops_per_s(self.macs_per_cycle, self.clock_mhz)
   @property
   def dram_bytes_per_s(self) -> float: return self.dram_bytes_per_cycle * self.clock_mhz * 1e6
+  # ---- the whole chip: `macs_per_cycle`, `dram_bytes_per_cycle` and the figures above are one core's / one channel's ----
+  @property
+  def cores_per_channel(self) -> int: return self.cores // self.dram_channels
+  def channel_of(self, core: int) -> int: return core // self.cores_per_channel
+  @property
+  def chip_macs_per_cycle(self) -> int: return self.cores * self.macs_per_cycle
+  @property
+  def chip_peak_flops_per_s(self) -> float: return peak_flops_per_s(self.chip_macs_per_cycle, self.clock_mhz)
+  @property
+  def chip_dram_bytes_per_cycle(self) -> int: return self.dram_channels * self.dram_bytes_per_cycle
 
   def replace(self, **changes) -> "AccelConfig": return validate(dataclasses.replace(self, **changes))
   def to_dict(self) -> dict: return dataclasses.asdict(self)
@@ -117,6 +134,11 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   if cfg.memory_type not in MEMORY_TYPES: _fail(cfg, "memory_type", cfg.memory_type, f"must be one of {', '.join(MEMORY_TYPES)}")
   if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
   if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")
+  if not 1 <= cfg.cores <= MAX_CORES: _fail(cfg, "cores", cfg.cores, f"must be between 1 and {MAX_CORES}")
+  if not 1 <= cfg.dram_channels <= cfg.cores:
+    _fail(cfg, "dram_channels", cfg.dram_channels, f"must be between 1 and cores={cfg.cores} (a core has one DRAM port; widen it with dram_bytes_per_cycle)")
+  if cfg.cores % cfg.dram_channels:
+    _fail(cfg, "dram_channels", cfg.dram_channels, f"must divide cores={cfg.cores} (every channel serves the same number of cores)")
   if cfg.process_nm not in PROCESS_NODES_NM: _fail(cfg, "process_nm", cfg.process_nm, f"must be one of {', '.join(map(str, PROCESS_NODES_NM))}")
   if cfg.form_factor not in FORM_FACTORS: _fail(cfg, "form_factor", cfg.form_factor, f"must be one of {', '.join(FORM_FACTORS)}")
   if not 1 <= cfg.form_factor_cards <= 64: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, "must be between 1 and 64")

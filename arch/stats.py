@@ -62,6 +62,16 @@ class Stats:
                  **{k: nested(k) for k in ("sram_reads", "sram_writes", "busy_cycles", "stall_cycles", "array_cycles", "instructions")},
                  model_seconds=add("model_seconds"))
 
+  @staticmethod
+  def chip(cfg: AccelConfig, cores: list["Stats"], cycles: int) -> "Stats":
+    """A kernel on a multi-core chip (cores run side by side, docs/model.md): `cycles` is the chip's (arch/timing.chip_cycles);
+    counts, busy and stall cycles sum over the cores; the peak and bandwidth figures are the whole chip's, so utilization
+    is of every core's array; array idle cycles are the cores' cycles not streaming or filling, cores with no work included."""
+    m = Stats.merge(cores)
+    stream, fill = m.array_cycles.get("stream", 0), m.array_cycles.get("fill_drain", 0)
+    return dataclasses.replace(m, cycles=cycles, macs_per_cycle=cfg.chip_macs_per_cycle, dram_bytes_per_cycle=cfg.chip_dram_bytes_per_cycle,
+                               array_cycles=dict(stream=stream, fill_drain=fill, idle=cfg.cores * cycles - stream - fill))
+
   @property
   def seconds(self) -> float: return cycles_to_seconds(self.cycles, self.clock_mhz)
   @property

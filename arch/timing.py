@@ -108,6 +108,21 @@ def tail(cfg: AccelConfig, ins: Instr) -> int:
   if ins.opcode == Opcode.VECTOR: return VECTOR_TAIL
   return 0
 
+# ---- multi-core chips (docs/timing.md "Cores, channels and the kernel barrier") ----
+def barrier_cycles(cfg: AccelConfig) -> int:
+  """Cycles from the last core's completion of a kernel to every core starting the next: the cores' done flags are
+  AND-ed up a binary tree of registers (one level a cycle) and the release is sent down the same tree; one core needs none."""
+  return 0 if cfg.cores == 1 else 2 * (cfg.cores - 1).bit_length()
+
+def chip_cycles(cfg: AccelConfig, core_cycles: list[int]) -> int:
+  """A kernel on the chip: every core starts it at cycle 0; it ends when the barrier after the slowest core releases."""
+  return max(core_cycles, default=0) + barrier_cycles(cfg)
+
+def port_rank(core: int, last_granted: int, group: int) -> int:
+  """Tie-break among the `group` cores of one DRAM channel whose DMAs could take the port in the same cycle (after the
+  store-before-load order of ISSUE_PRIORITY): round-robin, starting after the core granted the port last."""
+  return (core - last_granted - 1) % group
+
 def uses_dram_port(ins: Instr) -> bool: return ins.opcode in (Opcode.LOAD, Opcode.STORE)
 
 def matmul_macs(ins: Instr) -> int: return ins.m * ins.k * ins.n

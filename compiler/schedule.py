@@ -29,6 +29,7 @@ from .eltwise import compile_add
 from .gemm import Epilogue, compile_gemm
 from .ir import Node, Ops, evaluate, toposort
 from .layernorm import compile_layernorm
+from .partition import Partition, choose_axis, epilogue_columns, partition_gemm, split
 from .pool import compile_depthwise, compile_pool2d
 from .program import Compiled, CompileError
 from .softmax import compile_softmax
@@ -345,7 +346,7 @@ def _schedule(root: Node, done: set) -> list:
 class Lowered:
   """One program of a graph's lowering and what a run of it reports: its name, kind (gemm, vector, copy), op, shape,
   fused epilogue, the workload's useful MACs and the MACs the array performs."""
-  program: Compiled
+  program: Compiled | Partition          # a Partition on a multi-core chip: one program per core
   name: str; kind: str; op: str; shape: list; fused: list
   macs: int = 0
   array_macs: int = 0
@@ -364,14 +365,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     L = k.x.shape[-1]
     k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
-    prog = compile_softmax(cfg, np.asarray(value[id(k.x)]).reshape(-1, L), scale[id(k.x)], 1 / k_out, k.mask)
+    X = np.asarray(value[id(k.x)]).reshape(-1, L)       # rows split over the cores in whole periods of the mask
+    prog = split(cfg, X.shape, 0, len(k.mask) if k.mask is not None else 1, lambda lo, hi: compile_softmax(cfg, X[lo:hi], scale[id(k.x)], 1 / k_out, k.mask))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, LayerNormKernel):
     if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
     s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
     affine = dict(gain=k.gain.arg if k.gain is not None else None, bias=k.bias.arg if k.bias is not None else None,
                   norm_scale=_scale(evaluate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
-    prog = compile_layernorm(cfg, np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1]), scale[id(k.x)], s_out, **affine)
+    X = np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1])
+    prog = split(cfg, X.shape, 0, 1, lambda lo, hi: compile_layernorm(cfg, X[lo:hi], scale[id(k.x)], s_out, **affine))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, PoolKernel):
     xb = k.x
@@ -380,14 +383,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
       else: value[id(xb)] = xb.arg
     if k.relu: raise CompileError("ReLU after pooling is not fused yet")
     if floaty: scale[id(k.out)] = scale[id(xb)]             # pooling keeps the scale
-    prog, win = compile_pool2d(cfg, value[id(xb)].reshape(k.x_shape), k.kind, k.k, k.stride, k.padding)
-    n, c = k.x_shape[:2]
+    X, wins = value[id(xb)].reshape(k.x_shape), []
+    prog = split(cfg, (k.x_shape[0], -1), 0, 1, lambda lo, hi: _keep(wins, compile_pool2d(cfg, X[lo:hi], k.kind, k.k, k.stride, k.padding)))
+    n, c, win = *k.x_shape[:2], wins[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, c).transpose(0, 3, 1, 2), (0, 0)
   xb, yb = k.inputs
   if isinstance(k, AddKernel):
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
     s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
-    prog = compile_add(cfg, value[id(xb)], value[id(yb)], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu)
+    X, Y = value[id(xb)], value[id(yb)]
+    prog = split(cfg, (X.shape[0], -1), 0, 1, lambda lo, hi: compile_add(cfg, X[lo:hi], Y[lo:hi], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   conv = isinstance(k, ConvKernel)
   per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output channel
@@ -422,15 +427,29 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   if conv:
     n = A.shape[0]
     cands = []     # (program, windows, array MACs): the array's (block-sparse for groups) and, for depthwise, the vector unit's
+    # over the cores: on the batch, else (ungrouped) on output channels in column-sized slices
+    axis, g = choose_axis(cfg, [(0, n, 1)] + ([(1, N, cfg.cols)] if k.groups == 1 else []))
+    conv_part = lambda lo, hi: (A[lo:hi], B, ep) if axis == 0 else (A, B[lo:hi], epilogue_columns(ep, lo, hi))
+    shape = (n, -1) if axis == 0 else (-1, N)
     if cfg.dataflow == "ws" or k.groups == 1:
-      prog, win = compile_conv2d(cfg, A, B, k.stride, k.padding, k.dilation, epilogue=ep, groups=k.groups); cands.append((prog, win, prog.macs))
+      wins = []
+      prog = split(cfg, shape, axis, g, lambda lo, hi: _keep(wins, compile_conv2d(cfg, *conv_part(lo, hi)[:2], k.stride, k.padding, k.dilation,
+                                                                                   epilogue=conv_part(lo, hi)[2], groups=k.groups)))
+      cands.append((prog, wins[0], prog.macs))
     if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant:
-      prog, win = compile_depthwise(cfg, A, B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0], ep.requant[1], ep.clamp_hi); cands.append((prog, win, 0))
+      wins = []
+      prog = split(cfg, (n, -1), 0, 1, lambda lo, hi: _keep(wins, compile_depthwise(cfg, A[lo:hi], B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0],
+                                                                                    ep.requant[1], ep.clamp_hi)))
+      cands.append((prog, wins[0], 0))
     if not cands: raise CompileError(f"grouped conv2d (groups={k.groups}) needs the ws dataflow, or a depthwise conv of a float graph for the vector unit")
     prog, win, macs_hw = min(cands, key=lambda c: cycles(c[0])) if len(cands) > 1 else cands[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
-  prog = compile_gemm(cfg, k.M, k.K, k.N, A=A if k.batch > 1 else A[0], B=B if k.batch > 1 else B[0], epilogue=ep, batch=k.batch)
+  prog = partition_gemm(cfg, k.M, k.K, k.N, A, B, epilogue=ep, batch=k.batch)
   return prog, lambda y: k.layout(y.reshape(k.batch, k.M, k.N)), (prog.macs, k.batch * k.M * k.K * k.N)
+
+def _keep(wins: list, compiled: tuple) -> Compiled:
+  """The program of a (program, windows) pair; the windows (the same for every core's slice) kept for the output layout."""
+  wins.append(compiled[1]); return compiled[0]
 
 def _contiguous(off: np.ndarray) -> bool: return bool((off.reshape(-1) == np.arange(off.size)).all())
 
@@ -454,7 +473,7 @@ def _copies(k, cfg: AccelConfig, value: dict) -> list[tuple[Compiled, tuple]]:
 def _describe(k, prog: Compiled, macs_hw: int, floaty: bool) -> tuple[str, str, str, list, list]:
   """(name, kind, op, shape, fused epilogue) of kernel k as the reports show it."""
   conv, vec = isinstance(k, ConvKernel), isinstance(k, (AddKernel, PoolKernel, SoftmaxKernel, LayerNormKernel))
-  shape = [prog.tensors["A"].shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
+  shape = [k.x_shape[0], *k.w.shape] if conv else list(k.out.shape) if vec else [k.M, k.K, k.N] if k.batch == 1 else [k.batch, k.M, k.K, k.N]
   dw = conv and k.groups > 1 and macs_hw == 0            # the mapper put a depthwise conv on the vector unit
   vname = f"{k.kind}pool" if isinstance(k, PoolKernel) else "softmax" if isinstance(k, SoftmaxKernel) else "layernorm" if isinstance(k, LayerNormKernel) else "add"
   name, kind, op = (vname, "vector", vname.replace("max", "").replace("avg", "") if isinstance(k, PoolKernel) else vname) if vec \

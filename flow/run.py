@@ -15,17 +15,19 @@ import sys
 
 import numpy as np
 
+from ..arch import timing as T
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.importers.tinygrad import import_tensor as import_tinygrad
 from ..compiler.importers.tinygrad import is_tinygrad_tensor
 from ..compiler.ir import Ops
+from ..compiler.partition import Partition, partition_gemm, parts_of
 from ..compiler.program import Compiled, CompileError
 from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
 from ..reports.cost import cost_report
-from ..sim.model import Machine, Result
+from ..sim.model import ChipResult, Machine, Result, run_chip
 from ..sim.model import run as simulate
 
 
@@ -48,9 +50,37 @@ def run_program(cfg: AccelConfig, prog: Compiled, functional: bool = True, outpu
   got = prog.read(mach.dram)
   return ProgramRun(res, got, bool(np.array_equal(got, prog.reference())), mach.dram)
 
-def timing_cycles(cfg: AccelConfig, prog: Compiled) -> int:
-  """Exact cycles of a program from a timing-only run: the compiler's mapper cost."""
-  return run_program(cfg, prog, functional=False, output=False).result.cycles
+def run_kernel(cfg: AccelConfig, prog: Compiled | Partition, functional: bool = True, output: bool = True) -> ProgramRun:
+  """A kernel's program on one core exactly as `run_program`, or on a multi-core chip (every core its part, then the
+  kernel barrier: sim/model.run_chip); a single program on a multi-core chip runs on core 0. The ProgramRun's result is
+  then the ChipResult (its `cores` the per-core Results) and `dram` the list of the cores' DRAM images."""
+  if cfg.cores == 1 and not isinstance(prog, Partition): return run_program(cfg, prog, functional, output)
+  parts = parts_of(prog)
+  machs = [Machine(cfg, p.dram.copy()) if functional else Machine(cfg, dram_bytes=len(p.dram), functional=False) for p in parts]
+  res = run_chip(cfg, [p.program for p in parts], machs)
+  if not functional: return ProgramRun(res, prog.reference() if output else None, None, None)
+  drams = [m.dram for m in machs]
+  got = prog.read(drams) if isinstance(prog, Partition) else prog.read(drams[0])
+  return ProgramRun(res, got, all(bool(np.array_equal(p.read(d), p.reference())) for p, d in zip(parts, drams)), drams)
+
+def timing_cycles(cfg: AccelConfig, prog: Compiled | Partition) -> int:
+  """Exact cycles of a program (or a chip's partition) from a timing-only run: the compiler's mapper cost."""
+  return run_kernel(cfg, prog, functional=False, output=False).result.cycles
+
+def core_macs(cfg: AccelConfig, res: Result | ChipResult) -> tuple:
+  """Array MACs per core of a chip run (idle cores 0); () on a single-core chip."""
+  if cfg.cores == 1: return ()
+  got = [r.stats.macs for r in res.cores]
+  return tuple(got + [0] * (cfg.cores - len(got)))
+
+def chip_cores(cfg: AccelConfig, stats: Stats, kernels: list) -> dict:
+  """The report's per-core figures of a multi-core run: each core's array MACs and utilization over the whole run
+  (its MACs / (chip cycles x one core's MACs per cycle)); {} on a single-core chip."""
+  if cfg.cores == 1: return {}
+  macs = [sum(k.core_macs[c] for k in kernels if k.core_macs) for c in range(cfg.cores)]
+  util = [m / (stats.cycles * cfg.macs_per_cycle) if stats.cycles else 0.0 for m in macs]
+  return dict(chip=dict(cores=cfg.cores, dram_channels=cfg.dram_channels, barrier_cycles=T.barrier_cycles(cfg), core_macs=macs, core_utilization=util,
+                        peak_flops_per_s=cfg.chip_peak_flops_per_s, dram_bytes_per_cycle=cfg.chip_dram_bytes_per_cycle))
 
 # ---------------- kernels and graphs ----------------
 @dataclass(frozen=True)
@@ -58,7 +88,8 @@ class KernelRun:
   name: str; kind: str; op: str; shape: list; fused: list
   stats: Stats
   correct: bool | None
-  program: Compiled = field(repr=False)
+  program: Compiled | Partition = field(repr=False)
+  core_macs: tuple = ()               # multi-core chips: array MACs each core performed (per-core utilization)
 
   def to_json(self) -> dict:
     """A kernel's row of a report (docs/model.md: per-kernel keys)."""
@@ -66,7 +97,7 @@ class KernelRun:
     return dict(name=self.name, kind=self.kind, op=self.op, shape=self.shape, fused=self.fused, cycles=s.cycles, macs=s.macs, array_macs=s.array_macs,
                 utilization=s.utilization, roofline_bound_cycles=s.roofline_bound_cycles, dram_bytes=s.dram_bytes, compulsory_dram_bytes=s.compulsory_dram_bytes,
                 dram_read_bytes=s.dram_read_bytes, dram_write_bytes=s.dram_write_bytes, stall_cycles=s.stall_cycles,
-                instructions=sum(s.instructions.values()), correct=self.correct)
+                instructions=sum(s.instructions.values()), correct=self.correct, **({"core_macs": list(self.core_macs)} if self.core_macs else {}))
 
 def all_correct(flags) -> bool | None:
   """True when every part was checked and bit-exact, False when one differs, None when none was checked."""
@@ -90,9 +121,9 @@ def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRu
   for i in range(len(g.kernels)):
     *copies, main = g.lower(i)
     for low in copies + [main]:
-      r = run_program(cfg, low.program, functional, output=low is main)
+      r = run_kernel(cfg, low.program, functional, output=low is main)
       stats = r.result.stats.with_macs(low.macs, low.array_macs)
-      runs.append(KernelRun(low.name, low.kind, low.op, low.shape, low.fused, stats, r.correct, low.program))
+      runs.append(KernelRun(low.name, low.kind, low.op, low.shape, low.fused, stats, r.correct, low.program, core_macs(cfg, r.result)))
     g.bind(i, main, r.output)
   output, accuracy = g.result()
   return GraphRun(output, runs, all_correct(k.correct for k in runs), accuracy)
@@ -116,6 +147,8 @@ def _typed(fn, kv: list[str]) -> dict:
       else: out[name] = type(d)(text)
     except ValueError as e: raise WorkloadError(f"--arg {item!r}: {e}") from None
   return out
+
+BATCHED = ("mlp", "resnet", "mobilenet", "openpilot")    # built-in networks whose builder takes a batch size
 
 def _try(f, text):
   try: return f(text)
@@ -158,12 +191,13 @@ def load_workload(path: str, args: list[str] | None = None) -> Tensor:
   if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor (ours or tinygrad's), got {type(out).__name__}")
   return out
 
-def build_network(name: str, seq: int | None = None, args: list[str] | None = None) -> Tensor:
-  """A built-in network of `tinyaccel list` (transformers at sequence length `seq`) or a user's FILE.py."""
+def build_network(name: str, seq: int | None = None, args: list[str] | None = None, batch: int | None = None) -> Tensor:
+  """A built-in network of `tinyaccel list` (transformers at sequence length `seq`, CNNs and MLPs at `batch`), a user's FILE.py or MODEL.onnx."""
   from ..workloads import WORKLOADS
   if seq is not None and not name.startswith(("bert", "gpt2")): raise WorkloadError("--seq applies to the transformer workloads (bert*, gpt2*)")
   if args and not name.endswith(".py"): raise WorkloadError("--arg applies to a FILE.py's workload()")
-  if name in WORKLOADS: return WORKLOADS[name][0](**({"seq": seq} if seq else {}))
+  if batch is not None and not name.startswith(BATCHED): raise WorkloadError(f"--batch applies to the built-in networks {', '.join(n for n in WORKLOADS if n.startswith(BATCHED))}")
+  if name in WORKLOADS: return WORKLOADS[name][0](**({"seq": seq} if seq else {}), **({"batch": batch} if batch else {}))
   if name.endswith((".py", ".onnx")): return load_workload(name, args)
   raise WorkloadError(f"unknown workload {name!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
 
@@ -192,20 +226,27 @@ class GemmRun:
 
 def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional: bool = True, epilogue: Epilogue | None = None) -> GemmRun:
   """Compile and simulate one GEMM (random int8 operands from `seed`), checked bit for bit unless timing only."""
-  c = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
-  r = run_program(cfg, c, functional, output=False)
+  if cfg.cores == 1: c = prog = compile_gemm(cfg, m, k, n, seed=seed, epilogue=epilogue)
+  else:   # the operands compile_gemm draws from `seed`, split over the cores (compiler/partition.py); `compiled` is core 0's part
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-128, 128, (m, k), dtype=np.int8); B = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    prog = partition_gemm(cfg, m, k, n, A, B, epilogue); c = parts_of(prog)[0]
+  r = run_kernel(cfg, prog, functional, output=False)
   fused = [x for x, on in (("bias", epilogue and epilogue.bias is not None), ("relu", epilogue and epilogue.relu), ("requant", epilogue and epilogue.requant)) if on]
-  kern = KernelRun("gemm", "gemm", "matmul", [m, k, n], fused, r.result.stats, r.correct, c)
+  kern = KernelRun("gemm", "gemm", "matmul", [m, k, n], fused, r.result.stats, r.correct, prog, core_macs(cfg, r.result))
   wl = dict(kind="gemm", m=m, k=k, n=n, seed=seed, bias="bias" in fused, relu="relu" in fused, output_dtype=epilogue.out_dtype if epilogue else "int32")
   t = c.tiling
-  rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles))
+  rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles),
+               **chip_cores(cfg, r.result.stats, [kern]))
   return GemmRun(c, r, kern, rep)
 
-def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None) -> tuple[GraphRun, dict]:
+def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
+                batch: int | None = None) -> tuple[GraphRun, dict]:
   """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report."""
   if name.endswith(".csv"): return run_topology(name, cfg, functional)
-  g = run_graph(build_network(name, seq, args), cfg, functional)
-  return g, report(cfg, dict(kind="network", name=name), g.stats, g.correct, g.kernels, accuracy=g.accuracy)
+  g = run_graph(build_network(name, seq, args, batch), cfg, functional)
+  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}))
+  return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 
 def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
   """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list` (a sweep point, a compare row)."""

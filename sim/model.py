@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 import csv
+import dataclasses
 from dataclasses import dataclass, field
 import io
 import json
@@ -27,6 +28,20 @@ class ProgramError(ValueError):
   """A program the hardware cannot run (out-of-range address, bank conflict, deadlock ...)."""
 
 ACC_DT = np.dtype(DRAM_DTYPE["int32"])    # an accumulator element as DRAM holds it (acc_dtype is int32 so far)
+
+@dataclass(frozen=True)
+class ChipResult:
+  """A kernel on a multi-core chip: one Result per core (a core without work has none) and the chip's cycles."""
+  cycles: int
+  stats: Stats                        # Stats.chip: summed counts, the chip's cycles, peak and bandwidth
+  cores: list                         # Result per core, in core order
+  def trace_records(self):
+    return [dict(core=c, **t) for c, r in enumerate(self.cores) for t in r.trace_records()]
+  def trace_json(self) -> str: return json.dumps(self.trace_records())
+  def trace_csv(self) -> str:
+    out = io.StringIO(); w = csv.writer(out, lineterminator="\n")
+    w.writerow(["core", "index", "queue", "opcode", "start", "end"]); w.writerows((c, *t) for c, r in enumerate(self.cores) for t in r.trace)
+    return out.getvalue()
 
 @dataclass
 class Result:
@@ -260,11 +275,11 @@ def sram_traffic(cfg: AccelConfig, ins: Instr) -> tuple[dict, dict]:
   return {}, {}
 
 def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, dram: np.ndarray | None = None) -> Result:
-  """Execute `program`; returns cycles, statistics and the per-instruction trace."""
-  t0 = time.perf_counter()
-  mach = machine or Machine(cfg, dram)
-  for i, ins in enumerate(program): mach.check(i, ins)
-  # decode once: queue, token semaphores ((from, to) queue pairs), port use, occupancy, tail
+  """Execute `program` on one core with the DRAM port to itself; returns cycles, statistics and the per-instruction trace."""
+  return run_channel(cfg, [program], [machine or Machine(cfg, dram)])[0]
+
+def _plan(cfg: AccelConfig, program: list[Instr]) -> list:
+  """Decode once: queue, token semaphores ((from, to) queue pairs), port use, occupancy, occupancy + tail."""
   plan = []
   for ins in program:
     q = ins.queue.value
@@ -272,77 +287,118 @@ def run(cfg: AccelConfig, program: list[Instr], machine: Machine | None = None, 
     signals = tuple((q, q + d) for d, f in ((-1, ins.signal_prev), (1, ins.signal_next)) if f)
     occ = T.occupancy(cfg, ins)
     plan.append((q, waits, signals, T.uses_dram_port(ins), occ, occ + T.tail(cfg, ins)))
-  queues = [[i for i, p in enumerate(plan) if p[0] == q] for q in range(3)]
-  head, free = [0, 0, 0], [0, 0, 0]         # next instruction of each queue; cycle it may issue
-  port_free = 0
-  tokens = {}                               # (from, to) -> visibility cycles of produced tokens
-  taken = {}                                # (from, to) -> tokens consumed so far
-  names = QUEUE_NAMES
-  stall = {n: {} for n in names}
-  busy = dict.fromkeys(names, 0)
-  priority = [T.ISSUE_PRIORITY[q] for q in Queue]
-  trace = [None] * len(program)
+  return plan
 
-  def ready(q):
+class _Core:
+  """One core's event state: its three queues, tokens, stalls, trace, race check and the worker applying its effects."""
+  def __init__(self, cfg: AccelConfig, program: list[Instr], mach: Machine):
+    self.program, self.mach, self.plan = program, mach, _plan(cfg, program)
+    self.queues = [[i for i, p in enumerate(self.plan) if p[0] == q] for q in range(3)]
+    self.head, self.free = [0, 0, 0], [0, 0, 0]     # next instruction of each queue; cycle it may issue
+    self.tokens, self.taken = {}, {}                 # (from, to) -> visibility cycles of produced tokens / tokens consumed so far
+    self.stall = {n: {} for n in QUEUE_NAMES}
+    self.busy = dict.fromkeys(QUEUE_NAMES, 0)
+    self.trace = [None] * len(program)
+    self.races = RaceCheck(cfg, QUEUE_NAMES)
+    # Data effects run in schedule order on one worker thread, overlapping the timing loop (numpy
+    # and BLAS release the GIL); a race-free program gives the same result in any token-respecting order.
+    self.worker, self.pending, self.batch = ThreadPoolExecutor(max_workers=1), [], []
+
+  def ready(self, q, port_free):
     """(start, token_ready, binding semaphore) of q's head, or None while a token is not yet produced."""
-    _, waits, _, port, _, _ = plan[queues[q][head[q]]]
-    t, why = free[q], None
+    _, waits, _, port, _, _ = self.plan[self.queues[q][self.head[q]]]
+    t, why = self.free[q], None
     for sem in waits:
-      got, n = tokens.get(sem, ()), taken.get(sem, 0)
+      got, n = self.tokens.get(sem, ()), self.taken.get(sem, 0)
       if n >= len(got): return None
       if got[n] > t: t, why = got[n], sem
     return (max(t, port_free) if port else t), t, why
 
-  # Data effects run in schedule order on one worker thread, overlapping the timing loop (numpy
-  # and BLAS release the GIL); a race-free program gives the same result in any token-respecting order.
-  races = RaceCheck(cfg, names)
-  worker = ThreadPoolExecutor(max_workers=1)
-  pending, batch = [], []
-  def flush():
-    if batch: pending.append(worker.submit(lambda b: [mach.execute(i) for i in b], batch.copy())); batch.clear()
-  for _ in range(len(program)):
-    best = None
-    for q in range(3):
-      if head[q] < len(queues[q]) and (r := ready(q)) is not None:
-        if best is None or (r[0], priority[q]) < (best[1][0], priority[best[0]]): best = (q, r)
-    if best is None:
-      worker.shutdown(cancel_futures=True)
-      blocked = [f"{names[q]} queue at instruction {queues[q][head[q]]}" for q in range(3) if head[q] < len(queues[q])]
-      raise ProgramError(f"deadlock: {', '.join(blocked)} wait for tokens that are never signalled")
-    q, (start, tok_ready, why) = best
-    idx = queues[q][head[q]]; head[q] += 1
-    _, waits, signals, port, occ, total = plan[idx]
+  def flush(self):
+    if self.batch: self.pending.append(self.worker.submit(lambda b: [self.mach.execute(i) for i in b], self.batch.copy())); self.batch.clear()
+
+  def issue(self, q, start, tok_ready, why):
+    """Issue q's head at `start`; returns its port occupancy (0 when it does not use the port)."""
+    names = QUEUE_NAMES
+    idx = self.queues[q][self.head[q]]; self.head[q] += 1
+    _, waits, signals, port, occ, total = self.plan[idx]
     end = start + total
     # stall accounting: the gap before this instruction, split into token wait and DRAM-port wait
-    s = stall[names[q]]
-    if tok_ready > free[q]: s[f"wait_{names[why[0]]}"] = s.get(f"wait_{names[why[0]]}", 0) + tok_ready - free[q]
-    if start > max(tok_ready, free[q]): s["dram_port"] = s.get("dram_port", 0) + start - max(tok_ready, free[q])
-    for sem in waits: taken[sem] = taken.get(sem, 0) + 1
-    for sem in signals: tokens.setdefault(sem, []).append(end + T.TOKEN_DELAY)
-    free[q] = start + occ; busy[names[q]] += occ
-    if port: port_free = start + occ
-    batch.append(program[idx])
-    if len(batch) >= 32: flush()
-    trace[idx] = (idx, names[q], program[idx].opcode.name.lower(), start, end)
-    races.check(idx, q, start, end, program[idx])
+    s, free = self.stall[names[q]], self.free[q]
+    if tok_ready > free: s[f"wait_{names[why[0]]}"] = s.get(f"wait_{names[why[0]]}", 0) + tok_ready - free
+    if start > max(tok_ready, free): s["dram_port"] = s.get("dram_port", 0) + start - max(tok_ready, free)
+    for sem in waits: self.taken[sem] = self.taken.get(sem, 0) + 1
+    for sem in signals: self.tokens.setdefault(sem, []).append(end + T.TOKEN_DELAY)
+    self.free[q] = start + occ; self.busy[names[q]] += occ
+    self.batch.append(self.program[idx])
+    if len(self.batch) >= 32: self.flush()
+    self.trace[idx] = (idx, names[q], self.program[idx].opcode.name.lower(), start, end)
+    self.races.check(idx, q, start, end, self.program[idx])
+    return occ if port else 0
 
-  flush(); worker.shutdown()
-  for p in pending: p.result()      # re-raise the first error of an effect, if any
-  macs = stream = dram_rd = dram_wr = 0
-  sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
-  for ins in program:
-    if ins.opcode == Opcode.LOAD: dram_rd += T.dma_bus_bytes(cfg, ins)
-    elif ins.opcode == Opcode.STORE: dram_wr += T.dma_bus_bytes(cfg, ins)
-    elif ins.opcode == Opcode.MATMUL:
-      macs += T.matmul_macs(ins)
-      stream += T.matmul_folds(cfg, ins) * (ins.m if cfg.dataflow == "ws" else ins.k)
-    rd, wr = sram_traffic(cfg, ins)
-    for k, v in rd.items(): sram_r[k] += v
-    for k, v in wr.items(): sram_w[k] += v
+  def result(self, cfg: AccelConfig, t0: float) -> Result:
+    self.flush(); self.worker.shutdown()
+    for p in self.pending: p.result()      # re-raise the first error of an effect, if any
+    program, mach, names, busy = self.program, self.mach, QUEUE_NAMES, self.busy
+    macs = stream = dram_rd = dram_wr = 0
+    sram_r, sram_w = {"spad": 0, "acc": 0}, {"spad": 0, "acc": 0}
+    for ins in program:
+      if ins.opcode == Opcode.LOAD: dram_rd += T.dma_bus_bytes(cfg, ins)
+      elif ins.opcode == Opcode.STORE: dram_wr += T.dma_bus_bytes(cfg, ins)
+      elif ins.opcode == Opcode.MATMUL:
+        macs += T.matmul_macs(ins)
+        stream += T.matmul_folds(cfg, ins) * (ins.m if cfg.dataflow == "ws" else ins.k)
+      rd, wr = sram_traffic(cfg, ins)
+      for k, v in rd.items(): sram_r[k] += v
+      for k, v in wr.items(): sram_w[k] += v
+    cycles = max((t[4] for t in self.trace), default=0)
+    stats = Stats.of(cfg, cycles=cycles, macs=macs, array_macs=macs, dram_read_bytes=dram_rd, dram_write_bytes=dram_wr,
+                     compulsory_dram_bytes=int(mach.read_mask.sum()) + int(mach.write_mask.sum()), sram_reads=sram_r, sram_writes=sram_w,
+                     busy_cycles=busy, stall_cycles=self.stall, array_cycles=dict(stream=stream, fill_drain=busy["compute"] - stream, idle=cycles - busy["compute"]),
+                     instructions=dict(zip(names, map(len, self.queues))), model_seconds=time.perf_counter() - t0)
+    return Result(cycles, stats, self.trace)
 
-  cycles = max((t[4] for t in trace), default=0)
-  stats = Stats.of(cfg, cycles=cycles, macs=macs, array_macs=macs, dram_read_bytes=dram_rd, dram_write_bytes=dram_wr,
-                   compulsory_dram_bytes=int(mach.read_mask.sum()) + int(mach.write_mask.sum()), sram_reads=sram_r, sram_writes=sram_w,
-                   busy_cycles=busy, stall_cycles=stall, array_cycles=dict(stream=stream, fill_drain=busy["compute"] - stream, idle=cycles - busy["compute"]),
-                   instructions=dict(zip(names, map(len, queues))), model_seconds=time.perf_counter() - t0)
-  return Result(cycles, stats, trace)
+def run_channel(cfg: AccelConfig, programs: list[list[Instr]], machines: list[Machine]) -> list[Result]:
+  """Execute one program per core on the cores that share one DRAM channel, all starting at cycle 0; one Result per core.
+  Each core keeps its own queues, tokens and SRAMs; the port is the one shared resource, granted per DMA instruction
+  (arch/timing.py: store before load, then round-robin over the cores). One core alone is today's single-core model."""
+  t0 = time.perf_counter()
+  for prog, mach in zip(programs, machines):
+    for i, ins in enumerate(prog): mach.check(i, ins)
+  cores = [_Core(cfg, p, m) for p, m in zip(programs, machines)]
+  port_free, last, g = 0, len(cores) - 1, len(cores)
+  priority = [T.ISSUE_PRIORITY[q] for q in Queue]
+  for _ in range(sum(len(p) for p in programs)):
+    best = None
+    for c, core in enumerate(cores):
+      for q in range(3):
+        if core.head[q] < len(core.queues[q]) and (r := core.ready(q, port_free)) is not None:
+          key = (r[0], priority[q], T.port_rank(c, last, g))
+          if best is None or key < best[0]: best = (key, c, q, r)
+    if best is None:
+      for core in cores: core.worker.shutdown(cancel_futures=True)
+      blocked = [f"{'' if g == 1 else f'core {c} '}{QUEUE_NAMES[q]} queue at instruction {core.queues[q][core.head[q]]}"
+                 for c, core in enumerate(cores) for q in range(3) if core.head[q] < len(core.queues[q])]
+      raise ProgramError(f"deadlock: {', '.join(blocked)} wait for tokens that are never signalled")
+    _, c, q, (start, tok_ready, why) = best
+    if occ := cores[c].issue(q, start, tok_ready, why): port_free, last = start + occ, c
+  return [core.result(cfg, t0) for core in cores]
+
+def run_chip(cfg: AccelConfig, programs: list[list[Instr]], machines: list[Machine]) -> ChipResult:
+  """Execute one program per core (at most `cfg.cores`) on the whole chip, every core starting at cycle 0, then the
+  kernel barrier (arch/timing.chip_cycles). The cores of a channel run together under its port rule (run_channel);
+  cores of different channels share nothing, so each channel's cores are simulated on their own. Timing-only runs
+  simulate each distinct (program, DRAM size) of a core alone on its channel once: the model's timing is a function of
+  the instructions alone, so cores running the same program (a batch split) have the same Result."""
+  if len(programs) > cfg.cores: raise ProgramError(f"{len(programs)} programs for a chip of {cfg.cores} cores")
+  t0, g = time.perf_counter(), cfg.cores_per_channel
+  results, memo = [None] * len(programs), {}
+  for lo in range(0, len(programs), g):
+    idx = list(range(lo, min(lo + g, len(programs))))
+    key = (tuple(programs[idx[0]]), machines[idx[0]].dram_size) if len(idx) == 1 and not machines[idx[0]].functional else None
+    if key is not None and key in memo: results[idx[0]] = memo[key]; continue
+    for i, r in zip(idx, run_channel(cfg, [programs[i] for i in idx], [machines[i] for i in idx])): results[i] = r
+    if key is not None: memo[key] = results[idx[0]]
+  cycles = T.chip_cycles(cfg, [r.cycles for r in results])
+  stats = dataclasses.replace(Stats.chip(cfg, [r.stats for r in results], cycles), model_seconds=time.perf_counter() - t0)
+  return ChipResult(cycles, stats, results)

@@ -1,0 +1,77 @@
+"""Multi-core partitioning: one kernel becomes one program per core, each over a slice of the kernel's output.
+
+A chip of `cores` cores (arch/config.py) runs every kernel on all of them side by side and meets at the kernel
+barrier (arch/timing.chip_cycles). A kernel is cut along one axis of its output into balanced slices of whole
+granules; each slice is compiled by the kernel's own compiler on the matching slice of its inputs, into its own DRAM
+image (a region of the chip's DRAM behind the core's channel: operands every core reads, such as a GEMM's B when M is
+split, are replicated per region, as weights are replicated per HBM channel). No data crosses cores inside a kernel,
+so the only synchronization is the barrier. Which axis each kernel is cut on is docs/compiler.md "Multi-core".
+With one core `split` calls the compiler once on the whole kernel: the program is exactly the single-core one.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..arch import timing as T
+from ..arch.config import AccelConfig
+from .gemm import Epilogue, compile_gemm
+from .program import Compiled
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+  """A kernel's programs, one per core (core i runs parts[i]; cores past len(parts) idle), cut along `axis` of the
+  kernel's output; part i's output reshaped to shapes[i] is its slice."""
+  parts: tuple[Compiled, ...]
+  axis: int
+  shapes: tuple[tuple, ...]
+  def read(self, drams: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([p.read(d).reshape(s) for p, d, s in zip(self.parts, drams, self.shapes)], self.axis)
+  def reference(self) -> np.ndarray:
+    return np.concatenate([p.reference().reshape(s) for p, s in zip(self.parts, self.shapes)], self.axis)
+  @property
+  def macs(self) -> int: return sum(p.macs for p in self.parts)
+
+def parts_of(prog: Compiled | Partition) -> tuple[Compiled, ...]: return prog.parts if isinstance(prog, Partition) else (prog,)
+
+def shares(D: int, cores: int, granule: int = 1) -> list[tuple[int, int]]:
+  """[lo, hi) slices of D for at most `cores` cores: whole granules (the last may be short), as balanced as they go."""
+  units = T.cdiv(D, granule); p = max(1, min(cores, units))
+  bounds = [min(D, (units * i // p) * granule) for i in range(p + 1)]
+  return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+
+def choose_axis(cfg: AccelConfig, dims: list[tuple[int, int, int]]) -> tuple[int, int]:
+  """(axis, granule) of the first candidate (axis, size, granule) that gives every core a slice, else the one giving the most."""
+  ok = [d for d in dims if T.cdiv(d[1], d[2]) >= cfg.cores]
+  ax, _, g = ok[0] if ok else max(dims, key=lambda d: min(cfg.cores, T.cdiv(d[1], d[2])))
+  return ax, g
+
+def split(cfg: AccelConfig, shape: tuple, axis: int, granule: int, build: Callable[[int, int], Compiled]) -> Compiled | Partition:
+  """Compile `build(lo, hi)` for each core's slice of `shape` (the kernel's output, as the concatenation sees it)."""
+  if cfg.cores == 1: return build(0, shape[axis])
+  sl = shares(shape[axis], cfg.cores, granule)
+  with_len = lambda n: tuple(n if i == axis else d for i, d in enumerate(shape))
+  return Partition(tuple(build(lo, hi) for lo, hi in sl), axis, tuple(with_len(hi - lo) for lo, hi in sl))
+
+def epilogue_columns(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
+  """The epilogue of output columns lo..hi (per-column bias, multipliers and GELU factors sliced)."""
+  if ep is None: return None
+  col = lambda v: v[lo:hi] if v is not None and np.ndim(v) == 1 else v
+  return dataclasses.replace(ep, bias=col(ep.bias), requant=(col(ep.requant[0]), *ep.requant[1:]) if ep.requant else None,
+                             gelu=(col(ep.gelu[0]), *ep.gelu[1:]) if ep.gelu else None)
+
+def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: np.ndarray, epilogue: Epilogue | None = None,
+                   batch: int = 1) -> Compiled | Partition:
+  """C (batch, M, N) = A . B over the cores: on the batch (attention heads) when every core gets one, else on M in
+  row-sized slices (B replicated), else on N in column-sized slices (A replicated, the epilogue's columns sliced)."""
+  A, B = A.reshape(batch, M, K), B.reshape(batch, K, N)
+  axis, g = choose_axis(cfg, [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)])
+  def build(lo, hi):
+    a, b, ep = (A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue) if axis == 1 else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi))
+    nb, m, n = a.shape[0], a.shape[1], b.shape[2]
+    return compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb)
+  return split(cfg, (batch, M, N), axis, g, build)

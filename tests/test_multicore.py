@@ -1,0 +1,61 @@
+"""Multi-core chips (issue 17): config rules, the shared-channel port rule, the barrier, partitioned kernels bit-exact."""
+import numpy as np
+import pytest
+
+from tinyaccel.arch import timing as T
+from tinyaccel.arch.config import ConfigError, load_config
+from tinyaccel.arch.isa import Instr, Mem, Opcode
+from tinyaccel.compiler.partition import Partition, shares
+from tinyaccel.flow.run import run_gemm, run_network
+from tinyaccel.sim.model import Machine, run, run_chip
+
+
+def test_config_rules():
+  assert load_config("tiny").cores == 1 and load_config("tiny").dram_channels == 1
+  cfg = load_config("petaflop")
+  assert cfg.chip_peak_flops_per_s >= 1e15 and cfg.dram_bytes_per_cycle == load_config("server").dram_bytes_per_cycle
+  for bad, msg in (({"cores": 0}, "cores=0"), ({"cores": 4, "dram_channels": 3}, "must divide cores=4"), ({"cores": 2, "dram_channels": 4}, "between 1 and cores=2")):
+    with pytest.raises(ConfigError, match=msg): load_config("tiny", **bad)
+
+def test_barrier_and_shares():
+  assert [T.barrier_cycles(load_config("tiny", cores=n, dram_channels=1)) for n in (1, 2, 3, 4, 32)] == [0, 2, 4, 4, 10]
+  assert shares(10, 4, 1) == [(0, 2), (2, 5), (5, 7), (7, 10)] and shares(10, 4, 4) == [(0, 4), (4, 8), (8, 10)] and shares(3, 8) == [(0, 1), (1, 2), (2, 3)]
+
+def _load(rows=4): return Instr(Opcode.LOAD, mem=Mem.SPAD.value, sram_addr=0, dram_addr=0, line_bytes=4, rows=rows, dram_stride=4, outer=1)
+
+def test_shared_channel_round_robin():
+  """Two cores on one channel each load 4 rows of 4 B (4 port cycles) twice: core 0 wins the tie at cycle 0, core 1 gets
+  the port when it frees (4); at 8 both wait and round-robin after core 1 gives it to core 0, then core 1 (12)."""
+  cfg = load_config("tiny", cores=2, dram_channels=1)
+  progs = [[_load(), _load()], [_load(), _load()]]
+  r = run_chip(cfg, progs, [Machine(cfg, dram_bytes=64) for _ in progs])
+  L = cfg.dram_latency_cycles + T.DMA_ISSUE_CYCLES
+  assert [[t[3] for t in c.trace] for c in r.cores] == [[0, 8], [4, 12]]
+  assert r.cycles == 12 + 4 + L + T.barrier_cycles(cfg)
+  assert r.cores[1].stats.stall_cycles["load"]["dram_port"] == 4 + 4
+  # one channel per core: the cores do not interact, each is the single-core model
+  cfg2 = load_config("tiny", cores=2, dram_channels=2)
+  r2 = run_chip(cfg2, progs, [Machine(cfg2, dram_bytes=64) for _ in progs])
+  alone = run(load_config("tiny"), progs[0], machine=Machine(load_config("tiny"), dram_bytes=64))
+  assert [c.cycles for c in r2.cores] == [alone.cycles] * 2 and r2.cycles == alone.cycles + 2
+
+@pytest.mark.parametrize("cores,channels", [(2, 2), (4, 2), (3, 1)])
+def test_gemm_partitioned_exact(cores, channels):
+  cfg = load_config("tiny", cores=cores, dram_channels=channels)
+  g = run_gemm(cfg, 24, 20, 12, seed=3)
+  assert g.report["correct"] is True and isinstance(g.kernel.program, Partition)
+  assert sum(g.report["chip"]["core_macs"]) == g.report["array_macs"] == 24 * 20 * 12
+  assert g.report["cycles"] == max(c.cycles for c in g.run.result.cores) + T.barrier_cycles(cfg)
+
+def test_network_partitioned_exact_and_cores1_identical():
+  one = run_network("mlp", load_config("edge"))[1]
+  one_again = run_network("mlp", load_config("edge", cores=1, dram_channels=1))[1]
+  assert one["cycles"] == one_again["cycles"] == 11512 and "chip" not in one
+  g, rep = run_network("mlp", load_config("edge", cores=2, dram_channels=2))
+  assert g.correct is True and rep["cycles"] == 6588 and len(rep["chip"]["core_utilization"]) == 2
+  np.testing.assert_array_equal(g.output, run_network("mlp", load_config("edge"))[0].output)
+
+def test_timing_only_matches_functional():
+  cfg = load_config("edge", cores=4, dram_channels=4)
+  f, t = run_network("mlp", cfg)[1], run_network("mlp", cfg, functional=False)[1]
+  assert f["cycles"] == t["cycles"] and f["chip"]["core_macs"] == t["chip"]["core_macs"]
