@@ -220,8 +220,28 @@ def cmd_compare(args):
   if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=h, reference_peaks=peak_rows()))
   return 0
 
+def cmd_run_llm(args) -> int:
+  from .flow.llm import run_phase
+  if args.phase == "prefill" and args.ctx: raise UsageError("--ctx is the decode context; a prefill takes --prompt")
+  if args.phase == "decode" and args.prompt: raise UsageError("--prompt is the prefill length; a decode step takes --ctx")
+  r = run_phase(config_from(args), args.workload, args.phase, args.batch, (args.ctx or 2048) if args.phase == "decode" else (args.prompt or 512)).report
+  rows = [("model", f"{r['workload']['model']} {r['phase'] if 'phase' in r else args.phase}, batch {args.batch}, {r['workload']['params']:,} parameters, {si(r['workload']['weight_bytes'], 'B')} int8 weights"),
+          ("tokens/s", f"{r['tokens_per_s']:,.1f}"), ("ms/token", f"{r['ms_per_token']:.4g}"),
+          *([("time to first", f"{r['time_to_first_token_s']:.4g} s")] if r["time_to_first_token_s"] is not None else []),
+          ("KV cache", si(r["kv_cache_bytes"], "B")), ("cycles", f"{r['cycles']:,} ({r['cycles_vs_dram_bound']:.3f}x the DRAM bound {r['dram_bound_cycles_step']:,})"),
+          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
+          ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
+          ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
+  rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
+            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "") + " (bf16)") for h in r["h200"]]
+  rows += [(f"  {k['name']}", f"{k['cycles']:,} cycles, {k['cycles'] / max(k['dram_bound_cycles'], 1):.2f}x its DRAM bound") for k in r["layer_kernels"]]
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
 def cmd_run(args):
   from .workloads import WORKLOADS
+  if args.phase: return cmd_run_llm(args)
   if args.workload.endswith(".py") or args.workload in WORKLOADS: return cmd_run_graph(args)
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
@@ -413,6 +433,10 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
   p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
+  p.add_argument("--phase", choices=("decode", "prefill"), help="LLM serving phase of llama3_1b, llama3_8b, gpt2_decoder, tiny_decoder (timing only; docs/llm.md)")
+  p.add_argument("--batch", type=positive, default=1, help="LLM phase: sequences served together (default 1)")
+  p.add_argument("--ctx", type=positive, help="decode: KV-cache positions attended, the new token included (default 2048)")
+  p.add_argument("--prompt", type=positive, help="prefill: prompt tokens per sequence (default 512)")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
