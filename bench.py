@@ -70,7 +70,8 @@ def main(argv=None):
   ap = argparse.ArgumentParser(prog="python -m tinyaccel.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--json", metavar="FILE", default="build/bench.json", help="where to write the figures (default build/bench.json)")
   ap.add_argument("--quick", action="store_true", help="only the 256^3 and 128x768x768 shapes")
-  ap.add_argument("--presets", default=",".join(presets()), help="comma-separated presets")
+  ap.add_argument("--presets", default=",".join(p for p in presets() if p != "decode"), help="comma-separated presets (the decode preset has its own LLM rows)")
+  ap.add_argument("--no-llm", action="store_true", help="skip the LLM decode rows (timing only, configs/decode.toml)")
   ap.add_argument("--no-networks", action="store_true", help="skip the network rows")
   ap.add_argument("--networks", metavar="NAMES", help="comma-separated networks (default: ResNet-18/50, MobileNetV2, BERT-base layer, GPT-2 block)")
   ap.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation speed rows")
@@ -96,6 +97,14 @@ def main(argv=None):
       r = bench_network(name, preset); nets.append(r)
       tqdm.write(f"{name:<11} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
                  f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
+  llm = []
+  if not args.no_llm:
+    from .flow.llm import run_phase
+    print(f"\n{'model':<10} {'batch':>5} {'ctx':>5} {'cycles':>12} {'x DRAM bound':>12} {'tokens/s':>9} {'wall s':>7}")
+    for model, batch in (("llama3_8b", 1), ("llama3_8b", 8), ("llama3_1b", 1)):
+      r = run_phase(load_config("decode"), model, "decode", batch, 2048).report
+      llm.append(dict(model=model, batch=batch, ctx=2048, cycles=r["cycles"], cycles_vs_dram_bound=r["cycles_vs_dram_bound"], tokens_per_s=r["tokens_per_s"], wall_seconds=r["model_seconds"]))
+      print(f"{model:<10} {batch:>5} {2048:>5} {r['cycles']:>12,} {r['cycles_vs_dram_bound']:>12.3f} {r['tokens_per_s']:>9.1f} {r['model_seconds']:>7.2f}", flush=True)
   rtl = []
   if not args.no_rtl:
     import shutil
@@ -106,7 +115,7 @@ def main(argv=None):
         rtl.append(r)
         print(f"{name:<8} {'x'.join(map(str, shape)):>10} {r['simulator']:<10} {r['cycles']:>8,} {'yes' if r['match'] else 'NO':>5} {r['model_cycles_per_s']:>12,.0f}"
               f" {r['rtl_cycles_per_s']:>10,.0f} {r['model_over_rtl']:>12,.0f}x", flush=True)
-  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, rtl=rtl))
+  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, llm=llm, rtl=rtl))
   return 0 if all(r.get("correct", True) for r in rows + nets) and all(r["match"] for r in rtl) else 1
 
 def _has(module: str) -> bool:

@@ -279,8 +279,28 @@ def cmd_compare(args):
   if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=measured, reference_int8=refs))
   return 0
 
+def cmd_run_llm(args) -> int:
+  from .flow.llm import run_phase
+  if args.phase == "prefill" and args.ctx: raise UsageError("--ctx is the decode context; a prefill takes --prompt")
+  if args.phase == "decode" and args.prompt: raise UsageError("--prompt is the prefill length; a decode step takes --ctx")
+  r = run_phase(config_from(args), args.workload, args.phase, args.batch or 1, (args.ctx or 2048) if args.phase == "decode" else (args.prompt or 512)).report
+  rows = [("model", f"{r['workload']['model']} {r['phase'] if 'phase' in r else args.phase}, batch {args.batch or 1}, {r['workload']['params']:,} parameters, {si(r['workload']['weight_bytes'], 'B')} int8 weights"),
+          ("tokens/s", f"{r['tokens_per_s']:,.1f}"), ("ms/token", f"{r['ms_per_token']:.4g}"),
+          *([("time to first", f"{r['time_to_first_token_s']:.4g} s")] if r["time_to_first_token_s"] is not None else []),
+          ("KV cache", si(r["kv_cache_bytes"], "B")), ("cycles", f"{r['cycles']:,} ({r['cycles_vs_dram_bound']:.3f}x the DRAM bound {r['dram_bound_cycles_step']:,})"),
+          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
+          ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE), {r['tokens_per_s_per_usd_with_nre']:.4g} (with NRE), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
+          ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
+  rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
+            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "") + " (bf16)") for h in r["h200"]]
+  rows += [(f"  {k['name']}", f"{k['cycles']:,} cycles, {k['cycles'] / max(k['dram_bound_cycles'], 1):.2f}x its DRAM bound") for k in r["layer_kernels"]]
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
 def cmd_run(args):
   from .workloads import WORKLOADS
+  if args.phase: return cmd_run_llm(args)
   if args.workload.endswith((".py", ".onnx", ".csv")) or args.workload in WORKLOADS: return cmd_run_graph(args)
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
@@ -474,9 +494,12 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
   p.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument of FILE.py's workload(), typed from its default (repeatable)")
   p.add_argument("--scalesim-report", metavar="COMPUTE_REPORT.csv", help="with a SCALE-Sim topology: print SCALE-Sim's cycles per layer next to ours")
-  p.add_argument("--batch", type=positive, help="batch size of a built-in CNN or MLP (resnet*, mobilenetv2, openpilot, mlp; default theirs)")
+  p.add_argument("--batch", type=positive, help="batch: of a built-in CNN or MLP (resnet*, mobilenetv2, openpilot, mlp; default theirs), or sequences of an LLM phase (default 1)")
   p.add_argument("--cores", type=positive, help="cores of the chip (overrides the config's `cores`; each core is the config's accelerator)")
   p.add_argument("--dram-channels", type=positive, help="DRAM channels of the chip (overrides `dram_channels`; must divide cores)")
+  p.add_argument("--phase", choices=("decode", "prefill"), help="LLM serving phase of llama3_1b, llama3_8b, gpt2_decoder, tiny_decoder (timing only; docs/llm.md)")
+  p.add_argument("--ctx", type=positive, help="decode: KV-cache positions attended, the new token included (default 2048)")
+  p.add_argument("--prompt", type=positive, help="prefill: prompt tokens per sequence (default 512)")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")

@@ -1,0 +1,128 @@
+"""LLM serving phases on the model: a decode step with a static int8 KV cache, and prefill (docs/llm.md).
+
+The matrix work of one layer (workloads/llama.py: decode_matmuls / prefill_matmuls) is compiled GEMM by GEMM with int8
+weights and a per-output-channel requantization epilogue, plus the attention softmax on the vector unit, and run timing
+only. The layers of a model are identical programs and the model's timing depends on no data (docs/timing.md), and kernels
+run one after another, so one simulated layer times `layers` is the exact sum; the LM head is cut into equal vocabulary
+slices and one slice is simulated the same way. What is not lowered here (RMSNorm, SwiGLU's product, residual adds: vector
+work on b·d elements per layer, < 0.1 % of a step's bytes) is left out and listed in the report's `not_modelled`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+import json
+import os
+import time
+
+import numpy as np
+
+from ..arch.config import AccelConfig
+from ..arch.stats import Stats
+from ..arch.vector import quantize_multipliers
+from ..compiler import gemm as G
+from ..compiler.gemm import Epilogue, compile_gemm
+from ..compiler.program import CompileError
+from ..compiler.softmax import compile_softmax
+from ..reports.cost import cost_report
+from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, decode_matmuls, lm_head, prefill_matmuls
+from .run import run_program
+
+H200_PATH = os.path.join(os.path.dirname(__file__), "..", "reports", "data", "h200_llm_measured.json")
+NOT_MODELLED = ["rmsnorm/layernorm", "swiglu product / gelu", "residual adds", "embedding lookup", "kv append (2·kv_heads·head_dim bytes per sequence and layer)"]
+
+@dataclass(frozen=True)
+class PhaseRun:
+  model: Decoder
+  phase: str
+  batch: int; ctx: int
+  layer: list[tuple[str, Stats]]        # one layer's kernels
+  head: Stats                           # the whole LM head
+  stats: Stats                          # the whole step (prefill: the whole prompt)
+  report: dict
+
+def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
+  """Timing-only run of one GEMM (all-ones int8 operands: timing depends on no data, and no tile is all zero)."""
+  lead = (mm.batch,) if mm.batch > 1 else ()
+  mult = quantize_multipliers(np.full(mm.N, 0.5 / mm.K))        # a per-channel requantization to int8 (its values do not change timing)
+  ep = Epilogue(requant=(np.asarray(mult[0]), mult[1]))
+  A, B = np.ones((*lead, mm.M, mm.K), np.int8), np.ones((*lead, mm.K, mm.N), np.int8)
+  def run(tiling=None):
+    prog = compile_gemm(cfg, mm.M, mm.K, mm.N, A=A, B=B, epilogue=ep, batch=mm.batch, tiling=tiling)
+    return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(mm.useful_macs, prog.macs), prog
+  best, prog = run()
+  # the tiling estimate does not see that small double-buffered tiles leave the DRAM latency exposed (q·kᵀ of one KV head:
+  # 128 x 256 tiles). Where the chosen tiling misses its DRAM bound by > 15 %, wider n tiles are tried and the model's exact
+  # cycles decide (the mapper's rule, compiler/schedule.py)
+  t, nt = prog.tiling, prog.tiling.nt
+  while best.cycles > 1.15 * best.dram_bound_cycles and nt < mm.N:
+    nt = min(mm.N, 2 * nt)
+    nf = -(-nt // cfg.cols)
+    a_cap, b_cap, c_cap = G._buffers(cfg, mm.N, ep, nf * t.mt)
+    if t.kt * nf > b_cap or nf * t.mt > c_cap: break         # the wider B and C tiles must fit their double buffers
+    try: cand, _ = run(dataclasses.replace(t, nt=nt))
+    except CompileError: break
+    if cand.cycles < best.cycles: best = cand
+  return best
+
+def _softmax_stats(cfg: AccelConfig, rows: int, L: int, causal: bool) -> Stats:
+  mask = np.triu(np.ones((L, L), bool), 1) if causal else None
+  prog = compile_softmax(cfg, np.ones((rows, L), np.int8), 1 / 16, 1 / 1024, mask)
+  return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(0, 0)
+
+def _slices(vocab: int, cap: int = 8192) -> int: return next(s for s in range(1, vocab + 1) if vocab % s == 0 and vocab // s <= cap)
+
+def h200_rows(model: str, phase: str, batch: int, ctx: int) -> list[dict]:
+  """The measured H200 rows (reports/data/h200_llm_measured.json, bf16) of this model and phase: the same batch and context first."""
+  with open(H200_PATH) as f: rows = json.load(f)["rows"]
+  name = H200_NAMES.get(model)
+  rows = [r for r in rows if r.get("model") == name and r.get("kind") == phase]
+  return sorted(rows, key=lambda r: (r["batch"] != batch or r["ctx"] != ctx, abs(r["batch"] - batch), abs(r["ctx"] - ctx)))
+
+def run_phase(cfg: AccelConfig, model: str, phase: str, batch: int = 1, ctx: int = 2048) -> PhaseRun:
+  """A decode step (`ctx`: cache positions attended, the new one included) or a prefill of `ctx` prompt tokens, for `batch` sequences."""
+  if model not in MODELS: raise CompileError(f"unknown model {model!r} (available: {', '.join(MODELS)})")
+  m = MODELS[model]
+  if phase not in ("decode", "prefill"): raise CompileError(f"unknown phase {phase!r} (decode or prefill)")
+  if ctx % cfg.cols: raise CompileError(f"--ctx/--prompt {ctx} must be a multiple of cols={cfg.cols} (the softmax's rows are whole accumulator lines)")
+  t0 = time.perf_counter()
+  mms = decode_matmuls(m, batch, ctx) if phase == "decode" else prefill_matmuls(m, batch, ctx)
+  layer = [(mm.name, _matmul_stats(cfg, mm)) for mm in mms]
+  sm = ("softmax", _softmax_stats(cfg, batch * m.heads * (1 if phase == "decode" else ctx), ctx, phase == "prefill"))
+  layer.insert(next(i for i, (n, _) in enumerate(layer) if n == "p·v"), sm)
+  rows = batch                                               # prefill: only the last token's logits are needed for the first token
+  s = _slices(m.vocab)
+  head = Stats.merge([_matmul_stats(cfg, lm_head(m, rows, s))] * s)
+  one = Stats.merge([st for _, st in layer])
+  step = Stats.merge([one] * m.layers + [head])
+  rep = phase_report(cfg, m, phase, batch, ctx, layer, head, step, s)
+  rep |= dict(model_seconds=time.perf_counter() - t0, simulated_cycles_per_s=step.cycles / (time.perf_counter() - t0))   # the wall time of what was simulated
+  return PhaseRun(m, phase, batch, ctx, layer, head, step, rep)
+
+def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, slices) -> dict:
+  sec = step.seconds
+  kv = m.kv_cache_bytes(batch, ctx)
+  # the DRAM bound of a decode step: its weights and KV cache read once (bytes / bandwidth)
+  min_bytes = m.weight_bytes() + (kv if phase == "decode" else 0)
+  dram_bound = -(-min_bytes // cfg.dram_bytes_per_cycle)
+  tokens = batch if phase == "decode" else batch * ctx
+  s = step.to_json()
+  cost = cost_report(cfg, s)
+  tps = tokens / sec
+  out = dict(workload=dict(kind="llm", model=m.name, phase=phase, batch=batch, ctx=ctx, params=m.params(), weight_bytes=m.weight_bytes(),
+                           method=f"one layer simulated x {m.layers} (identical programs, data-independent timing: exact); LM head {slices} slices of {m.vocab // slices}, one simulated x {slices}",
+                           not_modelled=NOT_MODELLED),
+             config=cfg.to_dict(), tokens_per_s=tps, ms_per_token=sec * 1e3 if phase == "decode" else sec * 1e3 / tokens,
+             time_to_first_token_s=sec if phase == "prefill" else None, kv_cache_bytes=kv, min_dram_bytes=min_bytes,
+             dram_bound_cycles_step=dram_bound, cycles_vs_dram_bound=step.cycles / dram_bound,
+             dram_bandwidth_utilization=step.dram_bytes / (step.cycles * cfg.dram_bytes_per_cycle), **s, correct=None, **cost)
+  chip = cost["chip_cost_usd"]
+  out |= dict(tokens_per_s_per_usd=tps / chip["total_ex_nre"], tokens_per_s_per_usd_with_nre=tps / chip["total"],
+              tokens_per_s_per_usd_system=tps / cost["system_cost_usd"]["total"], tokens_per_s_per_w=tps / cost["avg_power_w"], tokens_per_j=tps / cost["avg_power_w"],
+              perf_basis=f"int8 weights and KV cache, batch {batch}, ctx {ctx}; $ = manufacturing cost of the chip with its memory, no NRE "
+                         "(chip_cost_usd.total_ex_nre; _with_nre: NRE amortized; _system: board and host too), reports/cost.py; "
+                         "W = the model's average power on this step (avg_power_w, chip and DRAM)")
+  out["layer_kernels"] = [dict(name=n, cycles=st.cycles, dram_bytes=st.dram_bytes, dram_bound_cycles=st.dram_bound_cycles, macs=st.macs, array_macs=st.array_macs) for n, st in layer]
+  out["lm_head"] = dict(cycles=head.cycles, dram_bytes=head.dram_bytes)
+  out["h200"] = [dict(r, basis="measured H200, bf16 weights and KV, price not included (reference/h200_llm_measured.md)") for r in h200_rows(m.name, phase, batch, ctx)[:3]]
+  return out

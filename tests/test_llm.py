@@ -1,0 +1,65 @@
+"""LLM serving phases (docs/llm.md): published parameter counts, the decode step's DRAM bound on the decode preset, the CLI."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinyaccel.arch.config import load_config
+from tinyaccel.flow.llm import _matmul_stats, h200_rows, run_phase
+from tinyaccel.workloads.llama import MODELS, Matmul, decode_matmuls
+
+
+@pytest.mark.parametrize("name,params", [("llama3_1b", 1_235_814_400), ("llama3_8b", 8_030_261_248), ("gpt2_decoder", 124_439_808)])
+def test_published_parameter_counts(name, params):
+  assert MODELS[name].params() == params
+
+def test_kv_cache_bytes():
+  # Llama-3.1-8B: 32 layers x 8 KV heads x 128 x (K and V) = 65,536 int8 bytes per position
+  assert MODELS["llama3_8b"].kv_cache_bytes(1, 2048) == 2048 * 65536
+
+def test_gqa_shares_kv_heads():
+  mm = {m.name: m for m in decode_matmuls(MODELS["llama3_8b"], 2, 1024)}
+  assert (mm["q·kᵀ"].batch, mm["q·kᵀ"].M, mm["q·kᵀ"].N) == (2 * 8, 4, 1024)        # per (sequence, KV head): its 4 query heads
+  assert (mm["p·v"].batch, mm["p·v"].M, mm["p·v"].N) == (2, 32, 1024)              # all heads against the whole V row
+  assert mm["p·v"].useful_macs * 8 == mm["p·v"].batch * mm["p·v"].M * mm["p·v"].K * mm["p·v"].N
+
+def test_weights_stream_at_dram_rate_only_with_wide_columns():
+  """A batch-1 matrix-vector GEMM: edge's ws array takes one 32-byte weight row per cycle (half its 64 B/cycle DRAM), decode's 256 B rows match its DRAM."""
+  mm = Matmul("w", 1, 1, 4096, 4096, 4096 * 4096)
+  edge, dec = _matmul_stats(load_config("edge"), mm), _matmul_stats(load_config("decode"), mm)
+  assert 1.9 < edge.cycles / edge.dram_bound_cycles < 2.2
+  assert dec.cycles / dec.dram_bound_cycles < 1.15
+
+def test_decode_step_meets_dram_bound_and_batch_turns_compute_bound():
+  cfg = load_config("decode")
+  run = run_phase(cfg, "llama3_8b", "decode", 1, 2048)
+  assert run.report["cycles_vs_dram_bound"] < 1.15                  # weights + KV bytes / bandwidth
+  assert run.stats.cycles == 32 * sum(s.cycles for _, s in run.layer) + run.head.cycles
+  assert run_phase(cfg, "llama3_1b", "decode", 1, 2048).report["cycles_vs_dram_bound"] < 1.2   # smaller GEMMs: 1.17 (docs/llm.md)
+  r128 = run_phase(cfg, "tiny_decoder", "decode", 128, 256).report
+  gemm = {k["name"]: k for k in r128["layer_kernels"]}["gate_up"]
+  assert gemm["cycles"] > 1.8 * gemm["dram_bound_cycles"]          # batch 128 > rows 64: each weight fold costs 128 cycles, not 64
+
+def test_h200_rows_same_shape_first():
+  r = h200_rows("llama3_8b", "decode", 8, 2048)[0]
+  assert (r["batch"], r["ctx"], round(r["tokens_per_s"])) == (8, 2048, 1385)
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True)
+
+def test_cli_decode_and_prefill(tmp_path):
+  p = _cli("run", "tiny_decoder", "--phase", "decode", "--batch", "2", "--ctx", "512", "--config", "decode", "--json", str(tmp_path / "d.json"))
+  assert p.returncode == 0, p.stderr
+  r = json.loads((tmp_path / "d.json").read_text())
+  for k in ("tokens_per_s", "ms_per_token", "kv_cache_bytes", "dram_bandwidth_utilization", "cycles_vs_dram_bound", "tokens_per_s_per_usd", "tokens_per_j", "perf_basis"):
+    assert k in r
+  p = _cli("run", "tiny_decoder", "--phase", "prefill", "--prompt", "256", "--config", "decode", "--json", str(tmp_path / "p.json"))
+  assert p.returncode == 0, p.stderr
+  assert json.loads((tmp_path / "p.json").read_text())["time_to_first_token_s"] > 0
+
+def test_cli_bad_input():
+  p = _cli("run", "tiny_decoder", "--phase", "decode", "--ctx", "100", "--config", "decode")
+  assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+  p = _cli("run", "nosuch", "--phase", "decode", "--config", "decode")
+  assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
