@@ -100,6 +100,8 @@ def load_workload(path: str) -> Tensor:
   spec = importlib.util.spec_from_file_location("tinyaccel_user_workload", path)
   mod = importlib.util.module_from_spec(spec)
   try: spec.loader.exec_module(mod); out = mod.workload()
+  except SystemExit as e: raise WorkloadError(f"{path}: called sys.exit({e.code!r}) instead of returning a Tensor from workload()") from None
+  except RecursionError: raise WorkloadError(f"{path}: RecursionError") from None
   except Exception as e: raise WorkloadError(f"{path}: {type(e).__name__}: {e}") from None
   if not isinstance(out, Tensor): raise WorkloadError(f"{path}: workload() must return a Tensor, got {type(out).__name__}")
   return out
@@ -146,9 +148,13 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   rep = report(cfg, wl, r.result.stats, r.correct, [kern], tiling=dict(mt=t.mt, kt=t.kt, nt=t.nt, order=t.order, est_cycles=t.est_cycles))
   return GemmRun(c, r, kern, rep)
 
-def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None) -> tuple[GraphRun, dict]:
-  """A network (built-in or FILE.py) run kernel by kernel, and its report."""
-  g = run_graph(build_network(name, seq), cfg, functional)
+def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, budget: bool = False) -> tuple[GraphRun, dict]:
+  """A network (built-in or FILE.py) run kernel by kernel, and its report; `budget`: refuse work above flow/budget.py's."""
+  out = build_network(name, seq)
+  if budget:
+    from .budget import check_graph
+    check_graph(cfg, out, name)
+  g = run_graph(out, cfg, functional)
   return g, report(cfg, dict(kind="network", name=name), g.stats, g.correct, g.kernels, accuracy=g.accuracy)
 
 def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
