@@ -2,6 +2,7 @@
 with a correct result; a traceback fails the test. Cases run in-process (cli.main, SystemExit caught, stderr captured)."""
 import contextlib
 import io
+import json
 import os
 
 import pytest
@@ -124,3 +125,84 @@ def materialize(tmp_path, argv):
 def test_bad_input_one_line_exit_2(tmp_path, argv, words):
   rc, _, err = tinyaccel(*materialize(tmp_path, argv))
   one_line_exit_2(rc, err, words)
+
+# ---------------- files and processes ----------------
+def test_json_through_fifo_symlink_and_stdout(tmp_path):
+  target = tmp_path / "real.json"; target.write_text("old")
+  link = tmp_path / "link.json"; link.symlink_to(target)
+  rc, _, err = tinyaccel("config", "--config", "tiny", "--json", link)
+  assert rc == 0, err
+  assert link.is_symlink() and json.loads(target.read_text())["rows"] == 4       # the link stays, its target is replaced
+  fifo = tmp_path / "fifo"; os.mkfifo(fifo)
+  import threading
+  got = []
+  t = threading.Thread(target=lambda: got.append(open(fifo).read())); t.start()
+  rc, _, err = tinyaccel("config", "--config", "tiny", "--json", fifo)
+  t.join(10)
+  assert rc == 0 and json.loads(got[0])["cols"] == 4 and fifo.is_fifo()        # written through, not replaced by a file
+  rc, out, _ = tinyaccel("config", "--config", "tiny", "--json", "-")
+  assert rc == 0 and json.loads(out)["spad_kib"] == 4
+
+def test_sweep_recomputes_a_torn_point_and_runs_duplicates_once(tmp_path):
+  sw = tmp_path / "s.toml"; sw.write_text("base = 'tiny'\n[params]\nspad_kib = [4, 4]\n[workloads]\ngemm = ['8x8x8']\n")
+  rc, out, err = tinyaccel("sweep", sw, "-o", tmp_path / "o", "-j", "1", "--json", tmp_path / "r.json")
+  assert rc == 0, err
+  r = json.loads((tmp_path / "r.json").read_text())
+  assert r["points"] == 1 and r["computed"] == 1 and r["results"][0]["ok"]
+  (p,) = (tmp_path / "o" / "points").iterdir()
+  good = p.read_text(); p.write_text(good[:len(good) // 2])                     # a torn write
+  rc, _, err = tinyaccel("sweep", sw, "-o", tmp_path / "o", "-j", "1", "--json", tmp_path / "r.json")
+  r2 = json.loads((tmp_path / "r.json").read_text())
+  assert rc == 0 and r2["computed"] == 1 and r2["cached"] == 0 and r2["results"][0]["cycles"] == r["results"][0]["cycles"]
+
+def test_force_and_budget_predicts_exactly_enough():
+  from tinyaccel.arch.config import load_config
+  from tinyaccel.flow import run_gemm
+  from tinyaccel.flow.budget import gemm_instructions
+  cfg = load_config("tiny")
+  n = len(run_gemm(cfg, 64, 64, 64, functional=False).compiled.program)
+  assert gemm_instructions(cfg, 64, 64, 64) <= n <= 1.5 * gemm_instructions(cfg, 64, 64, 64)   # the prediction is a close lower bound
+
+# ---------------- a generator of bad inputs per family ----------------
+import random  # noqa: E402
+
+FIELDS_BAD = ["0", "-1", "1e400", "inf", "-inf", "nan", "'x'", "[]", "{}", "true", "2**40", "1099511627776", "0.5", "5e-324", '"\\n"', "257", "3"]
+CFG_FIELDS = ["rows", "cols", "dataflow", "spad_kib", "spad_banks", "acc_kib", "acc_banks", "dram_bytes_per_cycle", "dram_latency_cycles",
+              "dram_burst_bytes", "memory_type", "memory_gib", "vector_lanes", "clock_mhz", "process_nm", "name", "rowz", "input_dtype"]
+ASM_BAD = ["load", "load mem=spad rows=99999", "matmul m=1 m=1", "sync queue=bogus", "vector funct=add rows=-1", "store wait=up", "load x", "nop",
+           "load dram_addr=0x", "matmul a_addr=1e3", "vector imm=99999999999", "load opcode=store", "sync signal=next signal=prev", "\x00", "load mem=spad\u00e9"]
+SIZES_BAD = ["0", "-1", "x", "1.5", "", "99999999999999999999999", "0x10", " "]
+
+def cases(n: int, seed: int = 0):
+  rnd = random.Random(seed)
+  for i in range(n):
+    fam = rnd.choice(["config", "asm", "size", "sweep", "report"])
+    if fam == "config":
+      body = "\n".join(f"{rnd.choice(CFG_FIELDS)} = {rnd.choice(FIELDS_BAD).replace('2**40', '1099511627776')}" for _ in range(rnd.randint(1, 3)))
+      yield fam, {"c.toml": body.encode()}, ["config", "--config", "{c.toml}"]
+    elif fam == "asm":
+      yield fam, {"p.s": "\n".join(rnd.sample(ASM_BAD, rnd.randint(1, 3))).encode()}, ["sim", "{p.s}", "--config", "tiny"]
+    elif fam == "size":
+      yield fam, {}, ["run", "gemm", rnd.choice(["--m", "--k", "--n", "--seed", "--requant", "--seq"]), rnd.choice(SIZES_BAD), "--config", "tiny"]
+    elif fam == "sweep":
+      key, val = rnd.choice(["base", "params", "workloads", "sample", "extra"]), rnd.choice(["5", "'a'", "[]", "[5]", "{}", "{ rows = 5 }", "{ gemm = '8' }", "-1"])
+      yield fam, {"s.toml": f"{key} = {val}\n".encode()}, ["sweep", "{s.toml}", "-o", "{out}", "-j", "1"]
+    else:
+      yield fam, {"r.json": rnd.choice([b"[]", b"{}", b'{"kernels": 5}', b'{"kernels": []}', b"null", b"[1]", b"\xff", b"{", b'{"fmax_mhz": 1}'])}, ["report", "{r.json}", "-o", "{out}"]
+
+def check(tmp_path, files, argv):
+  for k, v in files.items(): (tmp_path / k).write_bytes(v)
+  argv = [next((a.replace("{" + k + "}", str(tmp_path / k)) for k in [*files, "out"] if "{" + k + "}" in a), a) for a in argv]
+  rc, _, err = tinyaccel(*argv)
+  assert "Traceback" not in err and "internal error" not in err, (argv, files, err)
+  if rc == 0: return
+  assert rc == 2 and len(err.strip("\n").split("\n")) == 1, (argv, files, rc, err)
+
+def test_fuzz_sample(tmp_path):
+  for i, (fam, files, argv) in enumerate(cases(300)):
+    d = tmp_path / str(i); d.mkdir(); check(d, files, argv)
+
+@pytest.mark.slow
+def test_fuzz_large_sample(tmp_path):
+  for i, (fam, files, argv) in enumerate(cases(1500, seed=1)):
+    d = tmp_path / str(i); d.mkdir(); check(d, files, argv)
