@@ -92,6 +92,7 @@ def cmd_run_graph(args) -> int:
   g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), budget=not args.force)
   lines = kernel_table(report["kernels"], report, g.correct)
   if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
+  lines.append(f"  {'time':<15} {report['cycles']:,} cycles = {report['seconds'] * 1e3:.4g} ms at {cfg.clock_mhz:g} MHz: {1 / report['seconds']:,.1f} inferences/s (batch 1)")
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
@@ -385,11 +386,18 @@ def cmd_list(args):
   if args.json: write_json(args.json, rows)
   return 0
 
+def config_unit(field: str) -> str:
+  """The unit a config field or derived value is in, from its name (arch/config.py spells the unit in every name)."""
+  for end, unit in (("_kib", "KiB"), ("_bytes_per_cycle", "B/cycle"), ("_bytes_per_s", "B/s"), ("_flops_per_s", "FLOP/s"), ("_per_cycle", "per cycle"),
+                    ("_bytes", "B"), ("_cycles", "cycles"), ("_mhz", "MHz"), ("_nm", "nm"), ("_gib", "GiB"), ("_lines", "lines"), ("_banks", "banks"), ("_lanes", "lanes")):
+    if field.endswith(end): return unit
+  return "PEs" if field in ("rows", "cols") else ""
+
 def cmd_config(args):
   cfg = config_from(args)
   derived = dict(spad_line_bytes=cfg.spad_line_bytes, spad_lines=cfg.spad_lines, acc_line_bytes=cfg.acc_line_bytes, acc_lines=cfg.acc_lines,
                  macs_per_cycle=cfg.macs_per_cycle, peak_flops_per_s=cfg.peak_flops_per_s, dram_bytes_per_s=cfg.dram_bytes_per_s)
-  say(args, "\n".join(f"  {k:<22} {v}" for k, v in {**cfg.to_dict(), **derived}.items()))
+  say(args, "\n".join(f"  {k:<22} {v} {config_unit(k)}".rstrip() for k, v in {**cfg.to_dict(), **derived}.items()))
   if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
   return 0
 
@@ -451,15 +459,19 @@ def parser() -> argparse.ArgumentParser:
   p = sub.add_parser("compile", help="show the IR, the kernels or the program of FILE.py's workload()")
   p.add_argument("file"); p.add_argument("--print", choices=("ir", "kernels", "program"), default="kernels", help="what to print")
   common(p); p.set_defaults(fn=cmd_compile)
-  p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model")
+  p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model",
+                     description="Run a binary (.bin) or assembly (.s) program on the cycle-accurate model of --config (the config the program was "
+                                 "compiled for); prints cycles, instructions per queue, utilization (0-1) and DRAM traffic in bytes.")
   p.add_argument("program"); p.add_argument("--dram", metavar="FILE", help="DRAM image (raw bytes)")
   p.add_argument("--dram-bytes", type=dram_size, default=1 << 20, help="DRAM size in bytes when no image is given (at most 2^32)")
   p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
   p.add_argument("--trace", metavar="FILE", help="per-instruction trace (.csv or .json)")
   common(p); p.set_defaults(fn=cmd_sim)
-  p = sub.add_parser("asm", help="assemble text (.s) into the 128-bit binary encoding")
+  p = sub.add_parser("asm", help="assemble text (.s) into the 128-bit binary encoding",
+                     description="Assemble UTF-8 text (.s: `opcode field=value ...`, docs/isa.md) into 16-byte (128-bit) little-endian instructions.")
   p.add_argument("input"); p.add_argument("-o", "--output", required=True); p.set_defaults(fn=cmd_asm)
-  p = sub.add_parser("disasm", help="disassemble a binary program into text")
+  p = sub.add_parser("disasm", help="disassemble a binary program into text",
+                     description="Disassemble a binary program (16-byte instructions) into the text `tinyaccel asm` reads; stdout unless -o.")
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("verilog", help="write the accelerator as synthesizable Verilog (module tinyaccel_top)")
   p.add_argument("-o", "--output", required=True, metavar="FILE.v")
@@ -526,7 +538,8 @@ def parser() -> argparse.ArgumentParser:
   p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
   common(p); p.set_defaults(fn=cmd_cost)
-  p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
+  p = sub.add_parser("list", help="the built-in networks with parameter count and MACs",
+                     description="The built-in networks: parameters (millions) and multiply-accumulates per inference (GMACs), from their graphs.")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
   p = sub.add_parser("demo", help="GEMMs on every preset, ResNet-50 and BERT-base on edge and server, a design sweep, and an HTML report")
   p.add_argument("-o", "--output", default="reports/out", help="report folder (default reports/out)")
