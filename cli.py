@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -30,7 +32,8 @@ from .flow import (
   scalesim_compute_report,
   scalesim_config,
 )
-from .helpers import atomic_write, si, write_json
+from .flow.budget import BudgetError, check_gemm
+from .helpers import InputError, atomic_write, read_json, read_text, si, write_json
 from .reports.cost import cost_report
 from .rtl.cosim import RtlError
 from .rtl.fpga import FpgaError
@@ -39,12 +42,30 @@ from .sim.model import run as simulate
 
 
 class UsageError(ValueError): pass
-ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, OSError)
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, OSError, InputError, BudgetError)
 
-def positive(s: str) -> int:
+class Parser(argparse.ArgumentParser):
+  """argparse with its errors in one line and exit status 2: `tinyaccel run: --m 0: must be >= 1`, no usage block."""
+  def error(self, message):
+    print(f"{self.prog}: {one_line(re.sub(r'^argument ([^:]+): ', lambda m: m[1] + ' ', message))}", file=sys.stderr); sys.exit(2)
+
+def one_line(s: str) -> str: return " ".join(str(s).split("\n")).replace("\r", " ")
+
+def positive(s: str, lo: int = 1, hi: int = 1 << 40) -> int:
   try: v = int(s)
-  except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
-  if v < 1: raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+  except ValueError: raise argparse.ArgumentTypeError(f"{s!r}: not an integer") from None
+  if v < lo: raise argparse.ArgumentTypeError(f"{v}: must be >= {lo}")
+  if v > hi: raise argparse.ArgumentTypeError(f"{v}: must be <= {hi}")
+  return v
+
+def seed(s: str) -> int: return positive(s, 0, (1 << 63) - 1)
+def dram_size(s: str) -> int: return positive(s, 1, 1 << 32)      # the ISA's 32-bit DRAM address
+
+def scale(s: str) -> float:
+  """A requantization scale whose Q31 multiplier and shift the vector unit holds: 2^-31 <= scale < 1 - 2^-32."""
+  try: v = float(s)
+  except ValueError: raise argparse.ArgumentTypeError(f"{s!r}: not a number") from None
+  if not 2.0 ** -31 <= v < 1 - 2.0 ** -32: raise argparse.ArgumentTypeError(f"{s}: the scale must be in [2^-31, 1 - 2^-32] (Q31 multiplier, shift 0..31)")
   return v
 
 def say(args, text: str):
@@ -83,7 +104,7 @@ def table(r: dict) -> str:
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
   g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), batch=getattr(args, "batch", None),
-                        args=getattr(args, "arg", None))
+                        args=getattr(args, "arg", None), budget=not args.force)
   lines = kernel_table(report["kernels"], report, g.correct)
   if "chip" in report:
     ch = report["chip"]; u = ch["core_utilization"]
@@ -92,6 +113,7 @@ def cmd_run_graph(args) -> int:
   if g.accuracy: lines.append(f"  accuracy vs float32: cosine similarity {g.accuracy['cosine_similarity']:.5f}, max abs error {g.accuracy['max_abs_error']:.4g}")
   if args.config.endswith(".cfg"): lines.append(f"  SCALE-Sim config {args.config}: not mapped: {'; '.join(scalesim_config(args.config)[1])}")
   if getattr(args, "scalesim_report", None): lines += scalesim_rows(report["kernels"], scalesim_compute_report(args.scalesim_report))
+  lines.append(f"  {'time':<15} {report['cycles']:,} cycles = {report['seconds'] * 1e3:.4g} ms at {cfg.clock_mhz:g} MHz: {1 / report['seconds']:,.1f} inferences/s (batch 1)")
   lines += [f"  {k:<15} {v}" for k, v in cost_rows(report)]
   say(args, "\n".join(lines))
   if args.json: write_json(args.json, report)
@@ -187,9 +209,7 @@ def cmd_report(args):
   from .reports.report import write_report
   results, fpga = [], []
   for p in args.results:
-    try:
-      with open(p) as f: r = json.load(f)
-    except json.JSONDecodeError as e: raise UsageError(f"{p}: not JSON ({e})") from None
+    r = read_json(p)
     if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
     if isinstance(r, list):                      # a sweep's results.json: its FPGA points with a workload
       pts = [x for x in r if isinstance(x, dict) and x.get("ok") and "perf" in x]
@@ -199,11 +219,15 @@ def cmd_report(args):
       if "perf" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
       fpga.append(r); continue
     if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result")
+    if not r["kernels"] or not all(isinstance(r.get(k), dict) for k in ("workload", "config")): raise UsageError(f"{p}: a run result needs its workload, config and kernels (this one has none)")
     results.append(r)
   if not results: raise UsageError("report: give at least one `tinyaccel run --json` result")
   trace = None
   if args.trace:
-    with open(args.trace) as f: trace = json.load(f)
+    if args.trace.endswith(".csv"): raise UsageError(f"--trace {args.trace}: the timeline reads a .json trace (`tinyaccel run gemm --trace t.json`)")
+    trace = read_json(args.trace)
+    if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
+      raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
   print(write_report(results, args.output, trace, fpga=fpga))
   return 0
 
@@ -211,11 +235,14 @@ def cmd_sweep(args):
   from .flow.sweep import SweepError, run_sweep
   from .reports.report import fpga_sweep_plot, sweep_plot
   from .reports.sweep import PERF, PERF_AREA, fpga_objectives, pareto
-  try: r = run_sweep(args.file, args.output, args.jobs, progress=not args.json == "-", scheduler=args.scheduler)
+  try: r = run_sweep(args.file, args.output, args.jobs, progress=args.json != "-" and sys.stderr.isatty(), scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
+  bad = [p for p in r["results"] if not p["ok"]]
+  if bad and len(bad) == r["points"]: raise UsageError(f"{args.file}: every one of the {len(bad)} points is invalid; the first, {json.dumps(bad[0]['params'])}: {bad[0]['error']}")
   if r["results"] and "target" in r["results"][0]: return _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot)
   front = pareto(r["results"], PERF_AREA if args.area else PERF)
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
+  lines += [f"  invalid: {json.dumps(p['params'])} {p['workload']}: {p['error']}" for p in bad]
   lines += [f"  pareto: {p['workload']:<22} {json.dumps(p['params']):<40} {si(p['flops_per_usd'], 'FLOP/s')}/$ {si(p['flops_per_watt'], 'FLOP/s')}/W {p['area_mm2']['total']:.3g} mm2" for p in front]
   if r["results"] and front: lines.append(f"  plot: {sweep_plot(r['results'], front, args.output)}")
   say(args, "\n".join(lines))
@@ -305,6 +332,7 @@ def cmd_run(args):
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
   cfg = config_from(args)
   if args.requant is not None and not 0 < args.requant < 1: raise UsageError(f"--requant {args.requant}: the scale must be in (0, 1)")
+  if not args.force: check_gemm(cfg, args.m, args.k, args.n)
   ep = None
   if args.bias or args.relu or args.requant:
     bias = np.random.default_rng(args.seed + 1).integers(-(1 << 15), 1 << 15, args.n).astype(np.int32) if args.bias else None
@@ -327,8 +355,8 @@ def emit(d: str, c):
 
 # ---------------- sim, asm, disasm, config ----------------
 def read_program(path: str):
-  with open(path, "rb") as f: blob = f.read()
-  return asm(blob.decode()) if path.endswith(".s") else decode_program(blob)
+  if path.endswith(".s"): return asm(read_text(path))
+  with open(path, "rb") as f: return decode_program(f.read())
 
 def cmd_sim(args):
   cfg, prog = config_from(args), read_program(args.program)
@@ -345,7 +373,7 @@ def cmd_sim(args):
   return 0
 
 def cmd_asm(args):
-  with open(args.input) as f: prog = asm(f.read())
+  prog = asm(read_text(args.input))
   atomic_write(args.output, encode_program(prog))
   print(f"{len(prog)} instructions -> {args.output}")
   return 0
@@ -437,11 +465,18 @@ def cmd_list(args):
   if args.json: write_json(args.json, rows)
   return 0
 
+def config_unit(field: str) -> str:
+  """The unit a config field or derived value is in, from its name (arch/config.py spells the unit in every name)."""
+  for end, unit in (("_kib", "KiB"), ("_bytes_per_cycle", "B/cycle"), ("_bytes_per_s", "B/s"), ("_flops_per_s", "FLOP/s"), ("_per_cycle", "per cycle"),
+                    ("_bytes", "B"), ("_cycles", "cycles"), ("_mhz", "MHz"), ("_nm", "nm"), ("_gib", "GiB"), ("_lines", "lines"), ("_banks", "banks"), ("_lanes", "lanes")):
+    if field.endswith(end): return unit
+  return "PEs" if field in ("rows", "cols") else ""
+
 def cmd_config(args):
   cfg = config_from(args)
   derived = dict(spad_line_bytes=cfg.spad_line_bytes, spad_lines=cfg.spad_lines, acc_line_bytes=cfg.acc_line_bytes, acc_lines=cfg.acc_lines,
                  macs_per_cycle=cfg.macs_per_cycle, peak_flops_per_s=cfg.peak_flops_per_s, dram_bytes_per_s=cfg.dram_bytes_per_s)
-  say(args, "\n".join(f"  {k:<22} {v}" for k, v in {**cfg.to_dict(), **derived}.items()))
+  say(args, "\n".join(f"  {k:<22} {v} {config_unit(k)}".rstrip() for k, v in {**cfg.to_dict(), **derived}.items()))
   if args.json: write_json(args.json, {**cfg.to_dict(), **derived})
   return 0
 
@@ -478,7 +513,7 @@ def cmd_demo(args):
   return 0 if all(r["correct"] for r in out + nets) else 1
 
 def parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(prog="tinyaccel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap = Parser(prog="tinyaccel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = ap.add_subparsers(dest="cmd", required=True)
   def common(p, dataflow=True):
     p.add_argument("--config", default="edge", help=f"preset name ({', '.join(presets())}), path to a TOML file, or a SCALE-Sim .cfg (default: edge)")
@@ -490,7 +525,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--m", type=positive, default=256, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=256, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=256, help="columns of B and C (elements)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the random int8 operands")
+  p.add_argument("--seed", type=seed, default=0, help="seed of the random int8 operands (>= 0)")
   p.add_argument("--seq", type=positive, help="sequence length of a transformer workload (bert*, gpt2*; default 128)")
   p.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument of FILE.py's workload(), typed from its default (repeatable)")
   p.add_argument("--scalesim-report", metavar="COMPUTE_REPORT.csv", help="with a SCALE-Sim topology: print SCALE-Sim's cycles per layer next to ours")
@@ -505,20 +540,25 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
   p.add_argument("--bias", action="store_true", help="fuse a random int32 bias per output column (vector unit)")
   p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
-  p.add_argument("--requant", type=float, metavar="SCALE", help="fuse requantization to int8 by SCALE in (0, 1) (gemmlowp fixed point); C becomes int8")
+  p.add_argument("--force", action="store_true", help="run even when the predicted work exceeds the budget (flow/budget.py: instructions)")
+  p.add_argument("--requant", type=scale, metavar="SCALE", help="fuse requantization to int8 by SCALE in (0, 1) (gemmlowp fixed point); C becomes int8")
   common(p); p.set_defaults(fn=cmd_run)
   p = sub.add_parser("compile", help="show the IR, the kernels or the program of FILE.py's workload()")
   p.add_argument("file"); p.add_argument("--print", choices=("ir", "kernels", "program"), default="kernels", help="what to print")
   common(p); p.set_defaults(fn=cmd_compile)
-  p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model")
+  p = sub.add_parser("sim", help="run a binary (.bin) or assembly (.s) program on the model",
+                     description="Run a binary (.bin) or assembly (.s) program on the cycle-accurate model of --config (the config the program was "
+                                 "compiled for); prints cycles, instructions per queue, utilization (0-1) and DRAM traffic in bytes.")
   p.add_argument("program"); p.add_argument("--dram", metavar="FILE", help="DRAM image (raw bytes)")
-  p.add_argument("--dram-bytes", type=positive, default=1 << 20, help="DRAM size in bytes when no image is given")
+  p.add_argument("--dram-bytes", type=dram_size, default=1 << 20, help="DRAM size in bytes when no image is given (at most 2^32)")
   p.add_argument("--dram-out", metavar="FILE", help="write the final DRAM image")
   p.add_argument("--trace", metavar="FILE", help="per-instruction trace (.csv or .json)")
   common(p); p.set_defaults(fn=cmd_sim)
-  p = sub.add_parser("asm", help="assemble text (.s) into the 128-bit binary encoding")
+  p = sub.add_parser("asm", help="assemble text (.s) into the 128-bit binary encoding",
+                     description="Assemble UTF-8 text (.s: `opcode field=value ...`, docs/isa.md) into 16-byte (128-bit) little-endian instructions.")
   p.add_argument("input"); p.add_argument("-o", "--output", required=True); p.set_defaults(fn=cmd_asm)
-  p = sub.add_parser("disasm", help="disassemble a binary program into text")
+  p = sub.add_parser("disasm", help="disassemble a binary program into text",
+                     description="Disassemble a binary program (16-byte instructions) into the text `tinyaccel asm` reads; stdout unless -o.")
   p.add_argument("input"); p.add_argument("-o", "--output"); p.set_defaults(fn=cmd_disasm)
   p = sub.add_parser("verilog", help="write the accelerator as synthesizable Verilog (module tinyaccel_top)")
   p.add_argument("-o", "--output", required=True, metavar="FILE.v")
@@ -532,7 +572,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--m", type=positive, default=16, help="rows of A and C (elements)")
   p.add_argument("--k", type=positive, default=16, help="columns of A, rows of B (elements)")
   p.add_argument("--n", type=positive, default=16, help="columns of B and C (elements)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the operands or of the random program")
+  p.add_argument("--seed", type=seed, default=0, help="seed of the operands or of the random program (>= 0)")
   p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
   p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
   common(p); p.set_defaults(fn=cmd_verify)
@@ -586,7 +626,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
   p.add_argument("--calibration", action="store_true", help="the model against published accelerators (configs/calibration): model, published, ratio, source")
   common(p); p.set_defaults(fn=cmd_cost)
-  p = sub.add_parser("list", help="the built-in networks with parameter count and MACs")
+  p = sub.add_parser("list", help="the built-in networks with parameter count and MACs",
+                     description="The built-in networks: parameters (millions) and multiply-accumulates per inference (GMACs), from their graphs.")
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
   p = sub.add_parser("demo", help="GEMMs on every preset, ResNet-50 and BERT-base on edge and server, a design sweep, and an HTML report")
   p.add_argument("-o", "--output", default="reports/out", help="report folder (default reports/out)")
@@ -595,12 +636,22 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
   args = parser().parse_args(argv)
-  try: return args.fn(args)
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", RuntimeWarning)      # numerical warnings become the one-line error they announce
+      return args.fn(args)
   except BrokenPipeError:    # `tinyaccel ... | head`
     sys.stderr.close(); return 0
   except ERRORS as e:
-    print(f"tinyaccel: error: {e}", file=sys.stderr); return 2
+    print(f"tinyaccel: error: {one_line(e)}", file=sys.stderr); return 2
+  except (FloatingPointError, RuntimeWarning) as e:
+    print(f"tinyaccel: error: numerical: {one_line(e)} (NaN, infinite or overflowing input?)", file=sys.stderr); return 2
+  except MemoryError:
+    print("tinyaccel: error: out of memory (a smaller workload or config?)", file=sys.stderr); return 2
   except KeyboardInterrupt:
     print("tinyaccel: interrupted", file=sys.stderr); return 130
+  except Exception as e:     # a bug: still one line; TINYACCEL_DEBUG=1 shows the traceback
+    if os.environ.get("TINYACCEL_DEBUG"): raise
+    print(f"tinyaccel: internal error: {type(e).__name__}: {one_line(e)} (please report; TINYACCEL_DEBUG=1 for the traceback)", file=sys.stderr); return 3
 
 if __name__ == "__main__": sys.exit(main())

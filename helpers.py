@@ -3,15 +3,40 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 import tempfile
 
 
+class InputError(ValueError):
+  """A file that cannot be read as what it should be (not UTF-8, not JSON): one line."""
+
+def read_text(path: str) -> str:
+  """A text input (assembly, TOML, JSON) as UTF-8, or one line saying it is not."""
+  with open(path, "rb") as f: blob = f.read()
+  try: return blob.decode("utf-8")
+  except UnicodeDecodeError as e: raise InputError(f"{path}: not UTF-8 text (byte {e.start}: {blob[e.start:e.start + 1]!r})") from None
+
+def read_json(path: str):
+  try: return json.loads(read_text(path))
+  except (json.JSONDecodeError, RecursionError) as e: raise InputError(f"{path}: not JSON ({str(e)[:80]})") from None
+
 def atomic_write(path: str, data: str | bytes):
-  """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
-  d = os.path.dirname(os.path.abspath(path)); os.makedirs(d, exist_ok=True)
+  """Write `data` to `path` so that readers see the old file or the new one, never a torn one: flushed and fsynced
+  before the rename. '-' is stdout; a FIFO or device is written through (never replaced); a symlink's target is replaced."""
+  if path == "-":
+    if isinstance(data, bytes): sys.stdout.flush(); sys.stdout.buffer.write(data)
+    else: sys.stdout.write(data)
+    return
+  path = os.path.realpath(path)            # replace what a symlink points at, not the link
+  if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+    if os.path.isdir(path): raise IsADirectoryError(f"{path}: is a folder, not a file")
+    with open(path, "wb" if isinstance(data, bytes) else "w") as f: f.write(data)
+    return
+  d = os.path.dirname(path); os.makedirs(d, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-" + os.path.basename(path))
   try:
-    with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f: f.write(data)
+    with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f: f.write(data); f.flush(); os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
     os.unlink(tmp); raise

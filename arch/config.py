@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+import difflib
 from functools import cached_property
+import math
 import os
 import tomllib
 
@@ -104,6 +106,10 @@ class AccelConfig:
   def replace(self, **changes) -> "AccelConfig": return validate(dataclasses.replace(self, **changes))
   def to_dict(self) -> dict: return dataclasses.asdict(self)
 
+# sane upper bounds on every size (issue 21): beyond them a config is a typo, not a design
+UPPER = dict(spad_kib=1 << 20, acc_kib=1 << 20, spad_banks=1024, acc_banks=1024, dram_bytes_per_cycle=1 << 16, dram_burst_bytes=4096, vector_lanes=1024,
+             memory_gib=65536)
+
 def _fail(cfg, field, value, rule): raise ConfigError(f"config {cfg.name}: {field}={value!r}: {rule}")
 
 def validate(cfg: AccelConfig) -> AccelConfig:
@@ -111,6 +117,11 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   for f in fields(cfg):
     v, want = getattr(cfg, f.name), {"str": str, "int": int, "float": (int, float)}[f.type]
     if not isinstance(v, want) or isinstance(v, bool): _fail(cfg, f.name, v, f"must be of type {f.type}")
+  if not cfg.name.isprintable() or len(cfg.name) > 100: _fail(cfg, "name", cfg.name, "must be printable (no newlines or control characters), at most 100 characters")
+  for f in fields(cfg):
+    if f.type == "float" and not math.isfinite(getattr(cfg, f.name)): _fail(cfg, f.name, getattr(cfg, f.name), "must be a finite number")
+  for f, hi in UPPER.items():
+    if getattr(cfg, f) > hi: _fail(cfg, f, getattr(cfg, f), f"must be <= {hi}")
   for f in ("rows", "cols"):
     if not 1 <= getattr(cfg, f) <= MAX_ARRAY_DIM: _fail(cfg, f, getattr(cfg, f), f"must be between 1 and {MAX_ARRAY_DIM}")
   if cfg.dataflow not in DATAFLOWS: _fail(cfg, "dataflow", cfg.dataflow, f"must be one of {', '.join(DATAFLOWS)}")
@@ -122,6 +133,7 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   for mem in ("spad", "acc"):
     lines, banks, line = getattr(cfg, f"{mem}_lines"), getattr(cfg, f"{mem}_banks"), getattr(cfg, f"{mem}_line_bytes")
     if getattr(cfg, f"{mem}_kib") * 1024 % line: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"must be a whole number of {line}-byte lines")
+    if lines < banks: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"holds {lines} {line}-byte lines: fewer than its {banks} banks (each bank needs a line)")
     if lines % banks: _fail(cfg, f"{mem}_banks", banks, f"must divide the {lines} {mem} lines evenly")
     if lines > 1 << SRAM_ADDR_BITS: _fail(cfg, f"{mem}_kib", getattr(cfg, f"{mem}_kib"), f"{lines} lines exceed the ISA's {SRAM_ADDR_BITS}-bit line address")
     if line > MAX_LINE_BYTES: _fail(cfg, "cols" if mem == "acc" else "rows", getattr(cfg, "cols" if mem == "acc" else "rows"), f"the {line}-byte {mem} line exceeds the DMA's {MAX_LINE_BYTES}-byte line limit")
@@ -133,7 +145,7 @@ def validate(cfg: AccelConfig) -> AccelConfig:
   if not 1 <= cfg.dram_latency_cycles <= 100_000: _fail(cfg, "dram_latency_cycles", cfg.dram_latency_cycles, "must be between 1 and 100000")
   if cfg.memory_type not in MEMORY_TYPES: _fail(cfg, "memory_type", cfg.memory_type, f"must be one of {', '.join(MEMORY_TYPES)}")
   if not cfg.memory_gib > 0: _fail(cfg, "memory_gib", cfg.memory_gib, "must be > 0")
-  if not 0 < cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in (0, 10000]")
+  if not 1 <= cfg.clock_mhz <= 10_000: _fail(cfg, "clock_mhz", cfg.clock_mhz, "must be in [1, 10000] MHz")
   if not 1 <= cfg.cores <= MAX_CORES: _fail(cfg, "cores", cfg.cores, f"must be between 1 and {MAX_CORES}")
   if not 1 <= cfg.dram_channels <= cfg.cores:
     _fail(cfg, "dram_channels", cfg.dram_channels, f"must be between 1 and cores={cfg.cores} (a core has one DRAM port; widen it with dram_bytes_per_cycle)")
@@ -150,8 +162,19 @@ def validate(cfg: AccelConfig) -> AccelConfig:
 def from_dict(d: dict, name: str = "custom") -> AccelConfig:
   known = {f.name for f in fields(AccelConfig)}
   for k in d:
-    if k not in known: raise ConfigError(f"config {name}: unknown field {k!r} (known: {', '.join(sorted(known))})")
+    if k not in known:
+      near = difflib.get_close_matches(k, known, 1)
+      raise ConfigError(f"config {name}: unknown field {k!r}" + (f": did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})"))
   return validate(AccelConfig(**{"name": name, **d}))
+
+def read_toml(path: str, error=ConfigError) -> dict:
+  """A TOML file as UTF-8, each failure one line: not UTF-8, malformed, nested too deep."""
+  try:
+    with open(path, "rb") as fh: blob = fh.read()
+    return tomllib.loads(blob.decode("utf-8"))
+  except UnicodeDecodeError as e: raise error(f"{path}: not UTF-8 text (byte {e.start})") from None
+  except tomllib.TOMLDecodeError as e: raise error(f"{path}: malformed TOML: {e}") from None
+  except RecursionError: raise error(f"{path}: malformed TOML: nested too deeply") from None
 
 def presets() -> list[str]:
   return sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".toml"))
@@ -161,9 +184,7 @@ def load_config(name_or_path: str, **overrides) -> AccelConfig:
   path = name_or_path if os.path.sep in name_or_path or name_or_path.endswith(".toml") else os.path.join(CONFIG_DIR, name_or_path + ".toml")
   if not os.path.isfile(path):
     raise ConfigError(f"no config {name_or_path!r}: not a file, and not a preset ({', '.join(presets())})")
-  try:
-    with open(path, "rb") as fh: d = tomllib.load(fh)
-  except tomllib.TOMLDecodeError as e: raise ConfigError(f"config {path}: malformed TOML: {e}") from None
+  d = read_toml(path, ConfigError)
   d.setdefault("name", os.path.splitext(os.path.basename(path))[0])
   name = d.pop("name")
   if not isinstance(name, str): raise ConfigError(f"config {path}: name={name!r}: must be a string")

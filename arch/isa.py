@@ -181,6 +181,8 @@ def _asm_line(toks) -> Instr:
   for t in toks[1:]:
     k, eq, v = t.partition("=")
     if not eq or not v: raise IsaError(f"expected field=value, got {t!r}")
+    if k == "opcode": raise IsaError(f"{t!r}: the opcode is the first word, not a field")
+    if k in fields or (k in ("wait", "signal") and any(f.startswith(k + "_") for f in fields)): raise IsaError(f"field {k!r} given twice")
     if k in ("wait", "signal"):
       for side in v.split(","):
         if side not in ("prev", "next"): raise IsaError(f"{k} takes prev and/or next, got {side!r}")

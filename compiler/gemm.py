@@ -181,6 +181,9 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
   if a_src is not None and not ws: raise CompileError("convolution windows read by DMA need the ws dataflow (os reads A^T, which windows cannot supply)")
+  need = batch * (M * K * (a_src is None) + K * N + 4 * M * N)   # a lower bound of the DRAM image, checked before any operand is made
+  if need > FIELD_MAX[Opcode.LOAD]["dram_addr"] + 1 or need > cfg.memory_gib * 2 ** 30:
+    raise CompileError(f"GEMM needs at least {need} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
   rng = np.random.default_rng(seed)
   if a_src is not None: A = a_src.matrix()
   lead = (batch,) if batch > 1 else ()

@@ -178,10 +178,12 @@ def load_workload(path: str, args: list[str] | None = None) -> Tensor:
   sys.path.insert(0, folder)
   try:
     try: spec.loader.exec_module(mod)
+    except SystemExit as e: raise WorkloadError(f"{path}: called sys.exit({e.code!r}) instead of returning a Tensor from workload()") from None
     except Exception as e: raise WorkloadError(f"{_user_line(path, e)}{type(e).__name__}: {e}") from None
     if not callable(getattr(mod, "workload", None)): raise WorkloadError(f"{path}: defines no workload() function")
     kw = _typed(mod.workload, args or [])
     try: out = mod.workload(**kw)
+    except SystemExit as e: raise WorkloadError(f"{path}: called sys.exit({e.code!r}) instead of returning a Tensor from workload()") from None
     except Exception as e: raise WorkloadError(f"{_user_line(path, e)}{type(e).__name__}: {e}") from None
   finally:
     if folder in sys.path: sys.path.remove(folder)
@@ -241,10 +243,15 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
-                batch: int | None = None) -> tuple[GraphRun, dict]:
-  """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report."""
+                batch: int | None = None, budget: bool = False) -> tuple[GraphRun, dict]:
+  """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report;
+  `budget`: refuse work above flow/budget.py's."""
   if name.endswith(".csv"): return run_topology(name, cfg, functional)
-  g = run_graph(build_network(name, seq, args, batch), cfg, functional)
+  out = build_network(name, seq, args, batch)
+  if budget:
+    from .budget import check_graph
+    check_graph(cfg, out, name)
+  g = run_graph(out, cfg, functional)
   wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}))
   return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 

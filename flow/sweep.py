@@ -29,16 +29,18 @@ cycles for the workload at the achieved Fmax (reports/fpga.perf_per_usd).
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
+import difflib
 import hashlib
 import itertools
 import json
 import os
 import random
-import tomllib
+import re
 
 from tqdm import tqdm
 
-from ..arch.config import ConfigError, load_config
+from ..arch.config import AccelConfig, ConfigError, load_config, read_toml
 from ..helpers import atomic_write
 from ..reports.fpga import peak_flops_per_s, perf_per_usd
 from .run import evaluate
@@ -46,16 +48,38 @@ from .run import evaluate
 
 class SweepError(ValueError): pass
 
+def _known(path: str, where: str, keys, known):
+  """Every key known, else one line with a did-you-mean."""
+  for k in keys:
+    if k not in known:
+      near = difflib.get_close_matches(k, known, 1)
+      raise SweepError(f"{path}: unknown key {where}{k!r}" + (f": did you mean {near[0]!r}?" if near else f" ({', '.join(known)})"))
+
+def _list_of(path: str, where: str, v, ok, what: str) -> list:
+  if not isinstance(v, list) or not v or not all(ok(x) for x in v): raise SweepError(f"{path}: {where} must be a non-empty list of {what}, got {v!r:.60}")
+  return v
+
 def load_sweep(path: str) -> dict:
-  try:
-    with open(path, "rb") as f: s = tomllib.load(f)
-  except tomllib.TOMLDecodeError as e: raise SweepError(f"{path}: malformed TOML: {e}") from None
-  for k in s:
-    if k not in ("base", "params", "workloads", "sample", "fpga"): raise SweepError(f"{path}: unknown key {k!r} (base, params, workloads, sample, fpga)")
-  for k, v in s.get("params", {}).items():
-    if not isinstance(v, list) or not v: raise SweepError(f"{path}: params.{k} must be a non-empty list")
+  """The sweep file checked against its schema (types, known keys, non-empty grids) before any work."""
+  from ..workloads import WORKLOADS
+  s = read_toml(path, SweepError)
+  _known(path, "", s, ("base", "params", "workloads", "sample", "fpga"))
+  if not isinstance(s.get("base", "edge"), str): raise SweepError(f"{path}: base must be a preset name or a TOML path, got {s['base']!r:.60}")
+  for t in ("params", "workloads", "sample", "fpga"):
+    if not isinstance(s.get(t, {}), dict): raise SweepError(f"{path}: {t} must be a table ([{t}]), got {s[t]!r:.60}")
+  scalar = lambda x: isinstance(x, (int, float, str)) and not isinstance(x, bool)
+  _known(path, "params.", s.get("params", {}), ("array", *(f.name for f in fields(AccelConfig) if f.name != "name")))
+  for k, v in s.get("params", {}).items(): _list_of(path, f"params.{k}", v, scalar, "values")
+  w = s.get("workloads", {})
+  _known(path, "workloads.", w, ("gemm", "networks"))
+  if "gemm" in w: _list_of(path, "workloads.gemm", w["gemm"], lambda x: isinstance(x, str) and re.fullmatch(r"[1-9]\d*x[1-9]\d*x[1-9]\d*", x), "MxKxN strings")
+  if "networks" in w: _list_of(path, "workloads.networks", w["networks"], lambda x: isinstance(x, str) and x in WORKLOADS, f"networks ({', '.join(WORKLOADS)})")
+  smp = s.get("sample", {})
+  _known(path, "sample.", smp, ("points", "seed"))
+  for k, lo in (("points", 1), ("seed", 0)):
+    if k in smp and (not isinstance(smp[k], int) or isinstance(smp[k], bool) or smp[k] < lo): raise SweepError(f"{path}: sample.{k} must be an integer >= {lo}, got {smp[k]!r:.60}")
   if "fpga" in s: s["fpga"] = _fpga_spec(path, s["fpga"])
-  elif not s.get("workloads"): raise SweepError(f"{path}: [workloads] needs gemm and/or networks")
+  elif not w: raise SweepError(f"{path}: [workloads] needs gemm and/or networks")
   return s
 
 def _fpga_spec(path: str, f: dict) -> dict:
@@ -176,6 +200,13 @@ def _fpga_sweep(ex, base: str, fpga: dict, todo: list, path_of, progress: bool, 
     for f in tqdm(as_completed(futs), total=len(futs), desc=f"sweep: {label}", disable=not progress):
       if task is _pnr_task: store(*builds[(over_key(futs[f][1]), *futs[f][2])], f.result())
 
+def _stored(path: str) -> bool:
+  """A complete point in the store: a JSON object with its ok flag (a torn write or a stray file is not)."""
+  try:
+    with open(path) as f: r = json.load(f)
+    return isinstance(r, dict) and isinstance(r.get("ok"), bool)
+  except (OSError, ValueError): return False
+
 def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool = True, scheduler: str | None = None,
               fpga_root: str | None = None) -> dict:
   """Every point computed (or read from the store under out_dir); `fpga_root`: the FPGA build cache (build/fpga)."""
@@ -185,8 +216,9 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
   store = os.path.join(out_dir, "points"); os.makedirs(store, exist_ok=True)
   fpga = s.get("fpga")
   path_of = lambda pt: os.path.join(store, key(base, *pt, fpga) + ".json")
-  todo = [pt for pt in points(s) if not os.path.exists(path_of(pt))]
-  cached = len(points(s)) - len(todo)
+  pts = list({path_of(pt): pt for pt in points(s)}.values())     # duplicate grid points computed once
+  todo = [pt for pt in pts if not _stored(path_of(pt))]            # a torn or foreign point file is computed again
+  cached = len(pts) - len(todo)
   if todo:
     with _executor(jobs or os.cpu_count() or 1, scheduler) as ex:
       if fpga: _fpga_sweep(ex, base, fpga, todo, path_of, progress, fpga_root)
@@ -195,6 +227,6 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
         for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
           p, rec = f.result()
           atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
-  results = [json.load(open(path_of(pt))) for pt in points(s)]
+  results = [json.load(open(path_of(pt))) for pt in pts]
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
   return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)
