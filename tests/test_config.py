@@ -4,7 +4,7 @@ from tinyaccel.arch.config import ConfigError, from_dict, load_config, presets
 
 
 def test_presets_load_and_match_the_issue():
-  assert presets() == ["decode", "edge", "server", "tiny"]
+  assert presets() == ["decode", "edge", "petaflop", "server", "tiny"]
   d = load_config("decode")                              # docs/llm.md: weights shift in at the full DRAM rate
   assert (d.rows, d.cols, d.dataflow) == (64, 256, "ws") and d.cols == d.dram_bytes_per_cycle
   t, e, s = (load_config(p) for p in ("tiny", "edge", "server"))
