@@ -116,12 +116,12 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
              time_to_first_token_s=sec if phase == "prefill" else None, kv_cache_bytes=kv, min_dram_bytes=min_bytes,
              dram_bound_cycles_step=dram_bound, cycles_vs_dram_bound=step.cycles / dram_bound,
              dram_bandwidth_utilization=step.dram_bytes / (step.cycles * cfg.dram_bytes_per_cycle), **s, correct=None, **cost)
-  chip = cost["chip_cost_usd"]
-  out |= dict(tokens_per_s_per_usd=tps / chip["total_ex_nre"], tokens_per_s_per_usd_with_nre=tps / chip["total"],
-              tokens_per_s_per_usd_system=tps / cost["system_cost_usd"]["total"], tokens_per_s_per_w=tps / cost["avg_power_w"], tokens_per_j=tps / cost["avg_power_w"],
-              perf_basis=f"int8 weights and KV cache, batch {batch}, ctx {ctx}; $ = manufacturing cost of the chip with its memory, no NRE "
-                         "(chip_cost_usd.total_ex_nre; _with_nre: NRE amortized; _system: board and host too), reports/cost.py; "
-                         "W = the model's average power on this step (avg_power_w, chip and DRAM)")
+  unit, nre = cost["unit_cost_usd"], cost["nre_usd_per_unit"]
+  out |= dict(tokens_per_s_per_usd=tps / unit, tokens_per_s_per_usd_with_nre=tps / (unit + nre),
+              tokens_per_s_per_usd_system=tps / cost["system_cost_usd"]["total"], tokens_per_j=tps / cost["avg_power_w"],
+              perf_basis=f"int8 weights and KV cache, batch {batch}, ctx {ctx}; $ = unit manufacturing cost of the chip with its memory, no NRE "
+                         f"(unit_cost_usd; _with_nre: + NRE / {cfg.nre_volume_units:,} units; _system: the form factor's board and host too), reports/cost.py; "
+                         "J = the model's average power on this step times its time (avg_power_w, chip and DRAM)")
   out["layer_kernels"] = [dict(name=n, cycles=st.cycles, dram_bytes=st.dram_bytes, dram_bound_cycles=st.dram_bound_cycles, macs=st.macs, array_macs=st.array_macs) for n, st in layer]
   out["lm_head"] = dict(cycles=head.cycles, dram_bytes=head.dram_bytes)
   out["h200"] = [dict(r, basis="measured H200, bf16 weights and KV, price not included (reference/h200_llm_measured.md)") for r in h200_rows(m.name, phase, batch, ctx)[:3]]
