@@ -63,7 +63,7 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
   return acc.astype(np.int32)
 
 # ---------------- tile selection ----------------
-def _buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
+def buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
   staging buffers of the C tile's `c_lines` from A's half of the scratchpad. A GELU needs temporary
@@ -109,22 +109,27 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=DTYPE_BYTES["i
   est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
   return Tiling(mt, kt, nt, order, est, traffic)
 
+def kt_max(cfg: AccelConfig, N: int, ep: Epilogue | None, mt: int, nt: int) -> int:
+  """The largest k tile whose A and B tiles fit their double buffers beside an (mt, nt) C tile; 0 when the C tile does not fit."""
+  R, C = cfg.rows, cfg.cols
+  c_lines = T.matmul_lines(cfg, mt, 1, nt)[2]
+  if mt > MAX["m"] or nt > MAX["n"] or c_lines > buffers(cfg, N, ep)[2]: return 0
+  a_cap, b_cap, _ = buffers(cfg, N, ep, c_lines)     # A's buffers less the int8 staging of this C tile
+  return max(0, min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if cfg.dataflow == "ws" else a_cap // T.cdiv(mt, R)))
+
 def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None,
                   block: tuple[int, int] | None = None) -> Tiling:
   """The fastest tiling by `estimate`. `block` = (kt, nt) fixes the k and n tiles to the blocks of a
   block-sparse B (grouped convolutions), so that its zero blocks are whole tiles and are skipped."""
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
-  a_cap, b_cap, c_cap = _buffers(cfg, N, ep)
+  c_cap = buffers(cfg, N, ep)[2]
   if c_cap < 1:
     raise CompileError(f"config {cfg.name}: the epilogue's per-column vectors ({', '.join(ep.row_tensors())}) for N={N} fill the {cfg.acc_lines}-line accumulator")
   c_elem = DTYPE_BYTES["int8" if ep is not None and ep.requant else "int32"]
   cands = []
   for mt in _options(M, m_granule or (1 if ws and M < R else R)):
     for nt in [block[1]] if block else _options(N, C):
-      if mt > MAX["m"] or nt > MAX["n"] or T.matmul_lines(cfg, mt, 1, nt)[2] > c_cap: continue
-      # the largest k tile both operand buffers hold, balanced over K
-      a_cap = _buffers(cfg, N, ep, T.matmul_lines(cfg, mt, 1, nt)[2])[0]     # less the int8 staging of this C tile
-      kmax = min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if ws else a_cap // T.cdiv(mt, R))
+      kmax = kt_max(cfg, N, ep, mt, nt)                 # balanced over K below
       if kmax >= R: kmax -= kmax % R
       if kmax < 1: continue
       kt = K if K <= kmax else rup(T.cdiv(K, T.cdiv(K, kmax)), R if kmax >= R else 1)
@@ -205,8 +210,10 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": B, **rows})
 
   t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block)
+  if tiling is not None and not 1 <= t.kt <= kt_max(cfg, N, ep, t.mt, t.nt):
+    raise CompileError(f"tiling {t.mt}x{t.kt}x{t.nt} of GEMM {M}x{K}x{N} does not fit config {cfg.name}'s buffers double-buffered")
   stage_lines = T.matmul_lines(cfg, t.mt, 1, t.nt)[2]
-  a_cap, b_cap, c_cap = _buffers(cfg, N, ep, stage_lines)
+  a_cap, b_cap, c_cap = buffers(cfg, N, ep, stage_lines)
   if a_cap < 1: raise CompileError(f"config {cfg.name}: no scratchpad left for A after the int8 output staging buffers")
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
   stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers

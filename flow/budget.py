@@ -12,7 +12,8 @@ from ..compiler.program import CompileError
 from ..compiler.schedule import GemmKernel, schedule
 from ..compiler.tensor import Tensor
 
-BUDGET_INSTRUCTIONS = 2_000_000
+MODEL_INSTRUCTIONS_PER_S = 20_000   # measured above, one core
+BUDGET_INSTRUCTIONS = 100 * MODEL_INSTRUCTIONS_PER_S
 PER_TILE = 3                     # LOAD A, LOAD B, MATMUL (the stores and syncs are fewer)
 
 class BudgetError(ValueError):
@@ -25,7 +26,7 @@ def gemm_instructions(cfg: AccelConfig, M: int, K: int, N: int, batch: int = 1) 
   return PER_TILE * batch * cdiv(M, t.mt) * cdiv(K, t.kt) * cdiv(N, t.nt)
 
 def _refuse(what: str, n: int, budget: int):
-  raise BudgetError(f"{what}: about {n:,} model instructions predicted, above the budget of {budget:,} (~{budget / 20_000:.0f} s); pass --force to run it anyway")
+  raise BudgetError(f"{what}: about {n:,} model instructions predicted, above the budget of {budget:,} (~{budget / MODEL_INSTRUCTIONS_PER_S:.0f} s); pass --force to run it anyway")
 
 def check_gemm(cfg: AccelConfig, M: int, K: int, N: int, budget: int = BUDGET_INSTRUCTIONS) -> int:
   n = gemm_instructions(cfg, M, K, N)

@@ -20,7 +20,6 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..arch.vector import quantize_multipliers
-from ..compiler import gemm as G
 from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.program import CompileError
 from ..compiler.softmax import compile_softmax
@@ -57,11 +56,8 @@ def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
   t, nt = prog.tiling, prog.tiling.nt
   while best.cycles > 1.15 * best.dram_bound_cycles and nt < mm.N:
     nt = min(mm.N, 2 * nt)
-    nf = -(-nt // cfg.cols)
-    a_cap, b_cap, c_cap = G._buffers(cfg, mm.N, ep, nf * t.mt)
-    if t.kt * nf > b_cap or nf * t.mt > c_cap: break         # the wider B and C tiles must fit their double buffers
     try: cand, _ = run(dataclasses.replace(t, nt=nt))
-    except CompileError: break
+    except CompileError: break                                 # the wider B and C tiles no longer fit their double buffers
     if cand.cycles < best.cycles: best = cand
   return best
 

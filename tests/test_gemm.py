@@ -87,3 +87,16 @@ def test_fused_epilogue(shape, dataflow, bias, relu, scale):
   assert out.dtype == (np.int8 if scale else np.int32) and np.array_equal(out, c.reference())
   assert res.stats.compulsory_dram_bytes == m * k + k * n + (4 * n if bias else 0) + m * n * (1 if scale else 4)
   assert res.stats.instructions["store"] > T.cdiv(m, c.tiling.mt) * T.cdiv(n, c.tiling.nt)    # vector ops ride on the store queue
+
+def test_given_tiling_must_fit_the_buffers():
+  # a tiling passed in (flow/llm.py widens n tiles) is checked against the same double-buffer rule choose_tiling uses
+  from tinyaccel.compiler.gemm import kt_max
+  from tinyaccel.compiler.program import Tiling
+  cfg = load_config("tiny")
+  kmax = kt_max(cfg, 16, None, 16, 4); K = kmax + 8
+  assert kmax >= 1
+  A, B = np.ones((16, K), np.int8), np.ones((K, 16), np.int8)
+  c = compile_gemm(cfg, 16, K, 16, A=A, B=B, tiling=Tiling(16, kmax, 4, "mnk", 0, 0))
+  mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
+  assert np.array_equal(c.read(mach.dram), np.full((16, 16), K, np.int32))
+  with pytest.raises(CompileError, match="does not fit"): compile_gemm(cfg, 16, K, 16, A=A, B=B, tiling=Tiling(16, kmax + 1, 4, "mnk", 0, 0))
