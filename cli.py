@@ -298,7 +298,7 @@ def cmd_compare(args):
   refs = int8_rows()
   for p in refs: lines.append(f"  {p['name'] + ' int8 dense peak (price of ' + p['price_date'] + ')':<62}" + f" {'int8':>5} {'':>12} {'':>11} {'':>11} {f(p['peak_flops_per_usd']):>10} {f(p['peak_flops_per_usd_price']):>10}")
   notes = [f"  ours: {rows[0]['perf_per_usd_basis']['flops_per_usd']}; price = cost / (1 - gross_margin), gross_margin from the config",
-           "  per $ cost: manufacturing cost, no NRE (GPUs: H100 $3,320 Raymond James 2023, B200 $6,400 and MI300X $5,300 Silicon Analysts 2026-02, H200 $4,800);"
+           "  per $ cost: manufacturing cost, no NRE (GPUs: " + "; ".join(f"{p['name']} ${p['cost_usd']:,.0f}, {p['cost_basis']}" for p in refs if p["cost_usd"]) + ");"
            " per $ price: street/list price at its date (ours: cost / (1 - margin))",
            "  measured H100 rows: " + ("int8 GEMM (torch._int_mm)" if args.workload == "gemm" else "bf16 (no int8 network was measured; not the same precision as ours)")
            + "; batch 1 = ours, best batch = the H100's best case"]
