@@ -104,7 +104,7 @@ def table(r: dict) -> str:
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
   g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), batch=getattr(args, "batch", None),
-                        args=getattr(args, "arg", None), budget=not args.force)
+                        args=getattr(args, "arg", None), budget=not args.force, fusion=not getattr(args, "no_fusion", False))
   lines = kernel_table(report["kernels"], report, g.correct)
   if "chip" in report:
     ch = report["chip"]; u = ch["core_utilization"]
@@ -538,6 +538,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
+  p.add_argument("--no-fusion", action="store_true", help="networks: run the unfused schedule (each residual add its own vector kernel), for comparison")
   p.add_argument("--bias", action="store_true", help="fuse a random int32 bias per output column (vector unit)")
   p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
   p.add_argument("--force", action="store_true", help="run even when the predicted work exceeds the budget (flow/budget.py: instructions)")

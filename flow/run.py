@@ -113,10 +113,10 @@ class GraphRun:
   @property
   def stats(self) -> Stats: return Stats.merge([k.stats for k in self.kernels])
 
-def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRun:
-  """Lower every kernel of `out`, run each on the model (bit-exact check unless timing only) and feed its output
-  to the kernels that read it."""
-  g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog))
+def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True) -> GraphRun:
+  """Lower every kernel of `out` (fused by compiler/schedule.FUSIONS unless `fusion` is off), run each on the model
+  (bit-exact check unless timing only) and feed its output to the kernels that read it."""
+  g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog), fusion)
   runs = []
   for i in range(len(g.kernels)):
     *copies, main = g.lower(i)
@@ -243,16 +243,16 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
-                batch: int | None = None, budget: bool = False) -> tuple[GraphRun, dict]:
+                batch: int | None = None, budget: bool = False, fusion: bool = True) -> tuple[GraphRun, dict]:
   """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report;
-  `budget`: refuse work above flow/budget.py's."""
+  `budget`: refuse work above flow/budget.py's; `fusion`: off runs the unfused schedule (for comparison)."""
   if name.endswith(".csv"): return run_topology(name, cfg, functional)
   out = build_network(name, seq, args, batch)
   if budget:
     from .budget import check_graph
     check_graph(cfg, out, name)
-  g = run_graph(out, cfg, functional)
-  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}))
+  g = run_graph(out, cfg, functional, fusion)
+  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}), **({} if fusion else {"fusion": False}))
   return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 
 def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
