@@ -62,7 +62,12 @@ def epilogue_columns(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
   if ep is None: return None
   col = lambda v: v[lo:hi] if v is not None and np.ndim(v) == 1 else v
   return dataclasses.replace(ep, bias=col(ep.bias), requant=(col(ep.requant[0]), *ep.requant[1:]) if ep.requant else None,
-                             gelu=(col(ep.gelu[0]), *ep.gelu[1:]) if ep.gelu else None)
+                             gelu=(col(ep.gelu[0]), *ep.gelu[1:]) if ep.gelu else None,
+                             residual=ep.residual[:, lo:hi] if ep.residual is not None else None)
+
+def epilogue_rows(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
+  """The epilogue of output rows lo..hi (a fused residual's rows sliced; the per-column vectors are every row's)."""
+  return ep if ep is None or ep.residual is None else dataclasses.replace(ep, residual=ep.residual[lo:hi])
 
 def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: np.ndarray, epilogue: Epilogue | None = None,
                    batch: int = 1) -> Compiled | Partition:
@@ -71,7 +76,8 @@ def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: n
   A, B = A.reshape(batch, M, K), B.reshape(batch, K, N)
   axis, g = choose_axis(cfg, [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)])
   def build(lo, hi):
-    a, b, ep = (A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue) if axis == 1 else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi))
+    a, b, ep = ((A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue_rows(epilogue, lo, hi)) if axis == 1
+                else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi)))
     nb, m, n = a.shape[0], a.shape[1], b.shape[2]
     return compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb)
   return split(cfg, (batch, M, N), axis, g, build)

@@ -30,7 +30,7 @@ from .eltwise import PRESHIFT, compile_add
 from .gemm import Epilogue, compile_gemm
 from .ir import Node, Ops, evaluate, toposort
 from .layernorm import compile_layernorm
-from .partition import Partition, choose_axis, epilogue_columns, partition_gemm, split
+from .partition import Partition, choose_axis, epilogue_columns, epilogue_rows, partition_gemm, split
 from .pool import compile_depthwise, compile_pool2d
 from .program import Compiled, CompileError
 from .softmax import compile_softmax
@@ -70,6 +70,9 @@ class GemmKernel:
   scale: float | None = None         # a constant factor after the matmul (attention's 1/sqrt(d)), folded into the requantization
   gelu: bool = False
   batch: int = 1
+  residual: Node | None = None       # a residual add fused into the epilogue (fuse_residual), as for ConvKernel
+  residual_relu: bool = False
+  pre: Node | None = None
   def __post_init__(self):
     full = self.c.x.shape
     self.M = full[self.c.m_axes[0]] if self.c.m_axes else 1
@@ -362,13 +365,20 @@ def uses(kernels: list, root: Node) -> Uses:
     for x in {id(n): n, **({id(n.srcs[0]): n.srcs[0]} if n.op == Ops.VIEW and n.srcs else {})}: readers[x] = readers.get(x, 0) + 1
   return Uses({id(k.out): k for k in kernels}, readers, {id(k): i for i, k in enumerate(kernels)})
 
+def _absorbs_add(k) -> bool:
+  """A kernel whose GEMM epilogue can take a residual: an ungrouped conv (NHWC rows), or one matmul whose output is its
+  (M, N) matrix in row-major order (M before N: the epilogue's tiles are the output's)."""
+  if isinstance(k, ConvKernel): return k.groups == 1 and k.residual is None
+  return (isinstance(k, GemmKernel) and k.residual is None and k.batch == 1 and len(k.c.m_axes) == len(k.c.n_axes) == 1
+          and k.c.m_axes[0] < k.c.n_axes[0] and int(np.prod(k.out.shape)) == k.M * k.N)
+
 def fuse_residual(add: AddKernel, u: Uses):
   """relu?(conv(x) + r) -> conv(x) with the add (compile_add's integer steps) in its epilogue: the conv's int8 tile, still in the
-  scratchpad, is rescaled and added to r's tile loaded by DMA, and stored once. Needs the add to be the conv's only reader
-  and r a tensor (not a view: the epilogue reads it as NHWC tiles). Of two convolutions, the later one absorbs the add,
-  so that r is computed before it."""
-  cands = [(u.order[id(k)], k, r) for a, r in (add.inputs, add.inputs[::-1]) if isinstance(k := u.producer.get(id(a)), ConvKernel)
-           and k.residual is None and k.groups == 1 and u.readers.get(id(a)) == 1 and r.op != Ops.VIEW and r.shape == a.shape]
+  scratchpad, is rescaled and added to r's tile loaded by DMA, and stored once; the same for a matmul (x.linear(w) + r).
+  Needs the add to be the producer's only reader and r a tensor (not a view: the epilogue reads it as the output's tiles).
+  Of two producers, the later one absorbs the add, so that r is computed before it."""
+  cands = [(u.order[id(k)], k, r) for a, r in (add.inputs, add.inputs[::-1]) if _absorbs_add(k := u.producer.get(id(a)))
+           and u.readers.get(id(a)) == 1 and r.op != Ops.VIEW and r.shape == a.shape]
   if not cands: return None
   _, k, r = max(cands, key=lambda c: c[0])
   return dataclasses.replace(k, out=add.out, pre=k.out, residual=r, residual_relu=add.relu), [k]
@@ -440,7 +450,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     prog = split(cfg, (X.shape[0], -1), 0, 1, lambda lo, hi: compile_add(cfg, X[lo:hi], Y[lo:hi], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   conv = isinstance(k, ConvKernel)
-  res = k.residual if conv else None
+  res = getattr(k, "residual", None)
   if res is not None:
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
     if res.op == Ops.BUFFER and id(res) not in value: scale[id(res)] = _scale(res.arg); value[id(res)] = _q(res.arg, scale[id(res)])
@@ -475,7 +485,8 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
       s_sum = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_sum
       try: rs = tuple(quantize_multiplier(s / s_sum / 2 ** PRESHIFT) for s in (s_out, scale[id(res)]))
       except ValueError as e: raise CompileError(f"kernel {i}: residual add: {e}") from None
-      R = np.asarray(value[id(res)]).reshape(k.out.shape).transpose(0, 2, 3, 1).reshape(-1, N)     # NCHW -> the GEMM's (n, oh, ow) x channels
+      R = np.asarray(value[id(res)]).reshape(k.out.shape)
+      R = R.transpose(0, 2, 3, 1).reshape(-1, N) if conv else R.reshape(k.M, N)     # conv: NCHW -> the GEMM's (n, oh, ow) x channels
       ep = dataclasses.replace(ep, residual=R, residual_scales=rs, residual_relu=k.residual_relu)
   elif k.bias is not None or k.relu:
     ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
@@ -485,9 +496,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     # over the cores: on the batch, else (ungrouped) on output channels in column-sized slices
     axis, g = choose_axis(cfg, [(0, n, 1)] + ([(1, N, cfg.cols)] if k.groups == 1 else []))
     per = int(np.prod(k.out.shape[2:]))            # GEMM rows per image
-    part = lambda e, rs: e if e is None or e.residual is None else dataclasses.replace(e, residual=ep.residual[rs])   # a fused residual's slice
-    conv_part = lambda lo, hi: ((A[lo:hi], B, part(ep, np.s_[lo * per:hi * per])) if axis == 0
-                                else (A, B[lo:hi], part(epilogue_columns(ep, lo, hi), np.s_[:, lo:hi])))
+    conv_part = lambda lo, hi: (A[lo:hi], B, epilogue_rows(ep, lo * per, hi * per)) if axis == 0 else (A, B[lo:hi], epilogue_columns(ep, lo, hi))
     shape = (n, -1) if axis == 0 else (-1, N)
     if cfg.dataflow == "ws" or k.groups == 1:
       wins = []
