@@ -30,7 +30,7 @@ from .eltwise import PRESHIFT, compile_add
 from .gemm import Epilogue, compile_gemm
 from .ir import Node, Ops, evaluate, toposort
 from .layernorm import compile_layernorm
-from .partition import Partition, choose_axis, epilogue_columns, epilogue_rows, partition_gemm, split
+from .partition import Partition, choose_axis, epilogue_columns, epilogue_rows, partition_gemm, reuse, split
 from .pool import compile_depthwise, compile_pool2d
 from .program import Compiled, CompileError
 from .softmax import compile_softmax
@@ -407,6 +407,13 @@ class Lowered:
   array_macs: int = 0
   layout: Callable[[np.ndarray], np.ndarray] | None = None   # program output -> the node's value; None: a copy, read through its view
 
+PLACEHOLDER_RANGE = 8.0   # a timing-only lowering's |float activation| maximum (scale 8/127): keeps every requantization ratio in range (GraphLowering)
+
+def _calibrate(n: Node, calib) -> np.ndarray:
+  """The float32 value of n that sets its activation scale: the interpreter's (`calib` its cache), or in a timing-only
+  lowering the placeholder range `calib(n)` (scales change immediates and DRAM data, never timing)."""
+  return calib(n) if callable(calib) else evaluate(n, calib)
+
 def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
 
@@ -418,16 +425,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   if isinstance(k, SoftmaxKernel):
     if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph")
     L = k.x.shape[-1]
-    k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
+    k_out = max(1, min(1 << 13, int(127 / max(float(_calibrate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
     X = np.asarray(value[id(k.x)]).reshape(-1, L)       # rows split over the cores in whole periods of the mask
     prog = split(cfg, X.shape, 0, len(k.mask) if k.mask is not None else 1, lambda lo, hi: compile_softmax(cfg, X[lo:hi], scale[id(k.x)], 1 / k_out, k.mask))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, LayerNormKernel):
     if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
-    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
+    s_out = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_out
     affine = dict(gain=k.gain.arg if k.gain is not None else None, bias=k.bias.arg if k.bias is not None else None,
-                  norm_scale=_scale(evaluate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
+                  norm_scale=_scale(_calibrate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
     X = np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1])
     prog = split(cfg, X.shape, 0, 1, lambda lo, hi: compile_layernorm(cfg, X[lo:hi], scale[id(k.x)], s_out, **affine))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
@@ -445,7 +452,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   xb, yb = k.inputs
   if isinstance(k, AddKernel):
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
-    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
+    s_out = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_out
     X, Y = value[id(xb)], value[id(yb)]
     prog = split(cfg, (X.shape[0], -1), 0, 1, lambda lo, hi: compile_add(cfg, X[lo:hi], Y[lo:hi], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
@@ -474,7 +481,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     s_acc = scale[id(xb)] * s_w
     bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
     s_acc = s_acc * (getattr(k, "scale", None) or 1.0)  # a constant factor after the bias: the accumulator's real scale
-    s_out = _scale(evaluate(k.pre if res is not None else k.out, calib))   # calibration: the float activation this kernel produces
+    s_out = _scale(_calibrate(k.pre if res is not None else k.out, calib))   # calibration: the float activation this kernel produces
     try:
       mult = quantize_multipliers(s_acc / s_out)
       gelu = G.params(s_acc) if getattr(k, "gelu", False) else None
@@ -482,7 +489,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     clamp = min(127, int(round(k.clamp / s_out))) if k.clamp is not None else None
     ep = Epilogue(bias, k.relu, mult, clamp, gelu); scale[id(k.out)] = s_out
     if res is not None:                            # the fused add at the sum's calibrated scale, as compile_add rescales its operands
-      s_sum = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_sum
+      s_sum = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_sum
       try: rs = tuple(quantize_multiplier(s / s_sum / 2 ** PRESHIFT) for s in (s_out, scale[id(res)]))
       except ValueError as e: raise CompileError(f"kernel {i}: residual add: {e}") from None
       R = np.asarray(value[id(res)]).reshape(k.out.shape)
@@ -501,7 +508,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     if cfg.dataflow == "ws" or k.groups == 1:
       wins = []
       prog = split(cfg, shape, axis, g, lambda lo, hi: _keep(wins, compile_conv2d(cfg, *conv_part(lo, hi)[:2], k.stride, k.padding, k.dilation,
-                                                                                   epilogue=conv_part(lo, hi)[2], groups=k.groups)))
+                                                                                   epilogue=conv_part(lo, hi)[2], groups=k.groups)), same=axis == 0)
       cands.append((prog, wins[0], prog.macs))
     if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant and res is None:
       wins = []
@@ -565,12 +572,21 @@ class GraphLowering:
         g.bind(i, main, output_of(main.program))
       result, accuracy = g.result()
 
-  `cycles(program)` is the mapper's cost function (the flow passes the model's exact timing-only cycles)."""
-  def __init__(self, out: Tensor, cfg: AccelConfig, cycles: Callable[[Compiled], int], fusion: bool = True):
-    self.out, self.cfg, self.cycles = out, cfg, cycles
+  `cycles(program)` is the mapper's cost function (the flow passes the model's exact timing-only cycles); `fusion` applies
+  compiler/schedule.FUSIONS to the kernel list.
+
+  `timing_only`: no numerics. Every activation scale is the placeholder PLACEHOLDER_RANGE (no float32 calibration) and the
+  caller binds placeholder outputs (partition.placeholder_output: all ones), so no reference is computed; the programs are
+  the functional lowering's but for immediates and DRAM data, which timing never reads (docs/timing.md). The one
+  data-dependent choice, compile_gemm skipping an all-zero B tile, sees the real weights; an activation B operand (attention's
+  K and V) is all ones, so no tile of it is skipped, as in any real run but one whose activations hold a whole zero tile.
+  Cores given equal slices then get one compiled program (partition.split: `reuse`)."""
+  def __init__(self, out: Tensor, cfg: AccelConfig, cycles: Callable[[Compiled], int], timing_only: bool = False, fusion: bool = True):
+    self.out, self.cfg, self.cycles, self.timing_only = out, cfg, cycles, timing_only
     self.kernels = fuse(schedule(out.node), out.node) if fusion else schedule(out.node)
     self.floaty = any(n.op == Ops.BUFFER and n.dtype == "float32" for n in toposort(out.node))
-    self.value, self.scale, self.calib = {}, {}, {}     # node -> accelerator value (int8/int32); activation scale; float32 value
+    self.value, self.scale = {}, {}                     # node -> accelerator value (int8/int32); activation scale
+    self.calib = (lambda n: np.full(1, PLACEHOLDER_RANGE, np.float32)) if timing_only else {}   # float32 values (the interpreter's cache)
 
   def lower(self, i: int) -> list[Lowered]:
     """Kernel i's copy programs (operand views its DMAs cannot read in place), then its own program, last."""
@@ -580,7 +596,7 @@ class GraphLowering:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
         if id(src.srcs[0]) in self.scale: self.scale[id(src)] = self.scale[id(src.srcs[0])]
     copies = [Lowered(p, f"copy{i}", "copy", "copy", list(shape), []) for p, shape in _copies(k, self.cfg, value)]
-    prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
+    with reuse(self.timing_only): prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
     return copies + [Lowered(prog, *_describe(k, prog, macs_hw, self.floaty), macs=macs, array_macs=macs_hw, layout=layout)]
 
   def bind(self, i: int, lowered: Lowered, output: np.ndarray):
@@ -596,6 +612,7 @@ class GraphLowering:
       q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
     if not self.floaty: return q, None
     output = q.astype(np.float32) * self.scale[id(last)]
+    if self.timing_only: return output, None
     ref = evaluate(out.node, self.calib).astype(np.float64).reshape(-1); got = output.astype(np.float64).reshape(-1)
     cos = float(ref @ got / (np.linalg.norm(ref) * np.linalg.norm(got))) if np.linalg.norm(ref) and np.linalg.norm(got) else float(np.array_equal(ref, got))
     return output, dict(max_abs_error=float(np.abs(ref - got).max()), cosine_similarity=cos)
