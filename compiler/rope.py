@@ -7,7 +7,7 @@ line of min(dh/2, cols) elements (one load per half and chunk with `outer` over 
 line then uses dh/2 of `cols` lanes). The cos and sin rows of each token's position (Q14 int32, a table in DRAM indexed
 by position; here the rows of the positions used) are accumulator lines, so one VECTOR covers a block of tokens of one
 head: four multiplies, a subtract and an add per (head, chunk), and a REQUANT by s_in/(s_out·2^14) saturating to int8.
-The input is a row of `width` elements per token whose first `heads`·dh are roped (Q and K inside the qkv GEMM's output).
+The input is a row of `width` elements per token whose heads head0 .. head0+heads-1 are roped (Q or K inside the qkv output).
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ def trig(pos: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   a = np.asarray(pos, np.float64)[:, None] * freqs[None, :]
   return (np.round(np.cos(a) * 2 ** TRIG_FRAC).astype(np.int32), np.round(np.sin(a) * 2 ** TRIG_FRAC).astype(np.int32))
 
-def rope_reference(x: np.ndarray, heads: int, dh: int, pos, freqs, in_scale: float, out_scale: float) -> np.ndarray:
+def rope_reference(x: np.ndarray, heads: int, dh: int, pos, freqs, in_scale: float, out_scale: float, head0: int = 0) -> np.ndarray:
   """The integer definition: (T, width) int8 -> (T, heads·dh) int8."""
   m, sh = _mult(in_scale, out_scale)
   c, s = (t[:, None, :].astype(np.int64) for t in trig(pos, freqs))
-  h = x[:, :heads * dh].reshape(len(x), heads, 2, dh // 2).astype(np.int64)
+  h = x[:, head0 * dh:(head0 + heads) * dh].reshape(len(x), heads, 2, dh // 2).astype(np.int64)
   o1, o2 = V.wrap32(h[:, :, 0] * c - h[:, :, 1] * s), V.wrap32(h[:, :, 1] * c + h[:, :, 0] * s)
   q = lambda v: np.clip(V.rounding_shift_right(V.srdhm(v, m), sh), -128, 127)
   return np.stack([q(o1), q(o2)], 2).reshape(len(x), heads * dh).astype(np.int8)
@@ -41,11 +41,12 @@ def _mult(in_scale, out_scale):
   try: return V.quantize_multiplier(in_scale / out_scale / 2 ** TRIG_FRAC)
   except ValueError as e: raise CompileError(f"rope scales: {e}") from None
 
-def compile_rope(cfg: AccelConfig, x: np.ndarray, heads: int, dh: int, pos, in_scale: float, out_scale: float, freqs: np.ndarray | None = None) -> Compiled:
-  """x: int8 (T, width) at in_scale, its first `heads` head vectors of dh roped at positions pos (T,) -> int8 (T, heads·dh)."""
+def compile_rope(cfg: AccelConfig, x: np.ndarray, heads: int, dh: int, pos, in_scale: float, out_scale: float, freqs: np.ndarray | None = None,
+                 head0: int = 0) -> Compiled:
+  """x: int8 (T, width) at in_scale, its head vectors head0 .. head0+heads-1 of dh roped at positions pos (T,) -> int8 (T, heads·dh)."""
   C, (T, W), half = cfg.cols, x.shape, dh // 2
   freqs = frequencies(dh) if freqs is None else np.asarray(freqs, np.float64)
-  if dh % 2 or heads * dh > W or len(pos) != T: raise CompileError(f"rope: {heads} heads of {dh} in rows of {W}, {len(pos)} positions for {T} tokens")
+  if dh % 2 or (head0 + heads) * dh > W or len(pos) != T: raise CompileError(f"rope: {heads} heads of {dh} in rows of {W}, {len(pos)} positions for {T} tokens")
   if half > C and half % C: raise CompileError(f"rope: half a head ({half}) must fit a line of cols={C} or be whole lines")
   lb, hc = min(half, C), -(-half // C)                     # elements per line, lines per half
   m, sh = _mult(in_scale, out_scale)
@@ -64,7 +65,7 @@ def compile_rope(cfg: AccelConfig, x: np.ndarray, heads: int, dh: int, pos, in_s
     loads = []
     for s in range(2):
       for j in range(hc):
-        off = s * half + j * C
+        off = head0 * dh + s * half + j * C
         loads += dma(Opcode.LOAD, Mem.SPAD, sin_ + line(s, j, 0), tA.addr + t0 * W + off, lb, n, W, heads, dh)
     for k, tab in enumerate((ts["cos"], ts["sin"])):
       for j in range(hc): loads += dma(Opcode.LOAD, Mem.ACC, cs + (k * hc + j) * tt, tab.addr + (t0 * half + j * C) * 4, lb * 4, n, half * 4)
@@ -83,4 +84,4 @@ def compile_rope(cfg: AccelConfig, x: np.ndarray, heads: int, dh: int, pos, in_s
     return loads, vec + stores, last
   prog = tile_loop([tile(t) for t in range(-(-T // tt))])
   return Compiled(cfg, prog, dram, {"A": tA, "cos": ts["cos"], "sin": ts["sin"], "C": tO}, Tiling(tt, 0, 0, "tokens", 0, 0), 0, {"A": x},
-                  tO.read, lambda: rope_reference(x, heads, dh, pos, freqs, in_scale, out_scale))
+                  tO.read, lambda: rope_reference(x, heads, dh, pos, freqs, in_scale, out_scale, head0))
