@@ -99,6 +99,9 @@ CITED = {
   "gddr6_gbps_pin": ("memory_bandwidth_energy", "GDDR6 per-device BW / pin rate / energy", 3),
   "gddr6x_gbps_pin": ("memory_bandwidth_energy", "GDDR6X per-device BW / pin rate / energy", 3),
   "gddr7_gbps_pin": ("memory_bandwidth_energy", "GDDR7", 0),
+  "lpddr4_gbps_pin": ("memory_bandwidth_energy", "LPDDR4/4X PHY data rate", 0, "value", 1e-3),
+  "lpddr5_gbps_pin": ("memory_bandwidth_energy", "LPDDR5 PHY data rate", 0, "value", 1e-3),
+  "lpddr5x_gbps_pin": ("memory_bandwidth_energy", "LPDDR5X PHY data rate", 0, "value", 1e-3),
   "reticle_mm2": ("reference_products", "Lithography reticle limit", 2),
   # power (issue 16): pipeline registers clocked every cycle; what a chip burns doing nothing
   "reg_bit_pj_40nm": ("energy_area_per_op", "register bit", 0),
@@ -132,7 +135,7 @@ ASSUMPTIONS = {
   "noc_fraction": (0.05, "on-chip network of a multi-core chip (routers and links to the shared DRAM channels): 5% of the cores' area (no cited figure)"),
   "hbm_phy_mm2_per_stack": (12.0, "HBM PHY + controller per stack, node-independent (analog I/O; no cited area in the data)"),
   "ddr_phy_mm2_per_pin": (0.08, "DDR/LPDDR/GDDR PHY + controller per data pin, node-independent (no cited area in the data; ~5 mm^2 for a x64 DDR channel)"),
-  "ddr_pin_gbps": (None, "DDR-class data rate per pin at the JEDEC top speed grade (not in the data): DDR4 3.2, DDR5 6.4, LPDDR4 4.266, LPDDR5 6.4, LPDDR5X 8.533 Gb/s"),
+  "ddr_pin_gbps": (None, "DDR4 and DDR5 data rate per pin at the JEDEC top speed grade (not in the data): 3.2 and 6.4 Gb/s (LPDDR and GDDR rates are cited)"),
   "host_io_mm2_x16": (8.0, "host interface (PCIe x16-class link + controller) and misc I/O of a pcie/sxm/tinybox part (no cited figure)"),
   "host_io_mm2_x4": (2.0, "host interface (x4-class link) and misc I/O of a bare chip or an M.2 module (no cited figure)"),
   "idle_power_fraction": (None, "power at idle (clock tree, leakage, PHY bias) over maximum power: TPU v4's measured min / max (90 / 192 W, Google Cloud); "
@@ -251,8 +254,7 @@ def mac_um2(node_nm: int, c: dict) -> float:
   return c["mac_area_um2_28nm"] * _logic_scale(node_nm, c)
 
 def _ddr_pin_gbps(t: str, c: dict) -> float:
-  jedec = dict(ddr4=3.2, ddr5=6.4, lpddr4=4.266, lpddr5=6.4, lpddr5x=8.533)        # assumption `ddr_pin_gbps`
-  return {"gddr6": c["gddr6_gbps_pin"], "gddr6x": c["gddr6x_gbps_pin"], "gddr7": c["gddr7_gbps_pin"]}.get(t) or jedec[t]
+  return dict(ddr4=3.2, ddr5=6.4).get(t) or c[f"{t}_gbps_pin"]        # DDR4/5: assumption `ddr_pin_gbps`
 
 def dram_phys(cfg: AccelConfig, c: dict) -> dict:
   """The DRAM interfaces the chip's bandwidth needs: HBM stacks of 1024 pins at the type's cited pin rate, or DDR-class pins rounded up to
