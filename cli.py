@@ -169,7 +169,8 @@ def cmd_compile(args):
 def cost_rows(r: dict) -> list:
   a, ch, e, sy = r["area_mm2"], r["chip_cost_usd"], r["energy_pj"], r["system_cost_usd"]
   b = r["perf_per_usd_basis"]
-  return [("area", f"{a['total']:.3g} mm2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g})"),
+  return [("area", f"{a['total']:.3g} mm^2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g}, DRAM PHYs {a['dram_phy']:.3g}, "
+                   f"host I/O {a['host_io']:.3g}, control {a['control']:.3g})"),
           ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), "
                      f"{r['avg_power_w']:.3g} W average, {r['peak_power_w']:.3g} W peak"),
           ("unit cost", f"${ch['total']:,.2f} manufacturing, no NRE (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, {ch['package_kind']} ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f})"),
@@ -184,17 +185,24 @@ def cmd_cost(args):
   from .reports.cost import ASSUMPTIONS, CITED, cite, constants
   cfg = config_from(args)
   r = cost_report(cfg)
-  num = lambda d: {k: v for k, v in d.items() if isinstance(v, (int, float))}
-  lines = [f"  {k:<22} {v:.4g} mm2" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in num(r["chip_cost_usd"]).items()]
-  lines += [f"  {cfg.form_factor} {k:<15} {v:,.4g} USD" for k, v in num(r["system_cost_usd"]).items()]
-  lines += [f"  unit cost (no NRE)     ${r['unit_cost_usd']:,.2f}; price ${r['price_usd']:,.2f} at gross margin {r['gross_margin']:g}",
-            f"  NRE                    ${r['nre_usd'] / 1e6:,.0f}M / {r['nre_volume_units']:,} units = ${r['nre_usd_per_unit']:,.2f} per unit (reported apart)",
-            f"  peak power             {r['peak_power_w']:.4g} W (every unit busy)",
-            f"  peak per $             {si(r['peak_flops_per_usd'], 'FLOP/s')} per $ of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per $ of price  (wafer: {r['wafer_price']})"]
+  usd = ("die", "package", "test_assembly", "memory", "total")
+  ph = r["dram_phys"]
+  lines = [f"  area {k:<20} {v:>12.4g} mm^2" for k, v in r["area_mm2"].items()]
+  lines += [f"  dram interfaces           {ph['units']} x {ph['kind']} ({ph['unit_bytes_per_s'] / 1e9:.4g} GB/s each)"]
+  lines += [f"  chip {k:<20} {r['chip_cost_usd'][k]:>12,.2f} USD" for k in usd]
+  ch = r["chip_cost_usd"]
+  lines += [f"  chip yield                {ch['yield']:>12.4f} (fraction, {ch['gross_dies_per_wafer']:,.0f} gross dies per wafer); package: {ch['package_kind']}"]
+  lines += [f"  system {k:<18} {v:>12,.2f} USD" for k, v in r["system_cost_usd"].items() if isinstance(v, (int, float))] + [f"  system form factor        {cfg.form_factor}"]
+  lines += [f"  power {k:<19} {v:>12.4g} W" for k, v in r["peak_power"].items()]
+  lines += [f"  unit cost (no NRE)        {r['unit_cost_usd']:>12,.2f} USD; price {r['price_usd']:,.2f} USD at gross margin {r['gross_margin']:g}",
+            f"  NRE                       {r['nre_usd'] / 1e6:,.0f}M USD / {r['nre_volume_units']:,} units = {r['nre_usd_per_unit']:,.2f} USD per unit (reported apart)",
+            f"  peak power                {r['peak_power_w']:>12.4g} W (every unit busy, DRAM at full bandwidth; chip alone {r['peak_power']['chip']:.4g} W)",
+            f"  peak per $                {si(r['peak_flops_per_usd'], 'FLOP/s')} per USD of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per USD of price  (wafer: {r['wafer_price']})"]
+  if r["exceeds_reticle"]: lines += [f"  WARNING: the die ({r['area_mm2']['total']:,.0f} mm^2) exceeds the {r['reticle_limit_mm2']:,.0f} mm^2 reticle limit: not one monolithic die"]
   if args.calibration:
     from .reports.cost import calibration
     rows = calibration()
-    lines += [f"  {'config':<11} {'quantity':<16} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<16} {r['model']:>9.3g} {r['published']:>9.3g} "
+    lines += [f"  {'config':<11} {'quantity':<17} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<17} {r['model']:>9.3g} {r['published']:>9.3g} "
               f"{r['ratio']:>6.2f}  {r['source'][:60]}" for r in rows)]
     r = dict(r, calibration=rows)
   if args.sources:
