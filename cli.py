@@ -228,7 +228,7 @@ def cmd_report(args):
     trace = read_json(args.trace)
     if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
       raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
-  print(write_report(results, args.output, trace, fpga=fpga))
+  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace))
   return 0
 
 def cmd_sweep(args):
