@@ -119,7 +119,7 @@ def perf_per_dollar(results, out_dir, fpga=()):
     rows.append(dict(name=f"{_label(r)}: int8 peak", cost=r["peak_flops_per_usd"], price=r.get("peak_flops_per_usd_price"), flops_per_watt=None, basis=b))
   rows += [dict(name=x["name"], cost=None, price=x["flops_per_usd"], flops_per_watt=None, basis="int8, achieved on the workload, per $ of the FPGA board's price (user-given)")
            for x in fpga_rows(list(fpga))]
-  seen = set()
+  seen, cuts = set(), [len(rows)]               # section boundaries: ours | measured H100 | int8 peaks | other precision
   for r in results:
     w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
     gemm = w.get("kind") == "gemm"
@@ -128,16 +128,22 @@ def perf_per_dollar(results, out_dir, fpga=()):
         seen.add((h["name"], key))
         rows.append(dict(name=f"{h['name']} on {key}", cost=h["flops_per_usd"], price=h["flops_per_usd_price"], flops_per_watt=h["flops_per_watt"],
                          basis=f"measured {h['precision']}; cost {h['cost']}; price {h['price']}"))
+  cuts.append(len(rows))
   rows += [dict(name=f"{p['name']}: int8 dense peak (price {p['price_date']})", cost=p["peak_flops_per_usd"], price=p["peak_flops_per_usd_price"], flops_per_watt=None,
                 basis=f"cost {p['cost_basis'] or 'not cited'}; price {p['price_basis']}") for p in int8_rows()]
+  cuts.append(len(rows))
   rows += [dict(name=f"{p['name']}: fp16/bf16 peak (other precision)", cost=None, price=p["peak_flops_per_usd"], flops_per_watt=None, basis="spec-sheet fp16/bf16 peak / price")
            for p in peak_rows()]
-  fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
+  fig, ax = plt.subplots(figsize=(11, 0.3 * len(rows) + 1.6))
   ys = range(len(rows))
   ax.scatter([x["cost"] for x in rows if x["cost"]], [y for y, x in zip(ys, rows) if x["cost"]], color="#2a6", zorder=3, label="per $ of manufacturing cost (no NRE)")
   ax.scatter([x["price"] for x in rows if x["price"]], [y for y, x in zip(ys, rows) if x["price"]], facecolors="none", edgecolors="#c33", zorder=3, label="per $ of price")
-  ax.set_yticks(list(ys), [x["name"][:80] for x in rows], fontsize=7); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
-  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale)"); ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1)); ax.set_title("Performance per dollar: every row states precision, batch and price date")
+  ax.set_yticks(list(ys), [x["name"][:90] for x in rows], fontsize=8); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
+  for c in dict.fromkeys(cuts):
+    if 0 < c < len(rows): ax.axhline(c - 0.5, color="k", lw=0.6)
+  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale; int8 unless the row says otherwise)")
+  ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+  ax.set_title("Performance per dollar: every row states precision, batch and price date", pad=24, fontsize=10)
   return _save(fig, out_dir, "perf_per_dollar.png"), rows
 
 TOP_KERNELS = 20     # per-kernel charts show the N longest kernels and one bar for the rest: readable at 180 kernels
