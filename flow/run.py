@@ -113,13 +113,14 @@ class GraphRun:
   @property
   def stats(self) -> Stats: return Stats.merge([k.stats for k in self.kernels])
 
-def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True) -> GraphRun:
+def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True, progress: str | None = None) -> GraphRun:
   """Lower every kernel of `out` (fused by compiler/schedule.FUSIONS unless `fusion` is off), run each on the model
   (bit-exact check unless timing only) and feed its output to the kernels that read it; timing only, nothing is computed:
-  placeholder activations, the same cycles (GraphLowering)."""
+  placeholder activations, the same cycles (GraphLowering). `progress`: a label for a per-kernel progress bar on stderr (None: none)."""
+  from tqdm import tqdm
   g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog), timing_only=not functional, fusion=fusion)
   runs = []
-  for i in range(len(g.kernels)):
+  for i in tqdm(range(len(g.kernels)), desc=progress, unit="kernel", disable=progress is None, leave=False, file=sys.stderr):
     *copies, main = g.lower(i)
     for low in copies + [main]:
       r = run_kernel(cfg, low.program, functional, output=functional and low is main)
@@ -244,19 +245,20 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
-                batch: int | None = None, budget: bool = False, fusion: bool = True) -> tuple[GraphRun, dict]:
+                batch: int | None = None, budget: bool = False, fusion: bool = True, progress: bool = False) -> tuple[GraphRun, dict]:
   """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report;
-  `budget`: refuse work above flow/budget.py's; `fusion`: off runs the unfused schedule (for comparison)."""
-  if name.endswith(".csv"): return run_topology(name, cfg, functional)
+  `budget`: refuse work above flow/budget.py's; `fusion`: off runs the unfused schedule (for comparison); `progress`: a
+  per-kernel progress bar on stderr."""
+  if name.endswith(".csv"): return run_topology(name, cfg, functional, progress=progress)
   out = build_network(name, seq, args, batch)
   if budget:
     from .budget import check_graph
     check_graph(cfg, out, name)
-  g = run_graph(out, cfg, functional, fusion)
+  g = run_graph(out, cfg, functional, fusion, f"{os.path.basename(name)} on {cfg.name}" if progress else None)
   wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}), **({} if fusion else {"fusion": False}))
   return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 
-def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
+def evaluate(cfg: AccelConfig, workload: str, progress: bool = False) -> tuple[Stats, dict]:
   """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list` (a sweep point, a compare row)."""
   if workload.startswith("gemm "):
     try: m, k, n = (int(x) for x in workload.split()[1].split("x"))
@@ -265,17 +267,18 @@ def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
     return g.run.result.stats, g.report
   from ..workloads import WORKLOADS
   if workload not in WORKLOADS: raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
-  g, rep = run_network(workload, cfg, functional=False)
+  g, rep = run_network(workload, cfg, functional=False, progress=progress)
   return g.stats, rep
 
 # ---------------- SCALE-Sim topologies ----------------
-def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0) -> tuple[GraphRun, dict]:
+def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0, progress: bool = False) -> tuple[GraphRun, dict]:
   """Every layer of a SCALE-Sim topology CSV as the GEMM SCALE-Sim simulates (compiler/importers/scalesim.py), one row each."""
   from ..compiler.importers.scalesim import read_topology
   try: layers = read_topology(path)
   except CompileError as e: raise WorkloadError(str(e)) from None
   ks = []
-  for i, ly in enumerate(layers):
+  from tqdm import tqdm
+  for i, ly in enumerate(tqdm(layers, desc=f"{os.path.basename(path)} on {cfg.name}", unit="layer", disable=not progress, leave=False, file=sys.stderr)):
     g = run_gemm(cfg, ly.m, ly.k, ly.n, seed=seed + i, functional=functional)
     ks.append(dataclasses.replace(g.kernel, name=ly.name[:9], op="conv2d" if ly.conv else "matmul"))
   run = GraphRun(np.zeros(0, np.int32), ks, all_correct(k.correct for k in ks), None)
