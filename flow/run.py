@@ -150,7 +150,7 @@ def _typed(fn, kv: list[str]) -> dict:
     except ValueError as e: raise WorkloadError(f"--arg {item!r}: {e}") from None
   return out
 
-BATCHED = ("mlp", "resnet", "mobilenet", "openpilot")    # built-in networks whose builder takes a batch size
+BATCHED = ("mlp", "resnet", "mobilenet", "openpilot", "bert")    # built-in networks whose builder takes a batch size
 
 def _try(f, text):
   try: return f(text)
