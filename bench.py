@@ -48,6 +48,12 @@ def bench_network(name: str, preset: str) -> dict:
               gemm_geomean_bound_over_cycles=float(np.exp(np.mean([np.log(k.roofline_bound_cycles / k.cycles) for k in gemm]))),
               dram_over_compulsory=s.dram_bytes / s.compulsory_dram_bytes, correct=g.correct, cosine_similarity=g.accuracy["cosine_similarity"], wall_seconds=wall)
 
+def bench_chip(name: str, preset: str, batch: int) -> dict:
+  """A multi-core chip's network, timing only: wall time of the whole flow (lowering, compiling, the model)."""
+  cfg = load_config(preset)
+  t = time.perf_counter(); g, _ = run_network(name, cfg, functional=False, batch=batch); wall = time.perf_counter() - t
+  return dict(network=name, preset=preset, cores=cfg.cores, batch=batch, cycles=g.stats.cycles, utilization=g.stats.utilization, wall_seconds=wall)
+
 RTL_CASES = [("tiny", (64, 64, 64)), ("tiny-os", (64, 64, 64))]
 
 def bench_rtl(name: str, shape, sims) -> list[dict]:
@@ -74,6 +80,7 @@ def main(argv=None):
   ap.add_argument("--no-llm", action="store_true", help="skip the LLM decode rows (timing only, configs/decode.toml)")
   ap.add_argument("--no-networks", action="store_true", help="skip the network rows")
   ap.add_argument("--networks", metavar="NAMES", help="comma-separated networks (default: ResNet-18/50, MobileNetV2, BERT-base layer, GPT-2 block)")
+  ap.add_argument("--no-chip", action="store_true", help="skip the multi-core chip row (petaflop ResNet-50 batch 32, timing only)")
   ap.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation speed rows")
   args = ap.parse_args(argv)
   shapes = SHAPES[::3] if args.quick else SHAPES
@@ -97,6 +104,11 @@ def main(argv=None):
       r = bench_network(name, preset); nets.append(r)
       tqdm.write(f"{name:<11} {preset:<7} {r['kernels']:>7} {r['cycles']:>12,} {r['utilization']:>6.3f} {r['gemm_geomean_bound_over_cycles']:>14.3f} {r['dram_over_compulsory']:>9.2f}"
                  f" {'yes' if r['correct'] else 'NO':>3} {r['cosine_similarity']:>8.5f} {r['wall_seconds']:>7.2f}")
+  chip = []
+  if not args.no_chip:   # issue 17: the petaflop chip's ResNet-50 at batch 32, timing only (target < 30 s on one core)
+    print(f"\n{'network':<9} {'preset':<9} {'cores':>5} {'batch':>5} {'cycles':>11} {'util':>6} {'timing s':>8}")
+    r = bench_chip("resnet50", "petaflop", 32); chip.append(r)
+    print(f"{r['network']:<9} {r['preset']:<9} {r['cores']:>5} {r['batch']:>5} {r['cycles']:>11,} {r['utilization']:>6.3f} {r['wall_seconds']:>8.2f}", flush=True)
   llm = []
   if not args.no_llm:
     from .flow.llm import run_phase
@@ -115,7 +127,7 @@ def main(argv=None):
         rtl.append(r)
         print(f"{name:<8} {'x'.join(map(str, shape)):>10} {r['simulator']:<10} {r['cycles']:>8,} {'yes' if r['match'] else 'NO':>5} {r['model_cycles_per_s']:>12,.0f}"
               f" {r['rtl_cycles_per_s']:>10,.0f} {r['model_over_rtl']:>12,.0f}x", flush=True)
-  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, llm=llm, rtl=rtl))
+  write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, chip=chip, llm=llm, rtl=rtl))
   return 0 if all(r.get("correct", True) for r in rows + nets) and all(r["match"] for r in rtl) else 1
 
 def _has(module: str) -> bool:

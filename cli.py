@@ -33,7 +33,7 @@ from .flow import (
   scalesim_config,
 )
 from .flow.budget import BudgetError, check_gemm
-from .helpers import InputError, atomic_write, read_json, read_text, si, write_json
+from .helpers import InputError, Spinner, atomic_write, read_json, read_text, si, write_json
 from .reports.cost import cost_report
 from .rtl.cosim import RtlError
 from .rtl.fpga import FpgaError
@@ -72,6 +72,11 @@ def say(args, text: str):
   """Print the human-readable table, unless the JSON goes to stdout."""
   if getattr(args, "json", None) != "-": print(text)
 
+def show_progress(args) -> bool:
+  """Progress bars and spinners go to stderr, and only when stderr is a terminal (logs, pipes and CI stay clean),
+  unless --quiet."""
+  return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
 def config_from(args) -> AccelConfig:
   if args.config.endswith(".cfg"):             # a SCALE-Sim config (compiler/importers/scalesim.py)
     cfg, _ = scalesim_config(args.config)
@@ -104,7 +109,7 @@ def table(r: dict) -> str:
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
   g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), batch=getattr(args, "batch", None),
-                        args=getattr(args, "arg", None), budget=not args.force)
+                        args=getattr(args, "arg", None), budget=not args.force, fusion=not getattr(args, "no_fusion", False), progress=show_progress(args))
   lines = kernel_table(report["kernels"], report, g.correct)
   if "chip" in report:
     ch = report["chip"]; u = ch["core_utilization"]
@@ -169,7 +174,8 @@ def cmd_compile(args):
 def cost_rows(r: dict) -> list:
   a, ch, e, sy = r["area_mm2"], r["chip_cost_usd"], r["energy_pj"], r["system_cost_usd"]
   b = r["perf_per_usd_basis"]
-  return [("area", f"{a['total']:.3g} mm2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g})"),
+  return [("area", f"{a['total']:.3g} mm^2 (array {a['array']:.3g}, scratchpad {a['spad']:.3g}, accumulator {a['acc']:.3g}, DRAM PHYs {a['dram_phy']:.3g}, "
+                   f"host I/O {a['host_io']:.3g}, control {a['control']:.3g})"),
           ("energy", f"{e['total'] / 1e6:.4g} uJ (MAC {e['mac'] / e['total']:.0%}, SRAM {(e['spad'] + e['acc']) / e['total']:.0%}, DRAM {e['dram'] / e['total']:.0%}), "
                      f"{r['avg_power_w']:.3g} W average, {r['peak_power_w']:.3g} W peak"),
           ("unit cost", f"${ch['total']:,.2f} manufacturing, no NRE (die ${ch['die']:,.2f} at yield {ch['yield']:.3f}, {ch['package_kind']} ${ch['package_test']:,.2f}, memory ${ch['memory']:,.2f})"),
@@ -184,17 +190,24 @@ def cmd_cost(args):
   from .reports.cost import ASSUMPTIONS, CITED, cite, constants
   cfg = config_from(args)
   r = cost_report(cfg)
-  num = lambda d: {k: v for k, v in d.items() if isinstance(v, (int, float))}
-  lines = [f"  {k:<22} {v:.4g} mm2" for k, v in r["area_mm2"].items()] + [f"  chip {k:<17} {v:,.4g}" for k, v in num(r["chip_cost_usd"]).items()]
-  lines += [f"  {cfg.form_factor} {k:<15} {v:,.4g} USD" for k, v in num(r["system_cost_usd"]).items()]
-  lines += [f"  unit cost (no NRE)     ${r['unit_cost_usd']:,.2f}; price ${r['price_usd']:,.2f} at gross margin {r['gross_margin']:g}",
-            f"  NRE                    ${r['nre_usd'] / 1e6:,.0f}M / {r['nre_volume_units']:,} units = ${r['nre_usd_per_unit']:,.2f} per unit (reported apart)",
-            f"  peak power             {r['peak_power_w']:.4g} W (every unit busy)",
-            f"  peak per $             {si(r['peak_flops_per_usd'], 'FLOP/s')} per $ of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per $ of price  (wafer: {r['wafer_price']})"]
+  usd = ("die", "package", "test_assembly", "memory", "total")
+  ph = r["dram_phys"]
+  lines = [f"  area {k:<20} {v:>12.4g} mm^2" for k, v in r["area_mm2"].items()]
+  lines += [f"  dram interfaces           {ph['units']} x {ph['kind']} ({ph['unit_bytes_per_s'] / 1e9:.4g} GB/s each)"]
+  lines += [f"  chip {k:<20} {r['chip_cost_usd'][k]:>12,.2f} USD" for k in usd]
+  ch = r["chip_cost_usd"]
+  lines += [f"  chip yield                {ch['yield']:>12.4f} (fraction, {ch['gross_dies_per_wafer']:,.0f} gross dies per wafer); package: {ch['package_kind']}"]
+  lines += [f"  system {k:<18} {v:>12,.2f} USD" for k, v in r["system_cost_usd"].items() if isinstance(v, (int, float))] + [f"  system form factor        {cfg.form_factor}"]
+  lines += [f"  power {k:<19} {v:>12.4g} W" for k, v in r["peak_power"].items()]
+  lines += [f"  unit cost (no NRE)        {r['unit_cost_usd']:>12,.2f} USD; price {r['price_usd']:,.2f} USD at gross margin {r['gross_margin']:g}",
+            f"  NRE                       {r['nre_usd'] / 1e6:,.0f}M USD / {r['nre_volume_units']:,} units = {r['nre_usd_per_unit']:,.2f} USD per unit (reported apart)",
+            f"  peak power                {r['peak_power_w']:>12.4g} W (every unit busy, DRAM at full bandwidth; chip alone {r['peak_power']['chip']:.4g} W)",
+            f"  peak per $                {si(r['peak_flops_per_usd'], 'FLOP/s')} per USD of cost, {si(r['peak_flops_per_usd_price'], 'FLOP/s')} per USD of price  (wafer: {r['wafer_price']})"]
+  if r["exceeds_reticle"]: lines += [f"  WARNING: the die ({r['area_mm2']['total']:,.0f} mm^2) exceeds the {r['reticle_limit_mm2']:,.0f} mm^2 reticle limit: not one monolithic die"]
   if args.calibration:
     from .reports.cost import calibration
     rows = calibration()
-    lines += [f"  {'config':<11} {'quantity':<16} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<16} {r['model']:>9.3g} {r['published']:>9.3g} "
+    lines += [f"  {'config':<11} {'quantity':<17} {'model':>9} {'published':>9} {'ratio':>6}  source", *(f"  {r['config']:<11} {r['quantity']:<17} {r['model']:>9.3g} {r['published']:>9.3g} "
               f"{r['ratio']:>6.2f}  {r['source'][:60]}" for r in rows)]
     r = dict(r, calibration=rows)
   if args.sources:
@@ -228,14 +241,14 @@ def cmd_report(args):
     trace = read_json(args.trace)
     if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
       raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
-  print(write_report(results, args.output, trace, fpga=fpga))
+  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace))
   return 0
 
 def cmd_sweep(args):
   from .flow.sweep import SweepError, run_sweep
   from .reports.report import fpga_sweep_plot, sweep_plot
   from .reports.sweep import PERF, PERF_AREA, fpga_objectives, pareto
-  try: r = run_sweep(args.file, args.output, args.jobs, progress=args.json != "-" and sys.stderr.isatty(), scheduler=args.scheduler)
+  try: r = run_sweep(args.file, args.output, args.jobs, progress=show_progress(args), scheduler=args.scheduler)
   except SweepError as e: raise UsageError(str(e)) from None
   bad = [p for p in r["results"] if not p["ok"]]
   if bad and len(bad) == r["points"]: raise UsageError(f"{args.file}: every one of the {len(bad)} points is invalid; the first, {json.dumps(bad[0]['params'])}: {bad[0]['error']}")
@@ -285,7 +298,7 @@ def cmd_compare(args):
   rows, manufacturing cost against manufacturing cost, price against price; the H100 at our batch and at its best batch."""
   from .reports.chips import h100_best, h100_measured, int8_rows
   key = f"gemm {args.m}x{args.k}x{args.n}" if args.workload == "gemm" else args.workload
-  rows = [compare_row(evaluate(load_config(name), key)[1]) for name in args.configs.split(",")]
+  rows = [compare_row(evaluate(load_config(name), key, progress=show_progress(args))[1]) for name in args.configs.split(",")]
   dtype = "int8" if args.workload == "gemm" else None                 # networks were measured in bf16 only
   measured = [h for h in (h100_measured(key, batch=None if args.workload == "gemm" else 1, dtype=dtype), h100_best(key, dtype)) if h]
   if args.workload == "gemm": measured = measured[:1]                 # a GEMM has no batch
@@ -389,7 +402,7 @@ def cmd_verilog(args):
 
   from .rtl.cosim import TOPLEVEL, verilog
   cfg, t0 = config_from(args), time.perf_counter()
-  text = verilog(cfg, args.imem_depth)
+  with Spinner(f"Verilog of {cfg.name} ({cfg.rows}x{cfg.cols})", show_progress(args)): text = verilog(cfg, args.imem_depth)
   atomic_write(args.output, text)
   out = dict(config=cfg.to_dict(), module=TOPLEVEL, file=args.output, lines=text.count("\n"), seconds=time.perf_counter() - t0, imem_depth=args.imem_depth)
   say(args, f"module {TOPLEVEL} ({cfg.name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}) -> {args.output}: {out['lines']:,} lines in {out['seconds']:.1f} s (ports: docs/rtl.md)")
@@ -406,11 +419,11 @@ def cmd_verify(args):
   elif args.what == "random":
     r, what = verify_random(cfg, args.seed, sim=args.sim, waves=args.waves), f"random program (seed {args.seed})"
   elif args.what in WORKLOADS or args.what.endswith(".py"):
-    r, what = verify_graph(build_network(args.what), cfg, sim=args.sim, progress=args.json != "-"), f"{args.what}, kernel by kernel"
+    r, what = verify_graph(build_network(args.what), cfg, sim=args.sim, progress=show_progress(args)), f"{args.what}, kernel by kernel"
     lines = [f"  {k['name']:<16} {k['model_cycles']:>10,} cycles model {k['rtl_cycles']:>10,} RTL  outputs {'match' if k['outputs_match'] else 'DIFFER'}"
              f"  cycles {'match' if k['cycles_match'] else 'DIFFER: ' + str(k['first_divergence'])}" for k in r["kernels"]]
   else: raise UsageError(f"verify: {args.what!r} is not gemm, random, a workload from `tinyaccel list` or a FILE.py")
-  for dram in ("model_dram", "rtl_dram"): r.pop(dram, None)
+  for dram in ("model_dram", "rtl_dram", "model_drams", "rtl_drams"): r.pop(dram, None)
   rate = lambda sec: f"{r['model_cycles'] / sec:,.0f} cycles/s" if sec else "-"
   say(args, "\n".join(lines + [""]) * bool(lines) + f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
             f"  {'model':<16} {r['model_cycles']:,} cycles in {r['model_seconds']:.3f} s ({rate(r['model_seconds'])})\n"
@@ -436,7 +449,7 @@ def cmd_fpga(args):
         raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes or a network of `tinyaccel list`") from None
       workload = f"gemm {m}x{k}x{n}"
   if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
-  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=args.json != "-", seed=args.seed)
+  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=show_progress(args), seed=args.seed)
   if workload:
     r["perf"] = perf_per_usd(r, workload, evaluate(cfg, workload)[0], args.board_usd)
   res, cp = r["resources"], r["critical_path"]
@@ -501,11 +514,11 @@ def cmd_demo(args):
   nets = []
   for name, preset in DEMO_NETWORKS:
     if name not in WORKLOADS: continue
-    _, n = run_network(name, load_config(preset))
+    _, n = run_network(name, load_config(preset), progress=show_progress(args))
     write_json(os.path.join(args.output, f"{name}_{preset}.json"), n); nets.append(n)
     print(f"{name} on {preset}: {n['cycles']:,} cycles ({n['seconds'] * 1e3:.3g} ms), utilization {n['utilization']:.3f}, cosine vs float32 {n['accuracy']['cosine_similarity']:.5f},"
           f" {si(n['flops_per_usd'], 'FLOP/s')} per $, correct {n['correct']}")
-  sweep = run_sweep(os.path.join(os.path.dirname(__file__), "sweeps", "demo.toml"), os.path.join(args.output, "sweep"), progress=sys.stderr.isatty())
+  sweep = run_sweep(os.path.join(os.path.dirname(__file__), "sweeps", "demo.toml"), os.path.join(args.output, "sweep"), progress=show_progress(args))
   front = pareto(sweep["results"], PERF_AREA)
   print(f"sweep: {sweep['points']} design points ({sweep['computed']} computed), {len(front)} on the Pareto front (perf/$, perf/W, die area)")
   print(f"report: {write_report(out + nets, args.output, trace, sweep=(sweep['results'], front))}")
@@ -519,6 +532,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="edge", help=f"preset name ({', '.join(presets())}), path to a TOML file, or a SCALE-Sim .cfg (default: edge)")
     if dataflow: p.add_argument("--dataflow", choices=("ws", "os"), help="override the config's dataflow: ws weight-stationary, os output-stationary")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE ('-' for stdout)")
+    quiet(p)
+  def quiet(p): p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (they go to stderr, only when it is a terminal)")
   p = sub.add_parser("run", help="compile a workload and run it on the cycle-accurate model",
                      description="Compile a workload and run it on the cycle-accurate model. Sizes are element counts; cycles are accelerator clock cycles.")
   p.add_argument("workload", help="gemm, a network from `tinyaccel list`, FILE.py whose workload() returns the output Tensor (ours or tinygrad's), MODEL.onnx, or a SCALE-Sim topology CSV (with --config FILE.cfg)")
@@ -538,6 +553,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
+  p.add_argument("--no-fusion", action="store_true", help="networks: run the unfused schedule (each residual add its own vector kernel), for comparison")
   p.add_argument("--bias", action="store_true", help="fuse a random int32 bias per output column (vector unit)")
   p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
   p.add_argument("--force", action="store_true", help="run even when the predicted work exceeds the budget (flow/budget.py: instructions)")
@@ -610,7 +626,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--area", action="store_true", help="the Pareto front also minimizes die area (mm^2), beside maximizing FLOP/s per $ and per W")
   p.add_argument("--scheduler", metavar="ADDR", help="run the points on a dask.distributed cluster instead (e.g. tcp://host:8786; "
                  "start one with `dask scheduler` and `dask worker ADDR` on each machine)")
-  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_sweep)
+  p.add_argument("--json", metavar="FILE"); quiet(p); p.set_defaults(fn=cmd_sweep)
   p = sub.add_parser("report", help="HTML report with plots from `run --json` results")
   p.add_argument("results", nargs="+", help="JSON files written by `tinyaccel run ... --json`, and `tinyaccel fpga ... --workload gemm:M,K,N "
                  "--json` results for FPGA rows on the perf/$ plot (priced when --board-usd was given)")
@@ -621,7 +637,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("workload", help="gemm or a network from `tinyaccel list`")
   p.add_argument("--configs", default="edge,server", help="comma-separated presets or TOML paths")
   p.add_argument("--m", type=positive, default=1024); p.add_argument("--k", type=positive, default=1024); p.add_argument("--n", type=positive, default=1024)
-  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_compare)
+  p.add_argument("--json", metavar="FILE"); quiet(p); p.set_defaults(fn=cmd_compare)
   p = sub.add_parser("cost", help="area, chip cost and peak perf/$ of a config (--sources: every constant and where it comes from)")
   p.add_argument("--sources", action="store_true", help="list every constant with its source or assumption")
   p.add_argument("--calibration", action="store_true", help="the model against published accelerators (configs/calibration): model, published, ratio, source")
@@ -631,7 +647,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_list)
   p = sub.add_parser("demo", help="GEMMs on every preset, ResNet-50 and BERT-base on edge and server, a design sweep, and an HTML report")
   p.add_argument("-o", "--output", default="reports/out", help="report folder (default reports/out)")
-  p.add_argument("--json", metavar="FILE"); p.set_defaults(fn=cmd_demo)
+  p.add_argument("--json", metavar="FILE"); quiet(p); p.set_defaults(fn=cmd_demo)
   return ap
 
 def main(argv=None) -> int:

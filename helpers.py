@@ -51,3 +51,19 @@ def si(x: float, unit: str = "") -> str:
   for p, s in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
     if abs(x) >= p: return f"{x / p:.3g} {s}{unit}"
   return f"{x:.3g} {unit}".rstrip()
+
+class Spinner:
+  """Elapsed seconds on stderr while one long call runs (Verilog generation): a line redrawn twice a second, cleared
+  at the end. `enabled` False (not a terminal, or --quiet) prints nothing."""
+  def __init__(self, label: str, enabled: bool): self.label, self.enabled = label, enabled
+  def __enter__(self):
+    import threading
+    import time
+    if not self.enabled: return self
+    self.t0, self.done = time.perf_counter(), threading.Event()
+    def draw():
+      while not self.done.wait(0.5): print(f"\r{self.label}: {time.perf_counter() - self.t0:.0f} s", end="", file=sys.stderr, flush=True)
+    self.thread = threading.Thread(target=draw, daemon=True); self.thread.start()
+    return self
+  def __exit__(self, *exc):
+    if self.enabled: self.done.set(); self.thread.join(); print("\r\033[K", end="", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from ..arch import vector as V
 from ..arch.config import DTYPE_BYTES, AccelConfig
 from ..arch.isa import FIELD_MAX, Instr, Mem, Opcode, VecOp
 from . import gelu as G
+from .eltwise import PRESHIFT, add_reference
 from .program import ALIGN, MAX, ROW, Compiled, CompileError, Tiling, dram_image, dram_layout, flag, rup, tile_dma, vector
 
 I32 = DTYPE_BYTES["int32"]                # bytes of an accumulator element in DRAM
@@ -31,6 +32,11 @@ class Epilogue:
   requant: tuple | None = None
   clamp_hi: int | None = None          # int8 upper clamp after requantization (ReLU6)
   gelu: tuple | None = None            # (per-column multipliers, shift, F) of compiler/gelu.py, applied after the bias
+  # a residual add fused after the requantization (compiler/eltwise.py's TFLite ADD, bit for bit): out = q(relu?(C8·sx + R·sr)),
+  # R int8 (M, N) loaded by DMA per C tile; scales = ((mult, shift) of C8, (mult, shift) of R), relative to the sum's scale
+  residual: np.ndarray | None = None
+  residual_scales: tuple = ()
+  residual_relu: bool = False
 
   @property
   def out_dtype(self) -> str: return "int8" if self.requant else "int32"
@@ -41,7 +47,11 @@ class Epilogue:
     return {k: np.asarray(v, np.int32) for k, v in (("bias", self.bias), ("multiplier", self.requant[0] if self.per_channel else None),
                                                     (G.ROW, self.gelu[0] if self.gelu else None)) if v is not None}
   @property
-  def temps(self) -> int: return len(G.TEMPS) if self.gelu else 0
+  def temps(self) -> int: return len(self.temp_names)
+  @property
+  def temp_names(self) -> tuple:
+    """Accumulator tiles the size of a C buffer the store queue works in: GELU's, and the rescaled residual."""
+    return (G.TEMPS if self.gelu else ()) + (("residual",) if self.residual is not None else ())
   def reference(self, acc: np.ndarray) -> np.ndarray:
     x = acc.astype(np.int64)
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
@@ -49,6 +59,7 @@ class Epilogue:
     if self.relu: x = np.maximum(x, 0)
     if self.requant: x = np.clip(V.rounding_shift_right(V.srdhm(x, np.asarray(self.requant[0], np.int64)), self.requant[1]), -128, 127)
     if self.clamp_hi is not None: x = np.minimum(x, self.clamp_hi)
+    if self.residual is not None: x = add_reference(x, self.residual, *self.residual_scales, self.residual_relu)
     return x.astype(self.out_dtype)
 
 def _reference(A: np.ndarray, B: np.ndarray, ep: Epilogue | None) -> np.ndarray:
@@ -66,11 +77,12 @@ def gemm_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 def buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: int = 0):
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
-  staging buffers of the C tile's `c_lines` from A's half of the scratchpad. A GELU needs temporary
-  tiles the size of a C buffer (one set: the store queue post-processes one tile at a time)."""
+  staging buffers of the C tile's `c_lines` from A's half of the scratchpad, a fused residual three more (its tiles,
+  loaded ahead of their use). A GELU or a residual needs temporary tiles the size of a C buffer (one set: the store
+  queue post-processes one tile at a time)."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // (2 + (ep.temps if ep is not None else 0))
-  stage = 2 * c_lines if ep is not None and ep.requant else 0
+  stage = (2 + 3 * (ep.residual is not None)) * c_lines if ep is not None and ep.requant else 0
   return (a_half - stage) // 2, (cfg.spad_lines - a_half) // 2, c_cap
 
 def _options(D: int, g: int) -> list[int]:
@@ -146,9 +158,11 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
   return min((t for t in cands if t.est_cycles <= fastest * 1.01), key=lambda t: (t.dram_bytes, t.est_cycles))
 
 # ---------------- emission ----------------
-def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int, temps: dict | None = None) -> list[Instr]:
+def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int, ns: int, C: int, temps: dict | None = None,
+              res: int = 0) -> list[Instr]:
   """Vector post-processing of one C tile in accumulator lines cb.. (n-folds of ms lines);
-  rows_at: first accumulator line of each per-column vector (bias, multiplier); temps: GELU's tiles."""
+  rows_at: first accumulator line of each per-column vector (bias, multiplier); temps: GELU's and the residual's tiles;
+  res: the scratchpad line of this tile's residual."""
   nf, out = T.cdiv(ns, C), []
   fuse = ep.relu and ep.requant is not None and not ep.gelu        # ReLU rides on the REQUANT (docs/isa.md: relu) ...
   relu_on_bias = ep.relu and not fuse and not ep.gelu and ep.bias is not None   # ... or on the bias ADD
@@ -172,6 +186,13 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   elif ep.requant:
     out += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
   if ep.clamp_hi is not None: out += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
+  if ep.residual is not None:     # compile_add's sequence on this tile: the int8 result (now dead in the accumulator) and R rescaled, added
+    (mx, sx), (mr, sr), L, t = *ep.residual_scales, nf * ms, temps["residual"]
+    out += (vector(VecOp.SHL, Mem.ACC, cb, Mem.SPAD, stage, L, shift=PRESHIFT)
+            + vector(VecOp.REQUANT, Mem.ACC, cb, Mem.ACC, cb, L, src2_imm=1, imm=mx, shift=sx)
+            + vector(VecOp.SHL, Mem.ACC, t, Mem.SPAD, res, L, shift=PRESHIFT)
+            + vector(VecOp.REQUANT, Mem.ACC, t, Mem.ACC, t, L, src2_imm=1, imm=mr, shift=sr)
+            + vector(VecOp.ADD, Mem.SPAD, stage, Mem.ACC, cb, L, src2_mem=Mem.ACC.value, src2_addr=t, relu=int(ep.residual_relu)))   # saturates
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
@@ -200,14 +221,18 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   rows = ep.row_tensors() if ep is not None else {}
   for k, v in rows.items():
     if v.shape != (N,): raise CompileError(f"epilogue {k} has shape {v.shape}, expected ({N},)")
+  res = ep.residual if ep is not None else None
+  if res is not None and (not ep.requant or batch > 1 or res.shape != (M, N)):
+    raise CompileError(f"a fused residual needs an int8 (requantized) output of one GEMM and shape ({M}, {N}), got {res.shape}")
   # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, the per-column vectors, C;
   # one matrix per batch index
   tensors = dram_layout(A=a_src.tensor if a_src is not None else ((*lead, M, K), "int8", not ws), B=((*lead, K, N), "int8"),
-                        **{k: ((N,), "int32") for k in rows}, C=((*lead, M, N), ep.out_dtype if ep else "int32"))
+                        **{k: ((N,), "int32") for k in rows}, **({"residual": ((M, N), "int8")} if res is not None else {}),
+                        C=((*lead, M, N), ep.out_dtype if ep else "int32"))
   tA, tB, tC = tensors["A"], tensors["B"], tensors["C"]
   size = rup(tC.end, ALIGN)
   if size > FIELD_MAX[Opcode.LOAD]["dram_addr"] + 1 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
-  dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": B, **rows})
+  dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": B, **rows, **({"residual": res} if res is not None else {})})
 
   t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block)
   if tiling is not None and not 1 <= t.kt <= kt_max(cfg, N, ep, t.mt, t.nt):
@@ -218,7 +243,8 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   a_base, b_base = 0, (cfg.spad_banks // 2) * cfg.spad_bank_lines
   stage_base = 2 * a_cap                              # int8 staging (two C tiles) after the two A buffers
   n_temps = ep.temps if ep is not None else 0
-  temps = {name: (2 + j) * c_cap for j, name in enumerate(G.TEMPS[:n_temps])}            # GELU's tiles after the two C buffers
+  temps = {name: (2 + j) * c_cap for j, name in enumerate(ep.temp_names if ep is not None else ())}   # GELU's, the residual's tiles after the two C buffers
+  res_base = stage_base + 2 * stage_lines            # three residual tiles after the staging buffers
   rows_at = {k: (2 + n_temps) * c_cap + i * T.cdiv(N, C) for i, k in enumerate(rows)}   # then the per-column vectors
   nm, nk, nn = T.cdiv(M, t.mt), T.cdiv(K, t.kt), T.cdiv(N, t.nt)
   # k tiles per (batch index, n tile): a B tile of zeros adds nothing, so it is neither loaded nor multiplied
@@ -235,7 +261,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   last_use = {"A": [-1, -1], "B": [-1, -1]}          # last step reading each buffer
   loads_done = {"A": 0, "B": 0}
   waited = -1                                         # C->L token horizon already waited for
-  c_tile = -1
+  c_tile, tile_first = -1, []                         # the first step of each C tile
   for s, (bi, mi, ni, ki) in enumerate(steps):
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
     a_at, b_at, c_at = tA.addr + bi * M * K, tB.addr + bi * K * N, tC.addr + bi * M * N * c_elem     # this batch index's matrices
@@ -256,7 +282,10 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
       else:
         group += tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
-    if first: c_tile += 1
+    if first: c_tile += 1; tile_first.append(s)
+    if last and res is not None:   # this tile's residual, into slot c % 3: tile c-3's was last read by its epilogue's ADD, which the
+      if c_tile >= 3: need = max(need, tile_first[c_tile - 1])   # first MATMUL of tile c-1 waited for (it frees that accumulator buffer)
+      group += tile_dma(Opcode.LOAD, Mem.SPAD, res_base + (c_tile % 3) * stage_lines, tensors["residual"].addr + m0 * N + n0, ms, N, ns, C)
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
                c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(not first))
     macs += ms * ks * ns
@@ -271,7 +300,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     prog.append(mm); matmuls.append(mm)
     if last:   # the store queue post-processes the finished tile, then writes it out
       cb, stage = (c_tile % 2) * c_cap, stage_base + (c_tile % 2) * stage_lines
-      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps) if ep else []
+      vec = _epilogue(ep, cb, stage, rows_at, n0, ms, ns, C, temps, res_base + (c_tile % 3) * stage_lines) if ep else []
       st = (tile_dma(Opcode.STORE, Mem.SPAD, stage, c_at + m0 * N + n0, ms, N, ns, C) if ep and ep.requant
             else tile_dma(Opcode.STORE, Mem.ACC, cb, c_at + (m0 * N + n0) * I32, ms, I32 * N, ns, C, I32))
       flag(vec + st, wait_prev=1)

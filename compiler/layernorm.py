@@ -78,3 +78,51 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
                else vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)))
   return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
                     columns=(aff[1], aff[3]) if aff else ())
+
+# ---- RMSNorm (Llama): y = gain · x / sqrt(mean(x²) + eps), the same steps without the mean ----
+RMS_MAX_LINES = 511          # the per-lane sums of (x << 4)² over a row's lines stay in int32: lines · 2^22 < 2^31
+RMS_K = 1 << 15              # x·(K << 8) < 2^30
+RMS_FRAC = 6                 # RSQRT at shift F + 2·6 (the variance in QF) returns 1/rms in Q(16+6)
+RMS_Y = 14                   # so x·(K << 8)·rstd / 2^31 is x/rms(x) in Q14 (|x/rms| <= sqrt(L) < 2^9)
+
+def _rms_params(L: int, in_scale: float, out_scale: float, eps: float, gain):
+  """(1/L multiplier and shift, the variance's fractional bits F, eps in QF of x's step, the gain multipliers and their
+  shift): the per-lane means keep up to 4 more bits than Q8 (a per-lane sum of k lines is < k·2^22, so ·16/L and the
+  sum over cols lanes stay below 2^26); x/rms(x) in Q14, then per column gain·2^-14/s_out (a sign in its multiplier)."""
+  m, sh = V.quantize_multiplier(1 / L)
+  e = min(4, sh)
+  g = np.ones(L) if gain is None else np.asarray(gain, np.float64)
+  gm, gsh = V.quantize_multipliers(np.maximum(np.abs(g), 1e-9) * 2.0 ** -RMS_Y / out_scale)
+  return m, sh - e, 8 + e, int(round(eps / in_scale ** 2 * 2 ** (8 + e))), (np.sign(g) + (g == 0)).astype(np.int64) * gm, gsh
+
+def rmsnorm_reference(x: np.ndarray, in_scale: float, out_scale: float, eps: float, lanes: int, gain=None) -> np.ndarray:
+  """The integer definition the kernel implements (per-lane partial sums of squares, as the lines hold them)."""
+  rows, L = x.shape
+  m, sh, F, eps8, gm, gsh = _rms_params(L, in_scale, out_scale, eps, gain)
+  c4 = x.astype(np.int64) << 4
+  per_lane = (c4 * c4).reshape(rows, L // lanes, lanes).sum(1)
+  var8 = V.wrap32(V.rounding_shift_right(V.srdhm(per_lane, m), sh).sum(-1, keepdims=True))
+  y = V.srdhm(V.wrap32(x.astype(np.int64) * (RMS_K << 8)), V.rsqrt_q16(var8 + eps8, F + 2 * RMS_FRAC))
+  return np.clip(V.rounding_shift_right(V.srdhm(y, gm), gsh), -128, 127).astype(np.int8)
+
+def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale: float, eps: float = 1e-5, gain: np.ndarray | None = None) -> Compiled:
+  """int8 x (rows, L) at in_scale -> int8 gain·x/rms(x) at out_scale. Per row: (x << 4)² per element, RSUM over the
+  row's lines, 1/L per lane, LSUM, + eps (Q8 to Q12), RSQRT (1/rms in Q22); x·(K << 8) times it by SRDHM (x/rms in Q14);
+  then per line its gain multipliers (loaded once) in one REQUANT that saturates to int8."""
+  C, k = cfg.cols, x.shape[1] // cfg.cols
+  if k > RMS_MAX_LINES: raise CompileError(f"rmsnorm over {x.shape[1]} elements: at most {RMS_MAX_LINES} lines of cols={C} (int32 sums of squares)")
+  try: m, sh, F, eps8, gm, gsh = _rms_params(x.shape[1], in_scale, out_scale, eps, gain)
+  except ValueError as e: raise CompileError(f"rmsnorm gain: {e}") from None
+  def emit(xs, a, out, *_):                                # acc: x·K lines, (x<<4)² lines, the variance line
+    q, var = a + k, a + 2 * k
+    return (vector(VecOp.SHL, Mem.ACC, q, Mem.SPAD, xs, k, shift=4)
+            + vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
+            + vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
+            + vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
+            + vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
+            + vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=F + 2 * RMS_FRAC)
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, xs, k, src2_imm=1, imm=RMS_K << 8)
+            + vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)
+            + [i for f in range(k) for i in vector(VecOp.REQUANT, Mem.SPAD, out + f, Mem.ACC, a + f, 1, src2_addr=emit.columns + f, shift=gsh, **ROW)])
+  return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit, VecOp.MUL,
+                    lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,))

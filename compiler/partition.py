@@ -10,6 +10,8 @@ With one core `split` calls the compiler once on the whole kernel: the program i
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable
@@ -50,19 +52,53 @@ def choose_axis(cfg: AccelConfig, dims: list[tuple[int, int, int]]) -> tuple[int
   ax, _, g = ok[0] if ok else max(dims, key=lambda d: min(cfg.cores, T.cdiv(d[1], d[2])))
   return ax, g
 
-def split(cfg: AccelConfig, shape: tuple, axis: int, granule: int, build: Callable[[int, int], Compiled]) -> Compiled | Partition:
-  """Compile `build(lo, hi)` for each core's slice of `shape` (the kernel's output, as the concatenation sees it)."""
+_REUSE = contextvars.ContextVar("reuse_equal_slices", default=False)
+
+@contextlib.contextmanager
+def reuse(on: bool = True):
+  """Inside it, split compiles one program per distinct slice length where the kernel says equal slices give equal programs
+  (`same`): a timing-only lowering, whose activations are placeholders (compiler/schedule.GraphLowering), so a slice's
+  program depends only on its shape and the weights it reads. The cores of such slices share one Compiled (its DRAM image
+  and reference are the first slice's)."""
+  tok = _REUSE.set(on)
+  try: yield
+  finally: _REUSE.reset(tok)
+
+def split(cfg: AccelConfig, shape: tuple, axis: int, granule: int, build: Callable[[int, int], Compiled],
+          same: bool | Callable[[tuple, tuple], bool] = True) -> Compiled | Partition:
+  """Compile `build(lo, hi)` for each core's slice of `shape` (the kernel's output, as the concatenation sees it).
+  `same`: whether two slices of one length read the same weights (True for a cut through activations only; a function of
+  the two (lo, hi) slices where it depends), so that under `reuse` they share a program."""
   if cfg.cores == 1: return build(0, shape[axis])
   sl = shares(shape[axis], cfg.cores, granule)
   with_len = lambda n: tuple(n if i == axis else d for i, d in enumerate(shape))
-  return Partition(tuple(build(lo, hi) for lo, hi in sl), axis, tuple(with_len(hi - lo) for lo, hi in sl))
+  built = {}                          # slice length -> ((lo, hi), program) of the first slice of that length
+  def part(lo, hi):
+    if not _REUSE.get() or same is False: return build(lo, hi)
+    first = built.get(hi - lo)
+    if first is not None and (same is True or same(first[0], (lo, hi))): return first[1]
+    prog = build(lo, hi)
+    if first is None: built[hi - lo] = ((lo, hi), prog)
+    return prog
+  return Partition(tuple(part(lo, hi) for lo, hi in sl), axis, tuple(with_len(hi - lo) for lo, hi in sl))
+
+def placeholder_output(prog: Compiled | Partition) -> np.ndarray:
+  """All ones in the shape and dtype of the program's output: what a timing-only lowering binds instead of the reference."""
+  one = lambda p: np.ones(p.read(p.dram).shape, p.read(p.dram).dtype)
+  if not isinstance(prog, Partition): return one(prog)
+  return np.concatenate([one(p).reshape(s) for p, s in zip(prog.parts, prog.shapes)], prog.axis)
 
 def epilogue_columns(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
   """The epilogue of output columns lo..hi (per-column bias, multipliers and GELU factors sliced)."""
   if ep is None: return None
   col = lambda v: v[lo:hi] if v is not None and np.ndim(v) == 1 else v
   return dataclasses.replace(ep, bias=col(ep.bias), requant=(col(ep.requant[0]), *ep.requant[1:]) if ep.requant else None,
-                             gelu=(col(ep.gelu[0]), *ep.gelu[1:]) if ep.gelu else None)
+                             gelu=(col(ep.gelu[0]), *ep.gelu[1:]) if ep.gelu else None,
+                             residual=ep.residual[:, lo:hi] if ep.residual is not None else None)
+
+def epilogue_rows(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
+  """The epilogue of output rows lo..hi (a fused residual's rows sliced; the per-column vectors are every row's)."""
+  return ep if ep is None or ep.residual is None else dataclasses.replace(ep, residual=ep.residual[lo:hi])
 
 def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: np.ndarray, epilogue: Epilogue | None = None,
                    batch: int = 1) -> Compiled | Partition:
@@ -71,7 +107,9 @@ def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: n
   A, B = A.reshape(batch, M, K), B.reshape(batch, K, N)
   axis, g = choose_axis(cfg, [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)])
   def build(lo, hi):
-    a, b, ep = (A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue) if axis == 1 else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi))
+    a, b, ep = ((A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue_rows(epilogue, lo, hi)) if axis == 1
+                else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi)))
     nb, m, n = a.shape[0], a.shape[1], b.shape[2]
     return compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb)
-  return split(cfg, (batch, M, N), axis, g, build)
+  same = (lambda a, b: np.array_equal(B[a[0]:a[1]], B[b[0]:b[1]])) if axis == 0 else axis == 1   # M slices share B; N slices read their own
+  return split(cfg, (batch, M, N), axis, g, build, same)

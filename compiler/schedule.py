@@ -15,21 +15,22 @@ accumulation, and requantization to the next activation scale in the vector unit
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..arch.config import AccelConfig
-from ..arch.vector import quantize_multipliers
+from ..arch.vector import quantize_multiplier, quantize_multipliers
 from . import gelu as G
 from .conv import compile_conv2d
 from .copy import compile_copy, dma_readable
-from .eltwise import compile_add
+from .eltwise import PRESHIFT, compile_add
 from .gemm import Epilogue, compile_gemm
 from .ir import Node, Ops, evaluate, toposort
 from .layernorm import compile_layernorm
-from .partition import Partition, choose_axis, epilogue_columns, partition_gemm, split
+from .partition import Partition, choose_axis, epilogue_columns, epilogue_rows, partition_gemm, reuse, split
 from .pool import compile_depthwise, compile_pool2d
 from .program import Compiled, CompileError
 from .softmax import compile_softmax
@@ -69,6 +70,9 @@ class GemmKernel:
   scale: float | None = None         # a constant factor after the matmul (attention's 1/sqrt(d)), folded into the requantization
   gelu: bool = False
   batch: int = 1
+  residual: Node | None = None       # a residual add fused into the epilogue (fuse_residual), as for ConvKernel
+  residual_relu: bool = False
+  pre: Node | None = None
   def __post_init__(self):
     full = self.c.x.shape
     self.M = full[self.c.m_axes[0]] if self.c.m_axes else 1
@@ -138,6 +142,9 @@ class ConvKernel:
   x_shape: tuple = ()                 # the input as the convolution sees it, (N, C, H, W)
   groups: int = 1
   clamp: float | None = None          # upper clamp after the activation (ReLU6: 6)
+  residual: Node | None = None        # a residual add fused into the epilogue (fuse_residual): out = relu?(conv + residual)
+  residual_relu: bool = False
+  pre: Node | None = None             # with a residual: the convolution's own output (its scale), which is never stored
   @property
   def inputs(self) -> tuple[Node, Node]: return self.x, self.w
 
@@ -341,6 +348,54 @@ def _schedule(root: Node, done: set) -> list:
     if src.op != Ops.BUFFER: before += _schedule(src, done)
   return before + [k]
 
+# ---------------- fusion: rewrites of the schedule ----------------
+# The recognizers above turn the graph into kernels; fusion rules then merge kernels, as tinygrad's PatternMatcher
+# rewrites a graph: each rule is (the kernel type it matches, rewrite(kernel, Uses) -> (replacement, absorbed kernels) or
+# None). The replacement takes the matched kernel's place and the absorbed kernels disappear. A rule only matches
+# where the unfused graph's integer semantics can be kept bit for bit (docs/compiler.md "Fusion").
+@dataclass(frozen=True)
+class Uses:
+  producer: dict                     # id(node) -> the kernel producing it
+  readers: dict                      # id(node) -> how many kernel inputs (or the graph's output) read it, directly or through a view
+  order: dict                        # id(kernel) -> its position in the schedule
+
+def uses(kernels: list, root: Node) -> Uses:
+  readers: dict = {}
+  for n in [s for k in kernels for s in (*k.inputs, *((k.residual,) if getattr(k, "residual", None) is not None else ()))] + [root]:
+    for x in {id(n): n, **({id(n.srcs[0]): n.srcs[0]} if n.op == Ops.VIEW and n.srcs else {})}: readers[x] = readers.get(x, 0) + 1
+  return Uses({id(k.out): k for k in kernels}, readers, {id(k): i for i, k in enumerate(kernels)})
+
+def _absorbs_add(k) -> bool:
+  """A kernel whose GEMM epilogue can take a residual: an ungrouped conv (NHWC rows), or one matmul whose output is its
+  (M, N) matrix in row-major order (M before N: the epilogue's tiles are the output's)."""
+  if isinstance(k, ConvKernel): return k.groups == 1 and k.residual is None
+  return (isinstance(k, GemmKernel) and k.residual is None and k.batch == 1 and len(k.c.m_axes) == len(k.c.n_axes) == 1
+          and k.c.m_axes[0] < k.c.n_axes[0] and int(np.prod(k.out.shape)) == k.M * k.N)
+
+def fuse_residual(add: AddKernel, u: Uses):
+  """relu?(conv(x) + r) -> conv(x) with the add (compile_add's integer steps) in its epilogue: the conv's int8 tile, still in the
+  scratchpad, is rescaled and added to r's tile loaded by DMA, and stored once; the same for a matmul (x.linear(w) + r).
+  Needs the add to be the producer's only reader and r a tensor (not a view: the epilogue reads it as the output's tiles).
+  Of two producers, the later one absorbs the add, so that r is computed before it."""
+  cands = [(u.order[id(k)], k, r) for a, r in (add.inputs, add.inputs[::-1]) if _absorbs_add(k := u.producer.get(id(a)))
+           and u.readers.get(id(a)) == 1 and r.op != Ops.VIEW and r.shape == a.shape]
+  if not cands: return None
+  _, k, r = max(cands, key=lambda c: c[0])
+  return dataclasses.replace(k, out=add.out, pre=k.out, residual=r, residual_relu=add.relu), [k]
+
+FUSIONS = {"residual": (AddKernel, fuse_residual)}
+
+def fuse(kernels: list, root: Node, rules: dict = FUSIONS) -> list:
+  """The schedule with every rule applied until none matches."""
+  while True:
+    u = uses(kernels, root)
+    for i, k in enumerate(kernels):
+      hit = next((r for kind, rule in rules.values() if isinstance(k, kind) and (r := rule(k, u)) is not None), None)
+      if hit is not None: break
+    else: return kernels
+    new, gone = hit
+    kernels = [new if j == i else x for j, x in enumerate(kernels) if not any(x is g for g in gone)]
+
 # ---------------- lowering a graph, kernel by kernel ----------------
 @dataclass(frozen=True)
 class Lowered:
@@ -351,6 +406,13 @@ class Lowered:
   macs: int = 0
   array_macs: int = 0
   layout: Callable[[np.ndarray], np.ndarray] | None = None   # program output -> the node's value; None: a copy, read through its view
+
+PLACEHOLDER_RANGE = 8.0   # a timing-only lowering's |float activation| maximum (scale 8/127): keeps every requantization ratio in range (GraphLowering)
+
+def _calibrate(n: Node, calib) -> np.ndarray:
+  """The float32 value of n that sets its activation scale: the interpreter's (`calib` its cache), or in a timing-only
+  lowering the placeholder range `calib(n)` (scales change immediates and DRAM data, never timing)."""
+  return calib(n) if callable(calib) else evaluate(n, calib)
 
 def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
 def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
@@ -363,16 +425,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   if isinstance(k, SoftmaxKernel):
     if not floaty or id(k.x) not in value: raise CompileError("softmax lowers only inside a float graph")
     L = k.x.shape[-1]
-    k_out = max(1, min(1 << 13, int(127 / max(float(evaluate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
+    k_out = max(1, min(1 << 13, int(127 / max(float(_calibrate(k.out, calib).max()), 1e-8))))   # calibrated: the largest probability -> 127
     scale[id(k.out)] = 1 / k_out
     X = np.asarray(value[id(k.x)]).reshape(-1, L)       # rows split over the cores in whole periods of the mask
     prog = split(cfg, X.shape, 0, len(k.mask) if k.mask is not None else 1, lambda lo, hi: compile_softmax(cfg, X[lo:hi], scale[id(k.x)], 1 / k_out, k.mask))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   if isinstance(k, LayerNormKernel):
     if not floaty or id(k.x) not in value: raise CompileError("layernorm lowers only inside a float graph")
-    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
+    s_out = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_out
     affine = dict(gain=k.gain.arg if k.gain is not None else None, bias=k.bias.arg if k.bias is not None else None,
-                  norm_scale=_scale(evaluate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
+                  norm_scale=_scale(_calibrate(k.norm, calib))) if k.gain is not None or k.bias is not None else {}
     X = np.asarray(value[id(k.x)]).reshape(-1, k.x.shape[-1])
     prog = split(cfg, X.shape, 0, 1, lambda lo, hi: compile_layernorm(cfg, X[lo:hi], scale[id(k.x)], s_out, **affine))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
@@ -390,11 +452,15 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   xb, yb = k.inputs
   if isinstance(k, AddKernel):
     if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
-    s_out = _scale(evaluate(k.out, calib)); scale[id(k.out)] = s_out
+    s_out = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_out
     X, Y = value[id(xb)], value[id(yb)]
     prog = split(cfg, (X.shape[0], -1), 0, 1, lambda lo, hi: compile_add(cfg, X[lo:hi], Y[lo:hi], scale[id(xb)] / s_out, scale[id(yb)] / s_out, k.relu))
     return prog, lambda y: y.reshape(k.out.shape), (0, 0)
   conv = isinstance(k, ConvKernel)
+  res = getattr(k, "residual", None)
+  if res is not None:
+    if not floaty: raise CompileError("residual adds of integer graphs are not lowered (their int32 outputs need a rescale)")
+    if res.op == Ops.BUFFER and id(res) not in value: scale[id(res)] = _scale(res.arg); value[id(res)] = _q(res.arg, scale[id(res)])
   per_channel = floaty and yb.op == Ops.BUFFER            # a weight: one scale per output channel
   for b in (xb, yb):
     if b.op == Ops.BUFFER and id(b) not in value:
@@ -415,13 +481,20 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     s_acc = scale[id(xb)] * s_w
     bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
     s_acc = s_acc * (getattr(k, "scale", None) or 1.0)  # a constant factor after the bias: the accumulator's real scale
-    s_out = _scale(evaluate(k.out, calib))         # calibration: the float activation this kernel produces
+    s_out = _scale(_calibrate(k.pre if res is not None else k.out, calib))   # calibration: the float activation this kernel produces
     try:
       mult = quantize_multipliers(s_acc / s_out)
       gelu = G.params(s_acc) if getattr(k, "gelu", False) else None
     except ValueError as e: raise CompileError(f"kernel {i}: {e}") from None
     clamp = min(127, int(round(k.clamp / s_out))) if k.clamp is not None else None
     ep = Epilogue(bias, k.relu, mult, clamp, gelu); scale[id(k.out)] = s_out
+    if res is not None:                            # the fused add at the sum's calibrated scale, as compile_add rescales its operands
+      s_sum = _scale(_calibrate(k.out, calib)); scale[id(k.out)] = s_sum
+      try: rs = tuple(quantize_multiplier(s / s_sum / 2 ** PRESHIFT) for s in (s_out, scale[id(res)]))
+      except ValueError as e: raise CompileError(f"kernel {i}: residual add: {e}") from None
+      R = np.asarray(value[id(res)]).reshape(k.out.shape)
+      R = R.transpose(0, 2, 3, 1).reshape(-1, N) if conv else R.reshape(k.M, N)     # conv: NCHW -> the GEMM's (n, oh, ow) x channels
+      ep = dataclasses.replace(ep, residual=R, residual_scales=rs, residual_relu=k.residual_relu)
   elif k.bias is not None or k.relu:
     ep = Epilogue(k.bias.arg.astype(np.int32) if k.bias is not None else None, k.relu)
   if conv:
@@ -429,14 +502,15 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     cands = []     # (program, windows, array MACs): the array's (block-sparse for groups) and, for depthwise, the vector unit's
     # over the cores: on the batch, else (ungrouped) on output channels in column-sized slices
     axis, g = choose_axis(cfg, [(0, n, 1)] + ([(1, N, cfg.cols)] if k.groups == 1 else []))
-    conv_part = lambda lo, hi: (A[lo:hi], B, ep) if axis == 0 else (A, B[lo:hi], epilogue_columns(ep, lo, hi))
+    per = int(np.prod(k.out.shape[2:]))            # GEMM rows per image
+    conv_part = lambda lo, hi: (A[lo:hi], B, epilogue_rows(ep, lo * per, hi * per)) if axis == 0 else (A, B[lo:hi], epilogue_columns(ep, lo, hi))
     shape = (n, -1) if axis == 0 else (-1, N)
     if cfg.dataflow == "ws" or k.groups == 1:
       wins = []
       prog = split(cfg, shape, axis, g, lambda lo, hi: _keep(wins, compile_conv2d(cfg, *conv_part(lo, hi)[:2], k.stride, k.padding, k.dilation,
-                                                                                   epilogue=conv_part(lo, hi)[2], groups=k.groups)))
+                                                                                   epilogue=conv_part(lo, hi)[2], groups=k.groups)), same=axis == 0)
       cands.append((prog, wins[0], prog.macs))
-    if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant:
+    if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant and res is None:
       wins = []
       prog = split(cfg, (n, -1), 0, 1, lambda lo, hi: _keep(wins, compile_depthwise(cfg, A[lo:hi], B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0],
                                                                                     ep.requant[1], ep.clamp_hi)))
@@ -483,7 +557,8 @@ def _describe(k, prog: Compiled, macs_hw: int, floaty: bool) -> tuple[str, str, 
                    else ("bmm", "gemm", "batched_matmul") if k.batch > 1 else ("gemm", "gemm", "matmul")
   fused = [x for x, on in (("gain", getattr(k, "gain", None) is not None), ("bias", getattr(k, "bias", None) is not None), ("scale", getattr(k, "scale", None) is not None),
                            ("gelu", getattr(k, "gelu", False)), ("relu", k.relu), ("clamp", getattr(k, "clamp", None) is not None),
-                           ("mask", getattr(k, "mask", None) is not None), ("requant", floaty)) if on]
+                           ("mask", getattr(k, "mask", None) is not None), ("requant", floaty),
+                           ("add", getattr(k, "residual", None) is not None), ("relu", getattr(k, "residual_relu", False))) if on]
   return name, kind, op, shape, fused
 
 class GraphLowering:
@@ -497,12 +572,21 @@ class GraphLowering:
         g.bind(i, main, output_of(main.program))
       result, accuracy = g.result()
 
-  `cycles(program)` is the mapper's cost function (the flow passes the model's exact timing-only cycles)."""
-  def __init__(self, out: Tensor, cfg: AccelConfig, cycles: Callable[[Compiled], int]):
-    self.out, self.cfg, self.cycles = out, cfg, cycles
-    self.kernels = schedule(out.node)
+  `cycles(program)` is the mapper's cost function (the flow passes the model's exact timing-only cycles); `fusion` applies
+  compiler/schedule.FUSIONS to the kernel list.
+
+  `timing_only`: no numerics. Every activation scale is the placeholder PLACEHOLDER_RANGE (no float32 calibration) and the
+  caller binds placeholder outputs (partition.placeholder_output: all ones), so no reference is computed; the programs are
+  the functional lowering's but for immediates and DRAM data, which timing never reads (docs/timing.md). The one
+  data-dependent choice, compile_gemm skipping an all-zero B tile, sees the real weights; an activation B operand (attention's
+  K and V) is all ones, so no tile of it is skipped, as in any real run but one whose activations hold a whole zero tile.
+  Cores given equal slices then get one compiled program (partition.split: `reuse`)."""
+  def __init__(self, out: Tensor, cfg: AccelConfig, cycles: Callable[[Compiled], int], timing_only: bool = False, fusion: bool = True):
+    self.out, self.cfg, self.cycles, self.timing_only = out, cfg, cycles, timing_only
+    self.kernels = fuse(schedule(out.node), out.node) if fusion else schedule(out.node)
     self.floaty = any(n.op == Ops.BUFFER and n.dtype == "float32" for n in toposort(out.node))
-    self.value, self.scale, self.calib = {}, {}, {}     # node -> accelerator value (int8/int32); activation scale; float32 value
+    self.value, self.scale = {}, {}                     # node -> accelerator value (int8/int32); activation scale
+    self.calib = (lambda n: np.full(1, PLACEHOLDER_RANGE, np.float32)) if timing_only else {}   # float32 values (the interpreter's cache)
 
   def lower(self, i: int) -> list[Lowered]:
     """Kernel i's copy programs (operand views its DMAs cannot read in place), then its own program, last."""
@@ -512,7 +596,7 @@ class GraphLowering:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
         if id(src.srcs[0]) in self.scale: self.scale[id(src)] = self.scale[id(src.srcs[0])]
     copies = [Lowered(p, f"copy{i}", "copy", "copy", list(shape), []) for p, shape in _copies(k, self.cfg, value)]
-    prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
+    with reuse(self.timing_only): prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
     return copies + [Lowered(prog, *_describe(k, prog, macs_hw, self.floaty), macs=macs, array_macs=macs_hw, layout=layout)]
 
   def bind(self, i: int, lowered: Lowered, output: np.ndarray):
@@ -528,6 +612,7 @@ class GraphLowering:
       q = out.node.arg.gather(np.ascontiguousarray(q).reshape(-1)).reshape(out.node.shape)
     if not self.floaty: return q, None
     output = q.astype(np.float32) * self.scale[id(last)]
+    if self.timing_only: return output, None
     ref = evaluate(out.node, self.calib).astype(np.float64).reshape(-1); got = output.astype(np.float64).reshape(-1)
     cos = float(ref @ got / (np.linalg.norm(ref) * np.linalg.norm(got))) if np.linalg.norm(ref) and np.linalg.norm(got) else float(np.array_equal(ref, got))
     return output, dict(max_abs_error=float(np.abs(ref - got).max()), cosine_similarity=cos)

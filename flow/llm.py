@@ -1,11 +1,11 @@
 """LLM serving phases on the model: a decode step with a static int8 KV cache, and prefill (docs/llm.md).
 
 The matrix work of one layer (workloads/llama.py: decode_matmuls / prefill_matmuls) is compiled GEMM by GEMM with int8
-weights and a per-output-channel requantization epilogue, plus the attention softmax on the vector unit, and run timing
-only. The layers of a model are identical programs and the model's timing depends on no data (docs/timing.md), and kernels
-run one after another, so one simulated layer times `layers` is the exact sum; the LM head is cut into equal vocabulary
-slices and one slice is simulated the same way. What is not lowered here (RMSNorm, SwiGLU's product, residual adds: vector
-work on b·d elements per layer, < 0.1 % of a step's bytes) is left out and listed in the report's `not_modelled`.
+weights and a per-output-channel requantization epilogue, plus its vector kernels (vector_kernels: RMSNorm, RoPE, the
+attention softmax, SwiGLU's product, the residual adds), and run timing only. The layers of a model are identical programs
+and the model's timing depends on no data (docs/timing.md), and kernels run one after another, so one simulated layer times
+`layers` is the exact sum; the LM head (with the final norm) is cut into equal vocabulary slices and one slice is simulated
+the same way. What is not lowered (the embedding row lookup, the KV append) is listed in the report's `not_modelled`.
 """
 from __future__ import annotations
 
@@ -20,15 +20,20 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.stats import Stats
 from ..arch.vector import quantize_multipliers
+from ..compiler import gelu as G
+from ..compiler.eltwise import compile_add
 from ..compiler.gemm import Epilogue, compile_gemm
+from ..compiler.layernorm import compile_layernorm, compile_rmsnorm
 from ..compiler.program import CompileError
+from ..compiler.rope import compile_rope
 from ..compiler.softmax import compile_softmax
+from ..compiler.swiglu import compile_swiglu
 from ..reports.cost import cost_report
-from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, decode_matmuls, lm_head, prefill_matmuls
+from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, VectorKernel, decode_matmuls, lm_head, prefill_matmuls, vector_kernels
 from .run import run_program
 
 H200_PATH = os.path.join(os.path.dirname(__file__), "..", "reports", "data", "h200_llm_measured.json")
-NOT_MODELLED = ["rmsnorm/layernorm", "swiglu product / gelu", "residual adds", "embedding lookup", "kv append (2·kv_heads·head_dim bytes per sequence and layer)"]
+NOT_MODELLED = ["embedding lookup (one row per token)", "kv append (2·kv_heads·head_dim bytes per sequence and layer)"]
 
 @dataclass(frozen=True)
 class PhaseRun:
@@ -44,7 +49,7 @@ def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
   """Timing-only run of one GEMM (all-ones int8 operands: timing depends on no data, and no tile is all zero)."""
   lead = (mm.batch,) if mm.batch > 1 else ()
   mult = quantize_multipliers(np.full(mm.N, 0.5 / mm.K))        # a per-channel requantization to int8 (its values do not change timing)
-  ep = Epilogue(requant=(np.asarray(mult[0]), mult[1]))
+  ep = Epilogue(requant=(np.asarray(mult[0]), mult[1]), gelu=G.params(np.full(mm.N, 1e-4)) if mm.gelu else None)
   A, B = np.ones((*lead, mm.M, mm.K), np.int8), np.ones((*lead, mm.K, mm.N), np.int8)
   def run(tiling=None):
     prog = compile_gemm(cfg, mm.M, mm.K, mm.N, A=A, B=B, epilogue=ep, batch=mm.batch, tiling=tiling)
@@ -60,6 +65,16 @@ def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
     except CompileError: break                                 # the wider B and C tiles no longer fit their double buffers
     if cand.cycles < best.cycles: best = cand
   return best
+
+def _vector_stats(cfg: AccelConfig, m: Decoder, vk: VectorKernel, positions) -> Stats:
+  """Timing-only run of one vector kernel on all-ones int8 rows (its scales and values do not change its timing)."""
+  x = np.ones((vk.rows, vk.width), np.int8)
+  if vk.kind == "rmsnorm": prog = compile_rmsnorm(cfg, x, 0.05, 4 / 127, gain=np.ones(vk.width))
+  elif vk.kind == "layernorm": prog = compile_layernorm(cfg, x, 0.05, 4 / 127, gain=np.ones(vk.width), bias=np.zeros(vk.width), norm_scale=4 / 127)
+  elif vk.kind == "rope": prog = compile_rope(cfg, x, vk.heads, m.head_dim, positions, 0.05, 0.05)
+  elif vk.kind == "swiglu": prog = compile_swiglu(cfg, x, x, 0.05, 0.05, 0.05)
+  else: prog = compile_add(cfg, x, x, 0.5, 0.5)
+  return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(0, 0)
 
 def _softmax_stats(cfg: AccelConfig, rows: int, L: int, causal: bool) -> Stats:
   mask = np.triu(np.ones((L, L), bool), 1) if causal else None
@@ -83,12 +98,17 @@ def run_phase(cfg: AccelConfig, model: str, phase: str, batch: int = 1, ctx: int
   if ctx % cfg.cols: raise CompileError(f"--ctx/--prompt {ctx} must be a multiple of cols={cfg.cols} (the softmax's rows are whole accumulator lines)")
   t0 = time.perf_counter()
   mms = decode_matmuls(m, batch, ctx) if phase == "decode" else prefill_matmuls(m, batch, ctx)
-  layer = [(mm.name, _matmul_stats(cfg, mm)) for mm in mms]
+  tokens = batch if phase == "decode" else batch * ctx
+  pos = np.full(batch, ctx - 1) if phase == "decode" else np.tile(np.arange(ctx), batch)   # the new token's position; the prompt's
+  vks = {vk.name: (vk.name, _vector_stats(cfg, m, vk, pos)) for vk in vector_kernels(m, tokens)}
+  mm = {mm.name: (mm.name, _matmul_stats(cfg, mm)) for mm in mms}
   sm = ("softmax", _softmax_stats(cfg, batch * m.heads * (1 if phase == "decode" else ctx), ctx, phase == "prefill"))
-  layer.insert(next(i for i, (n, _) in enumerate(layer) if n == "p·v"), sm)
+  order = ["attn_norm", "qkv", "rope", "q·kᵀ", "softmax", "p·v", "o", "attn_residual", "mlp_norm", "gate_up", "up", "swiglu", "down", "mlp_residual"]
+  layer = [k[n] for n in order for k in (vks, mm, {"softmax": sm}) if n in k]
   rows = batch                                               # prefill: only the last token's logits are needed for the first token
   s = _slices(m.vocab)
-  head = Stats.merge([_matmul_stats(cfg, lm_head(m, rows, s))] * s)
+  final_norm = _vector_stats(cfg, m, VectorKernel("final_norm", "rmsnorm" if m.rms else "layernorm", rows, m.d), pos)
+  head = Stats.merge([final_norm] + [_matmul_stats(cfg, lm_head(m, rows, s))] * s)
   one = Stats.merge([st for _, st in layer])
   step = Stats.merge([one] * m.layers + [head])
   rep = phase_report(cfg, m, phase, batch, ctx, layer, head, step, s)

@@ -22,7 +22,7 @@ from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.importers.tinygrad import import_tensor as import_tinygrad
 from ..compiler.importers.tinygrad import is_tinygrad_tensor
 from ..compiler.ir import Ops
-from ..compiler.partition import Partition, partition_gemm, parts_of
+from ..compiler.partition import Partition, partition_gemm, parts_of, placeholder_output
 from ..compiler.program import Compiled, CompileError
 from ..compiler.schedule import ConvKernel, GemmKernel, GraphLowering, LayerNormKernel, schedule
 from ..compiler.tensor import Tensor
@@ -113,18 +113,20 @@ class GraphRun:
   @property
   def stats(self) -> Stats: return Stats.merge([k.stats for k in self.kernels])
 
-def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True) -> GraphRun:
-  """Lower every kernel of `out`, run each on the model (bit-exact check unless timing only) and feed its output
-  to the kernels that read it."""
-  g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog))
+def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True, progress: str | None = None) -> GraphRun:
+  """Lower every kernel of `out` (fused by compiler/schedule.FUSIONS unless `fusion` is off), run each on the model
+  (bit-exact check unless timing only) and feed its output to the kernels that read it; timing only, nothing is computed:
+  placeholder activations, the same cycles (GraphLowering). `progress`: a label for a per-kernel progress bar on stderr (None: none)."""
+  from tqdm import tqdm
+  g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog), timing_only=not functional, fusion=fusion)
   runs = []
-  for i in range(len(g.kernels)):
+  for i in tqdm(range(len(g.kernels)), desc=progress, unit="kernel", disable=progress is None, leave=False, file=sys.stderr):
     *copies, main = g.lower(i)
     for low in copies + [main]:
-      r = run_kernel(cfg, low.program, functional, output=low is main)
+      r = run_kernel(cfg, low.program, functional, output=functional and low is main)
       stats = r.result.stats.with_macs(low.macs, low.array_macs)
       runs.append(KernelRun(low.name, low.kind, low.op, low.shape, low.fused, stats, r.correct, low.program, core_macs(cfg, r.result)))
-    g.bind(i, main, r.output)
+    g.bind(i, main, r.output if functional else placeholder_output(main.program))   # timing only: no numerics (GraphLowering)
   output, accuracy = g.result()
   return GraphRun(output, runs, all_correct(k.correct for k in runs), accuracy)
 
@@ -148,7 +150,7 @@ def _typed(fn, kv: list[str]) -> dict:
     except ValueError as e: raise WorkloadError(f"--arg {item!r}: {e}") from None
   return out
 
-BATCHED = ("mlp", "resnet", "mobilenet", "openpilot")    # built-in networks whose builder takes a batch size
+BATCHED = ("mlp", "resnet", "mobilenet", "openpilot", "bert")    # built-in networks whose builder takes a batch size
 
 def _try(f, text):
   try: return f(text)
@@ -243,19 +245,20 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
-                batch: int | None = None, budget: bool = False) -> tuple[GraphRun, dict]:
+                batch: int | None = None, budget: bool = False, fusion: bool = True, progress: bool = False) -> tuple[GraphRun, dict]:
   """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report;
-  `budget`: refuse work above flow/budget.py's."""
-  if name.endswith(".csv"): return run_topology(name, cfg, functional)
+  `budget`: refuse work above flow/budget.py's; `fusion`: off runs the unfused schedule (for comparison); `progress`: a
+  per-kernel progress bar on stderr."""
+  if name.endswith(".csv"): return run_topology(name, cfg, functional, progress=progress)
   out = build_network(name, seq, args, batch)
   if budget:
     from .budget import check_graph
     check_graph(cfg, out, name)
-  g = run_graph(out, cfg, functional)
-  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}))
+  g = run_graph(out, cfg, functional, fusion, f"{os.path.basename(name)} on {cfg.name}" if progress else None)
+  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}), **({} if fusion else {"fusion": False}))
   return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 
-def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
+def evaluate(cfg: AccelConfig, workload: str, progress: bool = False) -> tuple[Stats, dict]:
   """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list` (a sweep point, a compare row)."""
   if workload.startswith("gemm "):
     try: m, k, n = (int(x) for x in workload.split()[1].split("x"))
@@ -264,17 +267,18 @@ def evaluate(cfg: AccelConfig, workload: str) -> tuple[Stats, dict]:
     return g.run.result.stats, g.report
   from ..workloads import WORKLOADS
   if workload not in WORKLOADS: raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
-  g, rep = run_network(workload, cfg, functional=False)
+  g, rep = run_network(workload, cfg, functional=False, progress=progress)
   return g.stats, rep
 
 # ---------------- SCALE-Sim topologies ----------------
-def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0) -> tuple[GraphRun, dict]:
+def run_topology(path: str, cfg: AccelConfig, functional: bool = True, seed: int = 0, progress: bool = False) -> tuple[GraphRun, dict]:
   """Every layer of a SCALE-Sim topology CSV as the GEMM SCALE-Sim simulates (compiler/importers/scalesim.py), one row each."""
   from ..compiler.importers.scalesim import read_topology
   try: layers = read_topology(path)
   except CompileError as e: raise WorkloadError(str(e)) from None
   ks = []
-  for i, ly in enumerate(layers):
+  from tqdm import tqdm
+  for i, ly in enumerate(tqdm(layers, desc=f"{os.path.basename(path)} on {cfg.name}", unit="layer", disable=not progress, leave=False, file=sys.stderr)):
     g = run_gemm(cfg, ly.m, ly.k, ly.n, seed=seed + i, functional=functional)
     ks.append(dataclasses.replace(g.kernel, name=ly.name[:9], op="conv2d" if ly.conv else "matmul"))
   run = GraphRun(np.zeros(0, np.int32), ks, all_correct(k.correct for k in ks), None)

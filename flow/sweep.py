@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import signal
 
 from tqdm import tqdm
 
@@ -143,10 +144,38 @@ def _task(args):
   base, over, workload, path = args
   return path, run_point(base, over, workload)
 
+def _worker_init(parent: int):
+  """In each worker: Ctrl-C is the parent's to handle (it stops the workers), and a worker whose parent is gone
+  (killed, even by SIGKILL) exits within a second instead of finishing the sweep as an orphan."""
+  import threading
+  import time
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  def watch():
+    while os.getppid() == parent: time.sleep(0.5)
+    os._exit(1)
+  threading.Thread(target=watch, daemon=True).start()
+
+def _stop(ex):
+  """Stop a local pool now: pending points cancelled, running workers terminated (shutdown alone would wait for
+  every queued point). Finished points are already stored; the next run resumes from them."""
+  for p in list((getattr(ex, "_processes", None) or {}).values()): p.terminate()
+  try: ex.shutdown(wait=False, cancel_futures=True)
+  except TypeError: ex.shutdown(wait=False)       # a dask executor: no cancel_futures
+
+class _sigterm_as_interrupt:
+  """SIGTERM takes the Ctrl-C path (workers stopped, exit status 130) while a sweep runs in the main thread."""
+  def __enter__(self):
+    import threading
+    self.old = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
+  def __exit__(self, *exc):
+    if self.old is not None: signal.signal(signal.SIGTERM, self.old)
+
+def _raise_interrupt(signum, frame): raise KeyboardInterrupt
+
 def _executor(jobs: int, scheduler: str | None):
   """A process pool on this machine, or a dask.distributed cluster's executor: the same futures API,
   and every result comes back here to be stored, so workers need no shared disk."""
-  if not scheduler: return ProcessPoolExecutor(jobs)
+  if not scheduler: return ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(os.getpid(),))
   try: from distributed import Client  # noqa: I001 (one-line optional import)
   except ImportError: raise SweepError("--scheduler needs dask.distributed: pip install -e .[dist]") from None
   try: client = Client(scheduler, timeout="5s")
@@ -220,13 +249,17 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
   todo = [pt for pt in pts if not _stored(path_of(pt))]            # a torn or foreign point file is computed again
   cached = len(pts) - len(todo)
   if todo:
-    with _executor(jobs or os.cpu_count() or 1, scheduler) as ex:
-      if fpga: _fpga_sweep(ex, base, fpga, todo, path_of, progress, fpga_root)
-      else:
-        futs = [ex.submit(_task, (base, over, w, path_of((over, w, b)))) for over, w, b in todo]
-        for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
-          p, rec = f.result()
-          atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
+    with _sigterm_as_interrupt():
+      ex = _executor(jobs or os.cpu_count() or 1, scheduler)
+      try:
+        if fpga: _fpga_sweep(ex, base, fpga, todo, path_of, progress, fpga_root)
+        else:
+          futs = [ex.submit(_task, (base, over, w, path_of((over, w, b)))) for over, w, b in todo]
+          for f in tqdm(as_completed(futs), total=len(futs), desc="sweep", disable=not progress):
+            p, rec = f.result()
+            atomic_write(p, json.dumps(rec))  # stored as soon as it is done: a kill loses nothing finished
+      except BaseException: _stop(ex); raise
+      ex.shutdown()
   results = [json.load(open(path_of(pt))) for pt in pts]
   atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results))
   return dict(points=len(results), computed=len(todo), cached=cached, failed=sum(not r["ok"] for r in results), results=results)

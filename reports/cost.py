@@ -77,6 +77,37 @@ CITED = {
   "mi300x_manufacturing_usd": ("packaging_test_and_bom", "MI300X cost breakdown: logic/HBM/packaging/test&assembly/total/sell", 4),
   "mi300x_street_usd": ("purchase_prices", "MI300X street price", 1),
   "scribe_mm": ("recommended_model_defaults", "edge exclusion / scribe", 1),
+  # area by node (issue 16): logic density of one design style (NVIDIA's big dies), SRAM bitcells, a real int8 array's floor plan
+  **{f"{k}_n{n}": ("logic_density", item, i) for n, item in ((65, "NVIDIA GT200"), (40, "NVIDIA GF106"), (28, "NVIDIA GM200"), (16, "NVIDIA GP100"), (7, "NVIDIA GA100"))
+     for k, i in (("mtr", 0), ("die_mm2", 1))},
+  "h100_btr": ("reference_products", "H100 SXM5: HBM3 / BW / TDP / die", 6),                 # 80B transistors on the 814 mm^2 4N die (5 nm class)
+  "n3_density_vs_n5": ("logic_density", "TSMC N3 logic density vs N5", 0),
+  "sram_bitcell_um2_n40": ("sram_density", "TSMC 40nm SRAM bitcell / scaling from 65nm", 0),
+  "sram_bitcell_n40_vs_n65": ("sram_density", "TSMC 40nm SRAM bitcell / scaling from 65nm", 1),
+  "sram_bitcell_um2_n28": ("sram_density", "TSMC 28nm HD SRAM bitcell", 0),
+  "sram_bitcell_um2_n16": ("sram_density", "TSMC 16nm HD SRAM bitcell", 0),
+  "tpu1_macs": ("accelerator_design_points", "TPUv1 (Jouppi et al., ISCA 2017)", 2),
+  "tpu1_ub_mib": ("accelerator_design_points", "TPUv1 (Jouppi et al., ISCA 2017)", 7),
+  "tpu1_acc_mib": ("accelerator_design_points", "TPUv1 (Jouppi et al., ISCA 2017)", 8),
+  "tpu1_die_mm2": ("accelerator_design_points", "TPUv1 (Jouppi et al., ISCA 2017)", 0, "notes"),
+  **{f"tpu1_{k}_pct": ("accelerator_design_points", "TPUv1 floor plan (Jouppi et al., ISCA 2017, Figure 2)", i) for i, k in enumerate(("ub", "mmu", "acc", "control"))},
+  # DRAM interfaces: pin rates per stack / device
+  "hbm2_gbps_pin": ("memory_bandwidth_energy", "HBM2 / HBM2E PHY data rate", 0, "value", 1e-3),
+  "hbm2e_gbps_pin": ("memory_bandwidth_energy", "HBM2 / HBM2E PHY data rate", 1, "value", 1e-3),
+  "hbm3_gbps_pin": ("memory_bandwidth_energy", "HBM3 per-stack BW", 1),
+  "hbm3e_gbps_pin": ("memory_bandwidth_energy", "HBM3E per-stack BW", 1),
+  "gddr6_gbps_pin": ("memory_bandwidth_energy", "GDDR6 per-device BW / pin rate / energy", 3),
+  "gddr6x_gbps_pin": ("memory_bandwidth_energy", "GDDR6X per-device BW / pin rate / energy", 3),
+  "gddr7_gbps_pin": ("memory_bandwidth_energy", "GDDR7", 0),
+  "lpddr4_gbps_pin": ("memory_bandwidth_energy", "LPDDR4/4X PHY data rate", 0, "value", 1e-3),
+  "lpddr5_gbps_pin": ("memory_bandwidth_energy", "LPDDR5 PHY data rate", 0, "value", 1e-3),
+  "lpddr5x_gbps_pin": ("memory_bandwidth_energy", "LPDDR5X PHY data rate", 0, "value", 1e-3),
+  "reticle_mm2": ("reference_products", "Lithography reticle limit", 2),
+  # power (issue 16): pipeline registers clocked every cycle; what a chip burns doing nothing
+  "reg_bit_pj_40nm": ("energy_area_per_op", "register bit", 0),
+  "lpddr4_pj_per_bit_dally": ("energy_area_per_op", "Newer-node MAC/FMA energy tables (Dally CACM 2020 etc.)", 6, "source"),   # 'LPDDR4 ~4 pJ/bit' (secondary)
+  "tpu4_min_power_w": ("accelerator_design_points", "TPU v4 measured power (Google Cloud)", 0),
+  "tpu4_max_power_w": ("accelerator_design_points", "TPU v4 measured power (Google Cloud)", 2),
 }
 # Same-era wafer prices: the April 2020 TSMC table for every node it lists; nodes between them are log-log interpolated
 # (assumption `wafer_price_interpolation`); 3 nm did not exist in 2020, so its 2022 report stands in (named in the result)
@@ -87,11 +118,28 @@ NRE_ITEM = ("nre_design_masks", "Chip design cost (IBS)")   # 10nm >170M; 7nm ~3
 ASSUMPTIONS = {
   "wafer_mm": (300.0, "300 mm wafers"),
   "d0_per_cm2_mature": (0.1, "D0 for nodes without a reported value: the middle of the 'mature leading edge 0.09-0.11' default"),
-  "logic_scaling_exponent": (2.0, "logic area scales as (node/45nm)^2 and energy as (node/45nm)^1 from the 45 nm Horowitz figures"),
-  "sram_array_efficiency": (None, "bitcell area / macro area, derived from the N3E bitcell and macro density"),
+  "energy_scaling": (None, "dynamic energy scales as node/45 nm from Horowitz' 45 nm figures (C ~ feature size at a roughly constant supply); consistent "
+                          "with the 14 nm 8 KB SRAM 50 fJ/bit of Dally et al. CACM 2020 (a secondary note in the data: model 49 fJ/bit)"),
+  "sram_array_efficiency": (None, "bitcell area / macro area at 5 nm and below: the N3E bitcell x N3E macro density"),
+  "sram_efficiency_28nm": (None, "bitcell area / macro area at 28 nm and above: TPU v1's Unified Buffer + accumulators (35% of <= 331 mm^2 for 28 MiB) over the 28 nm "
+                                 "bitcell; a lower bound (the die size is an upper bound). Nodes between 28 and 5 nm: log-log in node"),
+  "sram_bitcell_interpolation": (None, "bitcell of nodes without a cited cell (22/14/12/10 nm): log-log between the nearest cited nodes; 65 nm = the 40 nm cell / 0.46; "
+                                       "90 nm: the 65 nm cell x (90/65)^2"),
+  "logic_density_interpolation": (None, "logic density by node: NVIDIA big dies (GT200 65, GF106 40, GM200 28, GP100 16, GA100 7 nm, H100 5 nm class), 3 nm = H100 x TSMC's "
+                                        "N3/N5 1.7x; nodes between cited ones log-log, 90 nm = 65 nm x (65/90)^2"),
+  "mac_area_um2_28nm": (None, "one int8 MAC with its registers, wiring, clock tree and local control at 28 nm: TPU v1's matrix unit (24% of <= 331 mm^2) / 65,536 MACs "
+                              "(an upper bound); other nodes scale by logic density"),
   "vector_lane_ops": (2.0, "a vector lane = one 32-bit adder and one 32-bit multiplier-equivalent of 8-bit multipliers (x2)"),
-  "dma_engine_mm2_45nm": (0.5, "DMA engine and instruction queues: 0.5 mm^2 at 45 nm (no cited figure)"),
-  "static_power_fraction": (0.1, "static power = 10% of the power at full activity (no cited figure)"),
+  "vector_lane_vs_mac": (None, "a vector lane's area and energy relative to a MAC: the ratio of their Horowitz cells (32b add + 2 x 8b mult over 8b mult + 32b add)"),
+  "control_fraction": (None, "control (instruction issue, queues, DMA sequencing) as a fraction of the die: TPU v1's floor plan (2%)"),
+  "noc_fraction": (0.05, "on-chip network of a multi-core chip (routers and links to the shared DRAM channels): 5% of the cores' area (no cited figure)"),
+  "hbm_phy_mm2_per_stack": (12.0, "HBM PHY + controller per stack, node-independent (analog I/O; no cited area in the data)"),
+  "ddr_phy_mm2_per_pin": (0.08, "DDR/LPDDR/GDDR PHY + controller per data pin, node-independent (no cited area in the data; ~5 mm^2 for a x64 DDR channel)"),
+  "ddr_pin_gbps": (None, "DDR4 and DDR5 data rate per pin at the JEDEC top speed grade (not in the data): 3.2 and 6.4 Gb/s (LPDDR and GDDR rates are cited)"),
+  "host_io_mm2_x16": (8.0, "host interface (PCIe x16-class link + controller) and misc I/O of a pcie/sxm/tinybox part (no cited figure)"),
+  "host_io_mm2_x4": (2.0, "host interface (x4-class link) and misc I/O of a bare chip or an M.2 module (no cited figure)"),
+  "idle_power_fraction": (None, "power at idle (clock tree, leakage, PHY bias) over maximum power: TPU v4's measured min / max (90 / 192 W, Google Cloud); "
+                                "peak = dynamic at full activity / (1 - fraction), average = run energy / seconds + idle"),
   "wafer_price_interpolation": (None, "nodes without a 2020 price: log-log interpolation between the nearest cited nodes of the 2020 table"),
   "package_area_scaling": (None, "package+test cost scales with die area: organic flip-chip from CSET's $80 at 610 mm^2 (floor: the $8.12 FCBGA example); "
                                  "CoWoS (HBM only) from the H100's $750 at 814 mm^2 (floor: the cited $300 low end); HBM test & assembly from the H100's $920"),
@@ -106,13 +154,20 @@ ASSUMPTIONS = {
   "card_board_fraction": (None, "M.2/PCIe card board (PCB, power, cooling, assembly) as a fraction of die+memory+package: 1/share - 1 with the cited GPU-vendor share"),
   "tinybox_host_usd": (None, "tinybox host (chassis, CPU, PSUs, board): tinybox red v1 price less its 6 cards at $999"),
   "lpddr_usd_per_gb": (None, "LPDDR and DDR4 $/GB: the DDR5 spot price"),
-  "lpddr_pj_per_bit": (None, "DDR/LPDDR energy per bit: Horowitz' 45 nm DRAM access figure"),
+  "lpddr_pj_per_bit": (None, "LPDDR4/5/5X energy per bit: Dally et al. CACM 2020's LPDDR4 ~4 pJ/bit (a secondary note in the data, marked 'verify before use'); "
+                             "DDR4/DDR5 keep Horowitz' 45 nm DRAM access (20 pJ/bit)"),
 }
 
 DERIVED = {   # constants computed from others; an override of the constant itself wins, an override of an input flows through
   "sram_array_efficiency": lambda c: c["sram_macro_mib_per_mm2_n3e"] * 2 ** 20 / 1e6 * c["sram_bitcell_um2_n5"],   # Mib/mm^2 * um^2/bit
+  "sram_efficiency_28nm": lambda c: (c["tpu1_ub_mib"] + c["tpu1_acc_mib"]) * 2 ** 23 * c["sram_bitcell_um2_n28"] / 1e6
+                                    / ((c["tpu1_ub_pct"] + c["tpu1_acc_pct"]) / 100 * c["tpu1_die_mm2"]),
+  "mac_area_um2_28nm": lambda c: c["tpu1_mmu_pct"] / 100 * c["tpu1_die_mm2"] * 1e6 / c["tpu1_macs"],
+  "vector_lane_vs_mac": lambda c: (c["int32_add_um2_45nm"] + c["vector_lane_ops"] * c["int8_mul_um2_45nm"]) / (c["int8_mul_um2_45nm"] + c["int32_add_um2_45nm"]),
+  "control_fraction": lambda c: c["tpu1_control_pct"] / 100,
+  "idle_power_fraction": lambda c: c["tpu4_min_power_w"] / c["tpu4_max_power_w"],
   "lpddr_usd_per_gb": lambda c: c["ddr5_usd_per_gb"],
-  "lpddr_pj_per_bit": lambda c: c["dram_pj_per_bit_ddr"],
+  "lpddr_pj_per_bit": lambda c: c["lpddr4_pj_per_bit_dally"],
   "sxm_board_usd": lambda c: c["dgx_gpu_with_baseboard_usd"] - c["h100_manufacturing_usd"],
   "card_board_fraction": lambda c: 1 / (c["card_die_vram_share"] / 100) - 1,
   "tinybox_host_usd": lambda c: c["tinybox_red_usd"] - c["tinybox_cards"] * c["rx7900xtx_usd"],
@@ -121,7 +176,7 @@ DERIVED = {   # constants computed from others; an override of the constant itse
 
 def constants(overrides: dict | None = None) -> dict:
   """Every constant by name: cited values, then assumptions, then the user's overrides."""
-  c = {k: _num(cite(cat, item)[field[0] if field else "value"], i) for k, (cat, item, i, *field) in CITED.items()}
+  c = {k: _num(cite(cat, item)[rest[0] if rest else "value"], i) * (rest[1] if len(rest) > 1 else 1) for k, (cat, item, i, *rest) in CITED.items()}
   c |= {k: v for k, (v, _) in ASSUMPTIONS.items() if v is not None}
   overrides = overrides or {}
   for k, v in overrides.items():
@@ -162,23 +217,75 @@ def die_cost_usd(area_mm2: float, node_nm: int, c: dict, wafer_usd: float | None
   return dict(gross_dpw=dpw, yield_nb=y_nb, yield_poisson=y_p, die_cost_nb_usd=wafer / (dpw * y_nb), die_cost_poisson_usd=wafer / (dpw * y_p))
 
 # ---------------- area and energy of the accelerator ----------------
-def _logic_scale(node_nm: int, c: dict, ref_nm: float = 45.0) -> float: return (node_nm / ref_nm) ** c["logic_scaling_exponent"]
-def _energy_scale(node_nm: int, ref_nm: float = 45.0) -> float: return node_nm / ref_nm
+def _loglog(x: float, pts: dict) -> float:
+  """A value at node x from cited (node, value) points: log-log between the nearest two, the end point's value beyond them."""
+  ns = sorted(pts)
+  if x in pts: return pts[x]
+  if x < ns[0]: return pts[ns[0]]
+  if x > ns[-1]: return pts[ns[-1]]
+  lo, hi = max(n for n in ns if n < x), min(n for n in ns if n > x)
+  t = math.log(x / lo) / math.log(hi / lo)
+  return math.exp(math.log(pts[lo]) + t * (math.log(pts[hi]) - math.log(pts[lo])))
+
+def logic_density_mtr_mm2(node_nm: int, c: dict) -> float:
+  """Transistors per mm^2 of NVIDIA's big dies by node (assumption `logic_density_interpolation`): one design style across nodes."""
+  pts = {n: c[f"mtr_n{n}"] / c[f"die_mm2_n{n}"] for n in (65, 40, 28, 16, 7)}
+  pts[5] = c["h100_btr"] * 1e3 / c["h100_die_mm2"]
+  pts[3] = pts[5] * c["n3_density_vs_n5"]
+  return pts[65] * (65 / node_nm) ** 2 if node_nm > 65 else _loglog(node_nm, pts)
+
+def _logic_scale(node_nm: int, c: dict) -> float: return logic_density_mtr_mm2(28, c) / logic_density_mtr_mm2(node_nm, c)   # area relative to 28 nm
+def _energy_scale(node_nm: int, ref_nm: float = 45.0) -> float: return node_nm / ref_nm                                        # assumption `energy_scaling`
 
 def bitcell_um2(node_nm: int, c: dict) -> float:
-  if node_nm <= 3: return c["sram_bitcell_um2_n3"]
-  if node_nm <= 5: return c["sram_bitcell_um2_n5"]
-  return c["sram_bitcell_um2_n7"] * (node_nm / 7) ** 2       # older nodes: N7 bitcell scaled (assumption: logic_scaling_exponent = 2)
+  """Cited HD bitcells (65 nm via the 40 nm cell's 0.46x), log-log between them (assumption `sram_bitcell_interpolation`)."""
+  pts = {65: c["sram_bitcell_um2_n40"] / c["sram_bitcell_n40_vs_n65"], 40: c["sram_bitcell_um2_n40"], 28: c["sram_bitcell_um2_n28"], 16: c["sram_bitcell_um2_n16"],
+         7: c["sram_bitcell_um2_n7"], 5: c["sram_bitcell_um2_n5"], 3: c["sram_bitcell_um2_n3"]}
+  return pts[65] * (node_nm / 65) ** 2 if node_nm > 65 else _loglog(node_nm, pts)
+
+def sram_efficiency(node_nm: int, c: dict) -> float:
+  """Bitcell area over macro area: TPU v1's at 28 nm and above, N3E's at 5 nm and below, log-log in node between."""
+  return _loglog(node_nm, {28: c["sram_efficiency_28nm"], 5: c["sram_array_efficiency"]})
+
+def sram_mm2(kib: float, node_nm: int, c: dict) -> float: return kib * 8192 * bitcell_um2(node_nm, c) / sram_efficiency(node_nm, c) / 1e6
+
+def mac_um2(node_nm: int, c: dict) -> float:
+  """One int8 MAC of a real array (registers, wiring, clock tree, local control): TPU v1's at 28 nm, scaled by logic density."""
+  return c["mac_area_um2_28nm"] * _logic_scale(node_nm, c)
+
+def _ddr_pin_gbps(t: str, c: dict) -> float:
+  return dict(ddr4=3.2, ddr5=6.4).get(t) or c[f"{t}_gbps_pin"]        # DDR4/5: assumption `ddr_pin_gbps`
+
+def dram_phys(cfg: AccelConfig, c: dict) -> dict:
+  """The DRAM interfaces the chip's bandwidth needs: HBM stacks of 1024 pins at the type's cited pin rate, or DDR-class pins rounded up to
+  whole channels (x16 LPDDR, x32 GDDR device, x64 DDR), each with its PHY and controller (assumptions `hbm_phy_mm2_per_stack`, `ddr_phy_mm2_per_pin`)."""
+  t, gbps = cfg.memory_type, cfg.chip_dram_bytes_per_cycle * cfg.clock_mhz * 1e6 * 8 / 1e9      # Gb/s the chip moves
+  if t.startswith("hbm"):
+    stack = c[f"{t}_gbps_pin"] * 1024
+    n = math.ceil(gbps / stack - 1e-9)
+    return dict(kind=f"{t} stack", units=n, unit_bytes_per_s=stack / 8 * 1e9, mm2=n * c["hbm_phy_mm2_per_stack"])
+  width = 16 if t.startswith("lpddr") else 32 if t.startswith("gddr") else 64
+  n = math.ceil(gbps / (_ddr_pin_gbps(t, c) * width) - 1e-9)
+  return dict(kind=f"{t} x{width} channel", units=n, unit_bytes_per_s=_ddr_pin_gbps(t, c) * width / 8 * 1e9, mm2=n * width * c["ddr_phy_mm2_per_pin"])
+
+def core_area_mm2(cfg: AccelConfig, c: dict) -> dict:
+  """One core: MAC array, scratchpad, accumulator, vector unit."""
+  mac = mac_um2(cfg.process_nm, c)
+  return dict(array=cfg.rows * cfg.cols * mac / 1e6, spad=sram_mm2(cfg.spad_kib, cfg.process_nm, c), acc=sram_mm2(cfg.acc_kib, cfg.process_nm, c),
+              vector=cfg.vector_lanes * mac * c["vector_lane_vs_mac"] / 1e6)
 
 def area_mm2(cfg: AccelConfig, c: dict) -> dict:
-  """Die area by component: MAC array, scratchpad, accumulator, vector unit, DMA/control."""
-  reg_bits = 8 + 16 + 32                                       # input, double-buffered weight, partial sum per PE
-  pe_um2 = (c["int8_mul_um2_45nm"] + c["int32_add_um2_45nm"]) * _logic_scale(cfg.process_nm, c) + reg_bits * c["reg_bit_um2_40nm"] * _logic_scale(cfg.process_nm, c, 40)
-  sram = lambda kib: kib * 8192 * bitcell_um2(cfg.process_nm, c) / c["sram_array_efficiency"] / 1e6
-  lane_um2 = (c["int32_add_um2_45nm"] + c["vector_lane_ops"] * c["int8_mul_um2_45nm"]) * _logic_scale(cfg.process_nm, c)
-  out = dict(array=cfg.rows * cfg.cols * pe_um2 / 1e6, spad=sram(cfg.spad_kib), acc=sram(cfg.acc_kib),
-             vector=cfg.vector_lanes * lane_um2 / 1e6, dma_control=c["dma_engine_mm2_45nm"] * _logic_scale(cfg.process_nm, c))
-  out["total"] = sum(out.values())
+  """Die area by block: `cores` x (array, scratchpad, accumulator, vector unit), the on-chip network between them, the DRAM PHYs and controllers
+  the chip's bandwidth needs, the host interface and I/O, and control (a share of the die)."""
+  core = core_area_mm2(cfg, c)
+  out = {k: cfg.cores * v for k, v in core.items()}
+  out["noc"] = c["noc_fraction"] * sum(out.values()) if cfg.cores > 1 else 0.0
+  out["dram_phy"] = dram_phys(cfg, c)["mm2"]
+  out["host_io"] = c["host_io_mm2_x16"] if cfg.form_factor in ("pcie", "sxm", "tinybox") else c["host_io_mm2_x4"]
+  rest = sum(out.values())
+  out["control"] = rest * c["control_fraction"] / (1 - c["control_fraction"])
+  out["one_core"] = sum(core.values())
+  out["total"] = rest + out["control"]
   return out
 
 def sram_pj_per_byte(kib_per_bank: float, node_nm: int, c: dict) -> float:
@@ -194,19 +301,37 @@ def sram_pj_per_byte(kib_per_bank: float, node_nm: int, c: dict) -> float:
 def dram_pj_per_bit(memory_type: str, c: dict) -> float:
   if memory_type.startswith("hbm"): return c["dram_pj_per_bit_hbm2e"]
   if memory_type.startswith("gddr"): return c["dram_pj_per_bit_gddr6"]
-  return c["lpddr_pj_per_bit"]
+  return c["lpddr_pj_per_bit"] if memory_type.startswith("lpddr") else c["dram_pj_per_bit_ddr"]
+
+def mac_pj(node_nm: int, c: dict) -> float:
+  """One MAC of the array: the 8-bit multiply and 32-bit add (Horowitz, 45 nm) and its PE's 56 pipeline-register bits clocked (Aladdin, 40 nm)."""
+  return (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(node_nm) + 56 * c["reg_bit_pj_40nm"] * _energy_scale(node_nm, 40)
 
 def energy_pj(cfg: AccelConfig, stats: dict, c: dict) -> dict:
-  """Dynamic energy of a run by component, from its MACs and traffic (docs/model.md keys)."""
-  mac_pj = (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(cfg.process_nm)
+  """Dynamic energy of a run by component, from the MACs the array performed and the traffic (docs/model.md keys)."""
   spad = sram_pj_per_byte(cfg.spad_kib / cfg.spad_banks, cfg.process_nm, c)
   acc = sram_pj_per_byte(cfg.acc_kib / cfg.acc_banks, cfg.process_nm, c)
-  out = dict(mac=stats["macs"] * mac_pj,
+  out = dict(mac=stats.get("array_macs", stats["macs"]) * mac_pj(cfg.process_nm, c),
              spad=(stats["sram_reads"]["spad"] + stats["sram_writes"]["spad"]) * spad,
              acc=(stats["sram_reads"]["acc"] + stats["sram_writes"]["acc"]) * acc,
              dram=(stats["dram_read_bytes"] + stats["dram_write_bytes"]) * 8 * dram_pj_per_bit(cfg.memory_type, c))
   out["total"] = sum(out.values())
   return out
+
+def peak_power_w(cfg: AccelConfig, c: dict) -> dict:
+  """Every unit busy every cycle (the TDP an architect budgets): on every core all MACs, the vector lanes, one scratchpad line read and one
+  accumulator line read and written per cycle; the DRAM interfaces at full bandwidth; plus idle power (clock tree, leakage, PHY bias), the
+  cited share of a chip's maximum (assumption `idle_power_fraction`), on the die's dynamic power. `chip` is the die's; `dram` the DRAM
+  traffic at full bandwidth (devices and interface), in `total`."""
+  f, n = cfg.clock_mhz * 1e6 * 1e-12, cfg.cores
+  mac = n * cfg.macs_per_cycle * f * mac_pj(cfg.process_nm, c)
+  vector = n * cfg.vector_lanes * f * mac_pj(cfg.process_nm, c) * c["vector_lane_vs_mac"]
+  sram = n * f * (cfg.spad_line_bytes * sram_pj_per_byte(cfg.spad_kib / cfg.spad_banks, cfg.process_nm, c)
+                  + 2 * cfg.acc_line_bytes * sram_pj_per_byte(cfg.acc_kib / cfg.acc_banks, cfg.process_nm, c))
+  dram = cfg.chip_dram_bytes_per_cycle * cfg.clock_mhz * 1e6 * 8 * dram_pj_per_bit(cfg.memory_type, c) * 1e-12
+  chip = (mac + vector + sram) / (1 - c["idle_power_fraction"])
+  idle, total = chip - (mac + vector + sram), chip + dram
+  return dict(mac=mac, vector=vector, sram=sram, idle=idle, chip=chip, dram=dram, total=total)
 
 # ---------------- chip, rent, perf per dollar ----------------
 def memory_usd(cfg: AccelConfig, c: dict) -> float:
@@ -255,17 +380,6 @@ def rent_usd_per_hour(capex_usd: float, power_w: float, c: dict) -> float:
   per_year = capex_usd * (i / (1 - (1 + i) ** -n) if i else 1 / n)
   return per_year / (365 * 24 * c["rent_utilization"]) + power_w / 1000 * c["pue"] * c["electricity_usd_per_kwh"]
 
-def peak_power_w(cfg: AccelConfig, c: dict) -> dict:
-  """Every unit busy every cycle (the TDP an architect budgets): all MACs, the array's operand SRAM traffic (a spad line in
-  and an accumulator line read and written per cycle), the DRAM port at full bandwidth, and static power."""
-  f = cfg.clock_mhz * 1e6
-  mac = cfg.macs_per_cycle * f * (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(cfg.process_nm) * 1e-12
-  sram = f * 1e-12 * (cfg.spad_line_bytes * sram_pj_per_byte(cfg.spad_kib / cfg.spad_banks, cfg.process_nm, c)
-                      + 2 * cfg.acc_line_bytes * sram_pj_per_byte(cfg.acc_kib / cfg.acc_banks, cfg.process_nm, c))
-  dram = cfg.dram_bytes_per_s * 8 * dram_pj_per_bit(cfg.memory_type, c) * 1e-12
-  static = c["static_power_fraction"] * mac
-  return dict(mac=mac, sram=sram, dram=dram, static=static, total=mac + sram + dram + static)
-
 def basis(cfg: AccelConfig, price: bool, batch: str = "the run's batch") -> str:
   what = f"price (unit cost / (1 - gross_margin {cfg.gross_margin:g}))" if price else "manufacturing cost (no NRE)"
   return f"int8 ops/s, {batch}, per $ of {what} of the {cfg.form_factor}" + (f" ({cfg.form_factor_cards} cards)" if cfg.form_factor == "tinybox" else "")
@@ -276,13 +390,14 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
   c = constants(overrides)
   area = area_mm2(cfg, c)
   chip = chip_cost_usd(cfg, c, area)
-  peak = cfg.peak_flops_per_s
+  peak = cfg.chip_peak_flops_per_s
   pw = peak_power_w(cfg, c)
   system = system_cost_usd(cfg, chip, c)
   nre = nre_report(cfg)
   cost, price = system["total"], system["total"] / (1 - cfg.gross_margin)
-  out = dict(area_mm2=area, chip_cost_usd=chip, system_cost_usd=system, unit_cost_usd=chip["total"], deployed_cost_usd=cost, price_usd=price,
-             gross_margin=cfg.gross_margin, **nre, peak_power_w=pw["total"], peak_power=pw, static_power_w=pw["static"],
+  out = dict(area_mm2=area, dram_phys=dram_phys(cfg, c), reticle_limit_mm2=c["reticle_mm2"], exceeds_reticle=area["total"] > c["reticle_mm2"],
+             chip_cost_usd=chip, system_cost_usd=system, unit_cost_usd=chip["total"], deployed_cost_usd=cost, price_usd=price,
+             gross_margin=cfg.gross_margin, **nre, peak_power_w=pw["total"], peak_power=pw, idle_power_w=pw["idle"],
              peak_flops_per_usd=peak / cost, peak_flops_per_usd_price=peak / price, peak_flops_per_usd_incl_nre=peak / (cost + nre["nre_usd_per_unit"]),
              wafer_price=wafer_price_usd(cfg.process_nm)[1], assumptions={k: ASSUMPTIONS[k][1] for k in ASSUMPTIONS})
   b = dict(peak_flops_per_usd=basis(cfg, False, "peak"), peak_flops_per_usd_price=basis(cfg, True, "peak"),
@@ -290,7 +405,7 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
   if stats:
     e = energy_pj(cfg, stats, c)
     seconds = stats["seconds"]
-    power = e["total"] * 1e-12 / seconds + pw["static"] if seconds else pw["static"]
+    power = e["total"] * 1e-12 / seconds + pw["idle"] if seconds else pw["idle"]
     achieved = stats["achieved_flops_per_s"]
     usd_per_hour = rent_usd_per_hour(cost, power, c)
     out |= dict(energy_pj=e, avg_power_w=power, flops_per_usd=achieved / cost, flops_per_usd_price=achieved / price,
@@ -303,18 +418,27 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
 # ---------------- calibration against published accelerators (configs/calibration/*.toml) ----------------
 CALIBRATION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "calibration")
 DP = "accelerator_design_points"
-# (config, quantity, published: (item, field, index or indices multiplied, scale), why the model may differ)
+# (config, quantity, published: (item, field, index or indices multiplied, scale), why the model may differ). Quantities: "die area" the whole
+# die; "core area" without DRAM PHYs and host I/O (an IP block's published area); "peak power" with the DRAM traffic (a board's or a
+# package's TDP); "chip power" without it (a die's measured or rated power, DRAM chips apart)
 CALIBRATION = (
-  ("tpu_v1", "die area (mm^2)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (0,), 1), "published is an upper bound (<= 331); no PCIe/DDR3 PHYs or control modeled"),
-  ("tpu_v1", "peak power (W)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (2,), 1), "TDP 75 W is the board's budget (measured busy 40 W: ratio x1.9); no clock tree or leakage model"),
-  ("nvdla_2048", "die area (mm^2)", ("NVDLA 2048 MACs / 512KB CBUF / 20 GB/s", "value", (0,), 1), "synthesis estimate including memories"),
-  ("tesla_fsd", "die area (mm^2)", ("Tesla FSD (HW3)", "value", (8,), 1), "the published die is the whole SoC: 12 CPU cores, GPU, ISP and I/O are not modeled"),
-  ("tesla_fsd", "peak power (W)", ("Tesla FSD (HW3)", "value", (10,), 1), "the published TDP is the whole SoC's"),
-  ("eyeriss", "die area (mm^2)", ("Eyeriss v1", "value", (1, 2), 1), "16-bit PEs with per-PE scratchpads and a pad-limited 4x4 mm die; the model's PEs are int8 without scratchpads"),
-  ("eyeriss", "peak power (W)", ("Eyeriss v1", "value", (6,), 1e-3), "published is AlexNet conv at 200 MHz, near peak activity"),
+  ("tpu_v1", "die area (mm^2)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (0,), 1),
+   "not independent: the MAC and SRAM densities come from this chip's floor plan (59% of the die); published is an upper bound (<= 331); "
+   "the activation pipeline, weight FIFO and DDR3/PCIe PHYs are the model's generic blocks"),
+  ("tpu_v1", "peak power (W)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (2,), 1), "the 75 W TDP is the card's budget with its DDR3 (measured busy: 40 W)"),
+  ("nvdla_2048", "core area (mm^2)", ("NVDLA 2048 MACs / 512KB CBUF / 20 GB/s", "value", (0,), 1), "synthesis estimate of the IP with its memories, no PHYs"),
+  ("tesla_fsd", "die area (mm^2)", ("Tesla FSD (HW3)", "value", (8,), 1),
+   "the published die is the whole SoC: its 12 CPU cores, GPU, ISP and camera/video I/O are not modeled (the two NPUs alone are the model's part)"),
+  ("tesla_fsd", "chip power (W)", ("Tesla FSD (HW3)", "value", (10,), 1), "the published TDP is the whole SoC's (CPUs, GPU, ISP too); LPDDR4 devices apart"),
+  ("eyeriss", "die area (mm^2)", ("Eyeriss v1", "value", (1, 2), 1),
+   "offsetting errors: the core is underestimated (16-bit PEs with per-PE scratchpads there, int8 without here) and the pad-limited die's I/O ring is "
+   "stood in for by the model's DDR4 PHY and host I/O assumptions, which carry most of the model's area"),
+  ("eyeriss", "chip power (W)", ("Eyeriss v1", "value", (6,), 1e-3), "published is AlexNet conv at 278 mW, chip only (DRAM apart), near peak activity"),
   ("tpu_v4i", "die area (mm^2)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (12,), 1),
-   "published is an upper bound (< 400); (node/45)^2 logic scaling is far too optimistic at 7 nm, and HBM PHYs, ICI, vector units are not modeled"),
-  ("tpu_v4i", "peak power (W)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (14,), 1), "TDP; linear (node/45) energy scaling is too optimistic at 7 nm; no clock tree, leakage or HBM PHY power"),
+   "the MXUs are bf16 with fp32 accumulation (Horowitz: a 16b FP multiplier is 5.8x, a 32b FP adder 31x the area of the int8 MAC's cells) while the "
+   "config can only say int8; its vector unit, ICI links, scalar core and DMA are not modeled; published is an upper bound (< 400)"),
+  ("tpu_v4i", "peak power (W)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (14,), 1),
+   "TDP; the bf16 MXUs (Horowitz: a 16b FP multiply + 32b FP add is 6.7x an int8 MAC's energy), the fp32 vector unit and ICI are not modeled"),
 )
 
 def calibration() -> list[dict]:
@@ -325,6 +449,8 @@ def calibration() -> list[dict]:
     e = cite(DP, item)
     published = math.prod(_num(e[field], i) for i in idx) * scale
     r = cost_report(load_config(os.path.join(CALIBRATION_DIR, name + ".toml")))
-    model = r["area_mm2"]["total"] if qty.startswith("die area") else r["peak_power_w"]
+    a, p = r["area_mm2"], r["peak_power"]
+    model = {"die area": a["total"], "core area": a["total"] - (a["dram_phy"] + a["host_io"]) / (1 - constants()["control_fraction"]),
+             "peak power": p["total"], "chip power": p["chip"]}[qty.rsplit(" ", 1)[0]]
     rows.append(dict(config=name, quantity=qty, model=model, published=published, ratio=model / published, source=e["source"], why=why))
   return rows

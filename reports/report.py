@@ -15,11 +15,12 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib.lines import Line2D
 import matplotlib.pyplot as plt
 
 from ..arch.config import AccelConfig, cycles_to_seconds
 from ..arch.isa import QUEUE_NAMES
-from ..helpers import atomic_write
+from ..helpers import atomic_write, si
 from .chips import h100_best, h100_measured, int8_rows, peak_rows
 
 
@@ -33,23 +34,66 @@ def _save(fig, out_dir: str, name: str) -> str:
   atomic_write(os.path.join(out_dir, name), buf.getvalue())
   return name
 
-def _table(rows: list[dict], cols: list[str]) -> str:
-  head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-  fmt = lambda v: f"{v:,.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else html.escape(str(v))
-  body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
+def _fmt(v, kind: str = "") -> str:
+  """A table cell at human scale: SI prefixes for rates and money ratios, thousands separators for counts, fractions as %."""
+  if v is None or v == "": return "&ndash;"
+  if isinstance(v, bool): return "yes" if v else "no"
+  if kind == "frac": return f"{100 * v:.1f} %"
+  if kind == "si" and isinstance(v, (int, float)): return si(v)
+  if isinstance(v, int): return f"{v:,}"
+  if isinstance(v, float): return f"{v:,.4g}" if 1e-3 <= abs(v) < 1e6 or v == 0 else si(v)
+  return html.escape(str(v))
+
+def _table(rows: list[dict], cols) -> str:
+  """cols: keys, or (key, header with its unit, kind) where kind is '' (count/number), 'si' (SI prefix) or 'frac' (shown in %)."""
+  cols = [c if isinstance(c, tuple) else (c, c, "") for c in cols]
+  head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
+  td = lambda v, kind: f"<td class=t>{_fmt(v, kind)}</td>" if isinstance(v, str) else f"<td>{_fmt(v, kind)}</td>"   # text left, numbers right
+  body = "".join("<tr>" + "".join(td(r.get(k), kind) for k, _, kind in cols) + "</tr>" for r in rows)
   return f"<table><tr>{head}</tr>{body}</table>"
 
-def roofline(results, out_dir):
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for r in results:
-    c = AccelConfig(**r["config"]); peak, bw = c.peak_flops_per_s, c.dram_bytes_per_s
-    xs = [0.01, peak / bw, 1e5]
-    ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, label=f"{c.name} roof")
-    pts = [(2 * k["macs"] / max(k["dram_bytes"], 1), 2 * k["macs"] / cycles_to_seconds(k["cycles"], c.clock_mhz)) for k in r["kernels"] if k["macs"]]
-    ax.scatter(*zip(*pts), s=14, label=_label(r))
+def _config_label(c: dict) -> str: return f"{c['name']} ({c['rows']}x{c['cols']} {c['dataflow']}, {c['clock_mhz']:g} MHz)"
+
+def roofline_fig(results):
+  """Top: the roofline, one colour and one legend entry per config (its roof and its kernels), a marker shape per workload,
+  marker area proportional to the kernel's share of its run's time. Bottom: kernels without MACs (vector, pooling, copies),
+  which have no place on a FLOP roofline, as achieved DRAM bandwidth against the config's DRAM roof, sized the same way."""
+  configs = list(dict.fromkeys(json.dumps(r["config"], sort_keys=True) for r in results))
+  works = list(dict.fromkeys(_label(r).split(" on ")[0] for r in results))
+  marks = "osD^vP*X"
+  fig, (ax, av) = plt.subplots(2, 1, figsize=(9, 7.5), height_ratios=[3, 1.3])
+  handles, nvec = [], 0
+  oi = [2 * k["macs"] / max(k["dram_bytes"], 1) for r in results for k in r["kernels"] if k["macs"]] or [1.0]
+  for ci, cj in enumerate(configs):
+    c = AccelConfig(**json.loads(cj)); peak, bw, col = c.peak_flops_per_s, c.dram_bytes_per_s, f"C{ci % 10}"
+    xs = [min(min(oi) / 4, peak / bw / 4), peak / bw, max(max(oi) * 4, peak / bw * 4)]
+    ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, color=col)
+    av.axvline(bw, color=col, ls="--", lw=1)
+    handles.append(Line2D([], [], color=col, ls="--", marker="o", label=f"{_config_label(c.to_dict())}: roof and kernels"))
+    for r in (r for r in results if json.dumps(r["config"], sort_keys=True) == cj):
+      m = marks[works.index(_label(r).split(" on ")[0]) % len(marks)]
+      sec = lambda k: cycles_to_seconds(k["cycles"], c.clock_mhz)
+      size = lambda k: 6 + 1200 * k["cycles"] / max(r["cycles"], 1)
+      mac = [k for k in r["kernels"] if k["macs"] and k["cycles"]]
+      if mac: ax.scatter([2 * k["macs"] / max(k["dram_bytes"], 1) for k in mac], [2 * k["macs"] / sec(k) for k in mac], s=[size(k) for k in mac], marker=m,
+                         color=col, alpha=0.55, edgecolors="k", linewidths=0.3)
+      vec = [k for k in r["kernels"] if not k["macs"] and k["cycles"]]; nvec += len(vec)
+      if vec: av.scatter([max(k["dram_bytes"], 1) / sec(k) for k in vec], [ci] * len(vec), s=[size(k) for k in vec], marker=m, color=col, alpha=0.55,
+                         edgecolors="k", linewidths=0.3)
   ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("operational intensity (FLOP per DRAM byte)"); ax.set_ylabel("achieved FLOP/s")
-  ax.legend(fontsize=7); ax.set_title("Roofline: one point per kernel")
-  return _save(fig, out_dir, "roofline.png")
+  leg = ax.legend(handles=handles, fontsize=7, loc="lower right", title="config", title_fontsize=7)
+  if len(works) > 1:
+    ax.add_artist(leg)
+    ax.legend(handles=[Line2D([], [], ls="", marker=marks[i % len(marks)], color="gray", label=w) for i, w in enumerate(works)], fontsize=7, loc="upper left", title="workload", title_fontsize=7)
+  ax.set_title("Roofline: one marker per kernel with MACs, marker area = share of its run's time", fontsize=10)
+  av.set_xscale("log"); av.set_yticks(range(len(configs)), [json.loads(cj)["name"] for cj in configs], fontsize=7); av.set_ylim(-0.6, len(configs) - 0.4)
+  av.set_xlabel("achieved DRAM bandwidth (bytes/s); dashed: the config's DRAM roof")
+  if not nvec: av.text(0.5, 0.5, "every kernel of these runs has MACs", transform=av.transAxes, ha="center", va="center", fontsize=8, color="gray")
+  av.set_title("Kernels without MACs (vector, pooling, copies): same marker area rule", fontsize=9)
+  fig.tight_layout()
+  return fig
+
+def roofline(results, out_dir): return _save(roofline_fig(results), out_dir, "roofline.png")
 
 def fpga_rows(fpga: list[dict]) -> list[dict]:
   """FPGA builds (`tinyaccel fpga --workload ... --json`, or a sweep's FPGA points): the model's cycles at the achieved
@@ -75,7 +119,7 @@ def perf_per_dollar(results, out_dir, fpga=()):
     rows.append(dict(name=f"{_label(r)}: int8 peak", cost=r["peak_flops_per_usd"], price=r.get("peak_flops_per_usd_price"), flops_per_watt=None, basis=b))
   rows += [dict(name=x["name"], cost=None, price=x["flops_per_usd"], flops_per_watt=None, basis="int8, achieved on the workload, per $ of the FPGA board's price (user-given)")
            for x in fpga_rows(list(fpga))]
-  seen = set()
+  seen, cuts = set(), [len(rows)]               # section boundaries: ours | measured H100 | int8 peaks | other precision
   for r in results:
     w = r["workload"]; key = f"gemm {w['m']}x{w['k']}x{w['n']}" if w.get("kind") == "gemm" else w.get("name", "")
     gemm = w.get("kind") == "gemm"
@@ -84,66 +128,149 @@ def perf_per_dollar(results, out_dir, fpga=()):
         seen.add((h["name"], key))
         rows.append(dict(name=f"{h['name']} on {key}", cost=h["flops_per_usd"], price=h["flops_per_usd_price"], flops_per_watt=h["flops_per_watt"],
                          basis=f"measured {h['precision']}; cost {h['cost']}; price {h['price']}"))
+  cuts.append(len(rows))
   rows += [dict(name=f"{p['name']}: int8 dense peak (price {p['price_date']})", cost=p["peak_flops_per_usd"], price=p["peak_flops_per_usd_price"], flops_per_watt=None,
                 basis=f"cost {p['cost_basis'] or 'not cited'}; price {p['price_basis']}") for p in int8_rows()]
+  cuts.append(len(rows))
   rows += [dict(name=f"{p['name']}: fp16/bf16 peak (other precision)", cost=None, price=p["peak_flops_per_usd"], flops_per_watt=None, basis="spec-sheet fp16/bf16 peak / price")
            for p in peak_rows()]
-  fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
+  fig, ax = plt.subplots(figsize=(11, 0.3 * len(rows) + 1.6))
   ys = range(len(rows))
   ax.scatter([x["cost"] for x in rows if x["cost"]], [y for y, x in zip(ys, rows) if x["cost"]], color="#2a6", zorder=3, label="per $ of manufacturing cost (no NRE)")
   ax.scatter([x["price"] for x in rows if x["price"]], [y for y, x in zip(ys, rows) if x["price"]], facecolors="none", edgecolors="#c33", zorder=3, label="per $ of price")
-  ax.set_yticks(list(ys), [x["name"][:80] for x in rows], fontsize=7); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
-  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale)"); ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1)); ax.set_title("Performance per dollar: every row states precision, batch and price date")
+  ax.set_yticks(list(ys), [x["name"][:90] for x in rows], fontsize=8); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
+  for c in dict.fromkeys(cuts):
+    if 0 < c < len(rows): ax.axhline(c - 0.5, color="k", lw=0.6)
+  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale; int8 unless the row says otherwise)")
+  ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+  ax.set_title("Performance per dollar: every row states precision, batch and price date", pad=24, fontsize=10)
   return _save(fig, out_dir, "perf_per_dollar.png"), rows
 
-def kernels(results, out_dir):
-  files = []
-  for n, r in enumerate(results):
-    ks = r["kernels"]; names = [k["name"] for k in ks]
-    fig, (a1, a2, a3) = plt.subplots(3, 1, figsize=(max(6, 0.25 * len(ks) + 2), 8), sharex=True)
-    a1.bar(names, [k["roofline_bound_cycles"] / k["cycles"] if k["cycles"] else 0 for k in ks], color="#ccc", label="roofline bound / cycles")
-    a1.bar(names, [k["utilization"] for k in ks], color="#36c", width=0.5, label="utilization"); a1.set_ylim(0, 1.05); a1.legend(fontsize=7)
-    reasons = sorted({x for k in ks for x in (k.get("stall_cycles") or {}).get("compute", {})})
-    bottom = [0.0] * len(ks)
-    for reason in reasons:
-      v = [(k.get("stall_cycles") or {}).get("compute", {}).get(reason, 0) / k["cycles"] for k in ks]
-      a2.bar(names, v, bottom=bottom, label=reason); bottom = [b + x for b, x in zip(bottom, v)]
-    a2.set_ylabel("array stall share"); a2.legend(fontsize=7) if reasons else None
-    a3.bar(names, [k["dram_bytes"] for k in ks], color="#c63", label="DRAM bytes")
-    a3.bar(names, [k["compulsory_dram_bytes"] for k in ks], fill=False, edgecolor="k", lw=0.7, label="compulsory")
-    a3.set_yscale("log"); a3.set_ylabel("bytes"); a3.legend(fontsize=7)
-    plt.setp(a3.get_xticklabels(), rotation=90, fontsize=6); a1.set_title(_label(r))
-    files.append(_save(fig, out_dir, f"kernels_{n}.png"))
-  return files
+TOP_KERNELS = 20     # per-kernel charts show the N longest kernels and one bar for the rest: readable at 180 kernels
 
-def timeline(trace: list[dict], out_dir: str) -> str:
-  fig, ax = plt.subplots(figsize=(9, 2.4))
+def _stalls(k: dict) -> dict: return (k.get("stall_cycles") or {}).get("compute", {})
+
+def _group(name: str, ks: list[dict]) -> dict:
+  """Several kernels as one row: their cycles, MACs, bytes and stalls summed, utilization and bound cycle-weighted."""
+  cyc = sum(k["cycles"] for k in ks)
+  stalls = {}
+  for k in ks:
+    for x, v in _stalls(k).items(): stalls[x] = stalls.get(x, 0) + v
+  return dict(name=name, kernels=len(ks), cycles=cyc, macs=sum(k["macs"] for k in ks), utilization=sum(k["utilization"] * k["cycles"] for k in ks) / cyc if cyc else 0.0,
+              roofline_bound_cycles=sum(k["roofline_bound_cycles"] for k in ks), dram_bytes=sum(k["dram_bytes"] for k in ks),
+              compulsory_dram_bytes=sum(k["compulsory_dram_bytes"] for k in ks), stall_cycles=dict(compute=stalls))
+
+def kernel_rows(ks: list[dict], top: int = TOP_KERNELS) -> list[dict]:
+  """Identical kernels (same name, op and shape: a network's repeated blocks) as one row named with their count and first
+  position, then the `top` rows with the most cycles, longest first, and one row for all the others: at most top + 1 rows,
+  their cycles summing to the run's."""
+  sig = {}
+  for i, k in enumerate(ks): sig.setdefault((k["name"], k.get("op"), json.dumps(k.get("shape"))), []).append(i)
+  groups = sorted(sig.values(), key=lambda ix: -sum(ks[i]["cycles"] for i in ix))
+  name = lambda ix: f"{ks[ix[0]]['name']} {'x'.join(map(str, ks[ix[0]].get('shape') or []))}".strip() + (f" ×{len(ix)} (#{ix[0]}, ...)" if len(ix) > 1 else f" (#{ix[0]})")
+  rows = [_group(name(ix), [ks[i] for i in ix]) for ix in groups[:top]]
+  rest = [ks[i] for ix in groups[top:] for i in ix]
+  if rest: rows.append(_group(f"other {len(rest)} kernels", rest))
+  return rows
+
+def kind_rows(ks: list[dict], seconds_per_cycle: float) -> list[dict]:
+  """One row per layer kind (op: conv2d, matmul, add, pool ...), longest first: where a network's time goes."""
+  total = sum(k["cycles"] for k in ks) or 1
+  ops = {}
+  for k in ks: ops.setdefault(k.get("op") or k.get("kind") or k["name"], []).append(k)
+  rows = [dict(_group(op, g), share=sum(k["cycles"] for k in g) / total) for op, g in ops.items()]
+  for r in rows: r["ms"] = r["cycles"] * seconds_per_cycle * 1e3
+  return sorted(rows, key=lambda r: -r["cycles"])
+
+def kernels_fig(r: dict, top: int = TOP_KERNELS):
+  """Horizontal bars, one per row of kernel_rows: share of the run's time, utilization against the roofline bound,
+  the array's stall reasons, DRAM bytes against compulsory."""
+  rows = kernel_rows(r["kernels"], top)
+  total = sum(x["cycles"] for x in rows) or 1
+  ys = list(range(len(rows))); names = [x["name"][:56] for x in rows]
+  fig, (a0, a1, a2, a3) = plt.subplots(1, 4, figsize=(13, 0.28 * len(rows) + 1.8), sharey=True)
+  a0.barh(ys, [x["cycles"] / total for x in rows], color="#777"); a0.set_xlabel("share of run time"); a0.set_xlim(0, max(x["cycles"] for x in rows) / total * 1.25)
+  a1.barh(ys, [min(x["roofline_bound_cycles"] / x["cycles"], 1) if x["cycles"] else 0 for x in rows], color="#ccc", label="roofline bound / cycles")
+  a1.barh(ys, [x["utilization"] for x in rows], color="#36c", height=0.4, label="array utilization"); a1.set_xlim(0, 1.05); a1.set_xlabel("utilization; roofline bound / cycles")
+  reasons = sorted({x for k in rows for x in _stalls(k)})
+  left = [0.0] * len(rows)
+  for reason in reasons:
+    v = [_stalls(k).get(reason, 0) / k["cycles"] if k["cycles"] else 0 for k in rows]
+    a2.barh(ys, v, left=left, label=reason); left = [b + x for b, x in zip(left, v)]
+  a2.set_xlabel("array stall share of cycles")
+  a3.barh(ys, [x["dram_bytes"] / x["compulsory_dram_bytes"] if x["compulsory_dram_bytes"] else 0 for x in rows], color="#c63")
+  a3.axvline(1, color="k", lw=0.7); a3.set_xlabel("DRAM / compulsory bytes (1: each once)")
+  for y, x in zip(ys, rows): a0.annotate(f" {x['cycles'] / total:.1%}", (x["cycles"] / total, y), va="center", fontsize=6)
+  for a in (a1, a2, a3):
+    if a.get_legend_handles_labels()[0]: a.legend(fontsize=6, loc="lower right")
+  a0.set_yticks(ys, names, fontsize=7); a0.invert_yaxis()
+  rest = rows[-1]["kernels"] if rows[-1]["name"].startswith("other ") else 0
+  shown = f"{len(r['kernels'])} kernels, identical ones on one row" + (f", the {len(rows) - 1} longest rows and the other {rest}" if rest else "")
+  fig.suptitle(f"{_label(r)}: {shown}", fontsize=10); fig.tight_layout()
+  return fig
+
+def kernels(results, out_dir): return [_save(kernels_fig(r), out_dir, f"kernels_{n}.png") for n, r in enumerate(results)]
+
+def timeline_fig(trace: list[dict], title: str, clock_mhz: float | None = None):
+  fig, ax = plt.subplots(figsize=(11, 2.6))
   for y, q in enumerate(QUEUE_NAMES):
     spans = [(t["start"], t["end"] - t["start"]) for t in trace if t["queue"] == q]
-    ax.broken_barh(spans, (y - 0.35, 0.7), alpha=0.6)
-  ax.set_yticks(range(len(QUEUE_NAMES)), QUEUE_NAMES); ax.set_xlabel("cycle"); ax.set_title("instruction windows per queue (start to completion)")
-  return _save(fig, out_dir, "timeline.png")
+    ax.broken_barh(spans, (y - 0.35, 0.7), alpha=0.6, color=f"C{y}")
+  end = max((t["end"] for t in trace), default=0)
+  ax.set_yticks(range(len(QUEUE_NAMES)), QUEUE_NAMES); ax.invert_yaxis()
+  ax.set_xlabel("cycle" + (f" (end {end:,} = {end / clock_mhz:,.4g} us at {clock_mhz:g} MHz)" if clock_mhz else f" (end {end:,})"))
+  ax.set_title(f"Timeline of {title}: {len(trace):,} instructions, each bar from issue to completion", fontsize=10)
+  fig.tight_layout()
+  return fig
 
-def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = ()) -> str:
+def trace_run(trace: list[dict], results: list[dict]) -> dict | None:
+  """The run a trace belongs to: the one whose cycles end where the trace ends (the trace file names no run)."""
+  end = max((t["end"] for t in trace), default=None)
+  return next((r for r in results if r["cycles"] == end), None)
+
+def timeline(trace: list[dict], out_dir: str, results: list[dict] = (), name: str | None = None) -> str:
+  r = trace_run(trace, list(results))
+  title = _label(r) if r else f"{name or 'a trace'} (no run in this report ends at its last cycle)"
+  return _save(timeline_fig(trace, title, r["config"]["clock_mhz"] if r else None), out_dir, "timeline.png")
+
+SUMMARY_COLS = [("run", "run", ""), ("ms", "time (ms)", ""), ("cycles", "cycles", ""), ("per_s", "inferences/s (batch 1)", "si"), ("utilization", "array utilization", "frac"),
+                ("correct", "bit-exact", ""), ("area_mm2", "die area (mm²)", ""), ("unit_cost_usd", "unit cost (US$, no NRE)", ""),
+                ("avg_power_w", "avg power (W)", ""), ("peak_power_w", "peak power (W)", ""), ("flops_per_usd", "op/s per $ of cost", "si"),
+                ("flops_per_watt", "op/s per W", "si"), ("usd_per_pflops_hour", "US$ per PFLOP-hour", "")]
+KERNEL_COLS = [("name", "kernel", ""), ("kind", "kind", ""), ("shape", "shape", ""), ("cycles", "cycles", ""), ("us", "time (µs)", ""), ("utilization", "array utilization", "frac"),
+               ("roofline_bound_cycles", "roofline bound (cycles)", ""), ("dram_bytes", "DRAM bytes", "si"), ("compulsory_dram_bytes", "compulsory DRAM bytes", "si"),
+               ("correct", "bit-exact", "")]
+KIND_COLS = [("name", "layer kind", ""), ("kernels", "kernels", ""), ("cycles", "cycles", ""), ("ms", "time (ms)", ""), ("share", "share of time", "frac"),
+             ("utilization", "array utilization (time-weighted)", "frac"), ("dram_bytes", "DRAM bytes", "si"), ("compulsory_dram_bytes", "compulsory DRAM bytes", "si")]
+PERF_COLS = [("name", "design or chip", ""), ("cost", "op/s per $ of cost", "si"), ("price", "op/s per $ of price", "si"), ("flops_per_watt", "op/s per W", "si"), ("basis", "basis", "")]
+
+def _kernel_section(r: dict, png: str) -> list[str]:
+  spc = 1e-6 / r["config"]["clock_mhz"]
+  ks = [dict(k, shape="x".join(map(str, k.get("shape") or [])), us=k["cycles"] * spc * 1e6) for k in r["kernels"]]
+  return [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">', "<h3>By layer kind</h3>", _table(kind_rows(r["kernels"], spc), KIND_COLS),
+          f"<details><summary>All {len(ks)} kernels, in network order</summary>", _table(ks, KERNEL_COLS), "</details>"]
+
+def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = (),
+                 trace_name: str | None = None) -> str:
   os.makedirs(out_dir, exist_ok=True)
   parts = ["<h1>tinyaccel report</h1>"]
-  summary = [dict(run=_label(r), cycles=r["cycles"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
+  summary = [dict(run=_label(r), cycles=r["cycles"], seconds=r["seconds"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
                   unit_cost_usd=r.get("unit_cost_usd", r["chip_cost_usd"]["total"]), avg_power_w=r["avg_power_w"], peak_power_w=r.get("peak_power_w"), flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
-  parts += ["<h2>Summary</h2>", _table(summary, list(summary[0]))]
+  shown = [dict(x, ms=x["seconds"] * 1e3, per_s=1 / x["seconds"] if x["seconds"] else None) for x in summary]
+  parts += ["<h2>Summary</h2>", _table(shown, SUMMARY_COLS)]
   parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
   png, rows = perf_per_dollar(results, out_dir, fpga)
-  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, ["name", "cost", "price", "flops_per_watt", "basis"])]
-  for r, png in zip(results, kernels(results, out_dir)):
-    parts += [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">',
-              _table(r["kernels"], ["name", "kind", "shape", "cycles", "utilization", "roofline_bound_cycles", "dram_bytes", "compulsory_dram_bytes", "correct"])]
-  if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir)}">']
+  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, PERF_COLS)]
+  for r, png in zip(results, kernels(results, out_dir)): parts += _kernel_section(r, png)
+  if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir, results, trace_name)}">']
   if sweep:
     pts, front = sweep
     rows = [dict(workload=r["workload"], **r["params"], cycles=r["cycles"], area_mm2=r["area_mm2"]["total"], flops_per_usd=r["flops_per_usd"],
                  flops_per_watt=r["flops_per_watt"], pareto=r in front) for r in pts if r.get("ok")]
-    parts += ["<h2>Design sweep: Pareto front</h2>", f'<img src="{os.path.basename(sweep_plot(pts, front, out_dir))}">', _table(rows, list(rows[0]))]
-  css = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    parts += ["<h2>Design sweep: Pareto front</h2>", f'<img src="{os.path.basename(sweep_plot(pts, front, out_dir))}">', _table(rows, [("workload", "workload", ""), *[(k, k, "") for k in dict.fromkeys(k for x in pts for k in x.get("params", {}))],
+                ("cycles", "cycles", ""), ("area_mm2", "die area (mm²)", ""), ("flops_per_usd", "op/s per $ of cost", "si"), ("flops_per_watt", "op/s per W", "si"), ("pareto", "Pareto-optimal", "")])]
+  css = "body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%;height:auto}details{margin:6px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}th{text-align:center}summary{cursor:pointer}"
   atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
   out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
   atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())

@@ -395,10 +395,13 @@ def run_chip(cfg: AccelConfig, programs: list[list[Instr]], machines: list[Machi
   results, memo = [None] * len(programs), {}
   for lo in range(0, len(programs), g):
     idx = list(range(lo, min(lo + g, len(programs))))
-    key = (tuple(programs[idx[0]]), machines[idx[0]].dram_size) if len(idx) == 1 and not machines[idx[0]].functional else None
-    if key is not None and key in memo: results[idx[0]] = memo[key]; continue
+    alone, p = len(idx) == 1 and not machines[idx[0]].functional, programs[idx[0]]
+    same = (id(p), machines[idx[0]].dram_size)      # cores sharing one compiled slice: one list, no need to hash its instructions
+    if alone and same in memo: results[idx[0]] = memo[same]; continue
+    key = (tuple(p), same[1]) if alone else None
+    if key is not None and key in memo: results[idx[0]] = memo[same] = memo[key]; continue
     for i, r in zip(idx, run_channel(cfg, [programs[i] for i in idx], [machines[i] for i in idx])): results[i] = r
-    if key is not None: memo[key] = results[idx[0]]
+    if key is not None: memo[key] = memo[same] = results[idx[0]]
   cycles = T.chip_cycles(cfg, [r.cycles for r in results])
   stats = dataclasses.replace(Stats.chip(cfg, [r.stats for r in results], cycles), model_seconds=time.perf_counter() - t0)
   return ChipResult(cycles, stats, results)

@@ -65,7 +65,7 @@ def test_residual_block_runs_with_a_vector_add_kernel():
   h = x.conv2d(w0, b0, padding=1).relu()
   y = (h.conv2d(w1, b1, padding=1).relu().conv2d(w2, b2, padding=1) + h).relu()
   assert [type(k).__name__ for k in schedule(y.node)] == ["ConvKernel"] * 3 + ["AddKernel"]   # h computed once
-  r = run_graph(y, load_config("tiny", acc_kib=8))
+  r = run_graph(y, load_config("tiny", acc_kib=8), fusion=False)
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99 and r.kernels[-1].kind == "vector"
   # the add kernel alone: bit-exact with its integer definition and within one step of the real-valued result
   rng = np.random.default_rng(0); a = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8); b = rng.integers(-128, 128, (3, 5, 7)).astype(np.int8)
@@ -73,6 +73,52 @@ def test_residual_block_runs_with_a_vector_add_kernel():
   mach = Machine(cfg, c.dram.copy()); run(cfg, c.program, machine=mach)
   out = c.read(mach.dram)
   assert np.array_equal(out, c.reference()) and np.abs(out - np.clip(np.round(np.maximum(a * 0.6 + b * 1.3, 0)), -128, 127)).max() <= 1
+
+def test_residual_add_fused_into_the_gemm_epilogue_is_the_add_kernel_bit_for_bit():
+  """C8 = requant(A.B + bias), then compile_add(C8, R): the same integers from one program whose store queue adds each
+  C tile to R's tile (loaded by DMA) while it is still in the scratchpad; C8 never goes to DRAM."""
+  from tinyaccel.arch import vector as V
+  from tinyaccel.compiler.eltwise import PRESHIFT, compile_add
+  from tinyaccel.compiler.gemm import Epilogue, compile_gemm
+  from tinyaccel.flow.run import run_program
+  rng = np.random.default_rng(1)
+  for preset, (M, K, N) in (("tiny", (64, 48, 40)), ("tiny", (200, 96, 72)), ("edge", (200, 96, 72))):   # mn and mnk loop orders
+    cfg = load_config(preset)
+    A, B = rng.integers(-128, 128, (M, K), dtype=np.int8), rng.integers(-128, 128, (K, N), dtype=np.int8)
+    R, bias = rng.integers(-128, 128, (M, N), dtype=np.int8), rng.integers(-2000, 2000, N).astype(np.int32)
+    mult = V.quantize_multipliers(rng.uniform(0.0015, 0.0045, N))
+    rs = tuple(V.quantize_multiplier(s / 2 ** PRESHIFT) for s in (0.7, 1.3))
+    plain_prog = compile_gemm(cfg, M, K, N, A=A, B=B, epilogue=Epilogue(bias, False, mult)); plain = run_program(cfg, plain_prog)
+    add = run_program(cfg, compile_add(cfg, plain.output, R, 0.7, 1.3, relu=True))
+    fused_prog = compile_gemm(cfg, M, K, N, A=A, B=B, epilogue=Epilogue(bias, False, mult, residual=R, residual_scales=rs, residual_relu=True))
+    fused = run_program(cfg, fused_prog)
+    assert plain.correct and add.correct and fused.correct and np.array_equal(fused.output, add.output)
+    # DRAM: R read once instead of C8 written, read back and the sum written again
+    assert fused.result.stats.dram_write_bytes == plain.result.stats.dram_write_bytes and fused.result.stats.compulsory_dram_bytes == plain.result.stats.compulsory_dram_bytes + M * N
+    same = (fused_prog.tiling.mt, fused_prog.tiling.kt, fused_prog.tiling.nt) == (plain_prog.tiling.mt, plain_prog.tiling.kt, plain_prog.tiling.nt)
+    if preset == "edge": assert same   # where the tiling is the same, exactly R's bytes more read (on tiny R's buffers cost A tile size)
+    if same: assert fused.result.stats.dram_read_bytes == plain.result.stats.dram_read_bytes + plain.result.stats.dram_write_bytes   # R: as C8, burst-rounded
+    assert fused.result.cycles < plain.result.cycles + add.result.cycles
+    assert sorted(fused_prog.tensors) == ["A", "B", "C", "bias", "multiplier", "residual"]
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_resnet_blocks_fused_and_unfused_are_the_same_integers(cores):
+  """An identity block (the add's other operand is the block input), a projection block (both operands are convolutions:
+  the later one absorbs the add) and an add of the network input: fusion removes every add kernel and changes no bit."""
+  from tinyaccel.compiler.schedule import AddKernel, fuse, schedule
+  from tinyaccel.flow import run_graph
+  def conv(cin, cout, k, seed): return (Tensor.randn(cout, cin, k, k, seed=seed) * (cin * k * k) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 9) * 0.1).realize()
+  x = Tensor.randn(2, 8, 6, 6, seed=0)
+  h = (x.conv2d(*conv(8, 8, 3, 1), padding=1) + x).relu()                                            # + the network input
+  h = (h.conv2d(*conv(8, 8, 3, 2), padding=1).relu().conv2d(*conv(8, 8, 3, 3), padding=1) + h).relu()  # identity shortcut
+  y = (h.conv2d(*conv(8, 16, 3, 4), padding=1, stride=2) + h.conv2d(*conv(8, 16, 1, 5), stride=2)).relu()   # projection
+  ks = schedule(y.node); fused = fuse(ks, y.node)
+  assert sum(isinstance(k, AddKernel) for k in ks) == 3 and not any(isinstance(k, AddKernel) for k in fused) and len(fused) == len(ks) - 3
+  cfg = load_config("tiny", acc_kib=8, cores=cores)
+  a, b = run_graph(y, cfg, fusion=False), run_graph(y, cfg)
+  assert a.correct and b.correct and np.array_equal(a.output, b.output) and a.accuracy == b.accuracy
+  assert [k.fused for k in b.kernels if "add" in k.fused] == [["bias", "requant", "add", "relu"]] * 3
+  assert b.stats.dram_bytes < a.stats.dram_bytes
 
 @pytest.mark.parametrize("c,o,groups,s,p,preset", [(8, 8, 8, 1, 1, "tiny"), (8, 12, 4, 2, 1, "tiny"), (12, 6, 2, 1, 0, "tiny"), (64, 64, 64, 1, 1, "edge"), (96, 96, 96, 2, 1, "edge")])
 def test_grouped_and_depthwise_conv_on_the_array(c, o, groups, s, p, preset):

@@ -50,14 +50,62 @@ def test_formulas_by_hand():
   # SRAM energy: Horowitz 64-bit reads, 10 pJ at 8 KB, 20 pJ at 32 KB (45 nm) -> per byte, scaled by node/45
   assert sram_pj_per_byte(8, 45, C) == pytest.approx(10 / 8) and sram_pj_per_byte(32, 45, C) == pytest.approx(20 / 8)
   assert sram_pj_per_byte(16, 45, C) == pytest.approx(math.sqrt(10 * 20) / 8)            # log-log midpoint
-  # array area: a PE is an 8b multiplier + 32b adder (45 nm) + 56 register bits (40 nm), scaled by (node/ref)^2
+  # array area: TPU v1's int8 MAC (its matrix unit: 24% of <= 331 mm^2 for 65,536 MACs at 28 nm), scaled by NVIDIA's big-die density (GM200 28 nm, GA100 7 nm)
   cfg = load_config("edge")
-  pe = (282 + 137) * (7 / 45) ** 2 + 56 * 5.98 * (7 / 40) ** 2
-  assert area_mm2(cfg, C)["array"] == pytest.approx(1024 * pe / 1e6)
-  assert area_mm2(cfg, C)["spad"] == pytest.approx(512 * 8192 * 0.027 / C["sram_array_efficiency"] / 1e6)
+  mac7 = 0.24 * 331e6 / 65536 * (8000 / 601) / (54200 / 826)
+  assert area_mm2(cfg, C)["array"] == pytest.approx(1024 * mac7 / 1e6)
+  # SRAM: bits x bitcell / efficiency; efficiency TPU v1's at 28 nm (28 MiB x 0.127 um^2 over 35% of 331 mm^2), N3E's at 5 nm, log-log between
+  eff28, eff5 = 28 * 2 ** 23 * 0.127 / 1e6 / (0.35 * 331), 31.8 * 2 ** 20 / 1e6 * 0.021
+  eff7 = math.exp(math.log(eff28) + math.log(7 / 28) / math.log(5 / 28) * math.log(eff5 / eff28))
+  assert area_mm2(cfg, C)["spad"] == pytest.approx(512 * 8192 * 0.027 / eff7 / 1e6)
   stats = dict(macs=1000, sram_reads={"spad": 800, "acc": 0}, sram_writes={"spad": 0, "acc": 0}, dram_read_bytes=10, dram_write_bytes=0)
   e = energy_pj(cfg, stats, C)
-  assert e["mac"] == pytest.approx(1000 * 0.3 * 7 / 45) and e["dram"] == pytest.approx(80 * 20)   # LPDDR: Horowitz 20 pJ/bit
+  # a MAC: Horowitz 8b mult + 32b add (0.3 pJ at 45 nm) and 56 register bits (Aladdin 0.009 pJ at 40 nm), each x node/ref; LPDDR: Dally's ~4 pJ/bit
+  assert e["mac"] == pytest.approx(1000 * (0.3 * 7 / 45 + 56 * 0.009 * 7 / 40)) and e["dram"] == pytest.approx(80 * 4)
+  assert energy_pj(cfg.replace(memory_type="ddr4"), stats, C)["dram"] == pytest.approx(80 * 20)                       # DDR: Horowitz 20 pJ/bit
+
+def test_area_blocks_by_hand():
+  from tinyaccel.reports.cost import bitcell_um2, dram_phys, logic_density_mtr_mm2
+  assert logic_density_mtr_mm2(28, C) == pytest.approx(8000 / 601) and logic_density_mtr_mm2(5, C) == pytest.approx(80e3 / 814)
+  assert logic_density_mtr_mm2(3, C) == pytest.approx(1.7 * 80e3 / 814) and logic_density_mtr_mm2(65, C) == pytest.approx(1400 / 576)
+  assert bitcell_um2(28, C) == 0.127 and bitcell_um2(16, C) == 0.074 and bitcell_um2(65, C) == pytest.approx(0.242 / 0.46)
+  assert 0.027 < bitcell_um2(10, C) < 0.074 and bitcell_um2(12, C) < bitcell_um2(14, C) < bitcell_um2(16, C)      # interpolated, monotone
+  # DRAM interfaces: LPDDR5 51.2 GB/s = 4 x16 channels at 6.4 Gb/s; HBM2E 2.05 TB/s = 5 stacks of 1024 x 3.6 Gb/s; 32 x 2.05 TB/s of HBM3 = 80 stacks
+  assert dram_phys(load_config("edge"), C) == dict(kind="lpddr5 x16 channel", units=4, unit_bytes_per_s=12.8e9, mm2=4 * 16 * 0.08)
+  assert dram_phys(load_config("server"), C)["units"] == 5 and dram_phys(load_config("server"), C)["mm2"] == 5 * 12
+  assert dram_phys(load_config("petaflop"), C)["units"] == 80
+  a = area_mm2(load_config("edge"), C)
+  assert a["host_io"] == 2 and area_mm2(load_config("edge").replace(form_factor="pcie"), C)["host_io"] == 8
+  assert a["total"] == pytest.approx((a["array"] + a["spad"] + a["acc"] + a["vector"] + a["dram_phy"] + a["host_io"]) / 0.98)   # control: 2% of the die (TPU v1)
+
+def test_multi_core_chip():
+  one = load_config("server")
+  two = one.replace(cores=2, dram_channels=2)
+  a1, a2 = area_mm2(one, C), area_mm2(two, C)
+  assert a2["array"] == 2 * a1["array"] and a2["spad"] == 2 * a1["spad"] and a2["one_core"] == a1["one_core"] and a1["noc"] == 0
+  assert a2["noc"] == pytest.approx(0.05 * 2 * (a1["array"] + a1["spad"] + a1["acc"] + a1["vector"])) and a2["dram_phy"] == 2 * a1["dram_phy"] - 12   # 9 stacks (4.1 TB/s), not 2 x 5
+  p1, p2 = cost_report(one)["peak_power"], cost_report(two)["peak_power"]
+  assert p2["mac"] == pytest.approx(2 * p1["mac"]) and p2["dram"] == pytest.approx(2 * p1["dram"]) and cost_report(two)["peak_flops_per_usd"] > 0
+  assert cost_report(two)["peak_flops_per_usd"] * cost_report(two)["deployed_cost_usd"] == pytest.approx(2 * one.peak_flops_per_s)
+  # petaflop: 32 server cores at 5 nm with 65.5 TB/s of HBM3 (80 stacks' worth of PHYs): beyond the 858 mm^2 reticle and an H100's 700 W;
+  # with an H100-class 4.1 TB/s (5 stacks) the same compute is a plausible die: under half an H100's 814 mm^2 and under its 700 W
+  pf = cost_report(load_config("petaflop"))
+  assert pf["exceeds_reticle"] and pf["area_mm2"]["total"] > 858 and pf["peak_power_w"] > 700
+  h = cost_report(load_config("petaflop").replace(dram_bytes_per_cycle=128))
+  assert not h["exceeds_reticle"] and 250 < h["area_mm2"]["total"] < 814 / 2 and 200 < h["peak_power_w"] < 700
+
+def test_power_model_by_hand():
+  cfg = load_config("edge")
+  from tinyaccel.reports.cost import peak_power_w
+  p = peak_power_w(cfg, C)
+  f = 800e6 * 1e-12
+  mac = 1024 * f * (0.3 * 7 / 45 + 56 * 0.009 * 7 / 40)
+  assert p["mac"] == pytest.approx(mac) and p["vector"] == pytest.approx(32 * f * (0.3 * 7 / 45 + 56 * 0.009 * 7 / 40) * (137 + 2 * 282) / (282 + 137))
+  idle = 90 / 192                                                                                  # TPU v4: measured min / max power (Google Cloud)
+  assert p["chip"] == pytest.approx((p["mac"] + p["vector"] + p["sram"]) / (1 - idle)) and p["idle"] == pytest.approx(p["chip"] * idle)
+  assert p["dram"] == pytest.approx(51.2e9 * 8 * 4e-12) and p["total"] == pytest.approx(p["chip"] + p["dram"])
+  # the linear energy rule against a later node's data point: Dally et al. (CACM 2020, 14 nm) 8 KB SRAM ~50 fJ/bit; Horowitz 10 pJ / 64 b x 14/45
+  assert sram_pj_per_byte(8, 14, C) / 8 * 1e3 == pytest.approx(50, rel=0.05)
 
 def test_report_keys_and_overrides():
   cfg = load_config("server")
@@ -91,10 +139,11 @@ def test_form_factor_package_and_nre_by_hand():
   assert r["unit_cost_usd"] < 30 and r["nre_usd_per_unit"] == 300          # the edge chip's $300 of NRE no longer hides in its unit cost
   assert cost_report(edge.replace(nre_volume_units=10_000_000))["nre_usd_per_unit"] == 30
   sxm = cost_report(edge.replace(form_factor="sxm"), stats)
-  assert sxm["deployed_cost_usd"] == pytest.approx(r["unit_cost_usd"] + 2555 + 32010 / 8)
-  assert cost_report(edge.replace(form_factor="pcie"))["deployed_cost_usd"] == pytest.approx(1.25 * r["unit_cost_usd"])
+  assert sxm["deployed_cost_usd"] == pytest.approx(sxm["unit_cost_usd"] + 2555 + 32010 / 8) and sxm["unit_cost_usd"] > r["unit_cost_usd"]   # x16 host I/O on the die
+  pcie = cost_report(edge.replace(form_factor="pcie"))
+  assert pcie["deployed_cost_usd"] == pytest.approx(1.25 * pcie["unit_cost_usd"])
   tb = cost_report(edge.replace(form_factor="tinybox", form_factor_cards=4))
-  assert tb["deployed_cost_usd"] == pytest.approx(1.25 * r["unit_cost_usd"] + 9006 / 4)
+  assert tb["deployed_cost_usd"] == pytest.approx(1.25 * pcie["unit_cost_usd"] + 9006 / 4)
   r = sxm; sys_usd = sxm["deployed_cost_usd"]
   # rent: $10,000 at 8 % over 3 years is 10000 * 0.08 / (1 - 1.08^-3) = $3,880.34 a year; 1 kW at PUE 1.58 and $0.08/kWh
   assert rent_usd_per_hour(10_000, 1000, C) == pytest.approx(3880.335 / 8760 + 1.58 * 0.08, rel=1e-6)

@@ -86,3 +86,54 @@ def test_cli_runs_the_seed_example(tmp_path):
   import json
   r = json.loads(js.read_text())
   assert r["correct"] is True and [k["kind"] for k in r["kernels"]] == ["gemm"] and r["macs"] == 64 ** 3
+
+def _example(name, **kw):
+  import runpy
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return runpy.run_path(os.path.join(root, "examples", "tinygrad", f"{name}.py"))["workload"](**kw)
+
+def _float_check(t, kernels, cos=0.999):
+  """Import before realizing, run quantized, then compare with tinygrad's own result (PYTHON device): our interpreter
+  matches it to float rounding, and the accelerator's output is within the quantization error the run reports."""
+  ours = import_tensor(t)
+  g = run_graph(ours, CFG)
+  ref = t.numpy()
+  np.testing.assert_allclose(evaluate(ours.node), ref, rtol=1e-5, atol=1e-5)
+  assert g.correct is True and [k.name for k in g.kernels] == kernels
+  assert np.abs(g.output - ref).max() <= g.accuracy["max_abs_error"] + 1e-5 and g.accuracy["cosine_similarity"] > cos
+  return g
+
+def test_cnn_with_pooling_and_residual():
+  g = _float_check(_example("cnn", size=8, width=8), ["conv", "maxpool", "conv", "conv", "add", "avgpool", "gemm"])
+  assert [k.fused for k in g.kernels if k.name == "conv"] == [["bias", "relu", "requant"], ["bias", "relu", "requant"], ["bias", "requant"]]
+  assert g.kernels[0].shape == [1, 8, 3, 3, 3]          # batch, cout, cin, kh, kw: tinygrad's conv2d recognized whole
+
+def test_attention_head():
+  g = _float_check(_example("attention", seq=8, d_model=16, d_head=8), ["gemm", "gemm", "copy2", "gemm", "softmax", "gemm", "gemm"])
+  assert g.kernels[3].fused == ["scale", "requant"]      # 1/sqrt(d) folded into QKᵀ's requantization
+
+def test_int8_conv_bit_exact_against_tinygrad():
+  from tinygrad.tensor import Tensor as TT
+  rng = np.random.default_rng(3)
+  X, W, B = rng.integers(-128, 128, (1, 4, 7, 7)).astype(np.int8), rng.integers(-128, 128, (6, 4, 3, 3)).astype(np.int8), rng.integers(-999, 999, 6).astype(np.int32)
+  y = TT(X).cast(dtypes.int32).conv2d(TT(W).cast(dtypes.int32), TT(B), stride=2, padding=1).relu()
+  ours = import_tensor(y)
+  g = run_graph(ours, CFG)
+  assert g.correct is True and [k.fused for k in g.kernels] == [["bias", "relu"]]
+  assert np.array_equal(g.output, y.numpy())
+
+def test_composites_match_only_themselves():
+  from tinygrad.tensor import Tensor as TT
+
+  from tinyaccel.compiler.importers.tinygrad import match_conv2d, match_pool, match_rowwise
+  rng = np.random.default_rng(0)
+  x, w = TT(rng.standard_normal((2, 4, 9, 9)).astype(np.float32)), TT(rng.standard_normal((6, 2, 3, 3)).astype(np.float32))
+  y = x.conv2d(w, groups=2, stride=2, padding=1, dilation=2)
+  assert match_conv2d(y.uop)[2] == dict(groups=2, stride=2, dilation=2, padding=1)
+  assert match_pool(x.max_pool2d(3, 2, padding=1).uop)[1:] == ("max", 3, 2, 1) and match_pool(x.avg_pool2d(2).uop)[1:] == ("avg", 2, 2, 0)
+  assert match_rowwise(x.softmax(-1).uop)[1] == "softmax" and match_rowwise(x.layernorm(eps=1e-6).uop)[1:] == ("layernorm", 1e-6)
+  assert match_rowwise(x.gelu().uop)[1] == "gelu" and match_rowwise(x.softmax(1).uop) is None and match_rowwise((x * 2).uop) is None
+  z = (x * 2).sum(axis=(2, 3))
+  assert match_conv2d((x.conv2d(w, groups=2) * 2).uop) is None and match_pool(z.uop) is None
+  for t in (y, x.max_pool2d(3, 2, padding=1), x.avg_pool2d(2), x.layernorm(eps=1e-6), x.gelu()):
+    np.testing.assert_allclose(evaluate(import_tensor(t).node), t.numpy(), rtol=1e-4, atol=1e-5)

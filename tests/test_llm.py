@@ -10,7 +10,8 @@ from tinyaccel.flow.llm import _matmul_stats, h200_rows, run_phase
 from tinyaccel.workloads.llama import MODELS, Matmul, decode_matmuls
 
 
-@pytest.mark.parametrize("name,params", [("llama3_1b", 1_235_814_400), ("llama3_8b", 8_030_261_248), ("gpt2_decoder", 124_439_808)])
+@pytest.mark.parametrize("name,params", [("llama3_1b", 1_235_814_400), ("llama3_8b", 8_030_261_248), ("gpt2_decoder", 124_439_808),
+                                         ("llama3_70b", 70_553_706_496)])     # Llama-3.1-70B: "70.6B" on its model card
 def test_published_parameter_counts(name, params):
   assert MODELS[name].params() == params
 
@@ -40,6 +41,17 @@ def test_decode_step_meets_dram_bound_and_batch_turns_compute_bound():
   r128 = run_phase(cfg, "tiny_decoder", "decode", 128, 256).report
   gemm = {k["name"]: k for k in r128["layer_kernels"]}["gate_up"]
   assert gemm["cycles"] > 1.8 * gemm["dram_bound_cycles"]          # batch 128 > rows 64: each weight fold costs 128 cycles, not 64
+
+def test_vector_kernels_are_timed():
+  """RMSNorm, RoPE, SwiGLU's product and the residual adds run on the vector unit inside the step's cycles (GPT-2: LayerNorm, GELU epilogue)."""
+  r = run_phase(load_config("decode"), "tiny_decoder", "decode", 2, 256)
+  names = [k["name"] for k in r.report["layer_kernels"]]
+  assert names == ["attn_norm", "qkv", "rope", "q·kᵀ", "softmax", "p·v", "o", "attn_residual", "mlp_norm", "gate_up", "swiglu", "down", "mlp_residual"]
+  assert all(k["cycles"] > 0 for k in r.report["layer_kernels"])
+  assert not any(w in " ".join(r.report["workload"]["not_modelled"]) for w in ("rmsnorm", "swiglu", "residual"))
+  assert r.stats.cycles == 2 * sum(s.cycles for _, s in r.layer) + r.head.cycles
+  g = [k["name"] for k in run_phase(load_config("decode"), "gpt2_decoder", "decode", 1, 256).report["layer_kernels"]]
+  assert g == ["attn_norm", "qkv", "q·kᵀ", "softmax", "p·v", "o", "attn_residual", "mlp_norm", "up", "down", "mlp_residual"]
 
 def test_h200_rows_same_shape_first():
   r = h200_rows("llama3_8b", "decode", 8, 2048)[0]

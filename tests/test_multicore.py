@@ -59,3 +59,25 @@ def test_timing_only_matches_functional():
   cfg = load_config("edge", cores=4, dram_channels=4)
   f, t = run_network("mlp", cfg)[1], run_network("mlp", cfg, functional=False)[1]
   assert f["cycles"] == t["cycles"] and f["chip"]["core_macs"] == t["chip"]["core_macs"]
+
+def _residual_net(batch):
+  from tinyaccel.compiler.tensor import Tensor
+  def conv(cin, cout, seed): return (Tensor.randn(cout, cin, 3, 3, seed=seed) * (cin * 9) ** -0.5).realize(), (Tensor.randn(cout, seed=seed + 9) * 0.1).realize()
+  (w0, b0), (w1, b1) = conv(4, 8, 1), conv(8, 8, 2)
+  h = Tensor.randn(batch, 4, 6, 6, seed=0).conv2d(w0, b0, padding=1).relu()
+  return (h.conv2d(w1, b1, padding=1) + h).relu().max_pool2d(2)
+
+@pytest.mark.parametrize("net", ["cnn", "gpt2"])
+def test_timing_only_placeholders_exact(net):
+  """A timing-only graph run computes no numerics (placeholder activations, equal slices compiled once) and gives the
+  functional run's cycles, bytes and compulsory bytes kernel by kernel."""
+  from tinyaccel.flow import run_graph
+  from tinyaccel.workloads.gpt2 import gpt2
+  cfg = load_config("edge", cores=4, dram_channels=2)
+  y = _residual_net(8) if net == "cnn" else gpt2(1, seq=32, final_norm=False, hidden=128, heads=4, ffn=256)
+  f, t = run_graph(y, cfg), run_graph(y, cfg, functional=False)
+  assert f.correct is True and t.correct is None and t.accuracy is None
+  key = lambda r: [(k.name, k.stats.cycles, k.stats.dram_bytes, k.stats.compulsory_dram_bytes, k.core_macs) for k in r.kernels]
+  assert key(f) == key(t)
+  if net == "cnn":   # batch split: every core's slice is one shared program in timing-only mode, four programs otherwise
+    assert len({id(p) for p in t.kernels[0].program.parts}) == 1 and len({id(p) for p in f.kernels[0].program.parts}) == 4

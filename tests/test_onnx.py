@@ -51,7 +51,7 @@ def test_resnet_block():
   inits = [_w("w0", C, 8, 3, 3), _w("b0", C, scale=0.1), _w("w1", C, C, 3, 3), _w("b1", C, scale=0.1), _w("w2", C, C, 3, 3), _w("b2", C, scale=0.1),
            _w("wf", 10, C * 4 * 4), _w("bf", 10, scale=0.1)]
   g = _check(_model(nodes, inits, [1, 8, 16, 16]))
-  assert [k.name for k in g.kernels] == ["conv", "conv", "conv", "add", "maxpool", "gemm"]
+  assert [k.name for k in g.kernels] == ["conv", "conv", "conv", "maxpool", "gemm"]   # the residual add + ReLU fused into conv2's epilogue
 
 def test_mobilenet_depthwise_block():
   C, E = 8, 32

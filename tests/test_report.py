@@ -4,6 +4,9 @@ import re
 import subprocess
 import sys
 
+import matplotlib
+import matplotlib.legend
+import matplotlib.pyplot
 import pytest
 
 
@@ -53,3 +56,58 @@ def test_fpga_rows_on_the_perf_per_dollar_plot(tmp_path):
   (tmp_path / "f3.json").write_text(json.dumps(fpga))
   p = tinyaccel("report", files[0], str(tmp_path / "f3.json"), "-o", str(tmp_path / "rep"))
   assert p.returncode == 2 and "needs a workload" in p.stderr
+
+# plot properties: each test builds the figure from report dicts and reads the drawn artists back
+
+def _kernel(i: int, op: str = "conv2d", macs: int = 1000, cycles: int = 100, shape=None) -> dict:
+  return dict(name=op, kind="gemm" if macs else "vector", op=op, shape=shape or [1, i], cycles=cycles, macs=macs, utilization=0.5 if macs else 0.0,
+              roofline_bound_cycles=cycles // 2, dram_bytes=400, compulsory_dram_bytes=200, stall_cycles=dict(compute=dict(wait_load=cycles // 4)), correct=True)
+
+def _run(config: str, kernels: list[dict], name: str = "net") -> dict:
+  from tinyaccel.arch.config import load_config
+  return dict(workload=dict(kind="network", name=name), config=load_config(config).to_dict(), kernels=kernels, cycles=sum(k["cycles"] for k in kernels))
+
+def test_roofline_one_legend_entry_per_config_and_vector_kernels_drawn():
+  from tinyaccel.reports.report import roofline_fig
+  ks = [_kernel(i) for i in range(5)] + [_kernel(9, op="add", macs=0, cycles=300)]
+  runs = [_run("edge", ks, "a"), _run("edge", ks, "b"), _run("server", ks, "a")]    # two workloads on edge: still one edge entry
+  fig = roofline_fig(runs)
+  ax, av = fig.axes
+  config_legend = [c for c in ax.get_children() if isinstance(c, matplotlib.legend.Legend) and c.get_title().get_text() == "config"][0]
+  assert [t.get_text().split(" (")[0] for t in config_legend.get_texts()] == ["edge", "server"]
+  assert ax.get_legend().get_title().get_text() == "workload" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+  sizes = [s for coll in ax.collections for s in coll.get_sizes()]                  # marker area = share of the run's time
+  assert len(sizes) == 15 and max(sizes) / min(sizes) == pytest.approx(1) and sizes[0] == pytest.approx(6 + 1200 * 100 / 800)
+  vec = [s for coll in av.collections for s in coll.get_sizes()]                   # the add kernel, once per run, 3x the conv's time
+  assert len(vec) == 3 and vec[0] == pytest.approx(6 + 1200 * 300 / 800)
+  matplotlib.pyplot.close(fig)
+
+def test_kernel_chart_stays_readable_at_180_kernels():
+  from tinyaccel.reports.report import TOP_KERNELS, kernel_rows, kernels_fig
+  ks = [_kernel(i, cycles=100 + i) for i in range(170)] + [_kernel(0, op="add", macs=0, cycles=50) for _ in range(10)]   # 10 identical adds
+  rows = kernel_rows(ks)
+  assert len(rows) == TOP_KERNELS + 1 and rows[-1]["name"] == f"other {180 - 10 - (TOP_KERNELS - 1)} kernels"
+  assert sum(r["cycles"] for r in rows) == sum(k["cycles"] for k in ks) and sum(r["kernels"] for r in rows) == 180
+  assert (rows[0]["name"], rows[0]["kernels"], rows[0]["cycles"]) == ("add 1x0 ×10 (#170, ...)", 10, 500)      # identical kernels: one row
+  assert rows[1]["name"] == "conv2d 1x169 (#169)" and [r["cycles"] for r in rows[1:4]] == [269, 268, 267]
+  fig = kernels_fig(_run("edge", ks))
+  assert len(fig.axes[0].patches) == TOP_KERNELS + 1 and len(fig.axes[0].get_yticklabels()) == TOP_KERNELS + 1
+  matplotlib.pyplot.close(fig)
+
+def test_kind_rows_and_timeline_title():
+  from tinyaccel.reports.report import kind_rows, timeline_fig, trace_run
+  ks = [_kernel(0, cycles=300), _kernel(1, cycles=100), _kernel(2, op="add", macs=0, cycles=100)]
+  rows = kind_rows(ks, 1e-9)
+  assert [(r["name"], r["kernels"], r["cycles"], r["share"]) for r in rows] == [("conv2d", 2, 400, 0.8), ("add", 1, 100, 0.2)] and rows[0]["ms"] == pytest.approx(4e-4)
+  run, trace = _run("tiny", ks, "mlp"), [dict(queue="load", start=0, end=200), dict(queue="compute", start=10, end=500)]
+  assert trace_run(trace, [_run("edge", ks[:1]), run]) is run and trace_run(trace[:1], [run]) is None
+  fig = timeline_fig(trace, "mlp on tiny", 100.0)
+  assert fig.axes[0].get_title().startswith("Timeline of mlp on tiny: 2 instructions") and "5 us at 100 MHz" in fig.axes[0].get_xlabel()
+  matplotlib.pyplot.close(fig)
+
+def test_tables_have_units_and_human_scale_numbers(tmp_path):
+  from tinyaccel.reports.report import _fmt, _table
+  assert [_fmt(x, k) for x, k in ((5.131e10, "si"), (0.7133, "frac"), (5598015, ""), (True, ""), (None, ""), (22.78, ""), (3.2e7, ""))] == \
+    ["51.3 G", "71.3 %", "5,598,015", "yes", "&ndash;", "22.78", "32 M"]
+  t = _table([dict(a="x", b=1.5e9)], [("a", "name", ""), ("b", "op/s per W", "si")])
+  assert t == "<table><tr><th>name</th><th>op/s per W</th></tr><tr><td class=t>x</td><td>1.5 G</td></tr></table>"

@@ -20,9 +20,9 @@ def _mobilenet(batch=1, size=224):
   return mobilenet_v2(batch, size)
 
 def _bert(layers):
-  def build(seq=128):
+  def build(seq=128, batch=1):
     from .bert import bert
-    return bert(layers, seq)
+    return bert(layers, seq, batch=batch)
   return build
 
 def _gpt2(layers):

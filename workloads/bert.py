@@ -20,28 +20,35 @@ def norm(x: Tensor, seed) -> Tensor:
   d = x.shape[-1]
   return x.layernorm() * (1.0 + Tensor.randn(d, seed=seed()) * 0.1).realize() + (Tensor.randn(d, seed=seed()) * 0.02).realize()
 
-def attention(x: Tensor, seed, heads: int = HEADS, mask: Tensor | None = None) -> Tensor:
-  """Multi-head self-attention of x (seq, d): heads split and merged by views, one GEMM per head for
-  Q·Kᵀ and for P·V, an additive constant mask (if any) folded into the softmax input."""
-  s, d = x.shape; dh = d // heads
-  q, k, v = (_linear(x, d, d, seed).reshape(s, heads, dh) for _ in range(3))
-  scores = (q.permute(1, 0, 2) @ k.permute(1, 2, 0)) / float(np.sqrt(dh))        # (heads, seq, seq)
+def attention(x: Tensor, seed, heads: int = HEADS, mask: Tensor | None = None, batch: int = 1) -> Tensor:
+  """Multi-head self-attention of x (seq, d), or of `batch` sequences stacked as (batch·seq, d): heads split and merged
+  by views, one GEMM per (sequence, head) for Q·Kᵀ and for P·V, an additive constant mask (if any) folded into the
+  softmax input. The projections see all batch·seq tokens as one GEMM."""
+  s, d = x.shape[0] // batch, x.shape[1]; dh = d // heads
+  if batch == 1:
+    q, k, v = (_linear(x, d, d, seed).reshape(s, heads, dh) for _ in range(3))
+    scores = (q.permute(1, 0, 2) @ k.permute(1, 2, 0)) / float(np.sqrt(dh))        # (heads, seq, seq)
+    if mask is not None: scores = scores + mask
+    ctx = scores.softmax(-1) @ v.permute(1, 0, 2)                                  # (heads, seq, dh)
+    return _linear(ctx.permute(1, 0, 2).reshape(s, d), d, d, seed)
+  q, k, v = (_linear(x, d, d, seed).reshape(batch, s, heads, dh) for _ in range(3))
+  scores = (q.permute(0, 2, 1, 3) @ k.permute(0, 2, 3, 1)) / float(np.sqrt(dh))  # (batch, heads, seq, seq)
   if mask is not None: scores = scores + mask
-  ctx = scores.softmax(-1) @ v.permute(1, 0, 2)                                  # (heads, seq, dh)
-  return _linear(ctx.permute(1, 0, 2).reshape(s, d), d, d, seed)
+  ctx = scores.softmax(-1) @ v.permute(0, 2, 1, 3)                               # (batch, heads, seq, dh)
+  return _linear(ctx.permute(0, 2, 1, 3).reshape(batch * s, d), d, d, seed)
 
 def mlp(x: Tensor, seed, ffn: int = FFN) -> Tensor:
   return _linear(_linear(x, x.shape[1], ffn, seed).gelu(), ffn, x.shape[1], seed)
 
-def encoder_layer(x: Tensor, seed, heads: int = HEADS, ffn: int = FFN) -> Tensor:
-  h = norm(x + attention(x, seed, heads), seed)
+def encoder_layer(x: Tensor, seed, heads: int = HEADS, ffn: int = FFN, batch: int = 1) -> Tensor:
+  h = norm(x + attention(x, seed, heads, batch=batch), seed)
   return norm(h + mlp(h, seed, ffn), seed)
 
-def bert(layers: int = LAYERS, seq: int = 128, seed: int = 0, hidden: int = HIDDEN, heads: int = HEADS, ffn: int = FFN) -> Tensor:
-  """BERT-base by default; smaller widths build the same graph faster (tests)."""
+def bert(layers: int = LAYERS, seq: int = 128, seed: int = 0, hidden: int = HIDDEN, heads: int = HEADS, ffn: int = FFN, batch: int = 1) -> Tensor:
+  """BERT-base by default; smaller widths build the same graph faster (tests). `batch` sequences: (batch·seq, hidden)."""
   s = _Seeds(seed)
-  h = Tensor.randn(seq, hidden, seed=s())
-  for _ in range(layers): h = encoder_layer(h, s, heads, ffn)
+  h = Tensor.randn(batch * seq, hidden, seed=s())
+  for _ in range(layers): h = encoder_layer(h, s, heads, ffn, batch)
   return h
 
 def layer_params(d: int = HIDDEN, f: int = FFN) -> int:
