@@ -26,15 +26,19 @@ from .program import Compiled
 
 @dataclass(frozen=True, eq=False)
 class Partition:
-  """A kernel's programs, one per core (core i runs parts[i]; cores past len(parts) idle), cut along `axis` of the
-  kernel's output; part i's output reshaped to shapes[i] is its slice."""
+  """A kernel's programs, one per core (core i runs parts[i]; cores past len(parts) idle), each over a box of the
+  kernel's output: regions[i] is part i's (lo, hi) on every axis of `shape` (a cut along one axis, or a grid)."""
   parts: tuple[Compiled, ...]
-  axis: int
-  shapes: tuple[tuple, ...]
-  def read(self, drams: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([p.read(d).reshape(s) for p, d, s in zip(self.parts, drams, self.shapes)], self.axis)
-  def reference(self) -> np.ndarray:
-    return np.concatenate([p.reference().reshape(s) for p, s in zip(self.parts, self.shapes)], self.axis)
+  regions: tuple[tuple[tuple[int, int], ...], ...]   # (0, -1) on a dimension of size -1
+  shape: tuple[int, ...]
+  def _assemble(self, outs: list[np.ndarray]) -> np.ndarray:
+    """The parts' outputs in their boxes. A dimension of -1 (its size left to the parts, as in reshape) is taken from them."""
+    boxes = [o.reshape([hi - lo if hi >= 0 else -1 for lo, hi in r]) for o, r in zip(outs, self.regions)]
+    y = np.empty([d if d >= 0 else boxes[0].shape[i] for i, d in enumerate(self.shape)], outs[0].dtype)
+    for o, r in zip(boxes, self.regions): y[tuple(slice(lo, hi if hi >= 0 else None) for lo, hi in r)] = o
+    return y
+  def read(self, drams: list[np.ndarray]) -> np.ndarray: return self._assemble([p.read(d) for p, d in zip(self.parts, drams)])
+  def reference(self) -> np.ndarray: return self._assemble([p.reference() for p in self.parts])
   @property
   def macs(self) -> int: return sum(p.macs for p in self.parts)
 
@@ -71,7 +75,6 @@ def split(cfg: AccelConfig, shape: tuple, axis: int, granule: int, build: Callab
   the two (lo, hi) slices where it depends), so that under `reuse` they share a program."""
   if cfg.cores == 1: return build(0, shape[axis])
   sl = shares(shape[axis], cfg.cores, granule)
-  with_len = lambda n: tuple(n if i == axis else d for i, d in enumerate(shape))
   built = {}                          # slice length -> ((lo, hi), program) of the first slice of that length
   def part(lo, hi):
     if not _REUSE.get() or same is False: return build(lo, hi)
@@ -80,13 +83,34 @@ def split(cfg: AccelConfig, shape: tuple, axis: int, granule: int, build: Callab
     prog = build(lo, hi)
     if first is None: built[hi - lo] = ((lo, hi), prog)
     return prog
-  return Partition(tuple(part(lo, hi) for lo, hi in sl), axis, tuple(with_len(hi - lo) for lo, hi in sl))
+  box = lambda lo, hi: tuple((lo, hi) if i == axis else (0, d) for i, d in enumerate(shape))
+  return Partition(tuple(part(lo, hi) for lo, hi in sl), tuple(box(lo, hi) for lo, hi in sl), tuple(shape))
+
+def grid(cfg: AccelConfig, units_a: int, units_b: int) -> tuple[int, int]:
+  """(pa, pb) parts along two axes of units_a and units_b granules, pa·pb <= cores: the fewest granules on the busiest
+  core (ceil(units_a/pa)·ceil(units_b/pb)), then the fewest cores."""
+  cands = [(a, b) for a in range(1, min(cfg.cores, units_a) + 1) for b in range(1, min(cfg.cores // a, units_b) + 1)]
+  return min(cands, key=lambda ab: (T.cdiv(units_a, ab[0]) * T.cdiv(units_b, ab[1]), ab[0] * ab[1]))
+
+def split_grid(cfg: AccelConfig, shape: tuple, axes: tuple[int, int], granules: tuple[int, int], build: Callable[[int, int, int, int], Compiled],
+               key: Callable[[int, int, int, int], object]) -> Partition:
+  """`build(lo_a, hi_a, lo_b, hi_b)` for each box of a grid over two axes of `shape` (grid() picks its size). Under `reuse`,
+  boxes of one `key` share a program (a GEMM's boxes of one row count over the same columns of B)."""
+  (a, b), (ga, gb) = axes, granules
+  pa, pb = grid(cfg, T.cdiv(shape[a], ga), T.cdiv(shape[b], gb))
+  built, parts, regions = {}, [], []
+  for lo_a, hi_a in shares(shape[a], pa, ga):
+    for lo_b, hi_b in shares(shape[b], pb, gb):
+      k = key(lo_a, hi_a, lo_b, hi_b) if _REUSE.get() else object()
+      if k not in built: built[k] = build(lo_a, hi_a, lo_b, hi_b)
+      parts.append(built[k])
+      regions.append(tuple((lo_a, hi_a) if i == a else (lo_b, hi_b) if i == b else (0, d) for i, d in enumerate(shape)))
+  return Partition(tuple(parts), tuple(regions), tuple(shape))
 
 def placeholder_output(prog: Compiled | Partition) -> np.ndarray:
   """All ones in the shape and dtype of the program's output: what a timing-only lowering binds instead of the reference."""
   one = lambda p: np.ones(p.read(p.dram).shape, p.read(p.dram).dtype)
-  if not isinstance(prog, Partition): return one(prog)
-  return np.concatenate([one(p).reshape(s) for p, s in zip(prog.parts, prog.shapes)], prog.axis)
+  return one(prog) if not isinstance(prog, Partition) else prog._assemble([one(p) for p in prog.parts])
 
 def epilogue_columns(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
   """The epilogue of output columns lo..hi (per-column bias, multipliers and GELU factors sliced)."""
@@ -103,13 +127,22 @@ def epilogue_rows(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
 def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: np.ndarray, epilogue: Epilogue | None = None,
                    batch: int = 1) -> Compiled | Partition:
   """C (batch, M, N) = A . B over the cores: on the batch (attention heads) when every core gets one, else on M in
-  row-sized slices (B replicated), else on N in column-sized slices (A replicated, the epilogue's columns sliced)."""
+  row-sized slices (B replicated), else on N in column-sized slices (A replicated, the epilogue's columns sliced); when
+  no one axis has a granule for every core, a grid of M × N boxes (each core its rows of A and columns of B)."""
   A, B = A.reshape(batch, M, K), B.reshape(batch, K, N)
-  axis, g = choose_axis(cfg, [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)])
-  def build(lo, hi):
-    a, b, ep = ((A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue_rows(epilogue, lo, hi)) if axis == 1
-                else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi)))
+  dims = [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)]
+  def compile_box(a, b, ep):
     nb, m, n = a.shape[0], a.shape[1], b.shape[2]
     return compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb)
+  one_axis = max(min(cfg.cores, T.cdiv(d, g)) for _, d, g in dims)
+  if batch == 1 and one_axis < cfg.cores:
+    pm, pn = grid(cfg, T.cdiv(M, cfg.rows), T.cdiv(N, cfg.cols))
+    if pm * pn > one_axis:
+      return split_grid(cfg, (1, M, N), (1, 2), (cfg.rows, cfg.cols), lambda m0, m1, n0, n1: compile_box(
+        A[:, m0:m1], B[:, :, n0:n1], epilogue_columns(epilogue_rows(epilogue, m0, m1), n0, n1)), key=lambda m0, m1, n0, n1: (m1 - m0, n0, n1))
+  axis, g = choose_axis(cfg, dims)
+  def build(lo, hi):
+    return compile_box(*((A[lo:hi], B[lo:hi], epilogue) if axis == 0 else (A[:, lo:hi], B, epilogue_rows(epilogue, lo, hi)) if axis == 1
+                         else (A, B[:, :, lo:hi], epilogue_columns(epilogue, lo, hi))))
   same = (lambda a, b: np.array_equal(B[a[0]:a[1]], B[b[0]:b[1]])) if axis == 0 else axis == 1   # M slices share B; N slices read their own
   return split(cfg, (batch, M, N), axis, g, build, same)

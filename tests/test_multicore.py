@@ -6,7 +6,7 @@ from tinyaccel.arch import timing as T
 from tinyaccel.arch.config import ConfigError, load_config
 from tinyaccel.arch.isa import Instr, Mem, Opcode
 from tinyaccel.compiler.partition import Partition, shares
-from tinyaccel.flow.run import run_gemm, run_network
+from tinyaccel.flow.run import run_gemm, run_kernel, run_network
 from tinyaccel.sim.model import Machine, run, run_chip
 
 
@@ -81,3 +81,23 @@ def test_timing_only_placeholders_exact(net):
   assert key(f) == key(t)
   if net == "cnn":   # batch split: every core's slice is one shared program in timing-only mode, four programs otherwise
     assert len({id(p) for p in t.kernels[0].program.parts}) == 1 and len({id(p) for p in f.kernels[0].program.parts}) == 4
+
+def test_gemm_grid_when_no_axis_feeds_every_core():
+  """M and N have 2 row/column granules each on 4 tiny cores: a 2 x 2 grid of boxes (each core its rows of A and
+  columns of B, the epilogue's columns and a fused residual's box), bit-exact and faster than the one-axis cut."""
+  from tinyaccel.compiler.gemm import Epilogue
+  from tinyaccel.compiler.partition import grid, partition_gemm
+  cfg = load_config("tiny", cores=4, dram_channels=4)
+  pm, pn = grid(load_config("petaflop"), 8, 6)        # BERT's 1024 x 768 outputs on 32 cores of 128 x 128: 2 granules a core, 24 cores
+  assert grid(cfg, 2, 2) == (2, 2) and -(-8 // pm) * -(-6 // pn) == 2 and pm * pn == 24
+  rng = np.random.default_rng(5)
+  A, B = rng.integers(-128, 128, (8, 9), dtype=np.int8), rng.integers(-128, 128, (9, 7), dtype=np.int8)
+  ep = Epilogue(bias=rng.integers(-500, 500, 7).astype(np.int32), relu=True)
+  prog = partition_gemm(cfg, 8, 9, 7, A, B, ep)
+  assert isinstance(prog, Partition) and len(prog.parts) == 4
+  assert sorted(prog.regions) == [((0, 1), (0, 4), (0, 4)), ((0, 1), (0, 4), (4, 7)), ((0, 1), (4, 8), (0, 4)), ((0, 1), (4, 8), (4, 7))]
+  want = np.maximum(A.astype(np.int32) @ B.astype(np.int32) + ep.bias, 0)
+  r = run_kernel(cfg, prog)
+  assert r.correct and np.array_equal(prog.reference().reshape(8, 7), want)
+  one_axis = run_kernel(load_config("tiny", cores=2, dram_channels=2), partition_gemm(load_config("tiny", cores=2, dram_channels=2), 8, 9, 7, A, B, ep))
+  assert r.result.cycles < one_axis.result.cycles

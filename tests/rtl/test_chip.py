@@ -34,7 +34,7 @@ def test_barrier_tree_depth():
   # the tree's levels are read from arch/timing.barrier_cycles' rule: 2 levels' worth of cycles per doubling of cores
   assert [barrier_levels(load_config("tiny", cores=n)) for n in (1, 2, 3, 4, 5, 8)] == [0, 1, 2, 2, 3, 3]
 
-GEMMS = [("2c1ch", (17, 9, 13)), ("4c1ch", (17, 9, 13)), ("4c2ch", (33, 20, 6)), ("4c1ch", (4, 9, 30))]
+GEMMS = [("2c1ch", (17, 9, 13)), ("4c1ch", (17, 9, 13)), ("4c2ch", (33, 20, 6)), ("4c1ch", (4, 9, 30)), ("4c2ch", (8, 9, 7))]
 
 @pytest.mark.parametrize("name,shape", GEMMS, ids=[f"{n}-{'x'.join(map(str, s))}" for n, s in GEMMS])
 def test_partitioned_gemm(name, shape):
@@ -42,7 +42,7 @@ def test_partitioned_gemm(name, shape):
   rng = np.random.default_rng(7)
   A, B = rng.integers(-128, 128, (M, K), dtype=np.int8), rng.integers(-128, 128, (K, N), dtype=np.int8)
   prog = partition_gemm(cfg, M, K, N, A, B)
-  assert isinstance(prog, Partition) and len(prog.parts) == cfg.cores    # M in row slices (17, 33) or N in column slices (4 x 30)
+  assert isinstance(prog, Partition) and len(prog.parts) == cfg.cores    # M in row slices (17, 33), N in column slices (4 x 30), a 2 x 2 grid (8 x 7)
   r = check(verify_partition(cfg, prog))
   assert np.array_equal(prog.read(r["rtl_drams"]).reshape(M, N), A.astype(np.int32) @ B.astype(np.int32))
 
