@@ -56,8 +56,8 @@ def shard_vectors(vks: list[VectorKernel], m: Decoder, tp: int) -> list[VectorKe
   return [f.get(v.kind, lambda v: v)(v) for v in vks]
 
 def stages(layers: int, pp: int) -> list[int]:
-  """Layers per pipeline stage: contiguous and balanced (the first stages one more where pp does not divide)."""
-  return [layers * (i + 1) // pp - layers * i // pp for i in range(pp)][::-1]
+  """Layers per pipeline stage (contiguous runs of layers): balanced, the first stages one more where pp does not divide."""
+  return sorted((layers * (i + 1) // pp - layers * i // pp for i in range(pp)), reverse=True)
 
 def plan(s: SystemConfig, m: Decoder, batch: int, tp: int | None, pp: int | None, microbatches: int | None) -> tuple[int, int, int]:
   """(tp, pp, microbatches), checked; defaults: tp as large as the chips and the heads allow (a ring: all chips or 1), pp the rest,
@@ -65,9 +65,10 @@ def plan(s: SystemConfig, m: Decoder, batch: int, tp: int | None, pp: int | None
   ok_tp = lambda t: m.heads % t == 0 and m.kv_heads % t == 0 and m.ffn % t == 0
   if tp is None and pp is None:
     tp = max(t for t in range(1, s.chips + 1) if s.chips % t == 0 and ok_tp(t) and (s.topology == "switch" or t in (1, s.chips)))
-  if tp is None: tp = s.chips // pp if pp and s.chips % pp == 0 else 0
-  if pp is None: pp = s.chips // tp if tp and s.chips % tp == 0 else 0
-  if tp < 1 or pp < 1 or tp * pp != s.chips: raise PartitionError(f"system {s.name}: tp={tp} x pp={pp} must equal its {s.chips} chips")
+  for flag, v in (("--tp", tp), ("--pp", pp)):
+    if v is not None and s.chips % v: raise PartitionError(f"{flag} {v}: must divide the {s.chips} chips of system {s.name}")
+  tp, pp = (s.chips // pp if tp is None else tp), (s.chips // tp if pp is None else pp)
+  if tp * pp != s.chips: raise PartitionError(f"--tp {tp} x --pp {pp} = {tp * pp}: must equal the {s.chips} chips of system {s.name}")
   if not ok_tp(tp): raise PartitionError(f"--tp {tp}: must divide {m.name}'s {m.heads} heads, {m.kv_heads} KV heads and ffn {m.ffn}")
   if pp > m.layers: raise PartitionError(f"--pp {pp}: more stages than {m.name}'s {m.layers} layers")
   if s.topology == "ring" and tp > 1 and pp > 1:
