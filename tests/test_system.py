@@ -132,3 +132,16 @@ def test_cli_system_json_and_errors(tmp_path):
                       (("--system", "petaflop_box8", "--pp", "0"), "--pp 0: must be >= 1")):
     p = cli(*args)
     assert p.returncode == 2 and words in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+
+def test_prefill_tp_pp_sums_and_multicore_chip():
+  """A prefill over tp = 2 x pp = 2 sums like a decode step; and the chip under a shard is the whole multi-core chip: a
+  2-core edge (one channel per core) runs the one-chip decode step faster than 1 core, within its chip DRAM bound."""
+  s = validate(SystemConfig(chip="edge", chips=4, form_factor="chip"))
+  r = run_system(s, "tiny_decoder", "prefill", 2, 64, tp=2, pp=2).report
+  assert (r["tp"], r["pp"], r["microbatches"]) == (2, 2, 2) and r["time_to_first_token_s"] == r["seconds"]
+  assert r["compute_seconds"] + r["link_seconds"] + r["wait_seconds"] == pytest.approx(r["seconds"], rel=1e-12)
+  assert r["stages"][0]["link_bytes"] == 2 * (64 * 256 * 4) + 64 * 256     # a microbatch, 1 layer: 2 all-reduces of 64 int32 rows (n per link at p = 2), the int8 send
+  from tinyaccel.arch.config import load_config
+  one, two = (run_phase(load_config("edge", cores=c, dram_channels=c), "tiny_decoder", "decode", 2, 128) for c in (1, 2))
+  assert two.stats.cycles < one.stats.cycles and 1 <= two.report["cycles_vs_dram_bound"]
+  assert two.report["dram_bandwidth_utilization"] <= 1
