@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 import math
 
+from ..arch.config import cycles_to_seconds
 from ..arch.stats import Stats
 from ..arch.system import SystemConfig, Transfer, all_gather, all_reduce, point_to_point
 from ..compiler.program import CompileError
@@ -104,8 +105,7 @@ def run_system(s: SystemConfig, model: str, phase: str, batch: int = 1, ctx: int
                       b * (m.heads // tp) * (1 if phase == "decode" else ctx))
   cols = math.ceil(m.vocab / tp)                            # vocabulary-parallel LM head: the widest chip's share
   head, _ = head_stats(cfg, m, b, cols)
-  clock = cfg.clock_mhz * 1e6
-  layer_s, head_s = sum(st.cycles for _, st in layer) / clock, head.cycles / clock
+  layer_cycles = sum(st.cycles for _, st in layer)
   # transfers of one microbatch: per layer two all-reduces of int32 partial sums, the LM head's all-gather, stage to stage sends
   ar = [all_reduce(s, tokens * m.d * 4, tp)] * 2
   ag = all_gather(s, b * m.vocab, tp)                      # int8 logits of the microbatch's rows (prefill: the last token's)
@@ -116,8 +116,9 @@ def run_system(s: SystemConfig, model: str, phase: str, batch: int = 1, ctx: int
     last = i == pp - 1
     xfer = ar * n + ([ag] if last else []) + ([] if last else [p2p])
     bw, lat, lb = _sum(xfer)
-    compute = n * layer_s + (head_s if last else 0.0)
-    rows.append(dict(stage=i, layers=n, compute_s=compute, link_s=bw, latency_s=lat, seconds=compute + bw + lat, link_bytes=lb))
+    cycles = n * layer_cycles + (head.cycles if last else 0)        # the stage's kernels on one chip, one microbatch: exact
+    compute = cycles_to_seconds(cycles, cfg.clock_mhz)
+    rows.append(dict(stage=i, layers=n, compute_cycles=cycles, compute_s=compute, link_s=bw, latency_s=lat, seconds=compute + bw + lat, link_bytes=lb))
   d = [r["seconds"] for r in rows]
   total = sum(d) + (mb - 1) * max(d)
   bn = rows[d.index(max(d))]
