@@ -328,7 +328,7 @@ def cmd_run_llm(args) -> int:
           ("tokens/s", f"{r['tokens_per_s']:,.1f}"), ("ms/token", f"{r['ms_per_token']:.4g}"),
           *([("time to first", f"{r['time_to_first_token_s']:.4g} s")] if r["time_to_first_token_s"] is not None else []),
           ("KV cache", si(r["kv_cache_bytes"], "B")), ("cycles", f"{r['cycles']:,} ({r['cycles_vs_dram_bound']:.3f}x the DRAM bound {r['dram_bound_cycles_step']:,})"),
-          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
+          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['dram_channels'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
           ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE), {r['tokens_per_s_per_usd_with_nre']:.4g} (with NRE), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
           ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
   rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
