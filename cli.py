@@ -328,7 +328,7 @@ def cmd_run_llm(args) -> int:
           ("tokens/s", f"{r['tokens_per_s']:,.1f}"), ("ms/token", f"{r['ms_per_token']:.4g}"),
           *([("time to first", f"{r['time_to_first_token_s']:.4g} s")] if r["time_to_first_token_s"] is not None else []),
           ("KV cache", si(r["kv_cache_bytes"], "B")), ("cycles", f"{r['cycles']:,} ({r['cycles_vs_dram_bound']:.3f}x the DRAM bound {r['dram_bound_cycles_step']:,})"),
-          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
+          ("DRAM BW util", f"{r['dram_bandwidth_utilization']:.3f} of {si(r['config']['dram_bytes_per_cycle'] * r['config']['dram_channels'] * r['config']['clock_mhz'] * 1e6, 'B/s')}"),
           ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE), {r['tokens_per_s_per_usd_with_nre']:.4g} (with NRE), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
           ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
   rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
@@ -338,8 +338,35 @@ def cmd_run_llm(args) -> int:
   if args.json: write_json(args.json, r)
   return 0
 
+def cmd_run_system(args) -> int:
+  from .arch.system import load_system
+  from .flow.system import run_system
+  if not args.phase: raise UsageError("--system runs an LLM phase: give --phase decode or --phase prefill")
+  if args.phase == "prefill" and args.ctx: raise UsageError("--ctx is the decode context; a prefill takes --prompt")
+  if args.phase == "decode" and args.prompt: raise UsageError("--prompt is the prefill length; a decode step takes --ctx")
+  s = load_system(args.system, chips=args.chips)
+  r = run_system(s, args.workload, args.phase, args.batch or 1, (args.ctx or 2048) if args.phase == "decode" else (args.prompt or 512),
+                 args.tp, args.pp, args.microbatches).report
+  sy, ms = r["system"], lambda x: f"{x * 1e3:.4g} ms"
+  rows = [("model", f"{r['workload']['model']} {args.phase}, batch {r['workload']['batch']}, ctx {r['workload']['ctx']}, {r['workload']['params']:,} parameters"),
+          ("system", f"{sy['name']}: {sy['chips']} x {sy['chip']} ({sy['form_factor']}), {sy['topology']}, {sy['link_gb_per_s']:g} GB/s per direction, {sy['link_latency_us']:g} us per message"),
+          ("partition", f"tp {r['tp']} x pp {r['pp']}, {r['microbatches']} microbatches, layers per stage {r['stage_layers']}"),
+          ("time", f"{ms(r['seconds'])}: compute {ms(r['compute_seconds'])} ({r['compute_fraction']:.3f}), links {ms(r['link_seconds'])} ({r['link_fraction']:.3f}), "
+                   f"waiting {ms(r['wait_seconds'])} ({r['wait_fraction']:.3f}: latency {ms(r['wait_latency_seconds'])}, bubble {ms(r['wait_bubble_seconds'])})"),
+          ("bytes per link", f"{si(r['link_bytes_per_step'], 'B')} per step (busiest link, one direction)"),
+          ("tokens/s", f"{r['tokens_per_s']:,.1f} ({r['ms_per_token']:.4g} ms/token)"),
+          ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} of {r['system_cost_usd']['total']:,.0f} USD"),
+          ("memory/chip", f"{si(r['memory_per_chip_bytes'], 'B')} of {si(r['chip_memory_bytes'], 'B')}" + ("" if r["fits_memory"] else "  WARNING: does not fit")),
+          ("chip shard", f"{r['chip_layer_cycles']:,} cycles a layer, {r['chip_head_cycles']:,} the LM head (cycle-exact, timing only)"),
+          ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
 def cmd_run(args):
   from .workloads import WORKLOADS
+  if args.system: return cmd_run_system(args)
+  if args.tp or args.pp or args.microbatches or args.chips: raise UsageError("--tp, --pp, --microbatches and --chips need --system NAME")
   if args.phase: return cmd_run_llm(args)
   if args.workload.endswith((".py", ".onnx", ".csv")) or args.workload in WORKLOADS: return cmd_run_graph(args)
   if args.workload != "gemm": raise UsageError(f"unknown workload {args.workload!r} (available: gemm, {', '.join(WORKLOADS)}, or a FILE.py defining workload())")
@@ -550,6 +577,11 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--phase", choices=("decode", "prefill"), help="LLM serving phase of llama3_1b, llama3_8b, gpt2_decoder, tiny_decoder (timing only; docs/llm.md)")
   p.add_argument("--ctx", type=positive, help="decode: KV-cache positions attended, the new token included (default 2048)")
   p.add_argument("--prompt", type=positive, help="prefill: prompt tokens per sequence (default 512)")
+  p.add_argument("--system", metavar="NAME", help="LLM phase on a system of chips: a preset of configs/systems/ or a TOML path (its `chip` is the config; docs/config.md \"Systems\")")
+  p.add_argument("--chips", type=positive, help="--system: chips (overrides the system's `chips`)")
+  p.add_argument("--tp", type=positive, help="--system: tensor-parallel chips (must divide heads and KV heads; tp x pp = chips; default: as many as allowed)")
+  p.add_argument("--pp", type=positive, help="--system: pipeline stages (tp x pp = chips)")
+  p.add_argument("--microbatches", type=positive, help="--system with pp > 1: microbatches of the batch (must divide it; default: the largest divisor <= pp)")
   p.add_argument("--trace", metavar="FILE", help="write the per-instruction trace (queue, start cycle, end cycle): .csv or .json")
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")

@@ -24,13 +24,14 @@ from ..compiler import gelu as G
 from ..compiler.eltwise import compile_add
 from ..compiler.gemm import Epilogue, compile_gemm
 from ..compiler.layernorm import compile_layernorm, compile_rmsnorm
+from ..compiler.partition import partition_gemm, reuse, split
 from ..compiler.program import CompileError
 from ..compiler.rope import compile_rope
 from ..compiler.softmax import compile_softmax
 from ..compiler.swiglu import compile_swiglu
 from ..reports.cost import cost_report
-from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, VectorKernel, decode_matmuls, lm_head, prefill_matmuls, vector_kernels
-from .run import run_program
+from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, VectorKernel, decode_matmuls, prefill_matmuls, vector_kernels
+from .run import run_kernel
 
 H200_PATH = os.path.join(os.path.dirname(__file__), "..", "reports", "data", "h200_llm_measured.json")
 NOT_MODELLED = ["embedding lookup (one row per token)", "kv append (2·kv_heads·head_dim bytes per sequence and layer)"]
@@ -45,15 +46,27 @@ class PhaseRun:
   stats: Stats                          # the whole step (prefill: the whole prompt)
   report: dict
 
+def _timing(cfg: AccelConfig, prog) -> Stats:
+  """The timing-only run of a kernel: one program on one core, or a multi-core partition on the whole chip (sim/model.run_chip)."""
+  return run_kernel(cfg, prog, functional=False, output=False).result.stats
+
+def _rows(cfg: AccelConfig, rows: int, build, granule: int = 1):
+  """A vector kernel over `rows` rows cut into row slices across the cores (one program on one core); equal slices compiled once."""
+  with reuse(): return split(cfg, (rows, -1), 0, granule, build)
+
 def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
-  """Timing-only run of one GEMM (all-ones int8 operands: timing depends on no data, and no tile is all zero)."""
+  """Timing-only run of one GEMM (all-ones int8 operands: timing depends on no data, and no tile is all zero). On a multi-core
+  chip the GEMM is partitioned across the cores (compiler/partition.partition_gemm: batch, M or N)."""
   lead = (mm.batch,) if mm.batch > 1 else ()
   mult = quantize_multipliers(np.full(mm.N, 0.5 / mm.K))        # a per-channel requantization to int8 (its values do not change timing)
-  ep = Epilogue(requant=(np.asarray(mult[0]), mult[1]), gelu=G.params(np.full(mm.N, 1e-4)) if mm.gelu else None)
+  ep = None if mm.partial else Epilogue(requant=(np.asarray(mult[0]), mult[1]), gelu=G.params(np.full(mm.N, 1e-4)) if mm.gelu else None)
   A, B = np.ones((*lead, mm.M, mm.K), np.int8), np.ones((*lead, mm.K, mm.N), np.int8)
+  if cfg.cores > 1:
+    with reuse(): prog = partition_gemm(cfg, mm.M, mm.K, mm.N, A, B, epilogue=ep, batch=mm.batch)
+    return _timing(cfg, prog).with_macs(mm.useful_macs, prog.macs)
   def run(tiling=None):
     prog = compile_gemm(cfg, mm.M, mm.K, mm.N, A=A, B=B, epilogue=ep, batch=mm.batch, tiling=tiling)
-    return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(mm.useful_macs, prog.macs), prog
+    return _timing(cfg, prog).with_macs(mm.useful_macs, prog.macs), prog
   best, prog = run()
   # the tiling estimate does not see that small double-buffered tiles leave the DRAM latency exposed (q·kᵀ of one KV head:
   # 128 x 256 tiles). Where the chosen tiling misses its DRAM bound by > 15 %, wider n tiles are tried and the model's exact
@@ -69,17 +82,20 @@ def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
 def _vector_stats(cfg: AccelConfig, m: Decoder, vk: VectorKernel, positions) -> Stats:
   """Timing-only run of one vector kernel on all-ones int8 rows (its scales and values do not change its timing)."""
   x = np.ones((vk.rows, vk.width), np.int8)
-  if vk.kind == "rmsnorm": prog = compile_rmsnorm(cfg, x, 0.05, 4 / 127, gain=np.ones(vk.width))
-  elif vk.kind == "layernorm": prog = compile_layernorm(cfg, x, 0.05, 4 / 127, gain=np.ones(vk.width), bias=np.zeros(vk.width), norm_scale=4 / 127)
-  elif vk.kind == "rope": prog = compile_rope(cfg, x, vk.heads, m.head_dim, positions, 0.05, 0.05)
-  elif vk.kind == "swiglu": prog = compile_swiglu(cfg, x, x, 0.05, 0.05, 0.05)
-  else: prog = compile_add(cfg, x, x, 0.5, 0.5)
-  return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(0, 0)
+  def build(lo, hi):
+    xs = x[lo:hi]
+    if vk.kind == "rmsnorm": return compile_rmsnorm(cfg, xs, 0.05, 4 / 127, gain=np.ones(vk.width))
+    if vk.kind == "layernorm": return compile_layernorm(cfg, xs, 0.05, 4 / 127, gain=np.ones(vk.width), bias=np.zeros(vk.width), norm_scale=4 / 127)
+    if vk.kind == "rope": return compile_rope(cfg, xs, vk.heads, m.head_dim, positions[lo:hi], 0.05, 0.05)
+    if vk.kind == "swiglu": return compile_swiglu(cfg, xs, xs, 0.05, 0.05, 0.05)
+    return compile_add(cfg, xs, xs, 0.5, 0.5)
+  return _timing(cfg, _rows(cfg, vk.rows, build)).with_macs(0, 0)
 
 def _softmax_stats(cfg: AccelConfig, rows: int, L: int, causal: bool) -> Stats:
+  """Rows of L scores; causal (prefill): every L rows are one (sequence, head) square under the mask, cut across cores whole."""
   mask = np.triu(np.ones((L, L), bool), 1) if causal else None
-  prog = compile_softmax(cfg, np.ones((rows, L), np.int8), 1 / 16, 1 / 1024, mask)
-  return run_program(cfg, prog, functional=False, output=False).result.stats.with_macs(0, 0)
+  x = np.ones((rows, L), np.int8)
+  return _timing(cfg, _rows(cfg, rows, lambda lo, hi: compile_softmax(cfg, x[lo:hi], 1 / 16, 1 / 1024, mask), L if causal else 1)).with_macs(0, 0)
 
 def _slices(vocab: int, cap: int = 8192) -> int: return next(s for s in range(1, vocab + 1) if vocab % s == 0 and vocab // s <= cap)
 
@@ -90,25 +106,37 @@ def h200_rows(model: str, phase: str, batch: int, ctx: int) -> list[dict]:
   rows = [r for r in rows if r.get("model") == name and r.get("kind") == phase]
   return sorted(rows, key=lambda r: (r["batch"] != batch or r["ctx"] != ctx, abs(r["batch"] - batch), abs(r["ctx"] - ctx)))
 
-def run_phase(cfg: AccelConfig, model: str, phase: str, batch: int = 1, ctx: int = 2048) -> PhaseRun:
-  """A decode step (`ctx`: cache positions attended, the new one included) or a prefill of `ctx` prompt tokens, for `batch` sequences."""
+def layer_stats(cfg: AccelConfig, m: Decoder, phase: str, batch: int, ctx: int, mms: list[Matmul], vks: list[VectorKernel], softmax_rows: int) -> list[tuple[str, Stats]]:
+  """One layer's kernels in program order, each a timing-only run of the given shapes (the whole layer, or one chip's shard of it)."""
+  pos = np.full(batch, ctx - 1) if phase == "decode" else np.tile(np.arange(ctx), batch)   # the new token's position; the prompt's
+  vk = {v.name: (v.name, _vector_stats(cfg, m, v, pos)) for v in vks}
+  mm = {x.name: (x.name, _matmul_stats(cfg, x)) for x in mms}
+  sm = ("softmax", _softmax_stats(cfg, softmax_rows, ctx, phase == "prefill"))
+  order = ["attn_norm", "qkv", "rope", "q·kᵀ", "softmax", "p·v", "o", "attn_residual", "mlp_norm", "gate_up", "up", "swiglu", "down", "mlp_residual"]
+  return [k[n] for n in order for k in (vk, mm, {"softmax": sm}) if n in k]
+
+def head_stats(cfg: AccelConfig, m: Decoder, rows: int, cols: int | None = None) -> tuple[Stats, int]:
+  """The final norm and the LM head's `cols` vocabulary columns (all of them by default) for `rows` tokens, in equal slices of
+  at most 8192 columns, one simulated x their number; and that number."""
+  cols = m.vocab if cols is None else cols
+  s = _slices(cols)
+  final_norm = _vector_stats(cfg, m, VectorKernel("final_norm", "rmsnorm" if m.rms else "layernorm", rows, m.d), np.zeros(rows, int))
+  return Stats.merge([final_norm] + [_matmul_stats(cfg, Matmul("lm_head", 1, rows, m.d, cols // s, rows * m.d * (cols // s)))] * s), s
+
+def check_phase(cfg: AccelConfig, model: str, phase: str, ctx: int) -> Decoder:
   if model not in MODELS: raise CompileError(f"unknown model {model!r} (available: {', '.join(MODELS)})")
-  m = MODELS[model]
   if phase not in ("decode", "prefill"): raise CompileError(f"unknown phase {phase!r} (decode or prefill)")
   if ctx % cfg.cols: raise CompileError(f"--ctx/--prompt {ctx} must be a multiple of cols={cfg.cols} (the softmax's rows are whole accumulator lines)")
+  return MODELS[model]
+
+def run_phase(cfg: AccelConfig, model: str, phase: str, batch: int = 1, ctx: int = 2048) -> PhaseRun:
+  """A decode step (`ctx`: cache positions attended, the new one included) or a prefill of `ctx` prompt tokens, for `batch` sequences."""
+  m = check_phase(cfg, model, phase, ctx)
   t0 = time.perf_counter()
   mms = decode_matmuls(m, batch, ctx) if phase == "decode" else prefill_matmuls(m, batch, ctx)
   tokens = batch if phase == "decode" else batch * ctx
-  pos = np.full(batch, ctx - 1) if phase == "decode" else np.tile(np.arange(ctx), batch)   # the new token's position; the prompt's
-  vks = {vk.name: (vk.name, _vector_stats(cfg, m, vk, pos)) for vk in vector_kernels(m, tokens)}
-  mm = {mm.name: (mm.name, _matmul_stats(cfg, mm)) for mm in mms}
-  sm = ("softmax", _softmax_stats(cfg, batch * m.heads * (1 if phase == "decode" else ctx), ctx, phase == "prefill"))
-  order = ["attn_norm", "qkv", "rope", "q·kᵀ", "softmax", "p·v", "o", "attn_residual", "mlp_norm", "gate_up", "up", "swiglu", "down", "mlp_residual"]
-  layer = [k[n] for n in order for k in (vks, mm, {"softmax": sm}) if n in k]
-  rows = batch                                               # prefill: only the last token's logits are needed for the first token
-  s = _slices(m.vocab)
-  final_norm = _vector_stats(cfg, m, VectorKernel("final_norm", "rmsnorm" if m.rms else "layernorm", rows, m.d), pos)
-  head = Stats.merge([final_norm] + [_matmul_stats(cfg, lm_head(m, rows, s))] * s)
+  layer = layer_stats(cfg, m, phase, batch, ctx, mms, vector_kernels(m, tokens), batch * m.heads * (1 if phase == "decode" else ctx))
+  head, s = head_stats(cfg, m, batch)                        # prefill: only the last token's logits are needed for the first token
   one = Stats.merge([st for _, st in layer])
   step = Stats.merge([one] * m.layers + [head])
   rep = phase_report(cfg, m, phase, batch, ctx, layer, head, step, s)
@@ -120,7 +148,7 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
   kv = m.kv_cache_bytes(batch, ctx)
   # the DRAM bound of a decode step: its weights and KV cache read once (bytes / bandwidth)
   min_bytes = m.weight_bytes() + (kv if phase == "decode" else 0)
-  dram_bound = -(-min_bytes // cfg.dram_bytes_per_cycle)
+  dram_bound = -(-min_bytes // cfg.chip_dram_bytes_per_cycle)
   tokens = batch if phase == "decode" else batch * ctx
   s = step.to_json()
   cost = cost_report(cfg, s)
@@ -131,7 +159,7 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
              config=cfg.to_dict(), tokens_per_s=tps, ms_per_token=sec * 1e3 if phase == "decode" else sec * 1e3 / tokens,
              time_to_first_token_s=sec if phase == "prefill" else None, kv_cache_bytes=kv, min_dram_bytes=min_bytes,
              dram_bound_cycles_step=dram_bound, cycles_vs_dram_bound=step.cycles / dram_bound,
-             dram_bandwidth_utilization=step.dram_bytes / (step.cycles * cfg.dram_bytes_per_cycle), **s, correct=None, **cost)
+             dram_bandwidth_utilization=step.dram_bytes / (step.cycles * cfg.chip_dram_bytes_per_cycle), **s, correct=None, **cost)
   unit, nre = cost["unit_cost_usd"], cost["nre_usd_per_unit"]
   out |= dict(tokens_per_s_per_usd=tps / unit, tokens_per_s_per_usd_with_nre=tps / (unit + nre),
               tokens_per_s_per_usd_system=tps / cost["system_cost_usd"]["total"], tokens_per_j=tps / cost["avg_power_w"],

@@ -145,6 +145,12 @@ ASSUMPTIONS = {
                                  "CoWoS (HBM only) from the H100's $750 at 814 mm^2 (floor: the cited $300 low end); HBM test & assembly from the H100's $920"),
   "nre_older_nodes": (None, "nodes older than 10 nm use IBS' 10 nm design cost (an upper bound: the data has no older-node figure)"),
   "tinybox_cards": (6.0, "cards of the tinybox red v1 whose host cost (price less 6 x the RX 7900 XTX's $999) a tinybox-like system shares"),
+  # links between chips (arch/system.py, configs/systems/): the reference data cites no interconnect figure
+  "nvlink_gb_per_s": (450.0, "NVLink-class chip-to-chip bandwidth per direction: the H100 SXM5's published 900 GB/s of NVLink 4 (18 links, both "
+                             "directions together; NVIDIA's figure, not in the reference data) halved"),
+  "pcie4_x16_gb_per_s": (31.5, "PCIe 4.0 x16 per direction, the tinybox red's RX 7900 XTX cards' host link: 16 GT/s x 16 lanes x 128/130 / 8 (the PCIe 4.0 "
+                               "signalling rate, not in the reference data); cards reach each other through the host's root complex"),
+  "link_latency_us": (1.0, "per-message latency of a chip-to-chip link (DMA set-up, wire, switch hop): no cited figure"),
   "lifetime_years": (3.0, "years of service for rent"),
   "interest_rate": (0.08, "yearly cost of capital the purchase is financed at, for rent (no cited figure)"),
   "rent_utilization": (1.0, "fraction of the lifetime's hours that are rented out and paid for"),

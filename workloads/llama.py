@@ -65,6 +65,7 @@ class Matmul:
   (P·V of GQA: 1/kv_heads of the array's)."""
   name: str; batch: int; M: int; K: int; N: int; useful_macs: int
   gelu: bool = False                  # GELU in the epilogue (GPT-2's up projection)
+  partial: bool = False               # int32 C, no requantization: a row-parallel shard's partial sums, summed across chips (flow/system.py)
 
 def _mm(name, batch, M, K, N, useful=None, gelu=False) -> Matmul: return Matmul(name, batch, M, K, N, batch * M * K * N if useful is None else useful, gelu)
 
