@@ -56,6 +56,10 @@ def test_bare_conv_from_real_tinygrad():
   ref = t.numpy()
   assert g.correct is True and [k.op for k in g.kernels] == ["conv2d"] and g.kernels[0].fused == ["requant"]
   assert np.abs(g.output - ref).max() <= g.accuracy["max_abs_error"] + 1e-5 and np.abs(g.output - ref).max() < 2 * np.abs(ref).max() / 127
+  t = x.conv2d(tg.Tensor.randn(1, 8, 3, 3).contiguous().realize(), tg.Tensor([0.5]), padding=1).relu()      # one filter with its bias
+  g = run_graph(import_tensor(t), TINY)
+  ref = t.numpy()
+  assert g.correct is True and g.kernels[0].fused == ["bias", "relu", "requant"] and np.abs(g.output - ref).max() < 2 * np.abs(ref).max() / 127
 
 def test_small_cnn_on_edge_os_through_im2col():
   import runpy
@@ -86,3 +90,16 @@ def test_resnet50_on_edge_os_timing_only():
   ws, _ = run_network("resnet50", load_config("edge"), functional=False)
   copies = [k for k in os_.kernels if k.kind == "copy"]
   assert len(copies) == sum(k.op == "conv2d" for k in os_.kernels) and os_.stats.cycles > ws.stats.cycles
+
+def test_bare_conv_workload_file_runs_on_both_dataflows(tmp_path):
+  import json
+
+  from tinyaccel.cli import main
+  f = tmp_path / "bare.py"
+  f.write_text("from tinyaccel.compiler.tensor import Tensor\n"
+               "def workload(): return Tensor.randn(1, 8, 6, 6, seed=0).conv2d(Tensor.randn(4, 8, 3, 3, seed=1), padding=1)\n")
+  for df in ("ws", "os"):
+    js = tmp_path / f"{df}.json"
+    assert main(["run", str(f), "--config", "tiny", "--dataflow", df, "--json", str(js)]) == 0
+    r = json.loads(js.read_text())
+    assert r["correct"] is True and [k["kind"] for k in r["kernels"]] == (["gemm"] if df == "ws" else ["copy", "gemm"])
