@@ -423,7 +423,7 @@ def cmd_verify(args):
     lines = [f"  {k['name']:<16} {k['model_cycles']:>10,} cycles model {k['rtl_cycles']:>10,} RTL  outputs {'match' if k['outputs_match'] else 'DIFFER'}"
              f"  cycles {'match' if k['cycles_match'] else 'DIFFER: ' + str(k['first_divergence'])}" for k in r["kernels"]]
   else: raise UsageError(f"verify: {args.what!r} is not gemm, random, a workload from `tinyaccel list` or a FILE.py")
-  for dram in ("model_dram", "rtl_dram"): r.pop(dram, None)
+  for dram in ("model_dram", "rtl_dram", "model_drams", "rtl_drams"): r.pop(dram, None)
   rate = lambda sec: f"{r['model_cycles'] / sec:,.0f} cycles/s" if sec else "-"
   say(args, "\n".join(lines + [""]) * bool(lines) + f"  {'workload':<16} {what}, {r['instructions']} instructions on {cfg.name} ({cfg.rows}x{cfg.cols} {cfg.dataflow})\n"
             f"  {'model':<16} {r['model_cycles']:,} cycles in {r['model_seconds']:.3f} s ({rate(r['model_seconds'])})\n"

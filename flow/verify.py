@@ -6,22 +6,36 @@ import numpy as np
 
 from ..arch.config import AccelConfig
 from ..compiler.gemm import compile_gemm
+from ..compiler.partition import Partition, parts_of
 from ..compiler.program import Compiled
 from ..compiler.tensor import Tensor
-from ..rtl.cosim import verify
+from ..rtl.cosim import verify, verify_chip
 from ..sim.randprog import random_program
-from .run import run_graph
+from .run import run_gemm, run_graph
 
 
-def verify_compiled(cfg: AccelConfig, c: Compiled, sim: str = "icarus", waves: str | None = None) -> dict:
+def verify_compiled(cfg: AccelConfig, c: Compiled | Partition, sim: str = "icarus", waves: str | None = None) -> dict:
   """A compiled program on model and RTL: equal DRAM images, equal (start, end) per instruction, and the RTL's output
-  equal to the program's integer reference."""
+  equal to the program's integer reference. On a multi-core chip the kernel's per-core programs (a single program:
+  core 0's, the others idle) run on the chip top, barrier included (verify_partition)."""
+  if cfg.cores > 1 or isinstance(c, Partition): return verify_partition(cfg, c, sim)
   r = verify(cfg, c.program, c.dram, sim=sim, waves=waves)
   r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(c.read(r["rtl_dram"]), c.reference()))
   return r
 
+def verify_partition(cfg: AccelConfig, prog: Compiled | Partition, sim: str = "icarus") -> dict:
+  """A kernel's per-core programs on the chip top and on sim/model.run_chip: the chip's cycles, every core's trace and
+  DRAM image, and every part's output (and the kernel's) against its integer reference."""
+  parts = parts_of(prog)
+  r = verify_chip(cfg, [p.program for p in parts], [p.dram for p in parts], sim=sim)
+  got = prog.read(r["rtl_drams"]) if isinstance(prog, Partition) else prog.read(r["rtl_drams"][0])
+  r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(got, prog.reference())) and all(np.array_equal(p.read(d), p.reference()) for p, d in zip(parts, r["rtl_drams"]))
+  return r
+
 def verify_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, sim: str = "icarus", waves: str | None = None) -> dict:
-  return verify_compiled(cfg, compile_gemm(cfg, m, k, n, seed=seed), sim, waves)
+  """A GEMM of random operands from `seed`; on a multi-core chip partitioned as run_gemm partitions it."""
+  prog = compile_gemm(cfg, m, k, n, seed=seed) if cfg.cores == 1 else run_gemm(cfg, m, k, n, seed, functional=False).kernel.program
+  return verify_compiled(cfg, prog, sim, waves)
 
 def verify_random(cfg: AccelConfig, seed: int, sim: str = "icarus", waves: str | None = None) -> dict:
   prog, dram = random_program(cfg, seed)

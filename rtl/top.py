@@ -41,11 +41,15 @@ def sram_ports(cfg: AccelConfig) -> dict:
 class Accelerator(wiring.Component):
   """Ports (docs/rtl.md): the host writes each queue's instructions through `prog_*` (a zero word ends
   a queue), pulses `start`, and waits for `idle`; `dram` is the memory port; `t_*` report every
-  instruction's start and completion (its index within its queue)."""
-  def __init__(self, cfg: AccelConfig, imem_depth: int = DEFAULT_IMEM_DEPTH):
-    self.cfg, self.imem_depth = cfg, imem_depth
+  instruction's start and completion (its index within its queue). With `shared_port` (a core of a multi-core chip,
+  rtl/chip.py) the DRAM port is the channel's: the core raises `port_req_store`/`port_req_load` for a DMA head that
+  may issue but for the port, issues it in a cycle the channel's arbiter sets `port_grant`, shows its address stage
+  on `port_busy`, and raises `done` from the cycle of its last completion on (the kernel barrier's input)."""
+  def __init__(self, cfg: AccelConfig, imem_depth: int = DEFAULT_IMEM_DEPTH, shared_port: bool = False):
+    self.cfg, self.imem_depth, self.shared_port = cfg, imem_depth, shared_port
     self.id_bits = idw = max(1, ceil_log2(imem_depth))
-    super().__init__({
+    shared = {"port_req_store": Out(1), "port_req_load": Out(1), "port_busy": Out(1), "port_grant": In(1), "done": Out(1)} if shared_port else {}
+    super().__init__({**shared,
       "prog_we": In(1), "prog_queue": In(Shape.cast(Queue).width), "prog_addr": In(idw), "prog_data": In(INSTR_BITS),
       "start": In(1), "running": Out(1), "idle": Out(1), "error": Out(1), "error_queue": Out(Shape.cast(Queue).width),
       "dram": Out(dram_signature(cfg, idw)),
@@ -108,8 +112,11 @@ class Accelerator(wiring.Component):
     for q in range(3): m.d.comb += ready[q].eq(running & ~error & ~ended[q] & ~bad[q] & queue_free[q] & waits_ok(q))
     with m.If(running & ~error & (bad[0] | bad[1] | bad[2])):
       m.d.sync += [error.eq(1), self.error_queue.eq(Mux(bad[0], 0, Mux(bad[1], 1, 2)))]
-    dma_store = ready[STORE] & is_op(STORE, Opcode.STORE) & ~dma.busy
-    dma_load = ready[LOAD] & is_op(LOAD, Opcode.LOAD) & ~dma.busy & ~dma_store     # the store wins the port on a tie
+    store_req, load_req = ready[STORE] & is_op(STORE, Opcode.STORE), ready[LOAD] & is_op(LOAD, Opcode.LOAD)
+    port_ok = self.port_grant if self.shared_port else ~dma.busy   # a chip's channel arbiter sees every core's address stage
+    dma_store = store_req & port_ok
+    dma_load = load_req & port_ok & ~dma_store     # the store wins the port on a tie
+    if self.shared_port: m.d.comb += [self.port_req_store.eq(store_req), self.port_req_load.eq(load_req), self.port_busy.eq(dma.busy)]
     m.d.comb += [issue[LOAD].eq(Mux(is_op(LOAD, Opcode.LOAD), dma_load, ready[LOAD])), issue[COMPUTE].eq(ready[COMPUTE]),
                  issue[STORE].eq(Mux(is_op(STORE, Opcode.STORE), dma_store, ready[STORE]))]
     m.d.comb += [dma.ins.eq(Mux(dma_store, heads[STORE], heads[LOAD])), dma.issue.eq(dma_load | dma_store),
@@ -138,4 +145,6 @@ class Accelerator(wiring.Component):
     inflight = [Signal(self.id_bits + 1, name=f"inflight{q}") for q in range(3)]
     for q in range(3): m.d.sync += inflight[q].eq(inflight[q] + issue[q] - sum(Cat(ev[0]) for ev in of(q)))
     m.d.comb += self.idle.eq(running & ended[0] & ended[1] & ended[2] & (Cat(inflight) == 0))
+    if self.shared_port:   # every queue at its end word and whatever is in flight completes this cycle
+      m.d.comb += self.done.eq(running & ended[0] & ended[1] & ended[2] & Cat(inflight[q] == sum(Cat(ev[0]) for ev in of(q)) for q in range(3)).all())
     return m
