@@ -510,7 +510,8 @@ def config_unit(field: str) -> str:
   for end, unit in (("_kib", "KiB"), ("_bytes_per_cycle", "B/cycle"), ("_bytes_per_s", "B/s"), ("_flops_per_s", "FLOP/s"), ("_per_cycle", "per cycle"),
                     ("_bytes", "B"), ("_cycles", "cycles"), ("_mhz", "MHz"), ("_nm", "nm"), ("_gib", "GiB"), ("_lines", "lines"), ("_banks", "banks"), ("_lanes", "lanes")):
     if field.endswith(end): return unit
-  return "PEs" if field in ("rows", "cols") else ""
+  return {"rows": "PEs", "cols": "PEs", "cores": "cores", "dram_channels": "channels", "form_factor_cards": "cards", "nre_volume_units": "units",
+          "gross_margin": "fraction 0-1"}.get(field, "")
 
 def cmd_config(args):
   cfg = config_from(args)

@@ -126,7 +126,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
   """(Q31 multiplier, right shift) with real ~= multiplier / 2^31 / 2^shift, for 0 < real < 1."""
   if not 0 < real < 1: raise ValueError(f"requantization scale {real} must be in (0, 1)")
   shift = 0
-  while real < 0.5: real *= 2; shift += 1
+  while real < 0.5 and shift < MAX_SHIFT: real *= 2; shift += 1   # past MAX_SHIFT the multiplier shrinks instead (toward 0: the output is 0)
   q = int(round(real * (1 << 31)))
   if q == 1 << 31: q //= 2; shift -= 1
   return q, shift

@@ -6,6 +6,12 @@ ow*s + kw*d, c]: for one k-fold (kh, kw, c0..c0+rows) the m lines of a tile are 
 over output rows (stride s*Wp*Cp bytes), inner over output columns (stride s*Cp), each line
 `rows` contiguous channel bytes. So each A tile costs one DMA per (image, k-fold), and the im2col
 matrix never exists in DRAM. Weights become B[k, o]; the output is NHWC, C[(n, oh, ow), o].
+
+The `os` dataflow streams Aᵀ: each K step is one line of M values, here the same input channel at consecutive output
+pixels, which are `stride·C` bytes apart in NHWC, so no DMA window supplies them. On `os` a convolution (grouped too:
+B block-diagonal, dense) is an explicit im2col through DRAM: a copy kernel (compiler/copy.py) gathers the padded NHWC
+input into the Aᵀ matrix (K x M, channels unpadded, k = (kh, kw, c)), one element per DMA line and so one DRAM burst
+per element each way, then a plain `os` GEMM reads that matrix (docs/compiler.md, docs/config.md).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import numpy as np
 
 from ..arch.config import AccelConfig
 from ..arch.isa import Mem, Opcode
+from .copy import compile_copy
 from .gemm import Epilogue, compile_gemm
 from .program import Compiled, CompileError, DramTensor, dma, rup
 
@@ -43,8 +50,8 @@ class Windows:
   @property
   def k(self) -> int:                 # GEMM K: lines of `lanes` per (kh, kw, channel chunk), or per kh when packed
     return self.kh * self.lanes if self.packed else self.kh * self.kw * self.cp
-  def matrix(self) -> np.ndarray:      # the im2col matrix the DMA windows present (the reference only)
-    img, s, d = self.image, self.stride, self.dilation
+  def matrix(self, img: np.ndarray | None = None) -> np.ndarray:      # the im2col matrix the DMA windows present (of `img`: the image)
+    img, s, d = self.image if img is None else img, self.stride, self.dilation
     if self.packed:
       out = np.zeros((img.shape[0], self.oh, self.ow, self.kh, self.lanes), np.int8)
       for kh in range(self.kh):
@@ -81,14 +88,23 @@ def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, pad
   n, c, h, wd = x.shape; o, cg, kh, kw = w.shape
   if groups < 1 or c % groups or o % groups: raise CompileError(f"conv2d: groups={groups} must divide {c} input and {o} output channels")
   if c != cg * groups: raise CompileError(f"conv2d: input has {c} channels, weight expects {cg} x {groups} groups")
-  packed = groups == 1 and dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
-  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, cfg.rows, packed=packed)
+  os_ = cfg.dataflow == "os"
+  packed = not os_ and groups == 1 and dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
+  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, 1 if os_ else cfg.rows, packed=packed)   # os: channels unpadded
   wt = np.asarray(w, np.int8).transpose(2, 3, 1, 0)                 # (kh, kw, c/groups, o)
   if packed: B = np.zeros((kh, cfg.rows, o), np.int8); B[:, :kw * c, :] = wt.reshape(kh, kw * c, o)
   else:
     B = np.zeros((kh, kw, win.cp, o), np.int8)
     og = o // groups
     for g in range(groups): B[:, :, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = wt[:, :, :, g * og:(g + 1) * og]
+  if os_: return compile_gemm(cfg, n * win.oh * win.ow, win.k, o, A=win.matrix(), B=B.reshape(-1, o), epilogue=epilogue), win   # A: im2col_copy's
   block = (cfg.rows, cfg.cols) if groups > 1 else None
   prog = compile_gemm(cfg, n * win.oh * win.ow, win.k, o, B=B.reshape(-1, o), epilogue=epilogue, a_src=win, block=block)
   return prog, win
+
+def im2col_copy(cfg: AccelConfig, x: np.ndarray, kh: int, kw: int, stride=1, padding=0, dilation=1) -> Compiled:
+  """The copy kernel that gathers the padded NHWC input x (N, C, H, W) into the im2col matrix as Aᵀ (K x M), which an `os`
+  GEMM streams (compile_conv2d on os). Its output is what that GEMM's DRAM image holds as A."""
+  win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, 1)
+  img = win.image
+  return compile_copy(cfg, img, win.matrix(np.arange(img.size).reshape(img.shape)).T)

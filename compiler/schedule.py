@@ -24,7 +24,7 @@ import numpy as np
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multiplier, quantize_multipliers
 from . import gelu as G
-from .conv import compile_conv2d
+from .conv import compile_conv2d, im2col_copy
 from .copy import compile_copy, dma_readable
 from .eltwise import PRESHIFT, compile_add
 from .gemm import Epilogue, compile_gemm
@@ -130,7 +130,7 @@ def _bias(n: Node, N: int, axis: int) -> Node | None:
   """A VIEW broadcasting a 1-D buffer of N values along `axis`, or None."""
   if n.op != Ops.VIEW or n.srcs[0].op != Ops.BUFFER or n.srcs[0].shape != (N,) or n.arg.view is None: return None
   st = n.arg.view.strides
-  return n.srcs[0] if st[axis] == 1 and all(x == 0 for i, x in enumerate(st) if i != axis) else None
+  return n.srcs[0] if (st[axis] == 1 or N == 1) and all(x == 0 for i, x in enumerate(st) if i != axis) else None   # N = 1: one filter's bias
 
 @dataclass
 class ConvKernel:
@@ -171,8 +171,8 @@ def find_conv(n: Node) -> ConvKernel | None:
       try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil, groups=groups)   # rebuild the views and compare: the match is exact
       except ValueError: continue
       rs = ref.node.srcs[0]
-      if rs.srcs[0].srcs[0].arg == xv.arg and rs.srcs[0].srcs[1].arg == wv.arg and ref.shape == n.shape:
-        return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape, groups=groups)
+      if rs.srcs[0].srcs[0].arg == xv.arg and rs.srcs[0].srcs[1].arg == wv.arg and (ref.shape == n.shape or n is s and rs.shape == s.shape):
+        return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape, groups=groups)   # n: the output, or (bare conv) its SUM
   return None
 
 @dataclass
@@ -291,6 +291,8 @@ def find_gelu(n: Node) -> Node | None: return _decomposed(n, lambda t: t.gelu())
 
 def schedule(root: Node) -> list:
   """The kernels that compute `root`, in execution order (shared inputs computed once)."""
+  if (z := next((n for n in toposort(root) if 0 in n.shape), None)) is not None:    # before any kernel: nothing to run, no scale to calibrate
+    raise CompileError(f"tensor {z} has a zero-size dimension: the accelerator runs no empty tensors")
   out, seen = [], set()
   for k in _schedule(root, set()):
     if id(k.out) not in seen: seen.add(id(k.out)); out.append(k)
@@ -412,10 +414,15 @@ PLACEHOLDER_RANGE = 8.0   # a timing-only lowering's |float activation| maximum 
 def _calibrate(n: Node, calib) -> np.ndarray:
   """The float32 value of n that sets its activation scale: the interpreter's (`calib` its cache), or in a timing-only
   lowering the placeholder range `calib(n)` (scales change immediates and DRAM data, never timing)."""
-  return calib(n) if callable(calib) else evaluate(n, calib)
+  if callable(calib): return calib(n)
+  with np.errstate(over="ignore", invalid="ignore"): v = evaluate(n, calib)
+  if not np.isfinite(v).all(): raise CompileError(f"the float32 value of {n} is not finite (overflow): the graph's inputs are out of range for float32")
+  return v
 
 def _q(x: np.ndarray, scale) -> np.ndarray: return np.clip(np.round(x / scale), -127, 127).astype(np.int8)
-def _scale(x: np.ndarray) -> float: return max(float(np.abs(x).max()), 1e-8) / 127
+def _scale(x: np.ndarray) -> float:
+  m = float(np.abs(x).max())
+  return (m if m > 0 else 1.0) / 127     # all zeros are exact at any scale: a neutral one keeps the ratios downstream in range
 
 def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, calib: dict, cycles: Callable[[Compiled], int]):
   """Compile kernel k from its inputs' accelerator values; returns (program, output -> node layout, (array MACs, useful MACs)).
@@ -475,11 +482,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
   if floaty:
     if per_channel:                                      # conv weights (O, C, KH, KW): channel axis 0; B (batch, K, N): axis 2
       axes = (1, 2, 3) if conv else (0, 1)
-      s_w = np.maximum(np.abs(B).max(axis=axes), 1e-8) / 127
+      m = np.abs(B).max(axis=axes)
+      s_w = np.where(m > 0, m, 1.0).astype(np.float64) / 127      # an all-zero channel: a neutral scale (see _scale)
       B = np.clip(np.round(B / (s_w[:, None, None, None] if conv else s_w)), -127, 127).astype(np.int8)
     else: s_w = np.full(N, scale[id(yb)])
     s_acc = scale[id(xb)] * s_w
-    bias = np.round(k.bias.arg / s_acc).astype(np.int32) if k.bias is not None else None
+    bias = np.round(np.asarray(k.bias.arg, np.float64) / s_acc) if k.bias is not None else None
+    if bias is not None and not (np.abs(bias) < 2 ** 31).all():
+      raise CompileError(f"kernel {i}: the bias (|b| up to {np.abs(k.bias.arg).max():.3g}) does not fit int32 at the accumulator's scale "
+                         f"(input scale x weight scale down to {s_acc.min():.3g})")
+    bias = bias.astype(np.int32) if bias is not None else None
     s_acc = s_acc * (getattr(k, "scale", None) or 1.0)  # a constant factor after the bias: the accumulator's real scale
     s_out = _scale(_calibrate(k.pre if res is not None else k.out, calib))   # calibration: the float activation this kernel produces
     try:
@@ -505,17 +517,16 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
     per = int(np.prod(k.out.shape[2:]))            # GEMM rows per image
     conv_part = lambda lo, hi: (A[lo:hi], B, epilogue_rows(ep, lo * per, hi * per)) if axis == 0 else (A, B[lo:hi], epilogue_columns(ep, lo, hi))
     shape = (n, -1) if axis == 0 else (-1, N)
-    if cfg.dataflow == "ws" or k.groups == 1:
+    if cfg.dataflow == "ws" or not _vector_depthwise(k, floaty):   # os: a depthwise conv of a float graph on the vector unit only (_copies)
       wins = []
       prog = split(cfg, shape, axis, g, lambda lo, hi: _keep(wins, compile_conv2d(cfg, *conv_part(lo, hi)[:2], k.stride, k.padding, k.dilation,
                                                                                    epilogue=conv_part(lo, hi)[2], groups=k.groups)), same=axis == 0)
       cands.append((prog, wins[0], prog.macs))
-    if k.groups > 1 and k.groups == k.x_shape[1] == N and yb.shape[1] == 1 and k.dilation == 1 and ep is not None and ep.requant and res is None:
+    if _vector_depthwise(k, floaty):
       wins = []
       prog = split(cfg, (n, -1), 0, 1, lambda lo, hi: _keep(wins, compile_depthwise(cfg, A[lo:hi], B, k.stride, k.padding, ep.bias, ep.relu, ep.requant[0],
                                                                                     ep.requant[1], ep.clamp_hi)))
       cands.append((prog, wins[0], 0))
-    if not cands: raise CompileError(f"grouped conv2d (groups={k.groups}) needs the ws dataflow, or a depthwise conv of a float graph for the vector unit")
     prog, win, macs_hw = min(cands, key=lambda c: cycles(c[0])) if len(cands) > 1 else cands[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
   prog = partition_gemm(cfg, k.M, k.K, k.N, A, B, epilogue=ep, batch=k.batch)
@@ -532,13 +543,21 @@ def _view_offsets(v: Node) -> np.ndarray:
   off, valid = v.arg.indices()
   return np.where(valid, off, -1).reshape(v.shape)
 
-def _copies(k, cfg: AccelConfig, value: dict) -> list[tuple[Compiled, tuple]]:
+def _vector_depthwise(k, floaty: bool) -> bool:
+  """A depthwise conv of a float graph (requantized, no fused residual): compile_depthwise can run it on the vector unit."""
+  return (floaty and k.groups > 1 and k.groups == k.x_shape[1] == k.w.shape[0] and k.w.shape[1] == 1 and k.dilation == 1
+          and getattr(k, "residual", None) is None)
+
+def _copies(k, cfg: AccelConfig, value: dict, floaty: bool) -> list[tuple[Compiled, tuple]]:
   """Copy programs (with the copied view's shape) for the operands of k that are views of kernel outputs its DMAs cannot
   read in place (compiler/copy.py)."""
   if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
     todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
   elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
     todo = [(v.srcs[0], _view_offsets(v), _contiguous) for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value]
+  elif isinstance(k, ConvKernel) and cfg.dataflow == "os" and not _vector_depthwise(k, floaty):   # os streams Aᵀ: an explicit im2col (compiler/conv.py)
+    p = im2col_copy(cfg, np.asarray(value[id(k.x)]).reshape(k.x_shape), *k.w.shape[2:], k.stride, k.padding, k.dilation)
+    return [(p, p.tensors["C"].shape)]
   else: todo = []                              # convolutions and pooling read NHWC windows (docs/compiler.md)
   for src, off, _ in todo:
     if (off < 0).any(): raise CompileError(f"a padded view of a kernel output ({src}) as an operand is not lowered")
@@ -595,8 +614,8 @@ class GraphLowering:
       if id(src) not in value and src.op == Ops.VIEW and id(src.srcs[0]) in value:
         value[id(src)] = src.arg.gather(np.ascontiguousarray(value[id(src.srcs[0])]).reshape(-1)).reshape(src.shape)
         if id(src.srcs[0]) in self.scale: self.scale[id(src)] = self.scale[id(src.srcs[0])]
-    copies = [Lowered(p, f"copy{i}", "copy", "copy", list(shape), []) for p, shape in _copies(k, self.cfg, value)]
     with reuse(self.timing_only): prog, layout, (macs_hw, macs) = _lower(i, k, self.cfg, value, self.scale, self.floaty, self.calib, self.cycles)
+    copies = [Lowered(p, f"copy{i}", "copy", "copy", list(shape), []) for p, shape in _copies(k, self.cfg, value, self.floaty)]   # after _lower: it quantizes network inputs
     return copies + [Lowered(prog, *_describe(k, prog, macs_hw, self.floaty), macs=macs, array_macs=macs_hw, layout=layout)]
 
   def bind(self, i: int, lowered: Lowered, output: np.ndarray):

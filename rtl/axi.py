@@ -49,12 +49,19 @@ def prog_base(imem_depth: int) -> int:
   """The program window: instruction i of queue q, 32-bit word w (w = WORDS - 1 commits it) at prog_base + ((q * depth + i) * WORDS + w) * 4."""
   return 1 << (ceil_log2(imem_depth) + WORD_BITS + QUEUE_BITS + 2)
 
+def refusal(cfg) -> str | None:
+  """Why this AXI top cannot carry cfg's DRAM port (None: it can); checked before any Verilog or synthesis (rtl/fpga.run)."""
+  lanes, chunk = port_geometry(cfg)
+  if lanes != 1: return (f"config {cfg.name}: the AXI bridge moves one chunk per beat: needs dram_burst_bytes ({cfg.dram_burst_bytes}) >= "
+                         f"dram_bytes_per_cycle ({cfg.dram_bytes_per_cycle})")
+  if chunk & (chunk - 1): return f"config {cfg.name}: the AXI data width ({chunk} B) must be a power of two"
+  return None
+
 class AxiAccelerator(wiring.Component):
   def __init__(self, core: Accelerator):
     cfg = core.cfg
+    if (why := refusal(cfg)) is not None: raise ValueError(why)
     lanes, chunk = port_geometry(cfg)
-    if lanes != 1: raise ValueError(f"config {cfg.name}: the AXI bridge moves one chunk per beat: needs dram_burst_bytes >= dram_bytes_per_cycle")
-    if chunk & (chunk - 1): raise ValueError(f"config {cfg.name}: the AXI data width ({chunk} B) must be a power of two")
     self.core, self.cfg, self.data_bytes = core, cfg, chunk
     self.lite_bits = ceil_log2(prog_base(core.imem_depth)) + 1
     super().__init__({"ctrl": In(axi4_lite_slave(self.lite_bits)), "mem": Out(axi4_master(32, 8 * chunk)), "irq": Out(1)})

