@@ -18,7 +18,7 @@ from .isa import READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instr, Mem,
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
 SYNC_CYCLES = 1        # a SYNC holds its queue for one cycle and completes then
-VECTOR_STAGES = 5      # vector pipeline: a chunk's operands arrive, three compute stages, the write (rtl/vector.py)
+VECTOR_STAGES = 6      # vector pipeline: a chunk's operands arrive, three compute stages, the scaler, the write (rtl/vector.py)
 VECTOR_TAIL = 1        # an instruction completes the cycle after its last write
 # When instructions of several queues could start on the same cycle, this order decides; it matters only
 # for the DRAM port, which the store queue wins (it frees accumulator space the compute queue waits for).

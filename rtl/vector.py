@@ -65,10 +65,12 @@ def round_shift(x, shift):
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
-def element(m: Module, rom, funct, s1, s2, d, shift, name: str, stage):
+def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: str, stage) -> dict:
   """One lane's result (before saturation) of every lane-wise function, selected by funct, in the compute stages
   after the operands' stage (arch/timing.VECTOR_STAGES): `stage(values)` registers a dict of values into the next
-  one. MUL and REQUANT share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one scaler."""
+  one. MUL and REQUANT share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one scaler.
+  `red` is the lane's reduction value (RSUM/RMAX/LSUM/LMAX, chosen by `reduce`), carried along. Returns the lane's
+  value as each memory stores it ({"spad": int8, "acc": int32}), the fused ReLU and saturation applied, in the write stage."""
   is_op = lambda op: funct == op.value
   wrap = lambda v: v[:32].as_signed()
   # 1: the leading one, exponent and fraction; the lookup's address (the ROM reads it); the product; the simple functions
@@ -85,12 +87,12 @@ def element(m: Module, rom, funct, s1, s2, d, shift, name: str, stage):
                 VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
     simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
   x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
-                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple))
+                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple, red=red))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
   rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
-  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple")}))
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red")}))
   # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
   rooted = named(m, Mux(odd, (lk * V.INV_SQRT2_Q30) >> 30, lk), f"{name}_y", signed(33))
@@ -98,10 +100,16 @@ def element(m: Module, rom, funct, s1, s2, d, shift, name: str, stage):
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
     other = Mux(is_op(op), v, other)
+  other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   z = stage(dict(val=Mux(rsqrt, rooted, lk), by=Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14), pos=y["pos"], other=other))
-  # 4: RECIP and RSQRT scaled
-  scaled = Mux(z["pos"], _scale(m, z["val"], z["by"], name), I32_MAX)
-  return named(m, Mux(is_op(VecOp.RECIP) | is_op(VecOp.RSQRT), scaled, z["other"]), name, signed(33))
+  # 4: RECIP and RSQRT scaled (the 74-bit shifter alone: its own stage); every other result clipped beside it
+  scaled = named(m, Mux(z["pos"], _scale(m, z["val"], z["by"], name), I32_MAX), f"{name}_scaled32", signed(33))   # in [0, I32_MAX]: ReLU is a no-op
+  x = named(m, Mux(relu & (z["other"] < 0), 0, z["other"]), f"{name}_relu", signed(33))       # the fused ReLU, before saturation
+  w = stage(dict(scaled=scaled[:31], o8=Mux(x > I8_MAX, I8_MAX, Mux(x < I8_MIN, I8_MIN, x))[:8], o32=x[:32]))
+  # 5: the write: the scaled result (int8-saturated for the scratchpad) or the other one, into the SRAM's write port
+  use = (is_op(VecOp.RECIP) | is_op(VecOp.RSQRT)) & ~reduce
+  s8 = Mux(w["scaled"][7:].any(), I8_MAX, w["scaled"][:8])
+  return {"spad": named(m, Mux(use, s8, w["o8"]), f"{name}_w8"), "acc": named(m, Mux(use, Cat(w["scaled"], 0), w["o32"]), f"{name}_w32")}
 
 class VectorUnit(wiring.Component):
   def __init__(self, cfg: AccelConfig, id_bits: int):
@@ -211,31 +219,29 @@ class VectorUnit(wiring.Component):
     dst_line = Signal(Vector["dst_addr"].width)
     m.d.sync += dst_line.eq(cur["dst_addr"] + Mux(reduce_rows, 0, r))
     ctl = dict(valid=st["valid"], c=st["c"], last=st["valid"] & st["last_c"] & st["last_r"], dst_line=dst_line,
-               write=st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"]),
-               **{f"red{l}": Mux(by_line, lval, rows_out[l]) for l in range(L)})      # a reduction's value (RSUM/RMAX/LSUM/LMAX)
+               write=st["valid"] & (~by_rows | st["last_r"]) & (~by_line | st["last_c"]))
     pipe = [ctl]                                                                    # the control of each stage
     rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
     def staged(values: dict) -> dict:                                               # a stage of the lanes, with the control
       out = stage({**values, **{f"ctl_{k}": v for k, v in pipe[-1].items()}})
       pipe.append({k[4:]: v for k, v in out.items() if k.startswith("ctl_")})
       return out
-    ops = [staged(dict(s1=s1[l], s2=s2[l], d=d[l])) if l == 0 else stage(dict(s1=s1[l], s2=s2[l], d=d[l])) for l in range(L)]
+    # each lane's operands and its reduction value (RSUM/RMAX/LSUM/LMAX), which rides the lane's stages to the write
+    ops = [(staged if l == 0 else stage)(dict(s1=s1[l], s2=s2[l], d=d[l], red=Mux(by_line, lval, rows_out[l]))) for l in range(L)]
+    reduce = by_rows | by_line
     res = []
     for l in range(L):
       lane_stage = staged if l == 0 else stage                                      # lane 0 carries the control
-      res.append(element(m, rom.read_port(), f, ops[l]["s1"], ops[l]["s2"], ops[l]["d"], sh, f"lane{l}", lane_stage))
+      res.append(element(m, rom.read_port(), f, ops[l]["s1"], ops[l]["s2"], ops[l]["d"], ops[l]["red"], sh, held["relu"], reduce,
+                         f"lane{l}", lane_stage))
     assert stages[0] == (VECTOR_STAGES - 1) * L, (stages[0], L)
     out = pipe[-1]                                                                  # the last stage: write
-    lane_val = [Mux(by_rows | by_line, out[f"red{l}"], res[l]) for l in range(L)]
     for mem, width in (("spad", DTYPE_BYTES[self.cfg.input_dtype]), ("acc", DTYPE_BYTES[self.cfg.acc_dtype])):
       wp = getattr(self, f"{mem}_wr")
       mine = out["write"] & (held["dst_mem"] == (Mem.SPAD if mem == "spad" else Mem.ACC).value)
       en, vals = [], []
       for e in range(C):
-        x = lane_val[e % L]
-        x = Mux(held["relu"] & (x < 0), 0, x)                 # the fused ReLU, before saturation
-        sat = Mux(x > I8_MAX, I8_MAX, Mux(x < I8_MIN, I8_MIN, x))
-        vals.append(sat[:8] if mem == "spad" else x[:32])
+        vals.append(res[e % L][mem])
         en += [mine & (by_line | (out["c"] == e // L))] * width
       line_bytes = len(wp.data.as_value()) // 8
       pad = line_bytes - len(en)

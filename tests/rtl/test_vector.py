@@ -15,12 +15,14 @@ LANEWISE = [op for op in VecOp if op not in (VecOp.RSUM, VecOp.RMAX, VecOp.LSUM,
 class Lane(Elaboratable):
   def __init__(self):
     self.funct, self.shift = Signal(5), Signal(6)
-    self.s1, self.s2, self.d, self.out = Signal(signed(32)), Signal(signed(32)), Signal(signed(32)), Signal(signed(33))
+    self.s1, self.s2, self.d, self.out, self.out8 = Signal(signed(32)), Signal(signed(32)), Signal(signed(32)), Signal(signed(32)), Signal(signed(8))
   def elaborate(self, platform):
     m = Module()
     rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
     # combinational: no stage registers, an asynchronous ROM (the unit's stages are held to the model by the co-simulation)
-    m.d.comb += self.out.eq(element(m, rom.read_port(domain="comb"), self.funct, self.s1, self.s2, self.d, self.shift, "lane", lambda values: values))
+    # no reduction, no ReLU: the value as the accumulator (int32) and the scratchpad (int8, saturated) store it
+    w = element(m, rom.read_port(domain="comb"), self.funct, self.s1, self.s2, self.d, 0, self.shift, 0, 0, "lane", lambda values: values)
+    m.d.comb += [self.out.eq(w["acc"].as_signed()), self.out8.eq(w["spad"].as_signed())]
     return m
 
 def test_rom_words_are_the_tables():
@@ -42,8 +44,9 @@ def test_lane_functions_match_the_model():
   async def tb(ctx):
     for op, s1, s2, d, sh in cases:
       ctx.set(dut.funct, op.value); ctx.set(dut.s1, s1); ctx.set(dut.s2, s2); ctx.set(dut.d, d); ctx.set(dut.shift, sh)
-      got.append(ctx.get(dut.out))
+      got.append((ctx.get(dut.out), ctx.get(dut.out8)))
   sim = Simulator(dut); sim.add_testbench(tb); sim.run()
-  for (op, s1, s2, d, sh), g in zip(cases, got):
+  for (op, s1, s2, d, sh), (g, g8) in zip(cases, got):
     want = int(V.apply(op, np.array([s1], np.int64), np.array([s2], np.int64), np.array([d], np.int64), s2, sh)[0])
     assert g == want, f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL {g}, model {want}"
+    assert g8 == min(max(want, V.I8_MIN), V.I8_MAX), f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL int8 {g8}, model {want}"
