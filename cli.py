@@ -319,8 +319,28 @@ def cmd_compare(args):
   if args.json: write_json(args.json, dict(workload=key, designs=rows, h100_measured=measured, reference_int8=refs))
   return 0
 
+def cmd_run_generate(args) -> int:
+  from .flow.llm import run_generate
+  if args.ctx: raise UsageError("--ctx is a decode step's context; a generation grows it from --prompt over --tokens")
+  r = run_generate(config_from(args), args.workload, args.batch or 1, args.prompt or 512, args.tokens or 128).report
+  w, tpot = r["workload"], r["time_per_output_token_s"]
+  rows = [("model", f"{w['model']} generate, batch {w['batch']}, prompt {w['prompt']}, {w['tokens']} output tokens per sequence"),
+          ("time to first", f"{r['time_to_first_token_s'] * 1e3:.4g} ms (prefill of {w['prompt']})"),
+          ("time/out token", f"{tpot * 1e3:.4g} ms (mean over {w['tokens'] - 1} decode steps)" if tpot else "- (one token: the prefill's)"),
+          ("tokens/s", f"{r['tokens_per_s']:,.1f} total ({r['output_tokens']:,} tokens in {r['total_seconds'] * 1e3:.4g} ms), {r['tokens_per_s_per_sequence']:,.1f} per sequence"),
+          ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE)"), ("tokens/J", f"{r['tokens_per_j']:.4g} ({r['energy_j']:.4g} J)"),
+          ("KV cache", f"{si(r['kv_cache_bytes_final'], 'B')} at the end"),
+          ("SAMPLED", f"decode cost at {len(r['buckets'])} context bucket(s) of {r['bucket_positions']} positions (every step of a bucket timed over the whole bucket)"),
+          *[(f"  ctx {b['ctx']}", f"{b['steps']} steps x {b['cycles_per_step']:,} cycles ({b['seconds_per_step'] * 1e3:.4g} ms, {b['cycles_vs_dram_bound']:.3f}x its DRAM bound)") for b in r["buckets"]],
+          ("basis", r["perf_basis"]), ("method", w["method"])]
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
 def cmd_run_llm(args) -> int:
   from .flow.llm import run_phase
+  if args.tokens and args.phase != "generate": raise UsageError("--tokens is the length of a generation (--phase generate)")
+  if args.phase == "generate": return cmd_run_generate(args)
   if args.phase == "prefill" and args.ctx: raise UsageError("--ctx is the decode context; a prefill takes --prompt")
   if args.phase == "decode" and args.prompt: raise UsageError("--prompt is the prefill length; a decode step takes --ctx")
   r = run_phase(config_from(args), args.workload, args.phase, args.batch or 1, (args.ctx or 2048) if args.phase == "decode" else (args.prompt or 512)).report
@@ -575,9 +595,11 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--batch", type=positive, help="batch: of a built-in CNN or MLP (resnet*, mobilenetv2, openpilot, mlp; default theirs), or sequences of an LLM phase (default 1)")
   p.add_argument("--cores", type=positive, help="cores of the chip (overrides the config's `cores`; each core is the config's accelerator)")
   p.add_argument("--dram-channels", type=positive, help="DRAM channels of the chip (overrides `dram_channels`; must divide cores)")
-  p.add_argument("--phase", choices=("decode", "prefill"), help="LLM serving phase of llama3_1b, llama3_8b, gpt2_decoder, tiny_decoder (timing only; docs/llm.md)")
+  p.add_argument("--phase", choices=("decode", "prefill", "generate"), help="LLM serving phase of llama3_1b, llama3_8b, gpt2_decoder, tiny_decoder (timing only; docs/llm.md); "
+                 "generate: prefill then decode steps, the decode cost sampled at context buckets")
   p.add_argument("--ctx", type=positive, help="decode: KV-cache positions attended, the new token included (default 2048)")
-  p.add_argument("--prompt", type=positive, help="prefill: prompt tokens per sequence (default 512)")
+  p.add_argument("--prompt", type=positive, help="prefill, generate: prompt tokens per sequence (default 512)")
+  p.add_argument("--tokens", type=positive, help="generate: output tokens per sequence, the prefill's first one included (default 128)")
   p.add_argument("--system", metavar="NAME", help="LLM phase on a system of chips: a preset of configs/systems/ or a TOML path (its `chip` is the config; docs/config.md \"Systems\")")
   p.add_argument("--chips", type=positive, help="--system: chips (overrides the system's `chips`)")
   p.add_argument("--tp", type=positive, help="--system: tensor-parallel chips (must divide heads and KV heads; tp x pp = chips; default: as many as allowed)")

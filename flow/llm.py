@@ -170,3 +170,55 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
   out["lm_head"] = dict(cycles=head.cycles, dram_bytes=head.dram_bytes)
   out["h200"] = [dict(r, basis="measured H200, bf16 weights and KV, price not included (reference/h200_llm_measured.md)") for r in h200_rows(m.name, phase, batch, ctx)[:3]]
   return out
+
+@dataclass(frozen=True)
+class GenerateRun:
+  prefill: PhaseRun
+  buckets: list[tuple[int, int, PhaseRun]]   # (bucket ctx, decode steps in it, the step timed at that ctx)
+  report: dict
+
+def _buckets(cfg: AccelConfig, first: int, last: int, max_samples: int) -> tuple[int, list[tuple[int, int]]]:
+  """Contexts first..last (positions attended, the new one included) in buckets of a multiple of cols, at most max_samples
+  of them: (bucket size, [(bucket ctx, steps in it)])."""
+  b = cfg.cols
+  while len(range(-(-first // b), -(-last // b) + 1)) > max_samples: b += cfg.cols
+  out = {}
+  for c in range(first, last + 1): out[-(-c // b) * b] = out.get(-(-c // b) * b, 0) + 1
+  return b, sorted(out.items())
+
+def run_generate(cfg: AccelConfig, model: str, batch: int = 1, prompt: int = 512, tokens: int = 128, max_samples: int = 8) -> GenerateRun:
+  """A generation of `tokens` output tokens per sequence after a prompt of `prompt`: the prefill gives the first token
+  (its time is the TTFT), then tokens-1 decode steps at positions prompt .. prompt+tokens-2, each attending over its own
+  position and all before it. The cache grows by a position a step, so the decode cost is sampled: positions fall into
+  buckets of a multiple of cols (at most max_samples buckets) and every step of a bucket is timed as one decode step over
+  the whole bucket (a static cache of that ctx, the positions not filled yet masked: their K/V bytes are read all the same)."""
+  if tokens < 1: raise CompileError(f"--tokens {tokens}: at least 1 output token")
+  if prompt % cfg.cols: raise CompileError(f"--prompt {prompt} must be a multiple of cols={cfg.cols} (the softmax's rows are whole accumulator lines)")
+  t0 = time.perf_counter()
+  pre = run_phase(cfg, model, "prefill", batch, prompt)
+  size, bks = _buckets(cfg, prompt + 1, prompt + tokens - 1, max_samples) if tokens > 1 else (cfg.cols, [])
+  runs = [(ctx, n, run_phase(cfg, model, "decode", batch, ctx)) for ctx, n in bks]
+  ttft = pre.stats.seconds
+  dec_s = sum(n * r.stats.seconds for _, n, r in runs)
+  energy = pre.report["avg_power_w"] * ttft + sum(n * r.report["avg_power_w"] * r.stats.seconds for _, n, r in runs)
+  total = ttft + dec_s
+  out_tokens = batch * tokens
+  tps = out_tokens / total
+  cost = pre.report
+  rep = dict(workload=dict(kind="llm", model=model, phase="generate", batch=batch, prompt=prompt, tokens=tokens, params=pre.model.params(), weight_bytes=pre.model.weight_bytes(),
+                           method=(f"prefill of {prompt} tokens (the first output token), then {tokens - 1} decode steps at contexts {prompt + 1}..{prompt + tokens - 1}; "
+                                   f"decode cost SAMPLED at {len(runs)} context bucket(s) of {size} positions: each step timed as a step over its whole bucket "
+                                   "(static cache, unfilled positions masked, their K/V read), x the steps in that bucket; each sample: " + pre.report["workload"]["method"]),
+                           not_modelled=NOT_MODELLED),
+             config=cfg.to_dict(), time_to_first_token_s=ttft, decode_seconds=dec_s, total_seconds=total,
+             time_per_output_token_s=dec_s / (tokens - 1) if tokens > 1 else None, tokens_per_s=tps, tokens_per_s_per_sequence=tokens / total,
+             decode_tokens_per_s=batch * (tokens - 1) / dec_s if tokens > 1 else None, output_tokens=out_tokens, energy_j=energy, tokens_per_j=out_tokens / energy,
+             tokens_per_s_per_usd=tps / cost["unit_cost_usd"], tokens_per_s_per_usd_system=tps / cost["system_cost_usd"]["total"], unit_cost_usd=cost["unit_cost_usd"],
+             kv_cache_bytes_final=pre.model.kv_cache_bytes(batch, prompt + tokens - 1), bucket_positions=size,
+             buckets=[dict(ctx=c, steps=n, cycles_per_step=r.stats.cycles, seconds_per_step=r.stats.seconds, cycles_vs_dram_bound=r.report["cycles_vs_dram_bound"],
+                           dram_bandwidth_utilization=r.report["dram_bandwidth_utilization"], avg_power_w=r.report["avg_power_w"]) for c, n, r in runs],
+             prefill=dict(cycles=pre.stats.cycles, seconds=ttft, tokens_per_s=pre.report["tokens_per_s"], avg_power_w=pre.report["avg_power_w"]),
+             perf_basis=(f"int8 weights and KV cache, batch {batch}, prompt {prompt}, {tokens} output tokens per sequence; tokens/s = batch x tokens / (TTFT + decode time); "
+                         "$ = unit manufacturing cost of the chip with its memory, no NRE (reports/cost.py); J = the model's average power x time, prefill and each bucket's steps"),
+             model_seconds=time.perf_counter() - t0)
+  return GenerateRun(pre, runs, rep)

@@ -16,6 +16,7 @@ is the cosine between the logits and those of a float32 numpy model with the unq
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,7 @@ class FunctionalDecoder:
   scale: dict                                             # activation scales, calibrated
   kernels: int = 0; cycles: int = 0; all_correct: bool = True
   trace: list = field(default_factory=list)               # (kernel name, cycles) of the last forward
+  check: Callable | None = None                           # check(name, compiled) after each kernel's model run (flow/verify: on the RTL)
 
   def __post_init__(self):
     m = self.m
@@ -115,6 +117,7 @@ class FunctionalDecoder:
     self.kernels += 1; self.cycles += r.result.stats.cycles; self.all_correct &= bool(r.correct)
     self.trace.append((name, r.result.stats.cycles))
     if not r.correct: raise AssertionError(f"kernel {name} differs from its integer reference")
+    if self.check: self.check(name, prog)
     return r.output
 
   def _gemm(self, name, x, wq, s_in, s_out, batch=1):
@@ -178,9 +181,11 @@ class FunctionalDecoder:
 
 def cosine(a, b) -> float: return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
-def functional_decode(cfg: AccelConfig, m: Decoder, batch: int = 2, prompt: int = 8, steps: int = 4, ctx: int | None = None, seed: int = 0) -> dict:
+def functional_decode(cfg: AccelConfig, m: Decoder, batch: int = 2, prompt: int = 8, steps: int = 4, ctx: int | None = None, seed: int = 0,
+                      check: Callable | None = None) -> dict:
   """Prefill `prompt` tokens then `steps` greedy decode steps (the float model's argmax token is fed to both, so they see
-  the same inputs); per step the cosine of the logits against float32 (the worst of the batch) and the kernels' cycles."""
+  the same inputs); per step the cosine of the logits against float32 (the worst of the batch) and the kernels' cycles.
+  `check(name, compiled)` sees every kernel of the decode steps (not the prefill's) after its model run."""
   W = random_weights(m, seed)
   rng = np.random.default_rng(seed + 1)
   toks = rng.integers(0, m.vocab, (batch, prompt))
@@ -192,6 +197,7 @@ def functional_decode(cfg: AccelConfig, m: Decoder, batch: int = 2, prompt: int 
   for step in range(steps + 1):
     ref, _ = float_forward(m, W, toks)
     c0 = dec.cycles
+    if step == 1: dec.check = check
     got = dec.forward(toks if step == 0 else toks[:, -1:])
     rows.append(dict(step=step, phase="prefill" if step == 0 else "decode", position=int(dec.filled - 1), cycles=dec.cycles - c0,
                      cosine=min(cosine(got[b], ref[b]) for b in range(batch)), argmax_agrees=float(np.mean(got.argmax(-1) == ref.argmax(-1)))))

@@ -11,6 +11,8 @@ from ..compiler.program import Compiled
 from ..compiler.tensor import Tensor
 from ..rtl.cosim import verify, verify_chip
 from ..sim.randprog import random_program
+from ..workloads.llama import Decoder
+from .llm_functional import functional_decode
 from .run import run_gemm, run_graph
 
 
@@ -55,3 +57,20 @@ def verify_graph(out: Tensor, cfg: AccelConfig, sim: str = "icarus", progress: b
   return dict(kernels=rows, model_cycles=total("model_cycles"), rtl_cycles=total("rtl_cycles"), outputs_match=all(r["outputs_match"] for r in rows),
               cycles_match=all(r["cycles_match"] for r in rows), first_divergence=next((f"{r['name']}: {r['first_divergence']}" for r in rows if r["first_divergence"]), None),
               model_seconds=total("model_seconds"), rtl_seconds=total("rtl_seconds"), simulator=sim, instructions=total("instructions"), correct=g.correct)
+
+def verify_decode(m: Decoder, cfg: AccelConfig, batch: int = 1, prompt: int = 4, steps: int = 1, seed: int = 0, sim: str = "icarus", progress: bool = False) -> dict:
+  """LLM decode steps on the RTL (flow/llm_functional): the prompt is prefilled on the model, then every kernel of each
+  decode step (the int8 KV cache in its DRAM image, appended at position p) runs on model and RTL: equal DRAM images,
+  equal (start, end) per instruction, the RTL's output equal to the integer reference."""
+  from tqdm import tqdm
+  rows, bar = [], tqdm(desc="decode kernels on the RTL", disable=not progress)
+  def check(name, prog):
+    v = verify_compiled(cfg, prog, sim=sim); bar.update()
+    rows.append(dict(name=name, instructions=v["instructions"], model_cycles=v["model_cycles"], rtl_cycles=v["rtl_cycles"], outputs_match=v["outputs_match"],
+                     cycles_match=v["cycles_match"], first_divergence=v["first_divergence"], model_seconds=v["model_seconds"], rtl_seconds=v["rtl_seconds"]))
+  f = functional_decode(cfg, m, batch, prompt, steps, seed=seed, check=check); bar.close()
+  total = lambda key: sum(r[key] for r in rows)
+  return dict(model=m.name, batch=batch, prompt=prompt, steps=steps, ctx=f["ctx"], kernels=rows, model_cycles=total("model_cycles"), rtl_cycles=total("rtl_cycles"),
+              decode_cycles=[s["cycles"] for s in f["steps"][1:]], cosine=[s["cosine"] for s in f["steps"]], outputs_match=all(r["outputs_match"] for r in rows),
+              cycles_match=all(r["cycles_match"] for r in rows), first_divergence=next((f"{r['name']}: {r['first_divergence']}" for r in rows if r["first_divergence"]), None),
+              model_seconds=total("model_seconds"), rtl_seconds=total("rtl_seconds"), simulator=sim, instructions=total("instructions"), correct=f["bit_exact"])

@@ -75,3 +75,33 @@ def test_cli_bad_input():
   assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
   p = _cli("run", "nosuch", "--phase", "decode", "--config", "decode")
   assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+
+def test_generate_samples_decode_at_context_buckets():
+  """prefill of 256 then 300 output tokens: 299 decode steps at contexts 257..555, in the 512 and 768 buckets of cols=256."""
+  from tinyaccel.flow.llm import run_generate
+  cfg = load_config("decode")
+  g = run_generate(cfg, "tiny_decoder", 2, 256, 300)
+  r = g.report
+  assert [(b["ctx"], b["steps"]) for b in r["buckets"]] == [(512, 256), (768, 43)] and r["bucket_positions"] == 256
+  step = {c: run_phase(cfg, "tiny_decoder", "decode", 2, c).stats.seconds for c in (512, 768)}
+  assert r["decode_seconds"] == pytest.approx(256 * step[512] + 43 * step[768])
+  assert r["time_to_first_token_s"] == run_phase(cfg, "tiny_decoder", "prefill", 2, 256).stats.seconds
+  assert r["time_per_output_token_s"] == pytest.approx(r["decode_seconds"] / 299)
+  assert r["tokens_per_s"] == pytest.approx(600 / (r["time_to_first_token_s"] + r["decode_seconds"]))
+  assert "SAMPLED" in r["workload"]["method"] and step[768] > step[512]       # the cache grows: later buckets cost more
+
+def test_generate_bucket_count_is_capped():
+  from tinyaccel.flow.llm import _buckets
+  size, b = _buckets(load_config("decode"), 257, 4000, 8)
+  assert size == 512 and len(b) == 8 and sum(n for _, n in b) == 4000 - 257 + 1
+
+def test_cli_generate(tmp_path):
+  p = _cli("run", "tiny_decoder", "--phase", "generate", "--prompt", "256", "--tokens", "8", "--config", "decode", "--json", str(tmp_path / "g.json"))
+  assert p.returncode == 0, p.stderr
+  assert "SAMPLED" in p.stdout and "time to first" in p.stdout
+  r = json.loads((tmp_path / "g.json").read_text())
+  assert r["output_tokens"] == 8 and r["buckets"][0]["steps"] == 7 and r["time_per_output_token_s"] > 0 and r["tokens_per_j"] > 0
+  p = _cli("run", "tiny_decoder", "--phase", "decode", "--tokens", "8", "--config", "decode")
+  assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+  p = _cli("run", "tiny_decoder", "--phase", "generate", "--prompt", "100", "--config", "decode")
+  assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1

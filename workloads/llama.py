@@ -56,6 +56,7 @@ MODELS = {
   "gpt2_decoder": Decoder("gpt2_decoder", 768, 12, 12, 12, 3072, 50257, gated=False, rms=False, rope=False, tied=True, max_pos=1024),   # 124,439,808
   "llama3_70b": Decoder("llama3_70b", 8192, 80, 64, 8, 28672, 128256),             # Llama-3.1-70B: 70,553,706,496
   "tiny_decoder": Decoder("tiny_decoder", 256, 2, 4, 2, 512, 1024),                 # scaled down, for tests
+  "rtl_decoder": Decoder("rtl_decoder", 16, 2, 2, 1, 32, 64),                       # RTL-sized (tiny preset: head_dim 8 = 2 cols), tests/rtl
 }
 H200_NAMES = {"llama3_1b": "llama-1b", "llama3_8b": "llama-8b", "gpt2_decoder": "gpt2-small"}   # their rows in h200_llm_measured.json
 
