@@ -19,6 +19,7 @@ DATAFLOWS = ("ws", "os")
 MEMORY_TYPES = ("ddr4", "ddr5", "lpddr4", "lpddr5", "lpddr5x", "gddr6", "gddr6x", "gddr7", "hbm2", "hbm2e", "hbm3", "hbm3e")
 PROCESS_NODES_NM = (3, 5, 7, 10, 12, 14, 16, 22, 28, 40, 65, 90)
 FORM_FACTORS = ("chip", "m2", "pcie", "sxm", "tinybox")   # what the cost model prices with the chip (docs/cost-model.md)
+MAX_TINYBOX_CARDS = 64                                       # cards a tinybox-like form factor (or system) holds
 DTYPE_BYTES = {"int8": 1, "int32": 4}
 DRAM_DTYPE = {k: f"<i{b}" for k, b in DTYPE_BYTES.items()}   # as numpy reads them from DRAM: little-endian two's complement
 MAX_ARRAY_DIM = 256
@@ -153,18 +154,22 @@ def validate(cfg: AccelConfig) -> AccelConfig:
     _fail(cfg, "dram_channels", cfg.dram_channels, f"must divide cores={cfg.cores} (every channel serves the same number of cores)")
   if cfg.process_nm not in PROCESS_NODES_NM: _fail(cfg, "process_nm", cfg.process_nm, f"must be one of {', '.join(map(str, PROCESS_NODES_NM))}")
   if cfg.form_factor not in FORM_FACTORS: _fail(cfg, "form_factor", cfg.form_factor, f"must be one of {', '.join(FORM_FACTORS)}")
-  if not 1 <= cfg.form_factor_cards <= 64: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, "must be between 1 and 64")
+  if not 1 <= cfg.form_factor_cards <= MAX_TINYBOX_CARDS: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, f"must be between 1 and {MAX_TINYBOX_CARDS}")
   if cfg.form_factor != "tinybox" and cfg.form_factor_cards != 1: _fail(cfg, "form_factor_cards", cfg.form_factor_cards, "only a tinybox holds several cards (form_factor = \"tinybox\")")
   if cfg.nre_volume_units < 1: _fail(cfg, "nre_volume_units", cfg.nre_volume_units, "must be >= 1")
   if not 0 <= cfg.gross_margin < 1: _fail(cfg, "gross_margin", cfg.gross_margin, "must be in [0, 1): price = cost / (1 - margin)")
   return cfg
 
-def from_dict(d: dict, name: str = "custom") -> AccelConfig:
-  known = {f.name for f in fields(AccelConfig)}
+def check_fields(d: dict, cls, what: str):
+  """Every key of d a field of the dataclass cls, or one line naming the first unknown one (with a did-you-mean)."""
+  known = {f.name for f in fields(cls)}
   for k in d:
     if k not in known:
       near = difflib.get_close_matches(k, known, 1)
-      raise ConfigError(f"config {name}: unknown field {k!r}" + (f": did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})"))
+      raise ConfigError(f"{what}: unknown field {k!r}" + (f": did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})"))
+
+def from_dict(d: dict, name: str = "custom") -> AccelConfig:
+  check_fields(d, AccelConfig, f"config {name}")
   return validate(AccelConfig(**{"name": name, **d}))
 
 def read_toml(path: str, error=ConfigError) -> dict:

@@ -21,11 +21,10 @@ paid once per phase. The switch forwards at line rate and adds no latency of its
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-import difflib
 import math
 import os
 
-from .config import FORM_FACTORS, AccelConfig, ConfigError, load_config, read_toml
+from .config import FORM_FACTORS, MAX_TINYBOX_CARDS, AccelConfig, ConfigError, check_fields, load_config, read_toml
 
 TOPOLOGIES = ("ring", "switch")
 SYSTEM_DIR = os.path.join(os.path.dirname(__file__), "..", "configs", "systems")
@@ -68,17 +67,13 @@ def validate(s: SystemConfig) -> SystemConfig:
   if not (math.isfinite(s.link_latency_us) and 0 <= s.link_latency_us <= 1e6): _fail(s, "link_latency_us", s.link_latency_us, "must be in [0, 1e6] microseconds")
   if s.topology not in TOPOLOGIES: _fail(s, "topology", s.topology, f"must be one of {', '.join(TOPOLOGIES)}")
   if s.form_factor not in FORM_FACTORS: _fail(s, "form_factor", s.form_factor, f"must be one of {', '.join(FORM_FACTORS)}")
-  if s.form_factor == "tinybox" and s.chips > 64: _fail(s, "chips", s.chips, "a tinybox holds at most 64 cards")
+  if s.form_factor == "tinybox" and s.chips > MAX_TINYBOX_CARDS: _fail(s, "chips", s.chips, f"a tinybox holds at most {MAX_TINYBOX_CARDS} cards")
   try: s.chip_config()
   except ConfigError as e: _fail(s, "chip", s.chip, str(e))
   return s
 
 def system_from_dict(d: dict, name: str = "system") -> SystemConfig:
-  known = {f.name for f in fields(SystemConfig)}
-  for k in d:
-    if k not in known:
-      near = difflib.get_close_matches(k, known, 1)
-      raise ConfigError(f"system {name}: unknown field {k!r}" + (f": did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})"))
+  check_fields(d, SystemConfig, f"system {name}")
   return validate(SystemConfig(**{"name": name, **d}))
 
 def system_presets() -> list[str]: return sorted(f[:-5] for f in os.listdir(SYSTEM_DIR) if f.endswith(".toml"))

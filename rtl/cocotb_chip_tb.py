@@ -12,6 +12,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
+from .cocotb_tb import serve_request
+
 
 @cocotb.test()
 async def run_job(dut):
@@ -40,7 +42,6 @@ async def run_job(dut):
   await FallingEdge(dut.clk)
   dut.start.value = 0
 
-  mask, lane_bits = (1 << 8 * chunk) - 1, 8 * chunk
   due = [{} for _ in range(channels)]               # per channel: cycle -> (write, rdata, tag, core)
   driving = [False] * channels
   starts, ends, error, released = [{} for _ in range(n)], [{} for _ in range(n)], None, None
@@ -77,20 +78,8 @@ async def run_job(dut):
       if not int(rq["valid"].value): continue
       core = int(rq["core"].value)
       dram = drams[ch * g + core]
-      write, valid, addrs, tag = int(rq["write"].value), int(rq["lane_valid"].value), int(rq["addr"].value), int(rq["tag"].value)
-      rdata = 0
-      if write: wdata, wstrb = int(rq["wdata"].value), int(rq["wstrb"].value)
-      for lane in range(lanes):
-        if not valid >> lane & 1: continue
-        a = addrs >> (32 * lane) & 0xFFFFFFFF
-        if write:
-          d = (wdata >> (lane * lane_bits)) & mask
-          for j in range(chunk):
-            if wstrb >> (lane * chunk + j) & 1:
-              if a + j >= len(dram): error = error or f"cycle {cycle}: core {ch * g + core} writes beyond its {len(dram)}-byte DRAM at {a + j}"; continue
-              dram[a + j] = d >> (8 * j) & 0xFF
-        else:
-          rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
+      write, rdata, tag, bad = serve_request(rq, dram, lanes, chunk, f"core {ch * g + core}: ")
+      error = error or (bad and f"cycle {cycle}: {bad}")
       due[ch][cycle + latency] = (write, rdata, tag, core)
     err = int(dut.error.value)
     if err:

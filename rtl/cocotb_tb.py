@@ -17,6 +17,25 @@ from ..arch.isa import QUEUE_NAMES
 
 
 @cocotb.test()
+def serve_request(rq: dict, dram: bytearray, lanes: int, chunk: int, who: str = "") -> tuple[int, int, int, str | None]:
+  """One DRAM port request the testbench sees valid: a write's strobed bytes of every valid lane go into `dram`, a read's
+  lanes are gathered; (write, read data, tag, the error of a write beyond the DRAM or None). Shared by the chip testbench."""
+  write, valid, addrs, tag = int(rq["write"].value), int(rq["lane_valid"].value), int(rq["addr"].value), int(rq["tag"].value)
+  lane_bits, rdata, error = 8 * chunk, 0, None
+  if write: wdata, wstrb = int(rq["wdata"].value), int(rq["wstrb"].value)
+  for lane in range(lanes):
+    if not valid >> lane & 1: continue
+    a = addrs >> (32 * lane) & 0xFFFFFFFF
+    if write:
+      d = (wdata >> (lane * lane_bits)) & ((1 << lane_bits) - 1)
+      for j in range(chunk):
+        if wstrb >> (lane * chunk + j) & 1:
+          if a + j >= len(dram): error = error or f"{who}write beyond the {len(dram)}-byte DRAM at {a + j}"; continue
+          dram[a + j] = d >> (8 * j) & 0xFF
+    else:
+      rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
+  return write, rdata, tag, error
+
 async def run_job(dut):
   with open(os.environ["TINYACCEL_JOB"]) as fh: job = json.load(fh)
   lanes, chunk, latency, max_cycles = job["lanes"], job["chunk_bytes"], job["latency"], job["max_cycles"]
@@ -36,7 +55,6 @@ async def run_job(dut):
   await FallingEdge(dut.clk)
   dut.start.value = 0
 
-  mask, lane_bits = (1 << 8 * chunk) - 1, 8 * chunk
   due = {}                                          # cycle -> (write, rdata, tag)
   starts, ends, error = {}, {}, None
   sig = {n: getattr(dut, n) for n in ("t_start", "t_end", "t_start_id", "t_end_id", "idle", "error", "error_queue")}
@@ -63,20 +81,8 @@ async def run_job(dut):
       for e, q in enumerate(job["end_queues"]):
         if te >> e & 1: ends[(q, ids >> (e * idw) & ((1 << idw) - 1))] = cycle
     if int(req["valid"].value):
-      write, valid, addrs, tag = int(req["write"].value), int(req["lane_valid"].value), int(req["addr"].value), int(req["tag"].value)
-      rdata = 0
-      if write: wdata, wstrb = int(req["wdata"].value), int(req["wstrb"].value)
-      for lane in range(lanes):
-        if not valid >> lane & 1: continue
-        a = addrs >> (32 * lane) & 0xFFFFFFFF
-        if write:
-          d = (wdata >> (lane * lane_bits)) & mask
-          for j in range(chunk):
-            if wstrb >> (lane * chunk + j) & 1:
-              if a + j >= len(dram): error = error or f"cycle {cycle}: write beyond the {len(dram)}-byte DRAM at {a + j}"; continue
-              dram[a + j] = d >> (8 * j) & 0xFF
-        else:
-          rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
+      write, rdata, tag, bad = serve_request(req, dram, lanes, chunk)
+      error = error or (bad and f"cycle {cycle}: {bad}")
       due[cycle + latency] = (write, rdata, tag)
     if int(sig["error"].value):
       error = f"cycle {cycle}: the {QUEUE_NAMES[int(sig['error_queue'].value)]} queue's head instruction is invalid there"
