@@ -16,7 +16,6 @@ from cocotb.triggers import FallingEdge
 from ..arch.isa import QUEUE_NAMES
 
 
-@cocotb.test()
 def serve_request(rq: dict, dram: bytearray, lanes: int, chunk: int, who: str = "") -> tuple[int, int, int, str | None]:
   """One DRAM port request the testbench sees valid: a write's strobed bytes of every valid lane go into `dram`, a read's
   lanes are gathered; (write, read data, tag, the error of a write beyond the DRAM or None). Shared by the chip testbench."""
@@ -36,6 +35,8 @@ def serve_request(rq: dict, dram: bytearray, lanes: int, chunk: int, who: str = 
       rdata |= int.from_bytes(dram[a:a + chunk].ljust(chunk, b"\0"), "little") << (lane * lane_bits)
   return write, rdata, tag, error
 
+
+@cocotb.test()
 async def run_job(dut):
   with open(os.environ["TINYACCEL_JOB"]) as fh: job = json.load(fh)
   lanes, chunk, latency, max_cycles = job["lanes"], job["chunk_bytes"], job["latency"], job["max_cycles"]
