@@ -7,11 +7,8 @@ import subprocess
 import sys
 import sysconfig
 
-import pytest
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-@pytest.mark.slow
 def test_wheel_installs_and_runs(tmp_path):
   b = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ROOT, "-w", tmp_path / "wheel"], capture_output=True, text=True)
   assert b.returncode == 0, b.stderr
