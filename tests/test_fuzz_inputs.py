@@ -207,7 +207,6 @@ def test_fuzz_sample(tmp_path):
   for i, (fam, files, argv) in enumerate(cases(300)):
     d = tmp_path / str(i); d.mkdir(); check(d, files, argv)
 
-@pytest.mark.slow
 def test_fuzz_large_sample(tmp_path):
   for i, (fam, files, argv) in enumerate(cases(1500, seed=1)):
     d = tmp_path / str(i); d.mkdir(); check(d, files, argv)
