@@ -35,6 +35,7 @@ from .flow import (
 from .flow.budget import BudgetError, check_gemm
 from .helpers import InputError, Spinner, atomic_write, read_json, read_text, si, write_json
 from .reports.cost import cost_report
+from .rtl.board import BoardError
 from .rtl.cosim import RtlError
 from .rtl.fpga import FpgaError
 from .sim.model import Machine, ProgramError
@@ -42,7 +43,7 @@ from .sim.model import run as simulate
 
 
 class UsageError(ValueError): pass
-ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, OSError, InputError, BudgetError)
+ERRORS = (ConfigError, IsaError, ProgramError, CompileError, WorkloadError, UsageError, RtlError, FpgaError, BoardError, OSError, InputError, BudgetError)
 
 class Parser(argparse.ArgumentParser):
   """argparse with its errors in one line and exit status 2: `tinyaccel run: --m 0: must be >= 1`, no usage block."""
@@ -484,6 +485,8 @@ def cmd_fpga(args):
   from .reports.fpga import perf_per_usd
   from .rtl.fpga import run as fpga_run
   cfg = config_from(args)
+  if args.board: return fpga_board(args, cfg)
+  if not args.target: raise UsageError("fpga: give --target DEVICE (or --board BOARD for a bitstream)")
   workload = None
   if args.workload:
     from .workloads import WORKLOADS
@@ -496,7 +499,7 @@ def cmd_fpga(args):
         raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes or a network of `tinyaccel list`") from None
       workload = f"gemm {m}x{k}x{n}"
   if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
-  r = fpga_run(cfg, args.target, args.freq, top=args.top, imem_depth=args.imem_depth, progress=show_progress(args), seed=args.seed)
+  r = fpga_run(cfg, args.target, args.freq or 100.0, top=args.top, imem_depth=args.imem_depth, progress=show_progress(args), seed=args.seed)
   if workload:
     r["perf"] = perf_per_usd(r, workload, evaluate(cfg, workload)[0], args.board_usd)
   res, cp = r["resources"], r["critical_path"]
@@ -513,6 +516,33 @@ def cmd_fpga(args):
     rows.append(("workload", f"{workload}: {w['cycles']:,} cycles at {w['clock_mhz']:.1f} MHz = {w['seconds'] * 1e3:.4g} ms, "
                              f"{si(w['flops_per_s'], 'FLOP/s')} ({w['utilization']:.3f} of {si(w['peak_flops_per_s'], 'FLOP/s')} peak)"))
     rows.append(("per $", f"{si(w['flops_per_s_per_usd'], 'FLOP/s')} per $ at a ${args.board_usd:g} board" if w["flops_per_s_per_usd"] else w["note"]))
+  say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
+  if args.json: write_json(args.json, r)
+  return 0
+
+def fpga_board(args, cfg):
+  """--board: the self-test bitstream (flow/board.py): a GEMM from on-chip memory, its verdict on the LEDs."""
+  from .flow.board import board_build
+  from .rtl.board import BOARDS, LEDS
+  if args.target and args.target != BOARDS.get(args.board, args).target: raise UsageError(f"--target {args.target}: {args.board} carries {BOARDS[args.board].target}")
+  try: m, k, n = (int(x) for x in (args.workload or "gemm:8,8,8").removeprefix("gemm:").split(",")); assert min(m, k, n) >= 1
+  except (ValueError, AssertionError): raise UsageError(f"--workload {args.workload!r}: the self-test runs a gemm:M,K,N with positive sizes") from None
+  check_gemm(cfg, m, k, n)
+  r = board_build(cfg, args.board, m, k, n, core_mhz=args.freq, progress=show_progress(args), pnr_seed=args.seed)
+  f = r["fpga"]
+  if args.output:
+    import shutil
+    shutil.copyfile(f["bitstream"], args.output + ".tmp"); os.replace(args.output + ".tmp", args.output)
+  p = r["pll"]
+  rows = [("board", f"{r['board']} ({f['device']} {f['package']}); pins from {r['pins']}" + (" [cached]" if f["cached"] else "")),
+          ("self-test", f"gemm {'x'.join(map(str, r['gemm']))} on {cfg.name}: {r['instructions']} instructions, {r['dram_bytes']:,} B of on-chip DRAM, "
+                        f"{r['model_cycles']:,} cycles; simulated: {r['simulation']}"),
+          ("clock", f"{r['core_mhz']:g} MHz from the board's oscillator by the PLL (CLKI_DIV {p['clki_div']}, CLKFB_DIV {p['clkfb_div']}, CLKOP_DIV {p['clkop_div']}, VCO {p['vco_mhz']:g} MHz)"),
+          ("Fmax", f"{f['fmax_mhz']:.1f} MHz: {'meets' if f['meets_freq'] else 'MISSES'} the {r['core_mhz']:g} MHz clock"),
+          *((k.upper() if k != "bram" else "block RAM", f"{v['used']:,} of {v['available']:,}") for k, v in f["resources"].items()),
+          ("bitstream", f"{args.output or f['bitstream']} ({f['bitstream_bytes']:,} B); constraints {f['constraints']}"),
+          ("LEDs", ", ".join(f"led[{i}] {what}" for i, what in LEDS.items()) + "; FIRE1 restarts the test"),
+          ("tool time", ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in f["seconds"].items()))]
   say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
   if args.json: write_json(args.json, r)
   return 0
@@ -647,6 +677,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--sim", choices=("icarus", "verilator"), default="icarus", help="HDL simulator (default icarus)")
   p.add_argument("--waves", metavar="FILE", help="write the waveform (FST) to FILE")
   common(p); p.set_defaults(fn=cmd_verify)
+  from .rtl.board import BOARDS
   from .rtl.fpga import IMEM_DEPTH, TARGETS, TOPS
   p = sub.add_parser("fpga", help="synthesize, place and route on an FPGA (yosys + nextpnr): resources, Fmax, tool times",
                      description="Synthesize the accelerator (yosys, DSP inference on), place and route it (nextpnr) and report LUTs, "
@@ -655,8 +686,10 @@ def parser() -> argparse.ArgumentParser:
                                  "are cached by Verilog hash under build/fpga/. Exit status 2 (one line) for an unknown target, a design "
                                  "that does not fit (checked from the config, then after synthesis, before placement) or missing tools "
                                  "(pip install -e .[fpga]). docs/fpga.md explains the top level and the scan harness.")
-  p.add_argument("--target", required=True, help=f"device: {', '.join(TARGETS)}")
-  p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock to place and route for, in MHz (default 100)")
+  p.add_argument("--target", help=f"device: {', '.join(TARGETS)}")
+  p.add_argument("--board", choices=BOARDS, help="write a self-test bitstream for this board (a GEMM from on-chip memory, pass/fail on the LEDs; docs/fpga.md)")
+  p.add_argument("-o", "--output", metavar="FILE.bit", help="with --board: where to copy the bitstream")
+  p.add_argument("--freq", type=float, metavar="MHZ", help="clock to place and route for, in MHz (default 100; with --board the board's oscillator)")
   p.add_argument("--top", choices=TOPS, default="axi",
                  help="axi: the deployable AXI4 top (rtl/axi.py, default); core: the bare accelerator; array: the systolic array alone "
                       "(array-unpipelined: with multiply and add in one cycle, for comparison)")

