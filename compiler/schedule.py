@@ -164,6 +164,11 @@ def find_conv(n: Node) -> ConvKernel | None:
   x_shape = (nb, cb, hp - 2 * p, wp - 2 * p)
   if int(np.prod(xv.srcs[0].shape)) != int(np.prod(x_shape)): return None
   x, w = Tensor(xv.srcs[0]).reshape(x_shape), Tensor(wv.srcs[0])
+  w_src, w_view = wv.srcs[0], wv.arg
+  if (wv.srcs[0].op == Ops.BUFFER and len(wv.arg.views) == 1 and (v := wv.arg.views[0]).mask is None and len(v.shape) == 8
+      and not any(v.strides[a] for a in (0, 4, 5)) and (v.offset or wv.srcs[0].shape[0] != v.shape[1] * v.shape[2])):
+    w = Tensor(_sliced_weight(v, wv.srcs[0].arg))   # a weight sliced out of a larger constant (big[4:12]): fold the slice into a buffer
+    w_src, w_view = w.node, None                    # the rebuilt conv reads it in the same (o, c, kh, kw) order: compare shapes
   groups = win.shape[1]
   for stride in strides:
     for dil in dils:
@@ -171,9 +176,17 @@ def find_conv(n: Node) -> ConvKernel | None:
       try: ref = x.conv2d(w, stride=stride, padding=p, dilation=dil, groups=groups)   # rebuild the views and compare: the match is exact
       except ValueError: continue
       rs = ref.node.srcs[0]
-      if rs.srcs[0].srcs[0].arg == xv.arg and rs.srcs[0].srcs[1].arg == wv.arg and (ref.shape == n.shape or n is s and rs.shape == s.shape):
-        return ConvKernel(xv.srcs[0], wv.srcs[0], stride, p, dil, n, x_shape=x_shape, groups=groups)   # n: the output, or (bare conv) its SUM
+      same_w = rs.srcs[0].srcs[1].arg == w_view if w_view is not None else rs.srcs[0].srcs[1].shape == wv.shape
+      if rs.srcs[0].srcs[0].arg == xv.arg and same_w and (ref.shape == n.shape or n is s and rs.shape == s.shape):
+        return ConvKernel(xv.srcs[0], w_src, stride, p, dil, n, x_shape=x_shape, groups=groups)   # n: the output, or (bare conv) its SUM
   return None
+
+def _sliced_weight(v: View, buffer: np.ndarray) -> np.ndarray:
+  """The (O, C/groups, KH, KW) weight a conv's 8-D weight view `v` (N, groups, O/groups, C/groups, OH, OW, KH, KW) reads
+  from a constant buffer: its elements at N = OH = OW = 0 (the broadcast axes), groups and O/groups merged into O."""
+  axes = (1, 2, 3, 6, 7)
+  idx = v.offset + sum(np.arange(v.shape[a]).reshape([-1 if b == i else 1 for b in range(5)]) * v.strides[a] for i, a in enumerate(axes))
+  return np.asarray(buffer).reshape(-1)[idx].reshape(v.shape[1] * v.shape[2], *(v.shape[a] for a in (3, 6, 7)))
 
 @dataclass
 class AddKernel:

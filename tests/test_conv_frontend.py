@@ -103,3 +103,15 @@ def test_bare_conv_workload_file_runs_on_both_dataflows(tmp_path):
     assert main(["run", str(f), "--config", "tiny", "--dataflow", df, "--json", str(js)]) == 0
     r = json.loads(js.read_text())
     assert r["correct"] is True and [k["kind"] for k in r["kernels"]] == (["gemm"] if df == "ws" else ["copy", "gemm"])
+
+@pytest.mark.parametrize("cfg", [TINY, load_config("tiny", dataflow="os")], ids=["ws", "os"])
+def test_weight_sliced_from_a_larger_constant(cfg):
+  """big[4:12], big[::2] and a depthwise slice: the slice folds into the conv's weight, bit-exact as the unsliced conv."""
+  rng = np.random.default_rng(3)
+  x, big = Tensor(rng.integers(-128, 128, (1, 8, 6, 6)), "int8"), rng.integers(-128, 128, (16, 8, 3, 3)).astype(np.int8)
+  for sliced, plain, groups in ((Tensor(big, "int8")[4:12], big[4:12], 1), (Tensor(big, "int8")[::2], big[::2], 1),
+                                (Tensor(big, "int8")[8:16, :1], big[8:16, :1], 8)):
+    out, ref = x.conv2d(sliced, padding=1, groups=groups).relu(), x.conv2d(Tensor(np.ascontiguousarray(plain), "int8"), padding=1, groups=groups).relu()
+    g, r = run_graph(out, cfg), run_graph(ref, cfg)
+    assert g.correct is True and [k.op for k in g.kernels if k.kind == "gemm"] == [k.op for k in r.kernels if k.kind == "gemm"] != []
+    assert np.array_equal(g.output, ref.numpy()) and g.stats.cycles == r.stats.cycles   # the same program as the unsliced conv
