@@ -77,9 +77,9 @@ def test_roofline_one_legend_entry_per_config_and_vector_kernels_drawn():
   assert [t.get_text().split(" (")[0] for t in config_legend.get_texts()] == ["edge", "server"]
   assert ax.get_legend().get_title().get_text() == "workload" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
   sizes = [s for coll in ax.collections for s in coll.get_sizes()]                  # marker area = share of the run's time
-  assert len(sizes) == 15 and max(sizes) / min(sizes) == pytest.approx(1) and sizes[0] == pytest.approx(6 + 1200 * 100 / 800)
+  assert len(sizes) == 15 and max(sizes) / min(sizes) == pytest.approx(1) and sizes[0] == pytest.approx(6 + 400 * 100 / 800)
   vec = [s for coll in av.collections for s in coll.get_sizes()]                   # the add kernel, once per run, 3x the conv's time
-  assert len(vec) == 3 and vec[0] == pytest.approx(6 + 1200 * 300 / 800)
+  assert len(vec) == 3 and vec[0] == pytest.approx(6 + 400 * 300 / 800)
   matplotlib.pyplot.close(fig)
 
 def test_kernel_chart_stays_readable_at_180_kernels():
@@ -111,3 +111,22 @@ def test_tables_have_units_and_human_scale_numbers(tmp_path):
     ["51.3 G", "71.3 %", "5,598,015", "yes", "&ndash;", "22.78", "32 M"]
   t = _table([dict(a="x", b=1.5e9)], [("a", "name", ""), ("b", "op/s per W", "si")])
   assert t == "<table><tr><th>name</th><th>op/s per W</th></tr><tr><td class=t>x</td><td>1.5 G</td></tr></table>"
+
+def test_plots_read_in_units():
+  """Roofs labeled with their peak and bandwidth, SI tick labels (no 10^12 beside 'TOP/s'), shares and utilization in %, shapes explained."""
+  from tinyaccel.reports.report import kernels_fig, roofline_fig
+  ks = [_kernel(i) for i in range(3)] + [_kernel(9, op="add", macs=0, cycles=300)]
+  fig = roofline_fig([_run("edge", ks)])
+  ax, av = fig.axes
+  assert [t.get_text() for t in ax.texts] == ["edge: 1.64 TOP/s int8 peak, 51.2 GB/s DRAM"]
+  assert ax.yaxis.get_major_formatter()(1e12) == "1 TOP/s" and av.xaxis.get_major_formatter()(5.12e10) == "51.2 GB/s"
+  assert ax.xaxis.get_minor_formatter()(2e3) == "2,000" and ax.xaxis.get_minor_formatter()(3e3) == "" and ax.xaxis.get_minor_formatter()(0.5) == "0.5"        # minor ticks: 2 and 5 only
+  matplotlib.pyplot.close(fig)
+  fig = kernels_fig(_run("edge", ks))
+  assert [a.xaxis.get_major_formatter()(0.25) for a in fig.axes[:3]] == ["25%"] * 3
+  assert fig.texts[-1].get_text().startswith("shapes: conv N x Cout x Cin x Kh x Kw; gemm M x K x N")
+  matplotlib.pyplot.close(fig)
+
+def test_sweep_points_are_labeled_with_their_parameters():
+  from tinyaccel.reports.report import _params_label
+  assert _params_label(dict(rows=64, cols=64, process_nm=7)) == "64x64, 7 nm" and _params_label(dict(spad_kib=512)) == "spad_kib 512"
