@@ -276,18 +276,99 @@ def _kernel_section(r: dict, png: str) -> list[str]:
   return [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">', "<h3>By layer kind</h3>", _table(kind_rows(r["kernels"], spc), KIND_COLS),
           f"<details><summary>All {len(ks)} kernels, in network order</summary>", _table(ks, KERNEL_COLS), "</details>"]
 
+# ---------------- scaling sweeps (issue 17): cores of a chip, chips of a system ----------------
+def is_core_scaling(points: list[dict]) -> bool:
+  """A sweep whose ok points vary `cores` (sweeps/scaling_cores.toml)."""
+  return len({p["config"]["cores"] for p in points if p.get("ok") and "config" in p and "cycles" in p}) > 1
+
+def is_chip_scaling(points: list[dict]) -> bool: return any(p.get("ok") and "compute_seconds" in p for p in points)
+
+def core_scaling_rows(points: list[dict]) -> list[dict]:
+  """Per workload, by cores: speed-up over the fewest cores swept (their cycles / these cycles) and its fraction of linear
+  (cores / fewest cores); points that differ in anything but cores and dram_channels are separate series."""
+  series = {}
+  for p in (p for p in points if p.get("ok") and "cycles" in p):
+    rest = {k: v for k, v in p["params"].items() if k not in ("cores", "dram_channels")}
+    series.setdefault((p["workload"], json.dumps(rest, sort_keys=True)), []).append(p)
+  rows = []
+  for (w, rest), ps in series.items():
+    ps = sorted(ps, key=lambda p: p["config"]["cores"]); c0, y0 = ps[0]["config"]["cores"], ps[0]["cycles"]
+    label = w + ("" if rest == "{}" else f" {rest}")
+    rows += [dict(series=label, cores=p["config"]["cores"], dram_channels=p["config"]["dram_channels"], cycles=p["cycles"], speedup=y0 / p["cycles"],
+                  linear=p["config"]["cores"] / c0, of_linear=y0 / p["cycles"] / (p["config"]["cores"] / c0), utilization=p["utilization"]) for p in ps]
+  return rows
+
+def core_scaling_fig(points: list[dict]):
+  """Speed-up against cores on log2 axes with the linear line, each point labeled with its fraction of linear."""
+  rows = core_scaling_rows(points)
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  xs = sorted({r["cores"] for r in rows})
+  ax.plot(xs, [x / xs[0] for x in xs], "--", color="gray", lw=1, label="linear")
+  for i, sname in enumerate(dict.fromkeys(r["series"] for r in rows)):
+    rs = [r for r in rows if r["series"] == sname]
+    ax.plot([r["cores"] for r in rs], [r["speedup"] for r in rs], "o-", color=f"C{i}", label=sname)
+    for r in rs: ax.annotate(f"{r['of_linear']:.2f}", (r["cores"], r["speedup"]), xytext=(4, -10), textcoords="offset points", fontsize=7, color=f"C{i}")
+  ax.set_xscale("log", base=2); ax.set_yscale("log", base=2)
+  for a in (ax.xaxis, ax.yaxis): a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+  ax.set_xticks(xs); ax.set_xlabel("cores (one DRAM channel each)" if all(r["cores"] == r["dram_channels"] for r in rows) else "cores")
+  ax.set_ylabel(f"speed-up over {xs[0]} core{'s' if xs[0] > 1 else ''} (cycles ratio)"); ax.grid(which="major", lw=0.3); ax.legend(fontsize=7)
+  ax.set_title("Multi-core scaling: speed-up against linear (labels: fraction of linear)", fontsize=10)
+  fig.tight_layout()
+  return fig
+
+def chip_split_rows(points: list[dict]) -> list[dict]:
+  """Per workload and system, by chips: the step's time split into compute, links and waiting (latency and pipeline bubbles), in ms."""
+  ps = sorted((p for p in points if p.get("ok") and "compute_seconds" in p), key=lambda p: (p["workload"], p["system"]["name"], p["chips"]))
+  return [dict(series=f"{p['workload'].removeprefix('llm ')} on {p['system']['name']}", chips=p["chips"], tp=p["tp"], pp=p["pp"], ms=p["seconds"] * 1e3,
+               compute_ms=p["compute_seconds"] * 1e3, link_ms=p["link_seconds"] * 1e3, wait_ms=p["wait_seconds"] * 1e3,
+               tokens_per_s=p["tokens_per_s"], speedup=next(q["seconds"] for q in ps if q["workload"] == p["workload"] and q["system"]["name"] == p["system"]["name"]) / p["seconds"])
+          for p in ps]
+
+def chip_split_fig(points: list[dict]):
+  """One stacked bar per chip count (per series): compute, links, waiting, in ms, each labeled with its tp x pp plan."""
+  rows = chip_split_rows(points)
+  series = list(dict.fromkeys(r["series"] for r in rows))
+  fig, axes = plt.subplots(1, len(series), figsize=(max(5, 4.2 * len(series)), 4.2), squeeze=False)
+  for ax, sname in zip(axes[0], series):
+    rs = [r for r in rows if r["series"] == sname]; xs = range(len(rs)); bottom = [0.0] * len(rs)
+    for key, label, col in (("compute_ms", "compute", "#36c"), ("link_ms", "links", "#c63"), ("wait_ms", "waiting (latency, bubbles)", "#bbb")):
+      v = [r[key] for r in rs]
+      ax.bar(xs, v, bottom=bottom, color=col, label=label); bottom = [b + x for b, x in zip(bottom, v)]
+    for x, r in zip(xs, rs): ax.annotate(f"{r['ms']:.3g} ms\ntp {r['tp']} x pp {r['pp']}", (x, r["ms"]), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(list(xs), [str(r["chips"]) for r in rs]); ax.set_xlabel("chips"); ax.set_ylabel("time per step (ms)")
+    ax.set_ylim(0, max(r["ms"] for r in rs) * 1.2); ax.set_title(sname, fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)          # below the axis: hides no bar
+  fig.suptitle("Multi-chip scaling: where a step's time goes", fontsize=10); fig.tight_layout()
+  return fig
+
+CORE_COLS = [("series", "workload", ""), ("cores", "cores", ""), ("dram_channels", "DRAM channels", ""), ("cycles", "cycles", ""), ("speedup", "speed-up (×)", ""),
+             ("of_linear", "of linear", "frac"), ("utilization", "array utilization", "frac")]
+CHIP_COLS = [("series", "workload and system", ""), ("chips", "chips", ""), ("tp", "tp", ""), ("pp", "pp", ""), ("ms", "time per step (ms)", ""),
+             ("compute_ms", "compute (ms)", ""), ("link_ms", "links (ms)", ""), ("wait_ms", "waiting (ms)", ""), ("speedup", "speed-up over 1 chip (×)", ""),
+             ("tokens_per_s", "tokens/s", "si")]
+
+def scaling_sections(points: list[dict], out_dir: str) -> list[str]:
+  parts = []
+  if is_core_scaling(points):
+    parts += ["<h2>Multi-core scaling</h2>", f'<img src="{_save(core_scaling_fig(points), out_dir, "scaling_cores.png")}">', _table(core_scaling_rows(points), CORE_COLS)]
+  if is_chip_scaling(points):
+    parts += ["<h2>Multi-chip scaling</h2>", f'<img src="{_save(chip_split_fig(points), out_dir, "scaling_chips.png")}">', _table(chip_split_rows(points), CHIP_COLS)]
+  return parts
+
 def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = (),
-                 trace_name: str | None = None) -> str:
+                 trace_name: str | None = None, scaling: list[dict] = ()) -> str:
   os.makedirs(out_dir, exist_ok=True)
-  parts = ["<h1>tinyaccel report</h1>"]
+  parts = ["<h1>tinyaccel report</h1>", *scaling_sections(list(scaling), out_dir)]
   summary = [dict(run=_label(r), cycles=r["cycles"], seconds=r["seconds"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
                   unit_cost_usd=r.get("unit_cost_usd", r["chip_cost_usd"]["total"]), avg_power_w=r["avg_power_w"], peak_power_w=r.get("peak_power_w"), flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
   shown = [dict(x, ms=x["seconds"] * 1e3, per_s=1 / x["seconds"] if x["seconds"] else None) for x in summary]
-  parts += ["<h2>Summary</h2>", _table(shown, SUMMARY_COLS)]
-  parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
-  png, rows = perf_per_dollar(results, out_dir, fpga)
-  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, PERF_COLS)]
+  if results:
+    parts += ["<h2>Summary</h2>", _table(shown, SUMMARY_COLS)]
+    parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
+  if results or fpga:
+    png, rows = perf_per_dollar(results, out_dir, fpga)
+    parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, PERF_COLS)]
   for r, png in zip(results, kernels(results, out_dir)): parts += _kernel_section(r, png)
   if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir, results, trace_name)}">']
   if sweep:
@@ -298,9 +379,10 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
                 ("cycles", "cycles", ""), ("area_mm2", "die area (mm²)", ""), ("flops_per_usd", "op/s per $ of cost", "si"), ("flops_per_watt", "op/s per W", "si"), ("pareto", "Pareto-optimal", "")])]
   css = "body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%;height:auto}details{margin:6px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}th{text-align:center}summary{cursor:pointer}"
   atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
-  out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
-  atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
-  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results, default=str))
+  if summary:
+    out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
+    atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
+  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(list(results) + list(scaling), default=str))
   return os.path.join(out_dir, "index.html")
 
 def fpga_sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
