@@ -220,14 +220,17 @@ def cmd_cost(args):
   return 0
 
 def cmd_report(args):
-  from .reports.report import write_report
-  results, fpga = [], []
+  from .reports.report import is_chip_scaling, is_core_scaling, write_report
+  results, fpga, scaling = [], [], []
   for p in args.results:
     r = read_json(p)
     if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
-    if isinstance(r, list):                      # a sweep's results.json: its FPGA points with a workload
-      pts = [x for x in r if isinstance(x, dict) and x.get("ok") and "perf" in x]
-      if not pts: raise UsageError(f"{p}: no FPGA point with a workload in it (a sweep enters the report through [fpga] points with [workloads])")
+    if isinstance(r, list):                      # a sweep's results.json: its FPGA points with a workload, or a scaling sweep's points
+      pts = [x for x in r if isinstance(x, dict) and x.get("ok")]
+      if is_core_scaling(pts) or is_chip_scaling(pts): scaling += pts; continue
+      pts = [x for x in pts if "perf" in x]
+      if not pts: raise UsageError(f"{p}: no FPGA point with a workload in it, and no scaling over cores or chips (a sweep enters the report through "
+                                   "[fpga] points with [workloads], or through several `cores` or a system's `chips`)")
       fpga += pts; continue
     if isinstance(r, dict) and "fmax_mhz" in r:
       if "perf" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
@@ -235,14 +238,28 @@ def cmd_report(args):
     if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result")
     if not r["kernels"] or not all(isinstance(r.get(k), dict) for k in ("workload", "config")): raise UsageError(f"{p}: a run result needs its workload, config and kernels (this one has none)")
     results.append(r)
-  if not results: raise UsageError("report: give at least one `tinyaccel run --json` result")
+  if not results and not scaling: raise UsageError("report: give at least one `tinyaccel run --json` result or a scaling sweep's results.json")
   trace = None
   if args.trace:
     if args.trace.endswith(".csv"): raise UsageError(f"--trace {args.trace}: the timeline reads a .json trace (`tinyaccel run gemm --trace t.json`)")
     trace = read_json(args.trace)
     if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
       raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
-  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace))
+  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace, scaling=scaling))
+  return 0
+
+def _chip_sweep_table(args, r) -> int:
+  """A system sweep: per point the step's time and its split into compute, links and waiting; plot DIR/scaling_chips.png."""
+  from .reports.report import _save, chip_split_fig, chip_split_rows
+  rows = chip_split_rows(r["results"])
+  lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid",
+           *(f"  invalid: {json.dumps(p['params'])} {p['workload']}: {p['error']}" for p in r["results"] if not p["ok"]),
+           f"  {'workload and system':<56} {'chips':>5} {'tp':>3} {'pp':>3} {'ms/step':>9} {'compute':>9} {'links':>9} {'wait':>9} {'speed-up':>8}",
+           *(f"  {x['series']:<56} {x['chips']:>5} {x['tp']:>3} {x['pp']:>3} {x['ms']:>9.4g} {x['compute_ms']:>9.4g} {x['link_ms']:>9.4g} {x['wait_ms']:>9.4g} "
+             f"{x['speedup']:>7.2f}x" for x in rows)]
+  if rows: lines.append(f"  plot: {os.path.join(args.output, _save(chip_split_fig(r['results']), args.output, 'scaling_chips.png'))}")
+  say(args, "\n".join(lines))
+  if args.json: write_json(args.json, r)
   return 0
 
 def cmd_sweep(args):
@@ -254,6 +271,7 @@ def cmd_sweep(args):
   bad = [p for p in r["results"] if not p["ok"]]
   if bad and len(bad) == r["points"]: raise UsageError(f"{args.file}: every one of the {len(bad)} points is invalid; the first, {json.dumps(bad[0]['params'])}: {bad[0]['error']}")
   if r["results"] and "target" in r["results"][0]: return _fpga_sweep_table(args, r, pareto, fpga_objectives, fpga_sweep_plot)
+  if any("compute_seconds" in p for p in r["results"]): return _chip_sweep_table(args, r)
   front = pareto(r["results"], PERF_AREA if args.area else PERF)
   lines = [f"  {r['points']} points: {r['computed']} computed, {r['cached']} from the store, {r['failed']} invalid configs"]
   lines += [f"  invalid: {json.dumps(p['params'])} {p['workload']}: {p['error']}" for p in bad]

@@ -259,15 +259,16 @@ def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int |
   return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
 
 def evaluate(cfg: AccelConfig, workload: str, progress: bool = False) -> tuple[Stats, dict]:
-  """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list` (a sweep point, a compare row)."""
+  """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list`, optionally "NAME batch B" (a sweep point, a compare row)."""
   if workload.startswith("gemm "):
     try: m, k, n = (int(x) for x in workload.split()[1].split("x"))
     except ValueError: raise WorkloadError(f"workload {workload!r}: expected gemm MxKxN") from None
     g = run_gemm(cfg, m, k, n, functional=False)
     return g.run.result.stats, g.report
   from ..workloads import WORKLOADS
-  if workload not in WORKLOADS: raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)})")
-  g, rep = run_network(workload, cfg, functional=False, progress=progress)
+  name, _, batch = workload.partition(" batch ")
+  if name not in WORKLOADS or (batch and not batch.isdigit()): raise WorkloadError(f"unknown workload {workload!r} (gemm MxKxN or one of {', '.join(WORKLOADS)}, optionally 'NAME batch B')")
+  g, rep = run_network(name, cfg, functional=False, batch=int(batch) if batch else None, progress=progress)
   return g.stats, rep
 
 # ---------------- SCALE-Sim topologies ----------------

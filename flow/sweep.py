@@ -10,6 +10,9 @@ Sweep file (TOML):
     [workloads]
     gemm = ["1024x1024x1024"]              # M x K x N
     networks = ["resnet18"]                # names from `tinyaccel list`
+    batch = 32                             # optional: networks at this batch (default 1)
+    [same]                                 # optional: a parameter that follows another at every point
+    dram_channels = "cores"                #   one channel per core: DRAM bandwidth per core held constant
     [sample]                               # optional: a random subset of the product
     points = 10
     seed = 0
@@ -20,6 +23,10 @@ Sweep file (TOML):
     imem_depth = 512                       #   instruction buffer depth (default 512)
     seed = 1                               #   nextpnr's placement seed
     board_usd = { ecp5-85k = 99.0 }        #   your board prices, for FLOP/s per $ (the reference data cites none)
+
+A system sweep (`system = "petaflop_box8"`, a preset of configs/systems/ or a TOML path) sweeps the system's fields
+(`[params] chips = [1, 2, 4, 8]`, link_gb_per_s, topology ...) over LLM phases (`[workloads] llm = ["gpt2_decoder decode"]`,
+`batch`, `ctx`): each point is flow/system.run_system with its time split into compute, links and waiting.
 
 An FPGA point is a config x target x clock (x workload): its synthesis is shared by every device size and clock of
 the family, and both synthesis and place-and-route are cached by Verilog hash under build/fpga/ (the cache
@@ -64,15 +71,27 @@ def load_sweep(path: str) -> dict:
   """The sweep file checked against its schema (types, known keys, non-empty grids) before any work."""
   from ..workloads import WORKLOADS
   s = read_toml(path, SweepError)
-  _known(path, "", s, ("base", "params", "workloads", "sample", "fpga"))
+  _known(path, "", s, ("base", "system", "params", "same", "workloads", "sample", "fpga"))
+  if "system" in s and not isinstance(s["system"], str): raise SweepError(f"{path}: system must be a system preset or a TOML path, got {s['system']!r:.60}")
   if not isinstance(s.get("base", "edge"), str): raise SweepError(f"{path}: base must be a preset name or a TOML path, got {s['base']!r:.60}")
-  for t in ("params", "workloads", "sample", "fpga"):
+  for t in ("params", "same", "workloads", "sample", "fpga"):
     if not isinstance(s.get(t, {}), dict): raise SweepError(f"{path}: {t} must be a table ([{t}]), got {s[t]!r:.60}")
   scalar = lambda x: isinstance(x, (int, float, str)) and not isinstance(x, bool)
-  _known(path, "params.", s.get("params", {}), ("array", *(f.name for f in fields(AccelConfig) if f.name != "name")))
+  from ..arch.system import SystemConfig
+  known = [f.name for f in fields(SystemConfig) if f.name not in ("name", "chip")] if "system" in s else ["array", *(f.name for f in fields(AccelConfig) if f.name != "name")]
+  _known(path, "params.", s.get("params", {}), known)
   for k, v in s.get("params", {}).items(): _list_of(path, f"params.{k}", v, scalar, "values")
+  for k, v in s.get("same", {}).items():
+    _known(path, "same.", [k], known)
+    if v not in s.get("params", {}) or k in s.get("params", {}): raise SweepError(f"{path}: same.{k} = {v!r}: must name a swept parameter other than {k} (one of {', '.join(s.get('params', {})) or 'none'})")
   w = s.get("workloads", {})
-  _known(path, "workloads.", w, ("gemm", "networks"))
+  _known(path, "workloads.", w, ("llm", "batch", "ctx") if "system" in s else ("gemm", "networks", "batch"))
+  for k in ("batch", "ctx"):
+    if k in w and (not isinstance(w[k], int) or isinstance(w[k], bool) or w[k] < 1): raise SweepError(f"{path}: workloads.{k} must be an integer >= 1, got {w[k]!r:.60}")
+  if "system" in s:
+    from ..workloads.llama import MODELS
+    ok = lambda x: isinstance(x, str) and len(x.split()) == 2 and x.split()[0] in MODELS and x.split()[1] in ("decode", "prefill")
+    _list_of(path, "workloads.llm", w.get("llm"), ok, f"'MODEL PHASE' strings (models {', '.join(MODELS)}; phase decode or prefill)")
   if "gemm" in w: _list_of(path, "workloads.gemm", w["gemm"], lambda x: isinstance(x, str) and re.fullmatch(r"[1-9]\d*x[1-9]\d*x[1-9]\d*", x), "MxKxN strings")
   if "networks" in w: _list_of(path, "workloads.networks", w["networks"], lambda x: isinstance(x, str) and x in WORKLOADS, f"networks ({', '.join(WORKLOADS)})")
   smp = s.get("sample", {})
@@ -110,8 +129,12 @@ def points(s: dict) -> list[tuple[dict, str | None, tuple | None]]:
   names = list(params)
   configs = [dict(zip(names, combo)) for combo in itertools.product(*(params[n] for n in names))]
   for c in configs:
+    c |= {k: c[v] for k, v in s.get("same", {}).items()}
     if "array" in c: a = c.pop("array"); c["rows"] = c["cols"] = a
-  works = [f"gemm {g}" for g in s.get("workloads", {}).get("gemm", [])] + list(s.get("workloads", {}).get("networks", []))
+  w = s.get("workloads", {})
+  at = f" batch {w['batch']}" if w.get("batch", 1) > 1 else ""
+  works = [f"gemm {g}" for g in w.get("gemm", [])] + [n + at for n in w.get("networks", [])]
+  if "system" in s: works = [f"llm {x} batch {w.get('batch', 1)} ctx {w.get('ctx', 2048)}" for x in w["llm"]]
   if "fpga" in s:
     builds = [(t, fr) for t in s["fpga"]["targets"] for fr in s["fpga"]["freq_mhz"]]
     pts = [(c, w, b) for c in configs for b in builds for w in works or [None]]
@@ -132,6 +155,7 @@ COST_KEYS = ("area_mm2", "chip_cost_usd", "energy_pj", "avg_power_w", "flops_per
 def run_point(base: str, over: dict, workload: str) -> dict:
   """One design point, timing-only (cycles, traffic, cost, perf/$); errors are results too."""
   rec = dict(base=base, params=over, workload=workload)
+  if workload.startswith("llm "): return rec | run_system_point(base, over, workload)
   try:
     cfg = load_config(base, **over)
     s, rep = evaluate(cfg, workload)
@@ -139,6 +163,20 @@ def run_point(base: str, over: dict, workload: str) -> dict:
   except (ConfigError, ValueError) as e:
     rec |= dict(ok=False, error=str(e))
   return rec
+
+SYSTEM_KEYS = ("chips", "tp", "pp", "microbatches", "seconds", "compute_seconds", "link_seconds", "wait_seconds", "compute_fraction", "link_fraction",
+               "wait_fraction", "tokens_per_s", "tokens_per_s_per_usd", "link_bytes_per_step", "fits_memory")
+
+def run_system_point(system: str, over: dict, workload: str) -> dict:
+  """One system point: 'llm MODEL PHASE batch B ctx C' on the system with its overrides (flow/system.run_system: per-chip shards
+  cycle-exact, composed with the link model); errors are results too."""
+  from ..arch.system import load_system
+  from .system import run_system
+  _, model, phase, _, batch, _, ctx = workload.split()
+  try:
+    r = run_system(load_system(system, **over), model, phase, int(batch), int(ctx)).report
+    return dict(ok=True, system=r["system"], config=r["config"], **{k: r[k] for k in SYSTEM_KEYS})
+  except (ConfigError, ValueError) as e: return dict(ok=False, error=str(e))
 
 def _task(args):
   base, over, workload, path = args
@@ -240,8 +278,11 @@ def run_sweep(path: str, out_dir: str, jobs: int | None = None, progress: bool =
               fpga_root: str | None = None) -> dict:
   """Every point computed (or read from the store under out_dir); `fpga_root`: the FPGA build cache (build/fpga)."""
   s = load_sweep(path)
-  base = s.get("base", "edge")
-  load_config(base)                       # a bad base fails now, with its one-line message
+  base = s.get("system") or s.get("base", "edge")
+  if "system" in s:
+    from ..arch.system import load_system
+    load_system(base)                     # a bad system fails now, with its one-line message
+  else: load_config(base)                 # a bad base fails now, with its one-line message
   store = os.path.join(out_dir, "points"); os.makedirs(store, exist_ok=True)
   fpga = s.get("fpga")
   path_of = lambda pt: os.path.join(store, key(base, *pt, fpga) + ".json")

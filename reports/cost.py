@@ -108,6 +108,12 @@ CITED = {
   "lpddr4_pj_per_bit_dally": ("energy_area_per_op", "Newer-node MAC/FMA energy tables (Dally CACM 2020 etc.)", 6, "source"),   # 'LPDDR4 ~4 pJ/bit' (secondary)
   "tpu4_min_power_w": ("accelerator_design_points", "TPU v4 measured power (Google Cloud)", 0),
   "tpu4_max_power_w": ("accelerator_design_points", "TPU v4 measured power (Google Cloud)", 2),
+  # other datapaths and whole SoCs (calibration, issue 16): a bf16 MAC's Horowitz cells; the FSD SoC's published transistor count
+  "fp16_mul_pj_45nm": ("energy_area_per_op", "16b FP mult energy", 0),
+  "fp32_add_pj_45nm": ("energy_area_per_op", "32b FP add energy", 0),
+  "fp16_mul_um2_45nm": ("energy_area_per_op", "16b FP mult area", 0),
+  "fp32_add_um2_45nm": ("energy_area_per_op", "32b FP add area", 0),
+  "fsd_btr": ("accelerator_design_points", "Tesla FSD (HW3)", 7),                                 # '6B tr.'
 }
 # Same-era wafer prices: the April 2020 TSMC table for every node it lists; nodes between them are log-log interpolated
 # (assumption `wafer_price_interpolation`); 3 nm did not exist in 2020, so its 2022 report stands in (named in the result)
@@ -131,6 +137,15 @@ ASSUMPTIONS = {
                               "(an upper bound); other nodes scale by logic density"),
   "vector_lane_ops": (2.0, "a vector lane = one 32-bit adder and one 32-bit multiplier-equivalent of 8-bit multipliers (x2)"),
   "vector_lane_vs_mac": (None, "a vector lane's area and energy relative to a MAC: the ratio of their Horowitz cells (32b add + 2 x 8b mult over 8b mult + 32b add)"),
+  "mac_area_vs_int8": (1.0, "area of the array's MAC (and vector lane) relative to an int8 MAC: 1 = int8, the datapath the simulator runs; a bf16 design "
+                             "overrides it with `bf16_mac_area_vs_int8` (the whole real MAC, registers and wiring too, scales with its cells)"),
+  "mac_energy_vs_int8": (1.0, "energy of the MAC's arithmetic (not its pipeline registers) relative to int8's: 1 = int8; bf16: `bf16_mac_energy_vs_int8`"),
+  "bf16_mac_area_vs_int8": (None, "a bf16 MAC with fp32 accumulation over an int8 one: Horowitz' 16b FP multiply + 32b FP add cells over 8b int multiply + 32b int add "
+                                  "(an upper bound: bf16's significand is 8 bits, fp16's 11)"),
+  "bf16_mac_energy_vs_int8": (None, "the same ratio of Horowitz' energies (1.1 + 0.9 pJ over 0.2 + 0.1 pJ)"),
+  "soc_other_blocks": (None, "an SoC's blocks the config does not describe (FSD: CPUs, GPU, ISP, video, safety, fabric) from its published transistor count: that "
+                             "less the accelerator's (6 per SRAM bit, the 6T cell; its logic at the node's logic density), placed at the node's logic density"),
+  "sram_transistors_per_bit": (6.0, "transistors per SRAM bit: the 6T high-density cell the bitcell areas are for"),
   "control_fraction": (None, "control (instruction issue, queues, DMA sequencing) as a fraction of the die: TPU v1's floor plan (2%)"),
   "noc_fraction": (0.05, "on-chip network of a multi-core chip (routers and links to the shared DRAM channels): 5% of the cores' area (no cited figure)"),
   "hbm_phy_mm2_per_stack": (12.0, "HBM PHY + controller per stack, node-independent (analog I/O; no cited area in the data)"),
@@ -171,6 +186,8 @@ DERIVED = {   # constants computed from others; an override of the constant itse
   "mac_area_um2_28nm": lambda c: c["tpu1_mmu_pct"] / 100 * c["tpu1_die_mm2"] * 1e6 / c["tpu1_macs"],
   "vector_lane_vs_mac": lambda c: (c["int32_add_um2_45nm"] + c["vector_lane_ops"] * c["int8_mul_um2_45nm"]) / (c["int8_mul_um2_45nm"] + c["int32_add_um2_45nm"]),
   "control_fraction": lambda c: c["tpu1_control_pct"] / 100,
+  "bf16_mac_area_vs_int8": lambda c: (c["fp16_mul_um2_45nm"] + c["fp32_add_um2_45nm"]) / (c["int8_mul_um2_45nm"] + c["int32_add_um2_45nm"]),
+  "bf16_mac_energy_vs_int8": lambda c: (c["fp16_mul_pj_45nm"] + c["fp32_add_pj_45nm"]) / (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]),
   "idle_power_fraction": lambda c: c["tpu4_min_power_w"] / c["tpu4_max_power_w"],
   "lpddr_usd_per_gb": lambda c: c["ddr5_usd_per_gb"],
   "lpddr_pj_per_bit": lambda c: c["lpddr4_pj_per_bit_dally"],
@@ -256,8 +273,9 @@ def sram_efficiency(node_nm: int, c: dict) -> float:
 def sram_mm2(kib: float, node_nm: int, c: dict) -> float: return kib * 8192 * bitcell_um2(node_nm, c) / sram_efficiency(node_nm, c) / 1e6
 
 def mac_um2(node_nm: int, c: dict) -> float:
-  """One int8 MAC of a real array (registers, wiring, clock tree, local control): TPU v1's at 28 nm, scaled by logic density."""
-  return c["mac_area_um2_28nm"] * _logic_scale(node_nm, c)
+  """One MAC of a real array (registers, wiring, clock tree, local control): TPU v1's int8 MAC at 28 nm, scaled by logic density
+  and by the datapath (`mac_area_vs_int8`)."""
+  return c["mac_area_um2_28nm"] * _logic_scale(node_nm, c) * c["mac_area_vs_int8"]
 
 def _ddr_pin_gbps(t: str, c: dict) -> float:
   return dict(ddr4=3.2, ddr5=6.4).get(t) or c[f"{t}_gbps_pin"]        # DDR4/5: assumption `ddr_pin_gbps`
@@ -311,7 +329,7 @@ def dram_pj_per_bit(memory_type: str, c: dict) -> float:
 
 def mac_pj(node_nm: int, c: dict) -> float:
   """One MAC of the array: the 8-bit multiply and 32-bit add (Horowitz, 45 nm) and its PE's 56 pipeline-register bits clocked (Aladdin, 40 nm)."""
-  return (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * _energy_scale(node_nm) + 56 * c["reg_bit_pj_40nm"] * _energy_scale(node_nm, 40)
+  return (c["int8_mul_pj_45nm"] + c["int32_add_pj_45nm"]) * c["mac_energy_vs_int8"] * _energy_scale(node_nm) + 56 * c["reg_bit_pj_40nm"] * _energy_scale(node_nm, 40)
 
 def energy_pj(cfg: AccelConfig, stats: dict, c: dict) -> dict:
   """Dynamic energy of a run by component, from the MACs the array performed and the traffic (docs/model.md keys)."""
@@ -424,39 +442,54 @@ def cost_report(cfg: AccelConfig, stats: dict | None = None, overrides: dict | N
 # ---------------- calibration against published accelerators (configs/calibration/*.toml) ----------------
 CALIBRATION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "calibration")
 DP = "accelerator_design_points"
-# (config, quantity, published: (item, field, index or indices multiplied, scale), why the model may differ). Quantities: "die area" the whole
+BF16 = {"mac_area_vs_int8": "bf16_mac_area_vs_int8", "mac_energy_vs_int8": "bf16_mac_energy_vs_int8"}   # a bf16-MAC chip: overrides from cited cells
+# (config, quantity, published: (item, field, index or indices multiplied, scale), why the model may differ, what the model adds: datapath
+# overrides (BF16) and/or `soc_transistors` (the published SoC's transistor count for `soc_other_mm2`)). Quantities: "die area" the whole
 # die; "core area" without DRAM PHYs and host I/O (an IP block's published area); "peak power" with the DRAM traffic (a board's or a
 # package's TDP); "chip power" without it (a die's measured or rated power, DRAM chips apart)
 CALIBRATION = (
   ("tpu_v1", "die area (mm^2)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (0,), 1),
    "not independent: the MAC and SRAM densities come from this chip's floor plan (59% of the die); published is an upper bound (<= 331); "
-   "the activation pipeline, weight FIFO and DDR3/PCIe PHYs are the model's generic blocks"),
-  ("tpu_v1", "peak power (W)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (2,), 1), "the 75 W TDP is the card's budget with its DDR3 (measured busy: 40 W)"),
-  ("nvdla_2048", "core area (mm^2)", ("NVDLA 2048 MACs / 512KB CBUF / 20 GB/s", "value", (0,), 1), "synthesis estimate of the IP with its memories, no PHYs"),
+   "the activation pipeline, weight FIFO and DDR3/PCIe PHYs are the model's generic blocks", {}),
+  ("tpu_v1", "peak power (W)", ("TPUv1 (Jouppi et al., ISCA 2017)", "notes", (2,), 1), "the 75 W TDP is the card's budget with its DDR3 (measured busy: 40 W)", {}),
+  ("nvdla_2048", "core area (mm^2)", ("NVDLA 2048 MACs / 512KB CBUF / 20 GB/s", "value", (0,), 1), "synthesis estimate of the IP with its memories, no PHYs", {}),
   ("tesla_fsd", "die area (mm^2)", ("Tesla FSD (HW3)", "value", (8,), 1),
-   "the published die is the whole SoC: its 12 CPU cores, GPU, ISP and camera/video I/O are not modeled (the two NPUs alone are the model's part)"),
-  ("tesla_fsd", "chip power (W)", ("Tesla FSD (HW3)", "value", (10,), 1), "the published TDP is the whole SoC's (CPUs, GPU, ISP too); LPDDR4 devices apart"),
+   "the published die is the whole SoC: the two NPUs are modeled block by block, its 12 CPU cores, GPU, ISP, video and fabric as the published 6B "
+   "transistors less the NPUs' at the node's logic density (assumption `soc_other_blocks`)", {"soc_transistors": "fsd_btr"}),
+  ("tesla_fsd", "chip power (W)", ("Tesla FSD (HW3)", "value", (10,), 1), "the published TDP is the whole SoC's (CPUs, GPU, ISP too); LPDDR4 devices apart", {}),
   ("eyeriss", "die area (mm^2)", ("Eyeriss v1", "value", (1, 2), 1),
    "offsetting errors: the core is underestimated (16-bit PEs with per-PE scratchpads there, int8 without here) and the pad-limited die's I/O ring is "
-   "stood in for by the model's DDR4 PHY and host I/O assumptions, which carry most of the model's area"),
-  ("eyeriss", "chip power (W)", ("Eyeriss v1", "value", (6,), 1e-3), "published is AlexNet conv at 278 mW, chip only (DRAM apart), near peak activity"),
+   "stood in for by the model's DDR4 PHY and host I/O assumptions, which carry most of the model's area", {}),
+  ("eyeriss", "chip power (W)", ("Eyeriss v1", "value", (6,), 1e-3), "published is AlexNet conv at 278 mW, chip only (DRAM apart), near peak activity", {}),
   ("tpu_v4i", "die area (mm^2)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (12,), 1),
-   "the MXUs are bf16 with fp32 accumulation (Horowitz: a 16b FP multiplier is 5.8x, a 32b FP adder 31x the area of the int8 MAC's cells) while the "
-   "config can only say int8; its vector unit, ICI links, scalar core and DMA are not modeled; published is an upper bound (< 400)"),
+   "4 MXUs as 4 cores of 128x128 bf16 MACs with fp32 accumulation (Horowitz cells: 13.9x an int8 MAC's area, assumption `bf16_mac_area_vs_int8`); "
+   "ICI links, scalar core and the CMEM/VMEM split not modeled; published is an upper bound (< 400)", BF16),
   ("tpu_v4i", "peak power (W)", ("TPU v4i (Jouppi et al., ISCA 2021)", "value", (14,), 1),
-   "TDP; the bf16 MXUs (Horowitz: a 16b FP multiply + 32b FP add is 6.7x an int8 MAC's energy), the fp32 vector unit and ICI are not modeled"),
+   "TDP; bf16 MACs (Horowitz: a 16b FP multiply + 32b FP add is 6.7x an int8 MAC's energy) and fp32 vector lanes modeled; ICI and the scalar core not", BF16),
 )
+
+def soc_other_mm2(cfg: AccelConfig, c: dict, area: dict, soc_transistors: float) -> float:
+  """The blocks of a published SoC the config does not describe (CPUs, GPU, ISP, ...): its transistor count less the accelerator's
+  (`sram_transistors_per_bit` per SRAM bit, the logic blocks at the node's density), at the node's logic density (assumption `soc_other_blocks`)."""
+  dens = logic_density_mtr_mm2(cfg.process_nm, c) * 1e6
+  logic = sum(area[k] for k in ("array", "vector", "noc", "control"))
+  accel = cfg.cores * (cfg.spad_kib + cfg.acc_kib) * 8192 * c["sram_transistors_per_bit"] + logic * dens
+  return max(0.0, soc_transistors - accel) / dens
 
 def calibration() -> list[dict]:
   """Model against published: one row per (config, quantity) of CALIBRATION, with the ratio and the source."""
   from ..arch.config import load_config
-  rows = []
-  for name, qty, (item, field, idx, scale), why in CALIBRATION:
+  rows, c0 = [], constants()
+  for name, qty, (item, field, idx, scale), why, adds in CALIBRATION:
     e = cite(DP, item)
     published = math.prod(_num(e[field], i) for i in idx) * scale
-    r = cost_report(load_config(os.path.join(CALIBRATION_DIR, name + ".toml")))
+    cfg = load_config(os.path.join(CALIBRATION_DIR, name + ".toml"))
+    ov = {k: c0[v] for k, v in adds.items() if k != "soc_transistors"}
+    r = cost_report(cfg, overrides=ov)
     a, p = r["area_mm2"], r["peak_power"]
-    model = {"die area": a["total"], "core area": a["total"] - (a["dram_phy"] + a["host_io"]) / (1 - constants()["control_fraction"]),
+    other = soc_other_mm2(cfg, constants(ov), a, c0[adds["soc_transistors"]] * 1e9) if "soc_transistors" in adds else 0.0
+    model = {"die area": a["total"] + other, "core area": a["total"] - (a["dram_phy"] + a["host_io"]) / (1 - constants()["control_fraction"]),
              "peak power": p["total"], "chip power": p["chip"]}[qty.rsplit(" ", 1)[0]]
-    rows.append(dict(config=name, quantity=qty, model=model, published=published, ratio=model / published, source=e["source"], why=why))
+    rows.append(dict(config=name, quantity=qty, model=model, published=published, ratio=model / published, source=e["source"], why=why,
+                     overrides=ov, soc_other_mm2=other))
   return rows

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.lines import Line2D
 import matplotlib.pyplot as plt
+from matplotlib.ticker import EngFormatter, FuncFormatter, PercentFormatter
 
 from ..arch.config import AccelConfig, cycles_to_seconds
 from ..arch.isa import QUEUE_NAMES
@@ -52,6 +53,18 @@ def _table(rows: list[dict], cols) -> str:
   body = "".join("<tr>" + "".join(td(r.get(k), kind) for k, _, kind in cols) + "</tr>" for r in rows)
   return f"<table><tr>{head}</tr>{body}</table>"
 
+def _eng(*axes, unit: str = "", plain: bool = False):
+  """SI prefixes (or plain numbers: 0.5, 2, 1000) on both the major and minor tick labels of log axes (no '2x10^11' beside '100 G')."""
+  eng = FuncFormatter(lambda v, _: f"{v:,g}") if plain else EngFormatter(unit=unit)
+  minor = FuncFormatter(lambda v, _: eng(v) if v > 0 and f"{v:e}"[0] in "25" else "")   # 2 and 5 of each decade: no crowding
+  for a in axes: a.set_major_formatter(eng); a.set_minor_formatter(minor)
+
+def _params_label(p: dict) -> str:
+  """A sweep point's parameters, short: 'rows 64 cols 64 process_nm 7' -> '64x64, 7 nm'."""
+  p = dict(p); out = [f"{p.pop('rows')}x{p.pop('cols')}"] if "rows" in p and "cols" in p else []
+  if "process_nm" in p: p["process_nm"] = f"{p['process_nm']} nm"
+  return ", ".join(out + [v if k == "process_nm" else f"{k} {v}" for k, v in p.items()])
+
 def _config_label(c: dict) -> str: return f"{c['name']} ({c['rows']}x{c['cols']} {c['dataflow']}, {c['clock_mhz']:g} MHz)"
 
 def roofline_fig(results):
@@ -68,26 +81,29 @@ def roofline_fig(results):
     c = AccelConfig(**json.loads(cj)); peak, bw, col = c.peak_flops_per_s, c.dram_bytes_per_s, f"C{ci % 10}"
     xs = [min(min(oi) / 4, peak / bw / 4), peak / bw, max(max(oi) * 4, peak / bw * 4)]
     ax.plot(xs, [min(peak, x * bw) for x in xs], "--", lw=1, color=col)
+    ax.annotate(f"{c.name}: {si(peak, 'OP/s')} int8 peak, {si(bw, 'B/s')} DRAM", (xs[-1], peak), xytext=(-4, 3), textcoords="offset points",
+                ha="right", va="bottom", fontsize=7, color=col)
     av.axvline(bw, color=col, ls="--", lw=1)
     handles.append(Line2D([], [], color=col, ls="--", marker="o", label=f"{_config_label(c.to_dict())}: roof and kernels"))
     for r in (r for r in results if json.dumps(r["config"], sort_keys=True) == cj):
       m = marks[works.index(_label(r).split(" on ")[0]) % len(marks)]
       sec = lambda k: cycles_to_seconds(k["cycles"], c.clock_mhz)
-      size = lambda k: 6 + 1200 * k["cycles"] / max(r["cycles"], 1)
+      size = lambda k: 6 + 400 * k["cycles"] / max(r["cycles"], 1)        # a whole run's one kernel: ~20 pt across, not a blot
       mac = [k for k in r["kernels"] if k["macs"] and k["cycles"]]
       if mac: ax.scatter([2 * k["macs"] / max(k["dram_bytes"], 1) for k in mac], [2 * k["macs"] / sec(k) for k in mac], s=[size(k) for k in mac], marker=m,
                          color=col, alpha=0.55, edgecolors="k", linewidths=0.3)
       vec = [k for k in r["kernels"] if not k["macs"] and k["cycles"]]; nvec += len(vec)
       if vec: av.scatter([max(k["dram_bytes"], 1) / sec(k) for k in vec], [ci] * len(vec), s=[size(k) for k in vec], marker=m, color=col, alpha=0.55,
                          edgecolors="k", linewidths=0.3)
-  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("operational intensity (FLOP per DRAM byte)"); ax.set_ylabel("achieved FLOP/s")
+  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("operational intensity (FLOP per DRAM byte)"); ax.set_ylabel("achieved int8 ops/s")
+  _eng(ax.yaxis, unit="OP/s"); _eng(ax.xaxis, plain=True)
   leg = ax.legend(handles=handles, fontsize=7, loc="lower right", title="config", title_fontsize=7)
   if len(works) > 1:
     ax.add_artist(leg)
     ax.legend(handles=[Line2D([], [], ls="", marker=marks[i % len(marks)], color="gray", label=w) for i, w in enumerate(works)], fontsize=7, loc="upper left", title="workload", title_fontsize=7)
   ax.set_title("Roofline: one marker per kernel with MACs, marker area = share of its run's time", fontsize=10)
   av.set_xscale("log"); av.set_yticks(range(len(configs)), [json.loads(cj)["name"] for cj in configs], fontsize=7); av.set_ylim(-0.6, len(configs) - 0.4)
-  av.set_xlabel("achieved DRAM bandwidth (bytes/s); dashed: the config's DRAM roof")
+  _eng(av.xaxis, unit="B/s"); av.set_xlabel("achieved DRAM bandwidth; dashed: the config's DRAM roof")
   if not nvec: av.text(0.5, 0.5, "every kernel of these runs has MACs", transform=av.transAxes, ha="center", va="center", fontsize=8, color="gray")
   av.set_title("Kernels without MACs (vector, pooling, copies): same marker area rule", fontsize=9)
   fig.tight_layout()
@@ -141,7 +157,10 @@ def perf_per_dollar(results, out_dir, fpga=()):
   ax.set_yticks(list(ys), [x["name"][:90] for x in rows], fontsize=8); ax.invert_yaxis(); ax.grid(axis="x", which="both", lw=0.3)
   for c in dict.fromkeys(cuts):
     if 0 < c < len(rows): ax.axhline(c - 0.5, color="k", lw=0.6)
-  ax.set_xscale("log"); ax.set_xlabel("op/s per $ (log scale; int8 unless the row says otherwise)")
+  for lo, hi, what in zip([0, *cuts], [*cuts, len(rows)], ("this report's runs", "H100 measured", "int8 dense peaks", "fp16/bf16 peaks (other precision)")):
+    if hi > lo: ax.annotate(what.replace(" (", "\n("), (1.0, lo - 0.5), xycoords=("axes fraction", "data"), xytext=(4, -2), textcoords="offset points",
+                            ha="left", va="top", fontsize=7, color="#555", style="italic")      # in the right margin: no dot hides under it
+  ax.set_xscale("log"); _eng(ax.xaxis); ax.set_xlabel("op/s per $ (log scale; int8 unless the row says otherwise)")
   ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
   ax.set_title("Performance per dollar: every row states precision, batch and price date", pad=24, fontsize=10)
   return _save(fig, out_dir, "perf_per_dollar.png"), rows
@@ -189,24 +208,31 @@ def kernels_fig(r: dict, top: int = TOP_KERNELS):
   total = sum(x["cycles"] for x in rows) or 1
   ys = list(range(len(rows))); names = [x["name"][:56] for x in rows]
   fig, (a0, a1, a2, a3) = plt.subplots(1, 4, figsize=(13, 0.28 * len(rows) + 1.8), sharey=True)
-  a0.barh(ys, [x["cycles"] / total for x in rows], color="#777"); a0.set_xlabel("share of run time"); a0.set_xlim(0, max(x["cycles"] for x in rows) / total * 1.25)
+  a0.barh(ys, [x["cycles"] / total for x in rows], color="#777"); a0.set_xlabel("share of run time"); a0.xaxis.set_major_formatter(PercentFormatter(1, decimals=0)); a0.set_xlim(0, max(x["cycles"] for x in rows) / total * 1.25)
   a1.barh(ys, [min(x["roofline_bound_cycles"] / x["cycles"], 1) if x["cycles"] else 0 for x in rows], color="#ccc", label="roofline bound / cycles")
-  a1.barh(ys, [x["utilization"] for x in rows], color="#36c", height=0.4, label="array utilization"); a1.set_xlim(0, 1.05); a1.set_xlabel("utilization; roofline bound / cycles")
+  a1.barh(ys, [x["utilization"] for x in rows], color="#36c", height=0.4, label="array utilization"); a1.set_xlim(0, 1.05); a1.set_xlabel("array utilization; roofline bound / cycles")
+  a1.xaxis.set_major_formatter(PercentFormatter(1, decimals=0))
   reasons = sorted({x for k in rows for x in _stalls(k)})
   left = [0.0] * len(rows)
   for reason in reasons:
     v = [_stalls(k).get(reason, 0) / k["cycles"] if k["cycles"] else 0 for k in rows]
     a2.barh(ys, v, left=left, label=reason); left = [b + x for b, x in zip(left, v)]
-  a2.set_xlabel("array stall share of cycles")
+  a2.set_xlabel("array stalled (of the row's cycles)"); a2.set_xlim(0, 1.05); a2.xaxis.set_major_formatter(PercentFormatter(1, decimals=0))
+  if not reasons: a2.text(0.5, 0.5, "no array stalls", transform=a2.transAxes, ha="center", va="center", fontsize=8, color="gray")
   a3.barh(ys, [x["dram_bytes"] / x["compulsory_dram_bytes"] if x["compulsory_dram_bytes"] else 0 for x in rows], color="#c63")
   a3.axvline(1, color="k", lw=0.7); a3.set_xlabel("DRAM / compulsory bytes (1: each once)")
+  if max((x["dram_bytes"] / x["compulsory_dram_bytes"] for x in rows if x["compulsory_dram_bytes"]), default=0) > 10:
+    a3.set_xscale("log"); a3.xaxis.set_major_formatter(EngFormatter(unit="×")); a3.set_xlabel("DRAM / compulsory bytes (log)")   # one 60x copy hides the rest
   for y, x in zip(ys, rows): a0.annotate(f" {x['cycles'] / total:.1%}", (x["cycles"] / total, y), va="center", fontsize=6)
   for a in (a1, a2, a3):
-    if a.get_legend_handles_labels()[0]: a.legend(fontsize=6, loc="lower right")
+    if a.get_legend_handles_labels()[0]: a.legend(fontsize=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)   # above: hides no bar
   a0.set_yticks(ys, names, fontsize=7); a0.invert_yaxis()
   rest = rows[-1]["kernels"] if rows[-1]["name"].startswith("other ") else 0
   shown = f"{len(r['kernels'])} kernels, identical ones on one row" + (f", the {len(rows) - 1} longest rows and the other {rest}" if rest else "")
-  fig.suptitle(f"{_label(r)}: {shown}", fontsize=10); fig.tight_layout()
+  fig.suptitle(f"{_label(r)}: {shown}", fontsize=10)
+  fig.text(0.01, 0.005, "shapes: conv N x Cout x Cin x Kh x Kw; gemm M x K x N; bmm batch x M x K x N; vector kernels their output; ×n: n identical kernels, "
+           "#i: the first one's position in the network", fontsize=7, color="#444")
+  fig.tight_layout(rect=(0, 0.02, 1, 0.97))
   return fig
 
 def kernels(results, out_dir): return [_save(kernels_fig(r), out_dir, f"kernels_{n}.png") for n, r in enumerate(results)]
@@ -219,7 +245,7 @@ def timeline_fig(trace: list[dict], title: str, clock_mhz: float | None = None):
   end = max((t["end"] for t in trace), default=0)
   ax.set_yticks(range(len(QUEUE_NAMES)), QUEUE_NAMES); ax.invert_yaxis()
   ax.set_xlabel("cycle" + (f" (end {end:,} = {end / clock_mhz:,.4g} us at {clock_mhz:g} MHz)" if clock_mhz else f" (end {end:,})"))
-  ax.set_title(f"Timeline of {title}: {len(trace):,} instructions, each bar from issue to completion", fontsize=10)
+  ax.set_title(f"Timeline of {title}: {len(trace):,} instructions, each bar from issue to completion (darker: instructions of one queue in flight together)", fontsize=10)
   fig.tight_layout()
   return fig
 
@@ -250,18 +276,99 @@ def _kernel_section(r: dict, png: str) -> list[str]:
   return [f"<h2>Kernels: {html.escape(_label(r))}</h2>", f'<img src="{png}">', "<h3>By layer kind</h3>", _table(kind_rows(r["kernels"], spc), KIND_COLS),
           f"<details><summary>All {len(ks)} kernels, in network order</summary>", _table(ks, KERNEL_COLS), "</details>"]
 
+# ---------------- scaling sweeps (issue 17): cores of a chip, chips of a system ----------------
+def is_core_scaling(points: list[dict]) -> bool:
+  """A sweep whose ok points vary `cores` (sweeps/scaling_cores.toml)."""
+  return len({p["config"]["cores"] for p in points if p.get("ok") and "config" in p and "cycles" in p}) > 1
+
+def is_chip_scaling(points: list[dict]) -> bool: return any(p.get("ok") and "compute_seconds" in p for p in points)
+
+def core_scaling_rows(points: list[dict]) -> list[dict]:
+  """Per workload, by cores: speed-up over the fewest cores swept (their cycles / these cycles) and its fraction of linear
+  (cores / fewest cores); points that differ in anything but cores and dram_channels are separate series."""
+  series = {}
+  for p in (p for p in points if p.get("ok") and "cycles" in p):
+    rest = {k: v for k, v in p["params"].items() if k not in ("cores", "dram_channels")}
+    series.setdefault((p["workload"], json.dumps(rest, sort_keys=True)), []).append(p)
+  rows = []
+  for (w, rest), ps in series.items():
+    ps = sorted(ps, key=lambda p: p["config"]["cores"]); c0, y0 = ps[0]["config"]["cores"], ps[0]["cycles"]
+    label = w + ("" if rest == "{}" else f" {rest}")
+    rows += [dict(series=label, cores=p["config"]["cores"], dram_channels=p["config"]["dram_channels"], cycles=p["cycles"], speedup=y0 / p["cycles"],
+                  linear=p["config"]["cores"] / c0, of_linear=y0 / p["cycles"] / (p["config"]["cores"] / c0), utilization=p["utilization"]) for p in ps]
+  return rows
+
+def core_scaling_fig(points: list[dict]):
+  """Speed-up against cores on log2 axes with the linear line, each point labeled with its fraction of linear."""
+  rows = core_scaling_rows(points)
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  xs = sorted({r["cores"] for r in rows})
+  ax.plot(xs, [x / xs[0] for x in xs], "--", color="gray", lw=1, label="linear")
+  for i, sname in enumerate(dict.fromkeys(r["series"] for r in rows)):
+    rs = [r for r in rows if r["series"] == sname]
+    ax.plot([r["cores"] for r in rs], [r["speedup"] for r in rs], "o-", color=f"C{i}", label=sname)
+    for r in rs: ax.annotate(f"{r['of_linear']:.2f}", (r["cores"], r["speedup"]), xytext=(4, -10), textcoords="offset points", fontsize=7, color=f"C{i}")
+  ax.set_xscale("log", base=2); ax.set_yscale("log", base=2)
+  for a in (ax.xaxis, ax.yaxis): a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+  ax.set_xticks(xs); ax.set_xlabel("cores (one DRAM channel each)" if all(r["cores"] == r["dram_channels"] for r in rows) else "cores")
+  ax.set_ylabel(f"speed-up over {xs[0]} core{'s' if xs[0] > 1 else ''} (cycles ratio)"); ax.grid(which="major", lw=0.3); ax.legend(fontsize=7)
+  ax.set_title("Multi-core scaling: speed-up against linear (labels: fraction of linear)", fontsize=10)
+  fig.tight_layout()
+  return fig
+
+def chip_split_rows(points: list[dict]) -> list[dict]:
+  """Per workload and system, by chips: the step's time split into compute, links and waiting (latency and pipeline bubbles), in ms."""
+  ps = sorted((p for p in points if p.get("ok") and "compute_seconds" in p), key=lambda p: (p["workload"], p["system"]["name"], p["chips"]))
+  return [dict(series=f"{p['workload'].removeprefix('llm ')} on {p['system']['name']}", chips=p["chips"], tp=p["tp"], pp=p["pp"], ms=p["seconds"] * 1e3,
+               compute_ms=p["compute_seconds"] * 1e3, link_ms=p["link_seconds"] * 1e3, wait_ms=p["wait_seconds"] * 1e3,
+               tokens_per_s=p["tokens_per_s"], speedup=next(q["seconds"] for q in ps if q["workload"] == p["workload"] and q["system"]["name"] == p["system"]["name"]) / p["seconds"])
+          for p in ps]
+
+def chip_split_fig(points: list[dict]):
+  """One stacked bar per chip count (per series): compute, links, waiting, in ms, each labeled with its tp x pp plan."""
+  rows = chip_split_rows(points)
+  series = list(dict.fromkeys(r["series"] for r in rows))
+  fig, axes = plt.subplots(1, len(series), figsize=(max(5, 4.2 * len(series)), 4.2), squeeze=False)
+  for ax, sname in zip(axes[0], series):
+    rs = [r for r in rows if r["series"] == sname]; xs = range(len(rs)); bottom = [0.0] * len(rs)
+    for key, label, col in (("compute_ms", "compute", "#36c"), ("link_ms", "links", "#c63"), ("wait_ms", "waiting (latency, bubbles)", "#bbb")):
+      v = [r[key] for r in rs]
+      ax.bar(xs, v, bottom=bottom, color=col, label=label); bottom = [b + x for b, x in zip(bottom, v)]
+    for x, r in zip(xs, rs): ax.annotate(f"{r['ms']:.3g} ms\ntp {r['tp']} x pp {r['pp']}", (x, r["ms"]), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(list(xs), [str(r["chips"]) for r in rs]); ax.set_xlabel("chips"); ax.set_ylabel("time per step (ms)")
+    ax.set_ylim(0, max(r["ms"] for r in rs) * 1.2); ax.set_title(sname, fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)          # below the axis: hides no bar
+  fig.suptitle("Multi-chip scaling: where a step's time goes", fontsize=10); fig.tight_layout()
+  return fig
+
+CORE_COLS = [("series", "workload", ""), ("cores", "cores", ""), ("dram_channels", "DRAM channels", ""), ("cycles", "cycles", ""), ("speedup", "speed-up (×)", ""),
+             ("of_linear", "of linear", "frac"), ("utilization", "array utilization", "frac")]
+CHIP_COLS = [("series", "workload and system", ""), ("chips", "chips", ""), ("tp", "tp", ""), ("pp", "pp", ""), ("ms", "time per step (ms)", ""),
+             ("compute_ms", "compute (ms)", ""), ("link_ms", "links (ms)", ""), ("wait_ms", "waiting (ms)", ""), ("speedup", "speed-up over 1 chip (×)", ""),
+             ("tokens_per_s", "tokens/s", "si")]
+
+def scaling_sections(points: list[dict], out_dir: str) -> list[str]:
+  parts = []
+  if is_core_scaling(points):
+    parts += ["<h2>Multi-core scaling</h2>", f'<img src="{_save(core_scaling_fig(points), out_dir, "scaling_cores.png")}">', _table(core_scaling_rows(points), CORE_COLS)]
+  if is_chip_scaling(points):
+    parts += ["<h2>Multi-chip scaling</h2>", f'<img src="{_save(chip_split_fig(points), out_dir, "scaling_chips.png")}">', _table(chip_split_rows(points), CHIP_COLS)]
+  return parts
+
 def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = (),
-                 trace_name: str | None = None) -> str:
+                 trace_name: str | None = None, scaling: list[dict] = ()) -> str:
   os.makedirs(out_dir, exist_ok=True)
-  parts = ["<h1>tinyaccel report</h1>"]
+  parts = ["<h1>tinyaccel report</h1>", *scaling_sections(list(scaling), out_dir)]
   summary = [dict(run=_label(r), cycles=r["cycles"], seconds=r["seconds"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
                   unit_cost_usd=r.get("unit_cost_usd", r["chip_cost_usd"]["total"]), avg_power_w=r["avg_power_w"], peak_power_w=r.get("peak_power_w"), flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
   shown = [dict(x, ms=x["seconds"] * 1e3, per_s=1 / x["seconds"] if x["seconds"] else None) for x in summary]
-  parts += ["<h2>Summary</h2>", _table(shown, SUMMARY_COLS)]
-  parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
-  png, rows = perf_per_dollar(results, out_dir, fpga)
-  parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, PERF_COLS)]
+  if results:
+    parts += ["<h2>Summary</h2>", _table(shown, SUMMARY_COLS)]
+    parts += ["<h2>Roofline</h2>", f'<img src="{roofline(results, out_dir)}">']
+  if results or fpga:
+    png, rows = perf_per_dollar(results, out_dir, fpga)
+    parts += ["<h2>Performance per dollar</h2>", f'<img src="{png}">', _table(rows, PERF_COLS)]
   for r, png in zip(results, kernels(results, out_dir)): parts += _kernel_section(r, png)
   if trace: parts += ["<h2>Timeline</h2>", f'<img src="{timeline(trace, out_dir, results, trace_name)}">']
   if sweep:
@@ -272,9 +379,10 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
                 ("cycles", "cycles", ""), ("area_mm2", "die area (mm²)", ""), ("flops_per_usd", "op/s per $ of cost", "si"), ("flops_per_watt", "op/s per W", "si"), ("pareto", "Pareto-optimal", "")])]
   css = "body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%;height:auto}details{margin:6px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}th{text-align:center}summary{cursor:pointer}"
   atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
-  out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
-  atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
-  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(results, default=str))
+  if summary:
+    out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
+    atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
+  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(list(results) + list(scaling), default=str))
   return os.path.join(out_dir, "index.html")
 
 def fpga_sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
@@ -306,6 +414,9 @@ def sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:
     pts = [r for r in ok if r["workload"] == w]
     ax.scatter([r["flops_per_watt"] for r in pts], [r["flops_per_usd"] for r in pts], s=[20 + 200 * r["area_mm2"]["total"] / max(x["area_mm2"]["total"] for x in ok) for r in pts], alpha=0.6, label=w)
   ax.scatter([r["flops_per_watt"] for r in front], [r["flops_per_usd"] for r in front], s=12, c="k", marker="x", label="Pareto-optimal")
-  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("FLOP/s per W"); ax.set_ylabel("FLOP/s per $"); ax.legend(fontsize=7)
-  ax.set_title(f"sweep: marker size = die area; {len(front)} Pareto-optimal points")
+  for r in ok: ax.annotate(f" {_params_label(r.get('params', {}))}", (r["flops_per_watt"], r["flops_per_usd"]), fontsize=6, va="center")
+  ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("int8 ops/s per W (average power on the run)"); ax.set_ylabel("int8 ops/s per $ of manufacturing cost")
+  _eng(ax.xaxis, ax.yaxis); ax.margins(x=0.12); ax.legend(fontsize=7)
+  big = max(x["area_mm2"]["total"] for x in ok)
+  ax.set_title(f"sweep: marker area = die area (largest {big:,.3g} mm²); {len(front)} Pareto-optimal points", fontsize=10)
   return os.path.join(out_dir, _save(fig, out_dir, "pareto.png"))

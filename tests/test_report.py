@@ -1,5 +1,6 @@
 """The HTML report: every plot is written, and the page references only files that exist."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import matplotlib.legend
 import matplotlib.pyplot
 import pytest
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tinyaccel(*args): return subprocess.run([sys.executable, "-m", "tinyaccel.cli", *args], capture_output=True, text=True)
 
@@ -77,9 +79,9 @@ def test_roofline_one_legend_entry_per_config_and_vector_kernels_drawn():
   assert [t.get_text().split(" (")[0] for t in config_legend.get_texts()] == ["edge", "server"]
   assert ax.get_legend().get_title().get_text() == "workload" and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
   sizes = [s for coll in ax.collections for s in coll.get_sizes()]                  # marker area = share of the run's time
-  assert len(sizes) == 15 and max(sizes) / min(sizes) == pytest.approx(1) and sizes[0] == pytest.approx(6 + 1200 * 100 / 800)
+  assert len(sizes) == 15 and max(sizes) / min(sizes) == pytest.approx(1) and sizes[0] == pytest.approx(6 + 400 * 100 / 800)
   vec = [s for coll in av.collections for s in coll.get_sizes()]                   # the add kernel, once per run, 3x the conv's time
-  assert len(vec) == 3 and vec[0] == pytest.approx(6 + 1200 * 300 / 800)
+  assert len(vec) == 3 and vec[0] == pytest.approx(6 + 400 * 300 / 800)
   matplotlib.pyplot.close(fig)
 
 def test_kernel_chart_stays_readable_at_180_kernels():
@@ -111,3 +113,81 @@ def test_tables_have_units_and_human_scale_numbers(tmp_path):
     ["51.3 G", "71.3 %", "5,598,015", "yes", "&ndash;", "22.78", "32 M"]
   t = _table([dict(a="x", b=1.5e9)], [("a", "name", ""), ("b", "op/s per W", "si")])
   assert t == "<table><tr><th>name</th><th>op/s per W</th></tr><tr><td class=t>x</td><td>1.5 G</td></tr></table>"
+
+def test_plots_read_in_units():
+  """Roofs labeled with their peak and bandwidth, SI tick labels (no 10^12 beside 'TOP/s'), shares and utilization in %, shapes explained."""
+  from tinyaccel.reports.report import kernels_fig, roofline_fig
+  ks = [_kernel(i) for i in range(3)] + [_kernel(9, op="add", macs=0, cycles=300)]
+  fig = roofline_fig([_run("edge", ks)])
+  ax, av = fig.axes
+  assert [t.get_text() for t in ax.texts] == ["edge: 1.64 TOP/s int8 peak, 51.2 GB/s DRAM"]
+  assert ax.yaxis.get_major_formatter()(1e12) == "1 TOP/s" and av.xaxis.get_major_formatter()(5.12e10) == "51.2 GB/s"
+  assert ax.xaxis.get_minor_formatter()(2e3) == "2,000" and ax.xaxis.get_minor_formatter()(3e3) == "" and ax.xaxis.get_minor_formatter()(0.5) == "0.5"        # minor ticks: 2 and 5 only
+  matplotlib.pyplot.close(fig)
+  fig = kernels_fig(_run("edge", ks))
+  assert [a.xaxis.get_major_formatter()(0.25) for a in fig.axes[:3]] == ["25%"] * 3
+  assert fig.texts[-1].get_text().startswith("shapes: conv N x Cout x Cin x Kh x Kw; gemm M x K x N")
+  matplotlib.pyplot.close(fig)
+
+def test_sweep_points_are_labeled_with_their_parameters():
+  from tinyaccel.reports.report import _params_label
+  assert _params_label(dict(rows=64, cols=64, process_nm=7)) == "64x64, 7 nm" and _params_label(dict(spad_kib=512)) == "spad_kib 512"
+
+# scaling sweeps (issue 17): cores of a chip, chips of a system
+
+def _core_point(cores: int, cycles: int, workload: str = "resnet50 batch 32") -> dict:
+  return dict(ok=True, params=dict(cores=cores, dram_channels=cores), workload=workload, config=dict(cores=cores, dram_channels=cores), cycles=cycles, utilization=0.5)
+
+def test_core_scaling_speedup_against_linear():
+  from tinyaccel.reports.report import core_scaling_fig, core_scaling_rows, is_chip_scaling, is_core_scaling
+  pts = [_core_point(4, 300), _core_point(1, 1000), _core_point(2, 520), dict(ok=False, params=dict(cores=8), workload="resnet50 batch 32", error="x")]
+  assert is_core_scaling(pts) and not is_chip_scaling(pts) and not is_core_scaling(pts[:1])
+  rows = core_scaling_rows(pts)
+  assert [(r["cores"], r["speedup"], r["linear"]) for r in rows] == [(1, 1.0, 1.0), (2, 1000 / 520, 2.0), (4, 1000 / 300, 4.0)]
+  assert rows[2]["of_linear"] == pytest.approx(1000 / 300 / 4)
+  fig = core_scaling_fig(pts)
+  ax = fig.axes[0]
+  lin, run = ax.get_lines()
+  assert list(lin.get_xdata()) == [1, 2, 4] and list(lin.get_ydata()) == [1, 2, 4] and list(run.get_ydata()) == [1.0, 1000 / 520, 1000 / 300]
+  assert [t.get_text() for t in ax.texts] == ["1.00", "0.96", "0.83"] and ax.get_xlabel() == "cores (one DRAM channel each)"
+  matplotlib.pyplot.close(fig)
+
+def _chip_point(chips: int, tp: int, pp: int, compute: float, link: float, wait: float) -> dict:
+  return dict(ok=True, params=dict(chips=chips), workload="llm gpt2_decoder decode batch 8 ctx 1024", system=dict(name="box"), chips=chips, tp=tp, pp=pp,
+              seconds=compute + link + wait, compute_seconds=compute, link_seconds=link, wait_seconds=wait, tokens_per_s=8 / (compute + link + wait))
+
+def test_chip_scaling_stacked_bars():
+  from tinyaccel.reports.report import chip_split_fig, chip_split_rows, is_chip_scaling
+  pts = [_chip_point(2, 2, 1, 2e-3, 1e-4, 2e-4), _chip_point(1, 1, 1, 4e-3, 0, 0), _chip_point(8, 4, 2, 1e-3, 1e-4, 2e-3)]
+  assert is_chip_scaling(pts)
+  rows = chip_split_rows(pts)
+  assert [r["chips"] for r in rows] == [1, 2, 8] and rows[1]["speedup"] == pytest.approx(4e-3 / 2.3e-3) and rows[0]["series"] == "gpt2_decoder decode batch 8 ctx 1024 on box"
+  fig = chip_split_fig(pts)
+  ax = fig.axes[0]
+  bars = [(round(p.get_x() + p.get_width() / 2), p.get_y(), p.get_height()) for p in ax.patches]      # compute, then links, then waiting, per chip count
+  assert [b[2] for b in bars] == pytest.approx([4, 2, 1, 0, 0.1, 0.1, 0, 0.2, 2])
+  assert [b[1] for b in bars[3:6]] == pytest.approx([4, 2, 1]) and [b[1] for b in bars[6:]] == pytest.approx([4, 2.1, 1.1])
+  assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "8"] and ax.get_ylabel() == "time per step (ms)"
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == ["compute", "links", "waiting (latency, bubbles)"]
+  assert ax.texts[2].get_text() == "3.1 ms\ntp 4 x pp 2"
+  matplotlib.pyplot.close(fig)
+
+def test_scaling_sweeps_run_and_report(tmp_path):
+  """The shipped sweep files: cores with one DRAM channel each; a system over 1, 2, 4, 8 chips, run for real (about a second),
+  its split adding up, and `report` drawing both sections from results.json."""
+  from tinyaccel.flow.sweep import SweepError, load_sweep, points, run_sweep
+  from tinyaccel.reports.report import write_report
+  pts = points(load_sweep(os.path.join(ROOT, "sweeps", "scaling_cores.toml")))
+  assert [p[0] for p in pts] == [dict(cores=n, dram_channels=n) for n in (1, 2, 4, 8, 16, 32)] and {p[1] for p in pts} == {"resnet50 batch 32"}
+  r = run_sweep(os.path.join(ROOT, "sweeps", "scaling_chips.toml"), str(tmp_path / "chips"), jobs=1, progress=False)
+  res = sorted(r["results"], key=lambda p: p["chips"])
+  assert [(p["ok"], p["chips"], p["tp"] * p["pp"]) for p in res] == [(True, n, n) for n in (1, 2, 4, 8)]
+  for p in res: assert p["compute_seconds"] + p["link_seconds"] + p["wait_seconds"] == pytest.approx(p["seconds"])
+  assert res[0]["link_seconds"] == 0 and all(p["link_seconds"] > 0 for p in res[1:])
+  bad = tmp_path / "bad.toml"
+  bad.write_text('base = "edge"\n[params]\ncores = [1, 2]\n[same]\ndram_channels = "rows"\n[workloads]\ngemm = ["64x64x64"]\n')
+  with pytest.raises(SweepError, match="same.dram_channels = 'rows': must name a swept parameter"): load_sweep(str(bad))
+  cores = [_core_point(1, 1000, "gemm 64x64x64"), _core_point(2, 600, "gemm 64x64x64")]
+  html = open(write_report([], str(tmp_path / "rep"), scaling=res + cores)).read()
+  assert "<h2>Multi-core scaling</h2>" in html and "<h2>Multi-chip scaling</h2>" in html and "<h2>Summary</h2>" not in html
+  assert os.path.isfile(tmp_path / "rep" / "scaling_cores.png") and os.path.isfile(tmp_path / "rep" / "scaling_chips.png")
