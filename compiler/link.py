@@ -122,16 +122,18 @@ def _balanced(i: int, c: Compiled):
       if w: wait[(q + d, q)] = wait.get((q + d, q), 0) + 1
   if sig != wait: raise CompileError(f"kernel {i}: its tokens are not balanced (signalled {sig}, consumed {wait}); it cannot be linked")
 
-def _expected(c: Compiled) -> bytes | None:
-  """The bytes kernel c's output tensor holds after it ran, when its reference is exactly that tensor."""
-  t, ref = c.tensors["C"], np.asarray(c.reference())
+def _expected(c: Compiled, ref: np.ndarray) -> bytes | None:
+  """The bytes kernel c's output tensor holds after it ran (`ref`: its output as c.read gives it), when that is the whole tensor."""
+  t, ref = c.tensors["C"], np.asarray(ref)
   if ref.dtype != np.dtype(t.dtype) or ref.size * ref.itemsize != t.nbytes: return None
   buf = np.zeros(t.nbytes, np.uint8); dataclasses.replace(t, addr=0).write(buf, ref.reshape(t.shape) if not t.transposed else ref)
   return buf.tobytes()
 
-def link(kernels: list[Compiled], functional: bool = True, overlap: bool = True) -> Linked:
-  """One program for `kernels` (run in this order, each consuming earlier outputs). Functional: link activations by
-  content (_expected); timing only there are no values, so nothing is linked (addresses do not change timing).
+def link(kernels: list[Compiled], outputs: list[np.ndarray], overlap: bool = True) -> Linked:
+  """One program for `kernels` (run in this order, each consuming earlier outputs; `outputs[i]`: what kernel i's output
+  holds after it ran, as its `read` gives it). An input segment whose bytes are a whole earlier output is linked to the
+  latest such producer (_expected). A timing-only lowering binds a constant per kernel as its output (flow/run.run_linked),
+  so the same segments are linked, and the barriers (which depend on what is linked) are the functional run's.
   `overlap`: the next kernel's first loads overlap this kernel's epilogue and stores (_boundary); off: a full barrier."""
   segs = [segments(i, c) for i, c in enumerate(kernels)]
   reads = [{} for _ in kernels]                 # kernel -> segment name -> highest byte its loads read
@@ -149,7 +151,7 @@ def link(kernels: list[Compiled], functional: bool = True, overlap: bool = True)
     for s in segs[i]:
       if s.name == "C": continue
       t = c.tensors[s.name]
-      src = produced.get(bytes(c.dram[t.addr:t.end])) if functional and reads[i].get(s.name, s.lo) <= t.end else None
+      src = produced.get(bytes(c.dram[t.addr:t.end])) if reads[i].get(s.name, s.lo) <= t.end else None
       if src is not None:                        # read the producer's buffer in place; it lives until this reader
         where[s.key] = (f"{src}.C", 0); b = bufs[f"{src}.C"]; bufs[b.name] = dataclasses.replace(b, last=i); linked += t.nbytes
       else:
@@ -157,7 +159,7 @@ def link(kernels: list[Compiled], functional: bool = True, overlap: bool = True)
         host += t.nbytes
     out = next(s for s in segs[i] if s.name == "C")
     where[out.key] = (out.key, 0); bufs[out.key] = Buffer(out.key, out.hi - out.lo, i, len(kernels) if i == len(kernels) - 1 else i)
-    if functional and (e := _expected(c)) is not None: produced[e] = i
+    if (e := _expected(c, outputs[i])) is not None: produced[e] = i
   plan = plan_memory(list(bufs.values()))
   if plan.size > MAX["dram_addr"] + 1: raise CompileError(f"the network's image needs {plan.size} bytes, past the {MAX['dram_addr'] + 1}-byte DMA address space")
   dram = np.zeros(plan.size, np.uint8)
