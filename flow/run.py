@@ -118,6 +118,7 @@ class GraphRun:
   attribution: dict | None = None     # one-program runs: how the kernels' spans add up to the whole (attribute())
   compile_seconds: float = 0.0        # lowering (and linking), the model's timing-only mapper runs included
   simulate_seconds: float = 0.0       # the model running the network's program(s)
+  linked: object = field(default=None, repr=False)   # one-program runs: the compiler/link.Linked program that ran
   @property
   def stats(self) -> Stats: return self.whole or Stats.merge([k.stats for k in self.kernels])
 
@@ -199,7 +200,7 @@ def run_linked(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: b
   whole = dataclasses.replace(res.stats.with_macs(sum(low.macs for low in lows), sum(low.array_macs for low in lows)),
                               compulsory_dram_bytes=sum(k.stats.compulsory_dram_bytes for k in runs))
   output, accuracy = g.result()
-  return GraphRun(output, runs, correct, accuracy, whole, attr, compile_seconds=t1 - t0, simulate_seconds=t2 - t1)
+  return GraphRun(output, runs, correct, accuracy, whole, attr, compile_seconds=t1 - t0, simulate_seconds=t2 - t1, linked=ln)
 
 # ---------------- workloads ----------------
 def _typed(fn, kv: list[str]) -> dict:

@@ -4,6 +4,7 @@ import os
 
 from tinyaccel.compiler.tensor import Tensor
 
+
 def _w(shape, fan_in, seed): return (Tensor.randn(*shape, seed=seed) * fan_in ** -0.5).realize()
 def _b(n, seed): return (Tensor.randn(n, seed=seed) * 0.1).realize()
 

@@ -2,9 +2,9 @@
 one-program run (flow/run.run_linked): bit-exact, exact cycles, faster than kernel by kernel."""
 import itertools
 
+from netprog_nets import attention, residual_cnn
 import numpy as np
 import pytest
-from netprog_nets import attention, residual_cnn
 
 from tinyaccel.arch.config import load_config
 from tinyaccel.compiler.link import link
