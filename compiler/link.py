@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..arch.isa import Instr, Opcode, Queue
+from ..arch import timing as T
+from ..arch.isa import Instr, Mem, Opcode, Queue
 from .plan import Buffer, MemoryPlan, plan_memory
 from .program import MAX, Compiled, CompileError
 
@@ -63,10 +64,14 @@ def _dma_extent(ins: Instr) -> tuple[int, int]:
 
 def _sync(q: Queue, **flags) -> Instr: return Instr(Opcode.SYNC, queue=q.value, **flags)
 
-def _regions(cfg, ins: Instr) -> list[tuple[str, int, int]]:
-  """SRAM lines (memory, first, end) an instruction reads or writes (the model's race check's regions)."""
-  from ..sim.model import RaceCheck
-  return [r[:3] for r in RaceCheck(cfg, ()).regions(ins)]
+def _regions(cfg, ins: Instr) -> list[tuple[int, int, int]]:
+  """SRAM lines (memory, first, end) an instruction reads or writes (the regions the model's race check compares)."""
+  if ins.opcode in (Opcode.LOAD, Opcode.STORE): return [(ins.mem, ins.sram_addr, ins.sram_addr + ins.outer * ins.rows)]
+  if ins.opcode == Opcode.MATMUL:
+    a, b, c = T.operand_lines(cfg, ins)
+    return [(Mem.SPAD.value, ins.a_addr, ins.a_addr + a), (Mem.SPAD.value, ins.b_addr, ins.b_addr + b), (Mem.ACC.value, ins.c_addr, ins.c_addr + c)]
+  if ins.opcode == Opcode.VECTOR: return [(mem, lo, lo + n) for _, mem, lo, n in T.vector_operands(ins)]
+  return []
 
 def _hits(a: list, b: list) -> bool: return any(m == n and lo < h2 and l2 < hi for m, lo, hi in a for n, l2, h2 in b)
 
