@@ -54,10 +54,16 @@ class Linked:
     return out
 
 def segments(i: int, c: Compiled) -> list[Segment]:
-  """Kernel i's image cut at its tensors' addresses (a tensor's segment runs to the next tensor: padding included)."""
-  starts = sorted({t.addr: n for n, t in sorted(c.tensors.items(), key=lambda x: x[0] != "C")}.items())
+  """Kernel i's image cut at its tensors' addresses (a tensor's segment runs to the next tensor: padding included). The
+  output's segment ends where its STOREs end: what lies past them is data the kernel does not list as a tensor (a row
+  kernel's per-column vectors), an input segment `rest` of its own."""
+  starts = sorted({t.addr: n for n, t in c.tensors.items()}.items())
   ends = [a for a, _ in starts[1:]] + [len(c.dram)]
-  return [Segment(i, n, a, e) for (a, n), e in zip(starts, ends) if e > a]
+  segs = [Segment(i, n, a, e) for (a, n), e in zip(starts, ends) if e > a]
+  j, out = next((j, s) for j, s in enumerate(segs) if s.name == "C")
+  end = max((hi for x in c.program if x.opcode == Opcode.STORE for lo, hi in [_dma_extent(x)] if out.lo <= lo < out.hi), default=out.hi)
+  if end < out.hi: segs[j:j + 1] = [Segment(i, "C", out.lo, end), Segment(i, "rest", end, out.hi)]
+  return segs
 
 def _dma_extent(ins: Instr) -> tuple[int, int]:
   return ins.dram_addr, ins.dram_addr + (ins.outer - 1) * ins.outer_stride + (ins.rows - 1) * ins.dram_stride + ins.line_bytes
@@ -137,7 +143,7 @@ def _expected(c: Compiled, ref: np.ndarray) -> bytes | None:
 def link(kernels: list[Compiled], outputs: list[np.ndarray], overlap: bool = True) -> Linked:
   """One program for `kernels` (run in this order, each consuming earlier outputs; `outputs[i]`: what kernel i's output
   holds after it ran, as its `read` gives it). An input segment whose bytes are a whole earlier output is linked to the
-  latest such producer (_expected). A timing-only lowering binds a constant per kernel as its output (flow/run.run_linked),
+  latest such producer (_expected). A timing-only lowering binds random values per kernel as its output (flow/run.run_linked),
   so the same segments are linked, and the barriers (which depend on what is linked) are the functional run's.
   `overlap`: the next kernel's first loads overlap this kernel's epilogue and stores (_boundary); off: a full barrier."""
   segs = [segments(i, c) for i, c in enumerate(kernels)]
@@ -155,13 +161,13 @@ def link(kernels: list[Compiled], outputs: list[np.ndarray], overlap: bool = Tru
   for i, c in enumerate(kernels):
     for s in segs[i]:
       if s.name == "C": continue
-      t = c.tensors[s.name]
-      src = produced.get(bytes(c.dram[t.addr:t.end])) if reads[i].get(s.name, s.lo) <= t.end else None
+      t = c.tensors.get(s.name)
+      src = produced.get(bytes(c.dram[t.addr:t.end])) if t is not None and reads[i].get(s.name, s.lo) <= t.end else None
       if src is not None:                        # read the producer's buffer in place; it lives until this reader
         where[s.key] = (f"{src}.C", 0); b = bufs[f"{src}.C"]; bufs[b.name] = dataclasses.replace(b, last=i); linked += t.nbytes
       else:
         where[s.key] = (s.key, 0); bufs[s.key] = Buffer(s.key, s.hi - s.lo, 0, i)
-        host += t.nbytes
+        host += s.hi - s.lo
     out = next(s for s in segs[i] if s.name == "C")
     where[out.key] = (out.key, 0); bufs[out.key] = Buffer(out.key, out.hi - out.lo, i, len(kernels) if i == len(kernels) - 1 else i)
     if (e := _expected(c, outputs[i])) is not None: produced[e] = i

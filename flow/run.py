@@ -175,8 +175,10 @@ def run_linked(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: b
   lows, outs = [], []
   for i in range(len(g.kernels)):
     *copies, main = g.lower(i)
-    # timing only: a constant per kernel as its output (timing reads no data; distinct constants let link() find each input's producer)
-    val = main.program.reference() if functional else np.full_like(placeholder_output(main.program), 1 + i % 127)
+    # timing only: random nonzero int8 values per kernel as its output (timing reads no data but a B tile's zeros; distinct
+    # values, unlike all ones, let link() tell each input's producer, a copy's permuted output included)
+    ph = placeholder_output(main.program)
+    val = main.program.reference() if functional else np.random.default_rng(i).integers(1, 128, ph.shape).astype(ph.dtype)
     lows += copies + [main]; outs += [c.program.reference() for c in copies] + [val]
     g.bind(i, main, val)
   kernels = [low.program for low in lows]

@@ -59,6 +59,17 @@ def test_one_program_bit_exact_and_faster(net, cfg, kinds, per_kernel, one):
   assert run_graph(net(), c, functional=False, one_program=True).stats.cycles == one   # timing only: the same program's cycles
   assert b.compile_seconds > 0 and b.simulate_seconds > 0
 
+def test_bert_layer_one_program_bit_exact():
+  """A small BERT layer (attention, Kᵀ and head copies, two layernorms whose per-column vectors lie past their output,
+  GELU, residuals fused into GEMMs) as one program on edge: bit-exact, the residual read from the layernorm's buffer."""
+  from tinyaccel.workloads.bert import bert
+  c = load_config("edge")
+  mk = lambda: bert(layers=1, seq=32, hidden=64, heads=2, ffn=128)
+  a, b = run_graph(mk(), c), run_graph(mk(), c, one_program=True)
+  assert a.correct and b.correct and np.array_equal(a.output, b.output) and a.accuracy == b.accuracy
+  assert (a.stats.cycles, b.stats.cycles) == (25191, 24997)
+  assert run_graph(mk(), c, functional=False, one_program=True).stats.cycles == 24997
+
 def test_linked_program_without_overlap_is_serial():
   """overlap off: full barriers, every kernel's span after the previous one's (no overlap), bit-exact."""
   from tinyaccel.compiler.schedule import GraphLowering
@@ -81,3 +92,23 @@ def test_linked_program_without_overlap_is_serial():
     serial = all(s >= e for (_, e), (s, _) in zip(spans, spans[1:]))
     assert serial != overlap
     if not overlap: assert r.cycles > 2350    # the kernel-by-kernel sum plus the barriers' token hand-offs
+
+def test_cli_one_program_json(tmp_path):
+  """`run NET --one-program --json`: the kernel rows keep their keys and add the trace spans; the report explains the
+  whole and times compile and simulation apart; a multi-core chip is refused in one line (exit 2)."""
+  import json
+  import subprocess
+  import sys
+  run = lambda *a: subprocess.run([sys.executable, "-m", "tinyaccel.cli", "run", "mlp", *a], capture_output=True, text=True)
+  p = run("--config", "edge", "--one-program", "--json", str(tmp_path / "one.json"))
+  assert p.returncode == 0, p.stderr
+  q = run("--config", "edge", "--json", str(tmp_path / "per.json"))
+  one, per = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "per.json"))
+  assert one["correct"] is True and (one["cycles"], per["cycles"]) == (11266, 11518)
+  assert set(per["kernels"][0]) | {"start", "end", "overlap_cycles"} == set(one["kernels"][0])
+  a = one["one_program"]
+  assert a["sum_of_kernel_cycles"] - a["overlap_cycles"] + a["gap_cycles"] == one["cycles"]
+  assert [k["end"] - k["start"] for k in one["kernels"]] == [k["cycles"] for k in one["kernels"]]
+  assert all(r["compile_seconds"] > 0 and r["simulate_seconds"] > 0 for r in (one, per)) and q.returncode == 0
+  m = run("--config", "petaflop", "--one-program", "--timing-only")
+  assert m.returncode == 2 and len(m.stderr.strip().splitlines()) == 1 and "single-core" in m.stderr
