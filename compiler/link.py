@@ -86,12 +86,15 @@ def _boundary(cfg, prev: list[Instr], nxt: list[Instr], overlap: bool) -> tuple[
   Kernel i's last store-queue instruction signals the compute queue at its end (B: every store of kernel i landed); a
   compute SYNC forwards B to the load queue. With `overlap`, kernel i's last compute instruction also signals the load
   queue at its end (A: kernel i's array and its loads are done), and kernel i+1's loads up to the first that would read
-  what kernel i stores (RAW through DRAM), write SRAM lines kernel i's store queue uses (WAR/WAW on SRAM) or waits for a
+  what kernel i stores (RAW through DRAM), write SRAM lines kernel i's store queue may still use after A (WAR/WAW on
+  SRAM; _settled) or waits for a
   token of its own (tokens pair in order) wait only for A: they overlap kernel i's epilogue and stores. The rest of
   kernel i+1 waits for B: its compute queue before its first instruction (the accumulator and staging lines kernel i's
   store queue still reads), its load queue before that first conflicting load."""
   last = lambda q: max(j for j, x in enumerate(prev) if x.queue == q)
-  st = prev[last(Queue.STORE)]
+  sq = [j for j, x in enumerate(prev) if x.queue == Queue.STORE]
+  self_signal = max((n for n, j in enumerate(sq) if prev[j].signal_prev), default=-1)    # kernel i's own last store->compute token
+  st = prev[sq[-1]]
   if st.signal_prev: raise CompileError("a kernel whose last store-queue instruction signals already cannot be linked")
   st.f["signal_prev"] = 1
   cp = prev[last(Queue.COMPUTE)]
@@ -99,12 +102,24 @@ def _boundary(cfg, prev: list[Instr], nxt: list[Instr], overlap: bool) -> tuple[
   if not overlap: return [_sync(Queue.COMPUTE, wait_next=1, signal_prev=1)], [_sync(Queue.LOAD, wait_next=1)] + nxt
   cp.f["signal_prev"] = 1
   stored = [_dma_extent(x) for x in prev if x.opcode == Opcode.STORE]
-  busy = [r for x in prev if x.queue == Queue.STORE for r in _regions(cfg, x)]
-  early = lambda x: x.opcode != Opcode.LOAD or not (any(a < hi and lo < b for a, b in stored for lo, hi in [_dma_extent(x)]) or _hits(_regions(cfg, x), busy))
+  busy = [r for j in sq[_settled(cfg, prev, sq, self_signal):] for r in _regions(cfg, prev[j])]
+  raw = lambda x, st_: any(a < hi and lo < b for a, b in st_ for lo, hi in [_dma_extent(x)])
+  early = lambda x: x.opcode != Opcode.LOAD or not (raw(x, stored) or _hits(_regions(cfg, x), busy))
   nxt = _hoist(cfg, nxt, early)
   cut = next((j for j, x in enumerate(nxt) if x.queue == Queue.LOAD and (x.wait_next or not early(x))), len(nxt))
   return ([_sync(Queue.COMPUTE, wait_next=1, signal_prev=1)],
           [_sync(Queue.LOAD, wait_next=1)] + nxt[:cut] + [_sync(Queue.LOAD, wait_next=1)] + nxt[cut:])
+
+def _settled(cfg, prev: list[Instr], sq: list[int], n: int) -> int:
+  """How many of kernel i's store-queue instructions (indices `sq`) have surely ended when its last compute instruction
+  does: those up to its own last store->compute token (`n`: the compute queue waited for it), less the ones before it
+  whose tail may outlast it (an in-order queue starts each instruction at least its predecessor's occupancy later)."""
+  if n < 0: return 0
+  ahead, first = T.occupancy(cfg, prev[sq[n]]) + T.tail(cfg, prev[sq[n]]), n
+  for m in range(n - 1, -1, -1):
+    x = prev[sq[m]]; ahead += T.occupancy(cfg, x)
+    if T.occupancy(cfg, x) + T.tail(cfg, x) > ahead: first = m
+  return first + 1 if first == n else first
 
 def _hoist(cfg, prog: list[Instr], early) -> list[Instr]:
   """`prog` with its first load group (the loads up to the first that signals the compute queue) reordered so that the
