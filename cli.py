@@ -110,8 +110,13 @@ def table(r: dict) -> str:
 def cmd_run_graph(args) -> int:
   cfg = config_from(args)
   g, report = run_network(args.workload, cfg, functional=not args.timing_only, seq=getattr(args, "seq", None), batch=getattr(args, "batch", None),
-                        args=getattr(args, "arg", None), budget=not args.force, fusion=not getattr(args, "no_fusion", False), progress=show_progress(args))
+                        args=getattr(args, "arg", None), budget=not args.force, fusion=not getattr(args, "no_fusion", False), progress=show_progress(args),
+                        one_program=getattr(args, "one_program", False))
   lines = kernel_table(report["kernels"], report, g.correct)
+  if a := report.get("one_program"):
+    lines.append(f"  one program: {a['instructions']:,} instructions over a {a['image_bytes']:,}-byte image ({a['naive_image_bytes']:,} bytes kernel by kernel,"
+                 f" {a['peak_live_bytes']:,} peak live); kernel spans {a['sum_of_kernel_cycles']:,} cycles - overlap {a['overlap_cycles']:,} + gaps {a['gap_cycles']:,}"
+                 f" = {a['cycles']:,} cycles; {a['linked_bytes']:,} activation bytes read from their producer's buffer")
   if "chip" in report:
     ch = report["chip"]; u = ch["core_utilization"]
     lines.append(f"  chip: {ch['cores']} cores, {ch['dram_channels']} DRAM channels, {ch['peak_flops_per_s'] / 1e12:.4g} TFLOP/s peak, barrier {ch['barrier_cycles']} cycles;"
@@ -657,6 +662,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--emit", metavar="DIR", help="write program.bin, program.s, dram.bin and layout.json to DIR")
   p.add_argument("--timing-only", action="store_true", help="skip the numerics (faster; 'correct' is not checked)")
   p.add_argument("--no-fusion", action="store_true", help="networks: run the unfused schedule (each residual add its own vector kernel), for comparison")
+  p.add_argument("--one-program", action="store_true", help="networks on a single-core chip: link every kernel into one program over one planned DRAM image"
+                 " (the next kernel's weight loads overlap this one's epilogue; docs/compiler.md \"One program per network\")")
   p.add_argument("--bias", action="store_true", help="fuse a random int32 bias per output column (vector unit)")
   p.add_argument("--relu", action="store_true", help="fuse a ReLU (vector unit)")
   p.add_argument("--force", action="store_true", help="run even when the predicted work exceeds the budget (flow/budget.py: instructions)")

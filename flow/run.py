@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import importlib.util
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -90,6 +91,8 @@ class KernelRun:
   correct: bool | None
   program: Compiled | Partition = field(repr=False)
   core_macs: tuple = ()               # multi-core chips: array MACs each core performed (per-core utilization)
+  span: tuple | None = None           # one-program runs: (start, end) cycles of the kernel's first and last instruction in the trace
+  overlap_cycles: int = 0             # one-program runs: cycles of this kernel's span that the previous kernel's span also covers
 
   def to_json(self) -> dict:
     """A kernel's row of a report (docs/model.md: per-kernel keys)."""
@@ -97,7 +100,8 @@ class KernelRun:
     return dict(name=self.name, kind=self.kind, op=self.op, shape=self.shape, fused=self.fused, cycles=s.cycles, macs=s.macs, array_macs=s.array_macs,
                 utilization=s.utilization, roofline_bound_cycles=s.roofline_bound_cycles, dram_bytes=s.dram_bytes, compulsory_dram_bytes=s.compulsory_dram_bytes,
                 dram_read_bytes=s.dram_read_bytes, dram_write_bytes=s.dram_write_bytes, stall_cycles=s.stall_cycles,
-                instructions=sum(s.instructions.values()), correct=self.correct, **({"core_macs": list(self.core_macs)} if self.core_macs else {}))
+                instructions=sum(s.instructions.values()), correct=self.correct, **({"core_macs": list(self.core_macs)} if self.core_macs else {}),
+                **({"start": self.span[0], "end": self.span[1], "overlap_cycles": self.overlap_cycles} if self.span else {}))
 
 def all_correct(flags) -> bool | None:
   """True when every part was checked and bit-exact, False when one differs, None when none was checked."""
@@ -110,25 +114,95 @@ class GraphRun:
   kernels: list[KernelRun]
   correct: bool | None                # every kernel bit-exact against the integer reference; None: timing only
   accuracy: dict | None               # float graphs: max_abs_error, cosine_similarity vs float32
+  whole: Stats | None = None          # one-program runs: the program's own statistics (kernels overlap, so their sum is not it)
+  attribution: dict | None = None     # one-program runs: how the kernels' spans add up to the whole (attribute())
+  compile_seconds: float = 0.0        # lowering (and linking), the model's timing-only mapper runs included
+  simulate_seconds: float = 0.0       # the model running the network's program(s)
+  linked: object = field(default=None, repr=False)   # one-program runs: the compiler/link.Linked program that ran
   @property
-  def stats(self) -> Stats: return Stats.merge([k.stats for k in self.kernels])
+  def stats(self) -> Stats: return self.whole or Stats.merge([k.stats for k in self.kernels])
 
-def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True, progress: str | None = None) -> GraphRun:
+def run_graph(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True, progress: str | None = None,
+              one_program: bool = False) -> GraphRun:
   """Lower every kernel of `out` (fused by compiler/schedule.FUSIONS unless `fusion` is off), run each on the model
   (bit-exact check unless timing only) and feed its output to the kernels that read it; timing only, nothing is computed:
-  placeholder activations, the same cycles (GraphLowering). `progress`: a label for a per-kernel progress bar on stderr (None: none)."""
+  placeholder activations, the same cycles (GraphLowering). `progress`: a label for a per-kernel progress bar on stderr (None: none).
+  `one_program`: link every kernel into one program over one planned image and run that once (run_linked)."""
+  if one_program: return run_linked(out, cfg, functional, fusion, progress)
   from tqdm import tqdm
   g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog), timing_only=not functional, fusion=fusion)
-  runs = []
+  runs, sim_s, t0 = [], 0.0, time.perf_counter()
   for i in tqdm(range(len(g.kernels)), desc=progress, unit="kernel", disable=progress is None, leave=False, file=sys.stderr):
     *copies, main = g.lower(i)
     for low in copies + [main]:
+      t1 = time.perf_counter()
       r = run_kernel(cfg, low.program, functional, output=functional and low is main)
+      sim_s += time.perf_counter() - t1
       stats = r.result.stats.with_macs(low.macs, low.array_macs)
       runs.append(KernelRun(low.name, low.kind, low.op, low.shape, low.fused, stats, r.correct, low.program, core_macs(cfg, r.result)))
     g.bind(i, main, r.output if functional else placeholder_output(main.program))   # timing only: no numerics (GraphLowering)
   output, accuracy = g.result()
-  return GraphRun(output, runs, all_correct(k.correct for k in runs), accuracy)
+  return GraphRun(output, runs, all_correct(k.correct for k in runs), accuracy, compile_seconds=time.perf_counter() - t0 - sim_s, simulate_seconds=sim_s)
+
+def attribute(spans: list[tuple[int, int]], total: int) -> tuple[list[int], dict]:
+  """Per-kernel overlap (cycles of a kernel's span the previous kernel's span also covers) and how the spans add up to
+  `total`: sum of spans - overlaps + gaps (cycles no kernel's span covers: barriers, token hand-offs) = total."""
+  overlap, gaps, reach = [], 0, 0
+  for s, e in spans:
+    overlap.append(max(0, min(reach, e) - s)); gaps += max(0, s - reach); reach = max(reach, e)
+  gaps += total - reach
+  return overlap, dict(sum_of_kernel_cycles=sum(e - s for s, e in spans), overlap_cycles=sum(overlap), gap_cycles=gaps, cycles=total)
+
+def _segment_stats(cfg: AccelConfig, c: Compiled, trace: list, lo: int, hi: int, low) -> Stats:
+  """A linked kernel's statistics from the whole program's trace: its span's cycles, its DMAs' bytes, its distinct bytes."""
+  mach = Machine(cfg, dram_bytes=len(c.dram), functional=False)
+  rd = wr = 0
+  for ins in c.program:
+    if ins.opcode.name in ("LOAD", "STORE"): mach.execute(ins); rd, wr = (rd + T.dma_bus_bytes(cfg, ins), wr) if ins.opcode.name == "LOAD" else (rd, wr + T.dma_bus_bytes(cfg, ins))
+  return Stats.of(cfg, cycles=max(t[4] for t in trace[lo:hi]) - min(t[3] for t in trace[lo:hi]), macs=low.macs, array_macs=low.array_macs,
+                  dram_read_bytes=rd, dram_write_bytes=wr, compulsory_dram_bytes=int(mach.read_mask.sum()) + int(mach.write_mask.sum()),
+                  instructions={q: sum(1 for t in trace[lo:hi] if t[1] == q) for q in ("load", "compute", "store")})
+
+def run_linked(out: Tensor, cfg: AccelConfig, functional: bool = True, fusion: bool = True, progress: str | None = None) -> GraphRun:
+  """The graph as ONE program (compiler/link.py): lower every kernel (binding each kernel's integer reference as its
+  output, so nothing runs while compiling but the mapper's timing-only cost), link them over one planned DRAM image, run
+  the program once; `correct`: the network's output read from the final image equals the integer reference. Kernel rows
+  are attributed from the trace (attribute). Single-core chips (a multi-core chip runs kernel by kernel: run_graph)."""
+  from ..compiler.link import link
+  if cfg.cores > 1: raise WorkloadError("one-program networks run on single-core chips; multi-core chips run kernel by kernel")
+  t0 = time.perf_counter()
+  g = GraphLowering(out, cfg, lambda prog: timing_cycles(cfg, prog), timing_only=not functional, fusion=fusion)
+  lows, outs = [], []
+  for i in range(len(g.kernels)):
+    *copies, main = g.lower(i)
+    # timing only: random nonzero int8 values per kernel as its output (timing reads no data but a B tile's zeros; distinct
+    # values, unlike all ones, let link() tell each input's producer, a copy's permuted output included)
+    ph = placeholder_output(main.program)
+    val = main.program.reference() if functional else np.random.default_rng(i).integers(1, 128, ph.shape).astype(ph.dtype)
+    lows += copies + [main]; outs += [c.program.reference() for c in copies] + [val]
+    g.bind(i, main, val)
+  kernels = [low.program for low in lows]
+  ln = link(kernels, outs)
+  t1 = time.perf_counter()
+  mach = Machine(cfg, ln.dram.copy()) if functional else Machine(cfg, dram_bytes=len(ln.dram), functional=False)
+  res = simulate(cfg, ln.program, machine=mach)
+  t2 = time.perf_counter()
+  correct = None
+  if functional:
+    last = kernels[-1]; got = last.read(ln.local(len(kernels) - 1, kernels, mach.dram))
+    correct = bool(np.array_equal(got, last.reference()))
+    g.bind(len(g.kernels) - 1, lows[-1], got)              # the network's output as the one program computed it
+  spans = [(min(t[3] for t in res.trace[lo:hi]), max(t[4] for t in res.trace[lo:hi])) for lo, hi in ln.spans]
+  overlap, attr = attribute(spans, res.cycles)
+  attr.update(image_bytes=ln.plan.size, naive_image_bytes=ln.plan.naive_bytes, peak_live_bytes=ln.plan.peak_live_bytes,
+              linked_bytes=ln.linked_bytes, initial_bytes=ln.initial_bytes, instructions=len(ln.program))
+  runs = [KernelRun(low.name, low.kind, low.op, low.shape, low.fused, _segment_stats(cfg, low.program, res.trace, lo, hi, low), None, low.program,
+                    span=sp, overlap_cycles=ov) for low, (lo, hi), sp, ov in zip(lows, ln.spans, spans, overlap)]
+  # compulsory bytes as the kernels count them (a planned image reuses addresses, so its masks would count a reused byte once)
+  whole = dataclasses.replace(res.stats.with_macs(sum(low.macs for low in lows), sum(low.array_macs for low in lows)),
+                              compulsory_dram_bytes=sum(k.stats.compulsory_dram_bytes for k in runs))
+  output, accuracy = g.result()
+  return GraphRun(output, runs, correct, accuracy, whole, attr, compile_seconds=t1 - t0, simulate_seconds=t2 - t1, linked=ln)
 
 # ---------------- workloads ----------------
 def _typed(fn, kv: list[str]) -> dict:
@@ -245,18 +319,22 @@ def run_gemm(cfg: AccelConfig, m: int, k: int, n: int, seed: int = 0, functional
   return GemmRun(c, r, kern, rep)
 
 def run_network(name: str, cfg: AccelConfig, functional: bool = True, seq: int | None = None, args: list[str] | None = None,
-                batch: int | None = None, budget: bool = False, fusion: bool = True, progress: bool = False) -> tuple[GraphRun, dict]:
+                batch: int | None = None, budget: bool = False, fusion: bool = True, progress: bool = False,
+                one_program: bool = False) -> tuple[GraphRun, dict]:
   """A network (built-in, FILE.py, MODEL.onnx, or a SCALE-Sim topology CSV) run kernel by kernel, and its report;
   `budget`: refuse work above flow/budget.py's; `fusion`: off runs the unfused schedule (for comparison); `progress`: a
-  per-kernel progress bar on stderr."""
+  per-kernel progress bar on stderr; `one_program`: the network linked into one program (run_linked)."""
   if name.endswith(".csv"): return run_topology(name, cfg, functional, progress=progress)
   out = build_network(name, seq, args, batch)
   if budget:
     from .budget import check_graph
     check_graph(cfg, out, name)
-  g = run_graph(out, cfg, functional, fusion, f"{os.path.basename(name)} on {cfg.name}" if progress else None)
-  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}), **({} if fusion else {"fusion": False}))
-  return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, **chip_cores(cfg, g.stats, g.kernels))
+  g = run_graph(out, cfg, functional, fusion, f"{os.path.basename(name)} on {cfg.name}" if progress else None, one_program)
+  wl = dict(kind="network", name=name, **({"batch": batch} if batch else {}), **({} if fusion else {"fusion": False}),
+            **({"one_program": True} if one_program else {}))
+  extra = dict(one_program=g.attribution) if g.attribution else {}
+  return g, report(cfg, wl, g.stats, g.correct, g.kernels, accuracy=g.accuracy, compile_seconds=g.compile_seconds, simulate_seconds=g.simulate_seconds,
+                   **extra, **chip_cores(cfg, g.stats, g.kernels))
 
 def evaluate(cfg: AccelConfig, workload: str, progress: bool = False) -> tuple[Stats, dict]:
   """Timing-only statistics and report of "gemm MxKxN" or a network of `tinyaccel list`, optionally "NAME batch B" (a sweep point, a compare row)."""

@@ -58,6 +58,16 @@ def verify_graph(out: Tensor, cfg: AccelConfig, sim: str = "icarus", progress: b
               cycles_match=all(r["cycles_match"] for r in rows), first_divergence=next((f"{r['name']}: {r['first_divergence']}" for r in rows if r["first_divergence"]), None),
               model_seconds=total("model_seconds"), rtl_seconds=total("rtl_seconds"), simulator=sim, instructions=total("instructions"), correct=g.correct)
 
+def verify_network(out: Tensor, cfg: AccelConfig, sim: str = "icarus") -> dict:
+  """A whole network as ONE program (run_graph one_program: compiler/link.py) on the RTL: equal DRAM images, equal
+  (start, end) per instruction, and the network's output read from the RTL's final image equal to the integer reference."""
+  g = run_graph(out, cfg, one_program=True)
+  ln, ks = g.linked, [k.program for k in g.kernels]
+  r = verify(cfg, ln.program, ln.dram, sim=sim)
+  got = ks[-1].read(ln.local(len(ks) - 1, ks, r["rtl_dram"]))
+  r["outputs_match"] = r["outputs_match"] and bool(np.array_equal(got, ks[-1].reference()))
+  return dict(r, correct=g.correct, kernels=[k.name for k in g.kernels], attribution=g.attribution)
+
 def verify_decode(m: Decoder, cfg: AccelConfig, batch: int = 1, prompt: int = 4, steps: int = 1, seed: int = 0, sim: str = "icarus", progress: bool = False) -> dict:
   """LLM decode steps on the RTL (flow/llm_functional): the prompt is prefilled on the model, then every kernel of each
   decode step (the int8 KV cache in its DRAM image, appended at position p) runs on model and RTL: equal DRAM images,

