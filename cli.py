@@ -352,7 +352,8 @@ def cmd_run_llm(args) -> int:
           ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE), {r['tokens_per_s_per_usd_with_nre']:.4g} (with NRE), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
           ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
   rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
-            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "") + " (bf16)") for h in r["h200"]]
+            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "")
+            + f", {h['tokens_per_s_per_usd']:.3g} tokens/s per $ of cost, {h['tokens_per_s_per_usd_price']:.3g} per $ of price (bf16)") for h in r["h200"]]
   rows += [(f"  {k['name']}", f"{k['cycles']:,} cycles, {k['cycles'] / max(k['dram_bound_cycles'], 1):.2f}x its DRAM bound") for k in r["layer_kernels"]]
   say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
   if args.json: write_json(args.json, r)
