@@ -219,8 +219,8 @@ def cmd_cost(args):
   return 0
 
 def cmd_report(args):
-  from .reports.report import write_report
-  results, fpga = [], []
+  from .reports.report import is_llm_decode, write_report
+  results, fpga, llm = [], [], []
   for p in args.results:
     r = read_json(p)
     if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
@@ -231,17 +231,19 @@ def cmd_report(args):
     if isinstance(r, dict) and "fmax_mhz" in r:
       if "perf" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
       fpga.append(r); continue
+    if is_llm_decode(r): llm.append(r); continue
     if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result")
     if not r["kernels"] or not all(isinstance(r.get(k), dict) for k in ("workload", "config")): raise UsageError(f"{p}: a run result needs its workload, config and kernels (this one has none)")
     results.append(r)
-  if not results: raise UsageError("report: give at least one `tinyaccel run --json` result")
+  if not results and not llm: raise UsageError("report: give at least one `tinyaccel run --json` result")
   trace = None
   if args.trace:
     if args.trace.endswith(".csv"): raise UsageError(f"--trace {args.trace}: the timeline reads a .json trace (`tinyaccel run gemm --trace t.json`)")
     trace = read_json(args.trace)
     if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
       raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
-  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace))
+  if trace and not results: raise UsageError("--trace: the timeline goes with a run that has kernels (`tinyaccel run gemm --json`), not an LLM decode run alone")
+  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace, llm=llm))
   return 0
 
 def cmd_sweep(args):
