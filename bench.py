@@ -54,6 +54,16 @@ def bench_chip(name: str, preset: str, batch: int) -> dict:
   t = time.perf_counter(); g, _ = run_network(name, cfg, functional=False, batch=batch); wall = time.perf_counter() - t
   return dict(network=name, preset=preset, cores=cfg.cores, batch=batch, cycles=g.stats.cycles, utilization=g.stats.utilization, wall_seconds=wall)
 
+def bench_llm_exact(model: str) -> dict:
+  """One bit-exact decode step of a whole model on the decode preset (flow/llm_functional: every kernel of every layer run
+  with data and checked against its integer reference), after a 1-token prefill: the step's wall time, and the whole call's."""
+  from .flow.llm_functional import functional_decode
+  from .workloads.llama import MODELS
+  t = time.perf_counter(); f = functional_decode(load_config("decode"), MODELS[model], batch=1, prompt=1, steps=1); wall = time.perf_counter() - t
+  step = f["steps"][1]
+  return dict(model=model, batch=1, ctx=f["ctx"], position=step["position"], cycles=step["cycles"], kernels=step["kernels"], correct=f["bit_exact"],
+              cosine=step["cosine"], wall_seconds=step["wall_seconds"], setup_seconds=wall - step["wall_seconds"], bit_exact=True)
+
 RTL_CASES = [("tiny", (64, 64, 64)), ("tiny-os", (64, 64, 64))]
 
 def bench_rtl(name: str, shape, sims) -> list[dict]:
@@ -117,6 +127,12 @@ def main(argv=None):
       r = run_phase(load_config("decode"), model, "decode", batch, 2048).report
       llm.append(dict(model=model, batch=batch, ctx=2048, cycles=r["cycles"], cycles_vs_dram_bound=r["cycles_vs_dram_bound"], tokens_per_s=r["tokens_per_s"], wall_seconds=r["model_seconds"]))
       print(f"{model:<10} {batch:>5} {2048:>5} {r['cycles']:>12,} {r['cycles_vs_dram_bound']:>12.3f} {r['tokens_per_s']:>9.1f} {r['model_seconds']:>7.2f}", flush=True)
+    print("(issue 18 target: a Llama-3.1-8B decode step, 32 layers, timing only, < 10 s on one core)")
+    r = bench_llm_exact("llama3_1b"); llm.append(r)
+    print(f"\n{'bit-exact':<10} {'batch':>5} {'ctx':>5} {'cycles':>12} {'kernels':>7} {'ok':>3} {'cosine':>7} {'step s':>7} {'setup s':>7}\n"
+          f"{r['model']:<10} {r['batch']:>5} {r['ctx']:>5} {r['cycles']:>12,} {r['kernels']:>7} {'yes' if r['correct'] else 'NO':>3} {r['cosine']:>7.4f}"
+          f" {r['wall_seconds']:>7.2f} {r['setup_seconds']:>7.1f}\n(issue 18 target: a bit-exact Llama-3.2-1B decode step < 60 s on one core; setup = random"
+          " float32 weights, the float32 reference and the 1-token prefill, not timed)", flush=True)
   rtl = []
   if not args.no_rtl:
     import shutil
@@ -128,7 +144,7 @@ def main(argv=None):
         print(f"{name:<8} {'x'.join(map(str, shape)):>10} {r['simulator']:<10} {r['cycles']:>8,} {'yes' if r['match'] else 'NO':>5} {r['model_cycles_per_s']:>12,.0f}"
               f" {r['rtl_cycles_per_s']:>10,.0f} {r['model_over_rtl']:>12,.0f}x", flush=True)
   write_json(args.json, dict(machine=dict(processor=platform.processor(), cores=os.cpu_count(), python=platform.python_version()), rows=rows, networks=nets, chip=chip, llm=llm, rtl=rtl))
-  return 0 if all(r.get("correct", True) for r in rows + nets) and all(r["match"] for r in rtl) else 1
+  return 0 if all(r.get("correct", True) for r in rows + nets + llm) and all(r["match"] for r in rtl) else 1
 
 def _has(module: str) -> bool:
   import importlib.util

@@ -225,8 +225,8 @@ def cmd_cost(args):
   return 0
 
 def cmd_report(args):
-  from .reports.report import is_chip_scaling, is_core_scaling, write_report
-  results, fpga, scaling = [], [], []
+  from .reports.report import is_chip_scaling, is_core_scaling, is_llm_decode, write_report
+  results, fpga, scaling, llm = [], [], [], []
   for p in args.results:
     r = read_json(p)
     if isinstance(r, dict) and "points" in r and isinstance(r.get("results"), list): r = r["results"]   # `tinyaccel sweep --json`
@@ -240,17 +240,19 @@ def cmd_report(args):
     if isinstance(r, dict) and "fmax_mhz" in r:
       if "perf" not in r: raise UsageError(f"{p}: an FPGA result needs a workload for perf/$ (tinyaccel fpga ... --workload gemm:M,K,N)")
       fpga.append(r); continue
+    if is_llm_decode(r): llm.append(r); continue
     if not isinstance(r, dict) or "kernels" not in r: raise UsageError(f"{p}: not a `tinyaccel run --json`, `tinyaccel fpga --json` or sweep result")
     if not r["kernels"] or not all(isinstance(r.get(k), dict) for k in ("workload", "config")): raise UsageError(f"{p}: a run result needs its workload, config and kernels (this one has none)")
     results.append(r)
-  if not results and not scaling: raise UsageError("report: give at least one `tinyaccel run --json` result or a scaling sweep's results.json")
+  if not results and not scaling and not llm: raise UsageError("report: give at least one `tinyaccel run --json` result or a scaling sweep's results.json")
   trace = None
   if args.trace:
     if args.trace.endswith(".csv"): raise UsageError(f"--trace {args.trace}: the timeline reads a .json trace (`tinyaccel run gemm --trace t.json`)")
     trace = read_json(args.trace)
     if not isinstance(trace, list) or not all(isinstance(t, dict) and {"queue", "start", "end"} <= set(t) for t in trace):
       raise UsageError(f"--trace {args.trace}: not a trace (a list of {{queue, start, end}} from `tinyaccel run gemm --trace t.json`)")
-  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace, scaling=scaling))
+  if trace and not results: raise UsageError("--trace: the timeline goes with a run that has kernels (`tinyaccel run gemm --json`), not an LLM decode run alone")
+  print(write_report(results, args.output, trace, fpga=fpga, trace_name=args.trace, scaling=scaling, llm=llm))
   return 0
 
 def _chip_sweep_table(args, r) -> int:
@@ -376,7 +378,8 @@ def cmd_run_llm(args) -> int:
           ("tokens/s per $", f"{r['tokens_per_s_per_usd']:.4g} (chip + memory, no NRE), {r['tokens_per_s_per_usd_with_nre']:.4g} (with NRE), {r['tokens_per_s_per_usd_system']:.4g} (system)"), ("tokens/J", f"{r['tokens_per_j']:.4g} at {r['avg_power_w']:.3g} W"),
           ("basis", r["perf_basis"]), ("method", r["workload"]["method"])]
   rows += [("H200 measured", f"{h['kind']} batch {h['batch']} ctx {h['ctx']}: {h['tokens_per_s']:,.0f} tokens/s, {h.get('avg_w', 0):.0f} W"
-            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "") + " (bf16)") for h in r["h200"]]
+            + (f", {h['tokens_per_joule']:.3g} tokens/J" if h.get("tokens_per_joule") else "")
+            + f", {h['tokens_per_s_per_usd']:.3g} tokens/s per $ of cost, {h['tokens_per_s_per_usd_price']:.3g} per $ of price (bf16)") for h in r["h200"]]
   rows += [(f"  {k['name']}", f"{k['cycles']:,} cycles, {k['cycles'] / max(k['dram_bound_cycles'], 1):.2f}x its DRAM bound") for k in r["layer_kernels"]]
   say(args, "\n".join(f"  {k:<15} {v}" for k, v in rows))
   if args.json: write_json(args.json, r)

@@ -56,11 +56,10 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
   try: aff = _affine(gain, bias, x.shape[1], norm_scale, out_scale) if gain is not None or bias is not None else None
   except ValueError as e: raise CompileError(f"layernorm gain: {e}") from None
   if aff: K = aff[0]
-  def affine(a, out):                                  # per fold: the column multipliers and biases, then saturate to int8
+  def affine(a, out):                                  # the column multipliers, then the biases (line f with line f), then saturate to int8
     g, b = emit.columns, emit.columns + k
-    return ([i for f in range(k) for i in vector(VecOp.REQUANT, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=g + f, shift=aff[2], **ROW)
-                                       + vector(VecOp.ADD, Mem.ACC, a + f, Mem.ACC, a + f, 1, src2_addr=b + f, **ROW)]
-            + vector(VecOp.COPY, Mem.SPAD, out, Mem.ACC, a, k))
+    return (vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=aff[2])
+            + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=b) + vector(VecOp.COPY, Mem.SPAD, out, Mem.ACC, a, k))
   def emit(xs, a, out, *_):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
     q, mu = a + k, a + 2 * k; var = mu + 1
     return (vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
@@ -123,6 +122,6 @@ def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale:
             + vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=F + 2 * RMS_FRAC)
             + vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, xs, k, src2_imm=1, imm=RMS_K << 8)
             + vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)
-            + [i for f in range(k) for i in vector(VecOp.REQUANT, Mem.SPAD, out + f, Mem.ACC, a + f, 1, src2_addr=emit.columns + f, shift=gsh, **ROW)])
+            + vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=emit.columns, shift=gsh))   # line f by gain line f
   return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit, VecOp.MUL,
                     lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,))

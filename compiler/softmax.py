@@ -48,7 +48,7 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127, m
   return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
 def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference,
-               extra: np.ndarray | None = None, columns: tuple = ()) -> Compiled:
+               extra: np.ndarray | None = None, columns: tuple = (), emit_block=None) -> Compiled:
   """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
   token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, es, r)`
   gives row r's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
@@ -57,7 +57,10 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
   shared by the heads). `columns`: int32 vectors of L values (per-column gain multipliers, biases),
   loaded once into accumulator lines after the row buffers; emit finds vector v's line for fold f
   at `emit.columns + v·k + f`. The input block is handed back to the loads after the last
-  `input_reader` instruction of the block."""
+  `input_reader` instruction of the block. `emit_block(xs, acc, out, nr)`, when given, replaces emit: the VECTOR
+  instructions of a whole block of nr rows (its nr·acc_per_row(k) accumulator lines laid out as it likes), so that
+  element-wise steps run as one instruction over the block's lines (each instruction costs VECTOR_STAGES - 1 cycles
+  of drain beyond its lines: per row, that is most of a short row's time)."""
   C = cfg.cols
   rows, L = x.shape
   if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
@@ -81,7 +84,8 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
       if r == r0 or r % len(extra) == 0:
         n = min(r0 + nr - r, len(extra) - r % len(extra))
         loads += dma(Opcode.LOAD, Mem.SPAD, sext + (r - r0) * k, te.addr + (r % len(extra)) * L, C, n * k, C)
-    vec = [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k, r0 + i)]
+    vec = (emit_block(sin, abase, sout, nr) if emit_block else
+           [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k, r0 + i)])
     last = max(j for j, v in enumerate(vec) if v.funct == input_reader.value)
     return loads, vec + dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C), last
   prog = tile_loop([tile(t) for t in range(-(-rows // block))])
@@ -112,5 +116,15 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
             + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, 1, src2_imm=1, imm=K)       # K/sum, not K·e: one line, the same product
             + vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, v, src2_addr=s, shift=3, **ROW)
             + (vector(VecOp.MUL, Mem.SPAD, out + v, Mem.SPAD, out + v, k - v, src2_imm=1, imm=0) if v < k else []))
+  def emit_block(xs, a, out, nr):                      # unmasked rows: acc holds the block's nr·k lines, then nr maxima, nr sums
+    n, m, s = nr * k, a + nr * k, a + nr * k + nr
+    per_row = lambda f, **kw: [i for r in range(nr) for i in f(r, **kw)]
+    return (per_row(lambda r: vector(VecOp.RMAX, Mem.ACC, m + r, Mem.SPAD, xs + r * k, k)) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, nr)
+            + per_row(lambda r: vector(VecOp.SUB, Mem.ACC, a + r * k, Mem.SPAD, xs + r * k, k, src2_addr=m + r, **ROW))
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, n, src2_imm=1, imm=imm_t)
+            + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, n, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, n, shift=E_SHIFT)
+            + per_row(lambda r: vector(VecOp.RSUM, Mem.ACC, s + r, Mem.ACC, a + r * k, k)) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, nr)
+            + vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, nr, shift=30 - E_SHIFT) + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, nr, src2_imm=1, imm=K)
+            + per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=s + r, shift=3, **ROW)))
   return row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale, mask),
-                    mask.astype(np.int8) if mask is not None else None)
+                    mask.astype(np.int8) if mask is not None else None, emit_block=emit_block if mask is None else None)

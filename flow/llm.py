@@ -29,11 +29,13 @@ from ..compiler.program import CompileError
 from ..compiler.rope import compile_rope
 from ..compiler.softmax import compile_softmax
 from ..compiler.swiglu import compile_swiglu
+from ..reports.chips import chip_prices
 from ..reports.cost import cost_report
 from ..workloads.llama import H200_NAMES, MODELS, Decoder, Matmul, VectorKernel, decode_matmuls, prefill_matmuls, vector_kernels
 from .run import run_kernel
 
 H200_PATH = os.path.join(os.path.dirname(__file__), "..", "reports", "data", "h200_llm_measured.json")
+H200_CHIP = "H200 SXM (GH100 compute)"   # its cited cost and price (reports/chips.py INT8_CHIPS)
 NOT_MODELLED = ["embedding lookup (one row per token)", "kv append (2·kv_heads·head_dim bytes per sequence and layer)"]
 
 @dataclass(frozen=True)
@@ -61,20 +63,23 @@ def _matmul_stats(cfg: AccelConfig, mm: Matmul) -> Stats:
   mult = quantize_multipliers(np.full(mm.N, 0.5 / mm.K))        # a per-channel requantization to int8 (its values do not change timing)
   ep = None if mm.partial else Epilogue(requant=(np.asarray(mult[0]), mult[1]), gelu=G.params(np.full(mm.N, 1e-4)) if mm.gelu else None)
   A, B = np.ones((*lead, mm.M, mm.K), np.int8), np.ones((*lead, mm.K, mm.N), np.int8)
-  if cfg.cores > 1:
-    with reuse(): prog = partition_gemm(cfg, mm.M, mm.K, mm.N, A, B, epilogue=ep, batch=mm.batch)
-    return _timing(cfg, prog).with_macs(mm.useful_macs, prog.macs)
-  def run(tiling=None):
-    prog = compile_gemm(cfg, mm.M, mm.K, mm.N, A=A, B=B, epilogue=ep, batch=mm.batch, tiling=tiling)
-    return _timing(cfg, prog).with_macs(mm.useful_macs, prog.macs), prog
-  best, prog = run()
+  base = []                                                    # the single core's chosen tiling
+  def run(nt=None):
+    if cfg.cores > 1:                                          # every core's box widened to nt where it fits (partition_gemm)
+      with reuse(): prog = partition_gemm(cfg, mm.M, mm.K, mm.N, A, B, epilogue=ep, batch=mm.batch, nt=nt, n_first=mm.batch == 1 and mm.N > mm.M)
+      nts = [p.tiling.nt for p in getattr(prog, "parts", [prog])]
+    else:
+      prog = compile_gemm(cfg, mm.M, mm.K, mm.N, A=A, B=B, epilogue=ep, batch=mm.batch, tiling=nt and dataclasses.replace(base[0], nt=nt))
+      base.append(prog.tiling)
+      nts = [prog.tiling.nt]
+    return _timing(cfg, prog).with_macs(mm.useful_macs, prog.macs), min(nts)
+  best, nt = run()
   # the tiling estimate does not see that small double-buffered tiles leave the DRAM latency exposed (q·kᵀ of one KV head:
   # 128 x 256 tiles). Where the chosen tiling misses its DRAM bound by > 15 %, wider n tiles are tried and the model's exact
   # cycles decide (the mapper's rule, compiler/schedule.py)
-  t, nt = prog.tiling, prog.tiling.nt
   while best.cycles > 1.15 * best.dram_bound_cycles and nt < mm.N:
     nt = min(mm.N, 2 * nt)
-    try: cand, _ = run(dataclasses.replace(t, nt=nt))
+    try: cand, _ = run(nt)
     except CompileError: break                                 # the wider B and C tiles no longer fit their double buffers
     if cand.cycles < best.cycles: best = cand
   return best
@@ -153,7 +158,7 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
   s = step.to_json()
   cost = cost_report(cfg, s)
   tps = tokens / sec
-  out = dict(workload=dict(kind="llm", model=m.name, phase=phase, batch=batch, ctx=ctx, params=m.params(), weight_bytes=m.weight_bytes(),
+  out = dict(workload=dict(kind="llm", model=m.name, phase=phase, batch=batch, ctx=ctx, params=m.params(), weight_bytes=m.weight_bytes(), h200_model=H200_NAMES.get(m.name),
                            method=f"one layer simulated x {m.layers} (identical programs, data-independent timing: exact); LM head {slices} slices of {m.vocab // slices}, one simulated x {slices}",
                            not_modelled=NOT_MODELLED),
              config=cfg.to_dict(), tokens_per_s=tps, ms_per_token=sec * 1e3 if phase == "decode" else sec * 1e3 / tokens,
@@ -168,7 +173,12 @@ def phase_report(cfg, m: Decoder, phase, batch, ctx, layer, head, step: Stats, s
                          "J = the model's average power on this step times its time (avg_power_w, chip and DRAM)")
   out["layer_kernels"] = [dict(name=n, cycles=st.cycles, dram_bytes=st.dram_bytes, dram_bound_cycles=st.dram_bound_cycles, macs=st.macs, array_macs=st.array_macs) for n, st in layer]
   out["lm_head"] = dict(cycles=head.cycles, dram_bytes=head.dram_bytes)
-  out["h200"] = [dict(r, basis="measured H200, bf16 weights and KV, price not included (reference/h200_llm_measured.md)") for r in h200_rows(m.name, phase, batch, ctx)[:3]]
+  p = chip_prices(H200_CHIP)
+  out["h200"] = [dict(r, tokens_per_s_per_usd=r["tokens_per_s"] / p["cost_usd"], tokens_per_s_per_usd_price=r["tokens_per_s"] / p["price_usd"], **p,
+                      basis=(f"measured H200 (reference/h200_llm_measured.md), bf16 weights and KV, batch {r['batch']}, ctx {r['ctx']}; $ = manufacturing cost "
+                             f"{p['cost_usd']:,.0f} USD (Silicon Analysts' estimate in the notes of {p['cost_basis']}) or price {p['price_usd']:,.0f} USD ({p['price_basis']}), "
+                             "reports/data/cost_data.json; J = NVML power (avg_w: every 20 ms over a 2 s back-to-back loop, mean of its last 60 %) x the step time"))
+                 for r in h200_rows(m.name, phase, batch, ctx)[:3]]
   return out
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import time
 
 import numpy as np
 
@@ -196,10 +197,10 @@ def functional_decode(cfg: AccelConfig, m: Decoder, batch: int = 2, prompt: int 
   rows = []
   for step in range(steps + 1):
     ref, _ = float_forward(m, W, toks)
-    c0 = dec.cycles
+    c0, k0 = dec.cycles, dec.kernels
     if step == 1: dec.check = check
-    got = dec.forward(toks if step == 0 else toks[:, -1:])
-    rows.append(dict(step=step, phase="prefill" if step == 0 else "decode", position=int(dec.filled - 1), cycles=dec.cycles - c0,
+    t0 = time.perf_counter(); got = dec.forward(toks if step == 0 else toks[:, -1:]); wall = time.perf_counter() - t0
+    rows.append(dict(step=step, phase="prefill" if step == 0 else "decode", position=int(dec.filled - 1), cycles=dec.cycles - c0, kernels=dec.kernels - k0, wall_seconds=wall,
                      cosine=min(cosine(got[b], ref[b]) for b in range(batch)), argmax_agrees=float(np.mean(got.argmax(-1) == ref.argmax(-1)))))
     toks = np.concatenate([toks, ref.argmax(-1)[:, None]], 1)
   return dict(model=m.name, config=cfg.name, batch=batch, prompt=prompt, ctx=ctx, steps=rows, kernels=dec.kernels, bit_exact=dec.all_correct,

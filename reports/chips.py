@@ -55,6 +55,11 @@ def int8_rows() -> list[dict]:
     out.append(row)
   return out
 
+def chip_prices(name: str) -> dict:
+  """A reference chip's cited manufacturing cost and price with their bases (INT8_CHIPS), e.g. to price its measured LLM rows."""
+  r = next(x for x in int8_rows() if x["name"] == name)
+  return {k: r[k] for k in ("cost_usd", "cost_basis", "price_usd", "price_basis")}
+
 CSV_PATH = os.path.join(os.path.dirname(__file__), "data", "h100_measured.csv")
 COMPARE = ("H100 SXM5 (chip, $25k-30k sale)", "H200 SXM (HGX/8, 2025-01)", "B200 (ASP est.)", "A100 SXM 80GB (2020 list)", "MI300X (street est.)",
            "RTX 4090 (FP16-acc 330.3) @ $1,599", "RTX 5090 (FP16-acc 419.2) @ $1,999", "RX 7900 XTX @ $999",

@@ -165,6 +165,51 @@ def perf_per_dollar(results, out_dir, fpga=()):
   ax.set_title("Performance per dollar: every row states precision, batch and price date", pad=24, fontsize=10)
   return _save(fig, out_dir, "perf_per_dollar.png"), rows
 
+H200_LLM = os.path.join(os.path.dirname(__file__), "data", "h200_llm_measured.json")
+
+def is_llm_decode(r) -> bool: return isinstance(r, dict) and isinstance(r.get("workload"), dict) and r["workload"].get("kind") == "llm" and r["workload"].get("phase") == "decode"
+
+def h200_decode_rows(h200_model: str | None, ctx: int) -> list[dict]:
+  """The measured H200 decode rows (reports/data/h200_llm_measured.json, bf16) of one model and context, by batch."""
+  if not h200_model: return []
+  with open(H200_LLM) as f: rows = json.load(f)["rows"]
+  return sorted((r for r in rows if r.get("kind") == "decode" and r.get("model") == h200_model and r.get("ctx") == ctx), key=lambda r: r["batch"])
+
+def llm_tokens_fig(runs: list[dict]):
+  """Decode tokens/s (all sequences of the batch) against batch, log-log: one solid line per (config, model, context) of
+  our runs (`tinyaccel run MODEL --phase decode --json`), and dashed beside it the measured H200 rows of that model and context."""
+  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  groups: dict[tuple, list[dict]] = {}
+  for r in runs: groups.setdefault((r["config"]["name"], r["workload"]["model"], r["workload"]["ctx"], r["workload"].get("h200_model")), []).append(r)
+  batches, h200_done = set(), set()
+  for i, ((cfg, model, ctx, h200), rs) in enumerate(sorted(groups.items())):
+    rs = sorted(rs, key=lambda r: r["workload"]["batch"]); c = rs[0]["config"]
+    ax.plot([r["workload"]["batch"] for r in rs], [r["tokens_per_s"] for r in rs], "o-", color=f"C{i}",
+            label=f"{model} ctx {ctx} on {cfg} ({c['cores']}x {c['rows']}x{c['cols']} {c['dataflow']}), int8, model")
+    batches |= {r["workload"]["batch"] for r in rs}
+    hs = h200_decode_rows(h200, ctx)
+    if hs and (h200, ctx) not in h200_done:
+      h200_done.add((h200, ctx)); batches |= {h["batch"] for h in hs}
+      ax.plot([h["batch"] for h in hs], [h["tokens_per_s"] for h in hs], "s--", color=f"C{i}", mfc="none", label=f"{model} ctx {ctx} on H200, bf16, measured")
+  ax.set_xscale("log", base=2); ax.set_yscale("log")
+  ax.set_xticks(sorted(batches), [str(b) for b in sorted(batches)]); ax.minorticks_off()
+  ax.set_xlabel("batch (sequences decoded together)"); ax.set_ylabel("decode tokens/s (whole batch, log scale)")
+  ax.grid(which="major", lw=0.3); ax.legend(fontsize=7, loc="upper left")
+  ax.set_title("LLM decode: tokens/s against batch (one step at a fixed context)", fontsize=10)
+  return fig
+
+def llm_tokens(runs, out_dir): return _save(llm_tokens_fig(runs), out_dir, "llm_tokens_per_s.png")
+
+LLM_COLS = [("run", "run", ""), ("batch", "batch", ""), ("ctx", "context", ""), ("tokens_per_s", "tokens/s", ""), ("ms_per_token", "ms per step", ""),
+            ("cycles_vs_dram_bound", "cycles / DRAM bound", ""), ("dram_bandwidth_utilization", "DRAM BW utilization", "frac"),
+            ("tokens_per_s_per_usd", "tokens/s per $ (cost)", ""), ("tokens_per_j", "tokens/J", "")]
+
+def _llm_section(runs: list[dict], out_dir: str) -> list[str]:
+  rows = [dict(run=f"{r['workload']['model']} on {r['config']['name']}", batch=r["workload"]["batch"], ctx=r["workload"]["ctx"], **{k: r[k] for k, *_ in LLM_COLS[3:]})
+          for r in sorted(runs, key=lambda r: (r["config"]["name"], r["workload"]["model"], r["workload"]["batch"]))]
+  return ["<h2>LLM decode: tokens/s against batch</h2>", f'<img src="{llm_tokens(runs, out_dir)}">', _table(rows, LLM_COLS),
+          "<p>H200 rows: measured, bf16 weights and KV cache (reports/data/h200_llm_measured.json); ours: int8 weights and KV cache, the cycle-exact model.</p>"]
+
 TOP_KERNELS = 20     # per-kernel charts show the N longest kernels and one bar for the rest: readable at 180 kernels
 
 def _stalls(k: dict) -> dict: return (k.get("stall_cycles") or {}).get("compute", {})
@@ -355,10 +400,15 @@ def scaling_sections(points: list[dict], out_dir: str) -> list[str]:
     parts += ["<h2>Multi-chip scaling</h2>", f'<img src="{_save(chip_split_fig(points), out_dir, "scaling_chips.png")}">', _table(chip_split_rows(points), CHIP_COLS)]
   return parts
 
+CSS = ("body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%;height:auto}details{margin:6px 0}table{border-collapse:collapse;font-size:12px}"
+       "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}th{text-align:center}summary{cursor:pointer}")
+
 def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = None, sweep: tuple[list, list] | None = None, fpga: list[dict] = (),
-                 trace_name: str | None = None, scaling: list[dict] = ()) -> str:
+                 trace_name: str | None = None, scaling: list[dict] = (), llm: list[dict] = ()) -> str:
+  """results: run reports with kernels; scaling: a scaling sweep's points (cores or chips); llm: LLM decode runs
+  (`tinyaccel run MODEL --phase decode --json`), plotted against batch."""
   os.makedirs(out_dir, exist_ok=True)
-  parts = ["<h1>tinyaccel report</h1>", *scaling_sections(list(scaling), out_dir)]
+  parts = ["<h1>tinyaccel report</h1>", *scaling_sections(list(scaling), out_dir)] + (_llm_section(list(llm), out_dir) if llm else [])
   summary = [dict(run=_label(r), cycles=r["cycles"], seconds=r["seconds"], utilization=r["utilization"], correct=r["correct"], area_mm2=r["area_mm2"]["total"],
                   unit_cost_usd=r.get("unit_cost_usd", r["chip_cost_usd"]["total"]), avg_power_w=r["avg_power_w"], peak_power_w=r.get("peak_power_w"), flops_per_usd=r["flops_per_usd"], flops_per_watt=r["flops_per_watt"],
                   usd_per_pflops_hour=r["usd_per_pflops_hour"]) for r in results]
@@ -377,12 +427,11 @@ def write_report(results: list[dict], out_dir: str, trace: list[dict] | None = N
                  flops_per_watt=r["flops_per_watt"], pareto=r in front) for r in pts if r.get("ok")]
     parts += ["<h2>Design sweep: Pareto front</h2>", f'<img src="{os.path.basename(sweep_plot(pts, front, out_dir))}">', _table(rows, [("workload", "workload", ""), *[(k, k, "") for k in dict.fromkeys(k for x in pts for k in x.get("params", {}))],
                 ("cycles", "cycles", ""), ("area_mm2", "die area (mm²)", ""), ("flops_per_usd", "op/s per $ of cost", "si"), ("flops_per_watt", "op/s per W", "si"), ("pareto", "Pareto-optimal", "")])]
-  css = "body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%;height:auto}details{margin:6px 0}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.t{text-align:left}th{text-align:center}summary{cursor:pointer}"
-  atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{css}</style></head><body>{''.join(parts)}</body></html>\n")
+  atomic_write(os.path.join(out_dir, "index.html"), f"<!doctype html><html><head><meta charset='utf-8'><title>tinyaccel report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
   if summary:
     out = io.StringIO(); w = csv.DictWriter(out, fieldnames=list(summary[0])); w.writeheader(); w.writerows(summary)
     atomic_write(os.path.join(out_dir, "results.csv"), out.getvalue())
-  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(list(results) + list(scaling), default=str))
+  atomic_write(os.path.join(out_dir, "results.json"), json.dumps(list(results) + list(scaling) + list(llm), default=str))
   return os.path.join(out_dir, "index.html")
 
 def fpga_sweep_plot(results: list[dict], front: list[dict], out_dir: str) -> str:

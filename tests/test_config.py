@@ -6,7 +6,7 @@ from tinyaccel.arch.config import ConfigError, from_dict, load_config, presets
 def test_presets_load_and_match_the_issue():
   assert presets() == ["decode", "edge", "petaflop", "server", "tiny"]
   d = load_config("decode")                              # docs/llm.md: weights shift in at the full DRAM rate
-  assert (d.rows, d.cols, d.dataflow) == (64, 256, "ws") and d.cols == d.dram_bytes_per_cycle
+  assert (d.rows, d.cols, d.dataflow, d.cores, d.dram_channels) == (64, 256, "ws", 2, 1) and d.cols == d.dram_bytes_per_cycle
   t, e, s = (load_config(p) for p in ("tiny", "edge", "server"))
   assert (t.rows, t.cols) == (4, 4) and (e.rows, e.cols) == (32, 32) and (s.rows, s.cols) == (128, 128)
   assert e.spad_kib == 512 and e.memory_type.startswith("lpddr") and s.memory_type.startswith("hbm")

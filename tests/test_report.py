@@ -191,3 +191,34 @@ def test_scaling_sweeps_run_and_report(tmp_path):
   html = open(write_report([], str(tmp_path / "rep"), scaling=res + cores)).read()
   assert "<h2>Multi-core scaling</h2>" in html and "<h2>Multi-chip scaling</h2>" in html and "<h2>Summary</h2>" not in html
   assert os.path.isfile(tmp_path / "rep" / "scaling_cores.png") and os.path.isfile(tmp_path / "rep" / "scaling_chips.png")
+
+def test_llm_tokens_per_s_against_batch_beside_the_h200():
+  """Our decode runs as one line per (config, model, context); the H200's measured rows of that model and context beside it."""
+  from tinyaccel.arch.config import load_config
+  from tinyaccel.reports.report import llm_tokens_fig
+  cfg = load_config("decode").to_dict()
+  runs = [dict(workload=dict(kind="llm", phase="decode", model="llama3_8b", h200_model="llama-8b", batch=b, ctx=2048), config=cfg, tokens_per_s=30.0 * b)
+          for b in (32, 1, 128, 8)]                                               # any order: drawn by batch
+  fig = llm_tokens_fig(runs); ax = fig.axes[0]
+  ours, h200 = ax.get_lines()
+  assert list(ours.get_xdata()) == [1, 8, 32, 128] and list(ours.get_ydata()) == [30.0, 240.0, 960.0, 3840.0]
+  assert list(h200.get_xdata()) == [1, 8, 32, 128] and [round(y) for y in h200.get_ydata()] == [194, 1385, 4421, 8761]   # ctx 2048 only, not the 8192 row
+  assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log") and "batch" in ax.get_xlabel() and "tokens/s" in ax.get_ylabel()
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == ["llama3_8b ctx 2048 on decode (2x 64x256 ws), int8, model", "llama3_8b ctx 2048 on H200, bf16, measured"]
+  assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "8", "32", "128"]
+  matplotlib.pyplot.close(fig)
+
+def test_report_of_llm_decode_runs(tmp_path):
+  files = []
+  for b in (1, 4):
+    files.append(str(tmp_path / f"d{b}.json"))
+    p = tinyaccel("run", "tiny_decoder", "--phase", "decode", "--batch", str(b), "--ctx", "256", "--config", "decode", "--json", files[-1])
+    assert p.returncode == 0, p.stderr
+  p = tinyaccel("report", *files, "-o", str(tmp_path / "rep"))
+  assert p.returncode == 0, p.stderr
+  page = (tmp_path / "rep" / "index.html").read_text()
+  assert re.findall(r'src="([^"]+)"', page) == ["llm_tokens_per_s.png"] and (tmp_path / "rep" / "llm_tokens_per_s.png").stat().st_size > 1000
+  assert "tokens/s per $ (cost)" in page and page.count("<td class=t>tiny_decoder on decode</td>") == 2
+  (tmp_path / "t.json").write_text('[{"queue": "load", "start": 0, "end": 1}]')
+  p = tinyaccel("report", files[0], "--trace", str(tmp_path / "t.json"), "-o", str(tmp_path / "rep"))
+  assert p.returncode == 2 and "not an LLM decode run alone" in p.stderr
