@@ -35,7 +35,7 @@ verilog: $(STAMP)
 
 # FPGA flow tests, the slow ones included (the 8x8 array at 150 MHz on an ECP5-85k, the tiny core's synthesis: ~15 min); WASM cache in build/yowasp
 fpga: $(STAMP)
-	$(PY) -m pytest -m "slow or not slow" tests/test_fpga.py tests/rtl/test_axi.py
+	$(PY) -m pytest -m "slow or not slow" tests/test_fpga.py tests/test_board.py tests/rtl/test_axi.py
 
 # array size x ECP5 size x clock (sweeps/fpga.toml): ~20 minutes once, then every point is cached (build/fpga, build/fpga-sweep)
 fpga-sweep: $(STAMP)
