@@ -65,7 +65,7 @@ def board_build(cfg: AccelConfig, board_name: str, m: int, k: int, n: int, seed:
   if led != 0b1 or led_bad & 0b11 != 0b10 or cycles != img.model_cycles:
     raise BoardError(f"the self-test does not work in simulation (LEDs {led:08b}, with one wrong byte expected {led_bad:08b}; "
                      f"{cycles:,} cycles, the model's {img.model_cycles:,})")
-  core_mhz = core_mhz or board.clock_mhz
+  core_mhz = board.clock_mhz if core_mhz is None else core_mhz
   ki, kf, kop, out = pll_dividers(board.clock_mhz, core_mhz)
   r = dict(board=board.name, pins=board.source, target=board.target, gemm=list(img.gemm), model_cycles=img.model_cycles, selftest_cycles=cycles,
            dram_bytes=len(img.dram), instructions=len(img.program), core_mhz=out, pll=dict(clki_div=ki, clkfb_div=kf, clkop_div=kop, vco_mhz=out * kop),

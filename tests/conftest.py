@@ -11,5 +11,9 @@ def gemm(cfg, m, k, n, seed=0):
   mach = Machine(cfg, c.dram.copy())
   return c, run(cfg, c.program, machine=mach), mach
 
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"): item.add_marker(pytest.mark.timeout(7200))
+
 @pytest.fixture
 def tiny(): return load_config("tiny")

@@ -62,6 +62,7 @@ def test_selftest_reports_a_timeout_and_a_bad_instruction():
   (["--config", "tiny", "--board", "ulx3s-85f", "--workload", "gemm:4,4"], "the self-test runs a gemm:M,K,N"),
   (["--config", "tiny", "--board", "ulx3s-85f", "--target", "ecp5-25k"], "ulx3s-85f carries ecp5-85k"),
   (["--config", "tiny"], "give --target DEVICE (or --board BOARD"),
+  (["--config", "tiny", "--board", "ulx3s-85f", "--freq", "0"], "no PLL setting makes 0 MHz or less from 25 MHz"),
   (["--config", "tiny", "--board", "de10-nano"], "invalid choice: 'de10-nano'"),
 ])
 def test_refusals(args, words):

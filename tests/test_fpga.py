@@ -32,7 +32,7 @@ def test_refusals_need_no_tools(args, words, tmp_path):
     (tmp_path / f"acc{kib}.toml").write_text(text)
   args = [str(tmp_path / f"{a.lower()}.toml") if a.startswith("ACC") else a for a in args]
   t0 = time.perf_counter()
-  p = tinyaccel("fpga", *args)
+  p = tinyaccel("fpga", *args, timeout=60)
   assert p.returncode == 2 and p.stdout == "" and len(p.stderr.strip().splitlines()) == 1, p.stderr
   assert words in p.stderr
   assert time.perf_counter() - t0 < 20          # refused before any Verilog or tool
