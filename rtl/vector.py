@@ -45,14 +45,19 @@ def _leading_one(m: Module, x, name: str):
   p = named(m, top([x[i] for i in range(31)], 0)[1], f"{name}_p")
   return p, named(m, (x.as_unsigned() << (30 - p).as_unsigned())[:30], f"{name}_m")
 
-def _scale(m: Module, y, by, name: str):
-  """arch.vector._shift: y * 2^by, rounding when by < 0, saturating to int32 when by > 0 (y > 0). Left shifts
-  stop at 32 and right shifts at 40, which saturates or rounds to zero just the same for y < 2^31."""
+def _shift_amounts(m: Module, by, name: str) -> dict:
+  """arch.vector._shift's shift of y * 2^by as (left, right, down): left shifts stop at 32 and right shifts at 40,
+  which saturates or rounds to zero just the same for 0 <= y < 2^33. Computed a stage ahead of the shifter (the
+  74-bit shift and its rounding add fill a stage alone: docs/fpga.md)."""
   by = named(m, by, f"{name}_by")
-  left, right = Mux(by > 32, 32, Mux(by > 0, by, 0))[:6], Mux(by < -40, 40, Mux(by < 0, -by, 0))[:6]
-  up, down = y << left, (y + ((Const(1, 41) << right) >> 1)) >> right
-  out = named(m, Mux(by >= 0, up, down), f"{name}_scaled", signed(74))
-  return Mux(out > I32_MAX, I32_MAX, out)
+  return dict(left=Mux(by > 32, 32, Mux(by > 0, by, 0))[:6], right=Mux(by < -40, 40, Mux(by < 0, -by, 0))[:6], down=by < 0)
+
+def _scale(m: Module, y, left, right, down, name: str):
+  """arch.vector._shift: y * 2^by, rounding when by < 0, saturating to int32 when by > 0 (y >= 0, so a result
+  past int32 has a bit set at 31 or above: an OR, not a 74-bit comparison)."""
+  up, low = y << left, (y + ((Const(1, 41) << right) >> 1)) >> right
+  out = named(m, Mux(down, low, up), f"{name}_scaled", signed(74))
+  return Mux(out[31:].any(), I32_MAX, out[:32])
 
 def srdhm(ab, a, b):
   """arch.vector.srdhm from the product ab = a * b."""
@@ -101,9 +106,10 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
     other = Mux(is_op(op), v, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
-  z = stage(dict(val=Mux(rsqrt, rooted, lk), by=Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14), pos=y["pos"], other=other))
+  by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
+  z = stage(dict(val=Mux(rsqrt, rooted, lk), **_shift_amounts(m, by, name), pos=y["pos"], other=other))
   # 4: RECIP and RSQRT scaled (the 74-bit shifter alone: its own stage); every other result clipped beside it
-  scaled = named(m, Mux(z["pos"], _scale(m, z["val"], z["by"], name), I32_MAX), f"{name}_scaled32", signed(33))   # in [0, I32_MAX]: ReLU is a no-op
+  scaled = named(m, Mux(z["pos"], _scale(m, z["val"], z["left"], z["right"], z["down"], name), I32_MAX), f"{name}_scaled32", signed(33))   # in [0, I32_MAX]: ReLU is a no-op
   x = named(m, Mux(relu & (z["other"] < 0), 0, z["other"]), f"{name}_relu", signed(33))       # the fused ReLU, before saturation
   w = stage(dict(scaled=scaled[:31], o8=Mux(x > I8_MAX, I8_MAX, Mux(x < I8_MIN, I8_MIN, x))[:8], o32=x[:32]))
   # 5: the write: the scaled result (int8-saturated for the scratchpad) or the other one, into the SRAM's write port
