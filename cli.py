@@ -509,6 +509,7 @@ def cmd_verify(args):
 
 def cmd_fpga(args):
   from .reports.fpga import perf_per_usd
+  from .rtl.fpga import DEFAULT_FREQ_MHZ
   from .rtl.fpga import run as fpga_run
   cfg = config_from(args)
   if args.board: return fpga_board(args, cfg)
@@ -525,7 +526,7 @@ def cmd_fpga(args):
         raise UsageError(f"--workload {args.workload!r}: expected gemm:M,K,N with positive sizes or a network of `tinyaccel list`") from None
       workload = f"gemm {m}x{k}x{n}"
   if args.board_usd is not None and not args.board_usd > 0: raise UsageError(f"--board-usd {args.board_usd}: must be > 0")
-  r = fpga_run(cfg, args.target, 100.0 if args.freq is None else args.freq, top=args.top, imem_depth=args.imem_depth, progress=show_progress(args), seed=args.seed)
+  r = fpga_run(cfg, args.target, DEFAULT_FREQ_MHZ if args.freq is None else args.freq, top=args.top, imem_depth=args.imem_depth, progress=show_progress(args), seed=args.seed)
   if workload:
     r["perf"] = perf_per_usd(r, workload, evaluate(cfg, workload)[0], args.board_usd)
   res, cp = r["resources"], r["critical_path"]

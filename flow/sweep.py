@@ -104,12 +104,12 @@ def load_sweep(path: str) -> dict:
 
 def _fpga_spec(path: str, f: dict) -> dict:
   """The [fpga] table checked, with its defaults."""
-  from ..rtl.fpga import IMEM_DEPTH, TARGETS, TOPS
+  from ..rtl.fpga import DEFAULT_FREQ_MHZ, IMEM_DEPTH, TARGETS, TOPS
   bad = lambda msg: SweepError(f"{path}: fpga.{msg}")
   for k in f:
     if k not in ("targets", "freq_mhz", "top", "imem_depth", "seed", "board_usd"):
       raise bad(f"{k}: unknown key (targets, freq_mhz, top, imem_depth, seed, board_usd)")
-  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [100]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", IMEM_DEPTH),
+  spec = dict(targets=f.get("targets"), freq_mhz=f.get("freq_mhz", [DEFAULT_FREQ_MHZ]), top=f.get("top", "axi"), imem_depth=f.get("imem_depth", IMEM_DEPTH),
               seed=f.get("seed", 1), board_usd=f.get("board_usd", {}))
   if not isinstance(spec["targets"], list) or not spec["targets"]: raise bad(f"targets must be a non-empty list of {', '.join(TARGETS)}")
   for t in spec["targets"]:

@@ -29,6 +29,7 @@ from .lvt import copy_bits
 FPGA_TOP = "tinyaccel_fpga"
 TOPS = ("axi", "core", "array", "array-unpipelined")    # what is placed (design() below)
 IMEM_DEPTH = 512       # instructions per queue buffer: 3 x 512 x 128 bit take 12 DP16KD at most (24 at 1024)
+DEFAULT_FREQ_MHZ = 100.0  # the clock `tinyaccel fpga` places and routes for when --freq is not given
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_ROOT = os.environ.get("TINYACCEL_FPGA_BUILD", os.path.join(REPO, "build", "fpga"))
 INSTALL_HINT = "pip install -e .[fpga]"
@@ -263,7 +264,7 @@ def synthesize(cfg: AccelConfig, target: str, top: str = "axi", imem_depth: int 
   write_json(meta_file, meta)                      # last: its presence means the netlist is complete
   return dict(meta, verilog_s=verilog_s, cached=False)
 
-def run(cfg: AccelConfig, target: str, freq_mhz: float = 100.0, top: str = "axi", imem_depth: int = IMEM_DEPTH,
+def run(cfg: AccelConfig, target: str, freq_mhz: float = DEFAULT_FREQ_MHZ, top: str = "axi", imem_depth: int = IMEM_DEPTH,
         build_root: str | None = None, progress: bool = True, seed: int = 1) -> dict:
   """Synthesize (or reuse the netlist), place and route; returns the result dict, also kept as
   build/fpga/<family>-<hash>/<target>-<freq>MHz-seed<seed>/result.json so nothing runs twice."""
