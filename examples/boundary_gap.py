@@ -23,7 +23,7 @@ if __name__ == "__main__":
     *cs, main = g.lower(i)
     for low in cs + [main]:
       r = run(cfg, low.program.program, machine=Machine(cfg, dram_bytes=len(low.program.dram), functional=False))
-      work = [t for t in r.trace if t[2] == "matmul"] or [t for t in r.trace if t[2] == "vector"]
+      work = [t for t in r.trace if t[2] == "matmul"] or [t for t in r.trace if t[2] == "vector"] or r.trace
       rows.append(dict(name=low.name, shape=low.shape, fused=low.fused, cycles=r.cycles, bound=r.stats.roofline_bound_cycles,
                        fill=min(t[3] for t in work), drain=r.cycles - max(t[4] for t in work), stalls=r.stats.stall_cycles))
     g.bind(i, main, placeholder_output(main.program))
