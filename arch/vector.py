@@ -42,7 +42,7 @@ EXP2_TABLE = np.round(2.0 ** -_T * 2 ** 30).astype(np.int64)             # 2^-t,
 LOG2_TABLE = np.round(np.log2(1 + _T) * 2 ** 16).astype(np.int64)        # log2(1 + t)
 RECIP_TABLE = np.round(2 ** 30 / (1 + _T)).astype(np.int64)              # 1 / (1 + t)
 RSQRT_TABLE = np.round(2 ** 30 / np.sqrt(1 + _T)).astype(np.int64)       # 1 / sqrt(1 + t)
-INV_SQRT2_Q30 = int(round(2 ** 30 / np.sqrt(2)))
+RSQRT_ODD_TABLE = np.round(2 ** 30 / np.sqrt(2 + 2 * _T)).astype(np.int64)   # 1 / sqrt(2 (1 + t)): an odd exponent, no multiply by 1/sqrt(2)
 
 def _lookup(table, frac30):
   """Table value at a Q0.30 fraction: entry frac >> 22, interpolated by the low 22 bits."""
@@ -86,8 +86,7 @@ def rsqrt_q16(x, shift: int):
   x = np.asarray(x, np.int64)
   p, m = _normalize(np.where(x > 0, x, 1))
   e = p - shift                                                   # x / 2^shift = 2^e * (1 + m)
-  y = _lookup(RSQRT_TABLE, m)
-  y = np.where(e & 1, (y * INV_SQRT2_Q30) >> 30, y)               # odd exponent: one more 1/sqrt(2)
+  y = np.where(e & 1, _lookup(RSQRT_ODD_TABLE, m), _lookup(RSQRT_TABLE, m))   # odd exponent: the table of 1/sqrt(2 (1 + t))
   return np.where(x > 0, _shift(y, -((e - (e & 1)) >> 1) - 14), I32_MAX)
 
 def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int) -> np.ndarray:

@@ -3,7 +3,7 @@ with arch/vector.py. A read stage and VECTOR_STAGES (docs/timing.md, arch/timing
 operand lines (src1, src2, dst: arch/timing.vector_reads) through the store queue's one read port on each SRAM,
 one line per memory per cycle (arch/timing.vector_steps cycles); in the cycle after the last read the operands
 arrive (lines read in earlier steps wait in operand registers) and the row and line reductions run; three compute
-stages follow (leading one, lookup address and product; lookup and requantization; 1/sqrt(2) and the choice of
+stages follow (leading one, lookup address and product; lookup and requantization; the choice of
 result), then the scaler and the write. The unit holds the store queue until the last chunk's write, so the next
 instruction, which issues in that cycle and whose reads are transparent to it, reads what this one wrote. The
 model reads every operand before it writes: row r is written before row r + 1 is read, so the model refuses a
@@ -23,8 +23,8 @@ from ..arch.vector import I8_MAX, I8_MIN, I32_MAX, I32_MIN, INTERP_BITS, TABLE_B
 from .common import latched
 from .sram import line_layout
 
-TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE)   # selected by funct - EXP2
-# one 1024-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
+TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE, V.RSQRT_ODD_TABLE)   # funct - EXP2; RSQRT of an odd exponent: 4
+# one ROM of 256 words a table, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
 # A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
 ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(1 << TABLE_BITS)]
 SHIFT_BITS = V.MAX_SHIFT.bit_length()       # the model refuses shifts past MAX_SHIFT, so the unit looks at these bits only
@@ -85,7 +85,9 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
   f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:SHIFT_BITS], frac >> 1)[:30], f"{name}_f")
   frac30 = Mux(is_op(VecOp.EXP2), f, mant)
-  m.d.comb += rom.addr.eq(Cat(frac30[INTERP_BITS:30], (funct - VecOp.EXP2.value)[:2]))     # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  odd = named(m, p[0] ^ shift[0], f"{name}_odd")                                             # e = p - shift is odd
+  table = Mux(is_op(VecOp.RSQRT) & odd, len(TABLES) - 1, (funct - VecOp.EXP2.value)[:2])
+  m.d.comb += rom.addr.eq(Cat(frac30[INTERP_BITS:30], table[:3]))        # EXP2, LOG2, RECIP, RSQRT: tables 0..3; RSQRT, e odd: 4
   simple = Const(0, signed(33))
   for op, v in {VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
@@ -98,16 +100,15 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
   rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
   y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red")}))
-  # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
+  # 3: the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
-  rooted = named(m, Mux(odd, (lk * V.INV_SQRT2_Q30) >> 30, lk), f"{name}_y", signed(33))
   other = y["simple"]
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
     other = Mux(is_op(op), v, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
-  z = stage(dict(val=Mux(rsqrt, rooted, lk), **_shift_amounts(m, by, name), pos=y["pos"], other=other))
+  z = stage(dict(val=lk, **_shift_amounts(m, by, name), pos=y["pos"], other=other))
   # 4: RECIP and RSQRT scaled (the 74-bit shifter alone: its own stage); every other result clipped beside it
   scaled = named(m, Mux(z["pos"], _scale(m, z["val"], z["left"], z["right"], z["down"], name), I32_MAX), f"{name}_scaled32", signed(33))   # in [0, I32_MAX]: ReLU is a no-op
   x = named(m, Mux(relu & (z["other"] < 0), 0, z["other"]), f"{name}_relu", signed(33))       # the fused ReLU, before saturation
