@@ -30,6 +30,7 @@ class VecOp(enum.Enum, shape=5):
   SHL = 7; SRA = 8; SRAR = 9; REQUANT = 10; RSUM = 11; RMAX = 12; COPY = 13
   EXP2 = 14; LOG2 = 15; RECIP = 16; RSQRT = 17      # fixed-point approximations: 256-entry tables + linear interpolation
   LSUM = 18; LMAX = 19                               # reduce across the lanes of each line, result in every lane
+  RESCALE = 20; ADDRS = 21                           # the TFLite ADD's operand rescale (int8 << 20, REQUANT) alone / added to src1
 
 # funct values by what they read and write (the model, the timing rule and the RTL all use these)
 UNARY_FUNCTS = frozenset(o.value for o in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2,

@@ -59,23 +59,24 @@ def _scale(m: Module, y, left, right, down, name: str):
   out = named(m, Mux(down, low, up), f"{name}_scaled", signed(74))
   return Mux(out[31:].any(), I32_MAX, out[:32])
 
-def srdhm(ab, a, b):
-  """arch.vector.srdhm from the product ab = a * b."""
+def srdhm(ab, both_min):
+  """arch.vector.srdhm from the product ab = a * b and whether a = b = INT32_MIN (a stage earlier, beside the product)."""
   num = ab + (1 << 30) - Mux(ab < 0, (1 << 31) - 1, 0)
   q = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
-  return Mux((a == I32_MIN) & (b == I32_MIN), I32_MAX, q)
+  return Mux(both_min, I32_MAX, q)
 
 def round_shift(x, shift):
   mask = (Const(1, 32) << shift[:SHIFT_BITS]) - 1
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
-def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: str, stage) -> dict:
+def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: str, stage, imm=0) -> dict:
   """One lane's result (before saturation) of every lane-wise function, selected by funct, in the compute stages
   after the operands' stage (arch/timing.VECTOR_STAGES): `stage(values)` registers a dict of values into the next
   one. MUL and REQUANT share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one scaler.
   `red` is the lane's reduction value (RSUM/RMAX/LSUM/LMAX, chosen by `reduce`), carried along. Returns the lane's
-  value as each memory stores it ({"spad": int8, "acc": int32}), the fused ReLU and saturation applied, in the write stage."""
+  value as each memory stores it ({"spad": int8, "acc": int32}), the fused ReLU and saturation applied, in the write stage.
+  `imm`: the instruction's immediate, ADDRS's multiplier (s2 is its operand there)."""
   is_op = lambda op: funct == op.value
   wrap = lambda v: v[:32].as_signed()
   # 1: the leading one, exponent and fraction; the lookup's address (the ROM reads it); the product; the simple functions
@@ -91,19 +92,25 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
                 VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
     simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
+  # RESCALE / ADDRS: the one multiplier takes wrap32(s1 << PRESHIFT) by s2, or wrap32(s2 << PRESHIFT) by imm (arch.vector.rescale)
+  rescale, addrs = is_op(VecOp.RESCALE), is_op(VecOp.ADDRS)
+  ma = named(m, Mux(rescale, wrap(s1 << V.PRESHIFT), Mux(addrs, wrap(s2 << V.PRESHIFT), s1)), f"{name}_ma", signed(32))
+  mb = named(m, Mux(addrs, imm, s2), f"{name}_mb", signed(32))
   x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
-                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple, red=red))
+                 prod=named(m, ma * mb, f"{name}_prod"), both_min=(ma == I32_MIN) & (mb == I32_MIN), s1=s1, simple=simple, red=red))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
-  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
-  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red")}))
+  rq = is_op(VecOp.REQUANT) | is_op(VecOp.RESCALE) | is_op(VecOp.ADDRS)
+  rounded = round_shift(named(m, Mux(rq, srdhm(x["prod"], x["both_min"]), x["s1"]), f"{name}_rs", signed(32)), shift)
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red", "s1")}))
   # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
   rooted = named(m, Mux(odd, (lk * V.INV_SQRT2_Q30) >> 30, lk), f"{name}_y", signed(33))
   other = y["simple"]
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
-                VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
+                VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN),
+                VecOp.RESCALE: y["rounded"], VecOp.ADDRS: wrap(y["s1"] + y["rounded"])}.items():
     other = Mux(is_op(op), v, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
@@ -239,7 +246,7 @@ class VectorUnit(wiring.Component):
     for l in range(L):
       lane_stage = staged if l == 0 else stage                                      # lane 0 carries the control
       res.append(element(m, rom.read_port(), f, ops[l]["s1"], ops[l]["s2"], ops[l]["d"], ops[l]["red"], sh, held["relu"], reduce,
-                         f"lane{l}", lane_stage))
+                         f"lane{l}", lane_stage, imm=imm))
     assert stages[0] == (VECTOR_STAGES - 1) * L, (stages[0], L)
     out = pipe[-1]                                                                  # the last stage: write
     for mem, width in (("spad", DTYPE_BYTES[self.cfg.input_dtype]), ("acc", DTYPE_BYTES[self.cfg.acc_dtype])):

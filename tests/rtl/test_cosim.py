@@ -105,6 +105,22 @@ def test_compiled_gemm_epilogue(name, shape, per_channel):
   out = c.read(r["rtl_dram"])
   assert np.array_equal(out, c.reference()) and out.dtype == np.int8 and len(np.unique(out)) > 10
 
+@pytest.mark.parametrize("name", ["tiny-ws", "8x8-ws"])
+def test_compiled_residual_add_and_fused_residual(name):
+  """RESCALE and ADDRS (docs/isa.md): the add kernel and a GEMM with the residual fused into its epilogue, on the RTL
+  (8x8: two chunks a line), equal to the unfused integer reference of the add."""
+  from tinyaccel.compiler.eltwise import PRESHIFT, compile_add
+  cfg, rng = config(name), np.random.default_rng(6)
+  x, res = (rng.integers(-128, 128, (13, 11)).astype(np.int8) for _ in range(2))
+  c = compile_add(cfg, x, res, 0.7, 1.3, relu=True)
+  assert {VecOp(i.funct) for i in c.program if i.opcode == Opcode.VECTOR} == {VecOp.RESCALE, VecOp.ADDRS}
+  assert np.array_equal(c.read(check(cfg, c.program, c.dram)["rtl_dram"]), c.reference())
+  rs = tuple(quantize_multiplier(s / 2 ** PRESHIFT) for s in (0.6, 1.1))
+  g = compile_gemm(cfg, 13, 20, 11, seed=3, epilogue=Epilogue(rng.integers(-3000, 3000, 11).astype(np.int32), False,
+                   quantize_multipliers(rng.uniform(1 / 4000, 1 / 500, 11)), residual=res, residual_scales=rs, residual_relu=True))
+  out = g.read(check(cfg, g.program, g.dram)["rtl_dram"])
+  assert np.array_equal(out, g.reference()) and len(np.unique(out)) > 10
+
 def test_compiled_softmax_and_layernorm():
   cfg, rng = config("tiny-ws"), np.random.default_rng(5)
   x = rng.integers(-128, 128, (9, 16)).astype(np.int8)
