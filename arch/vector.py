@@ -95,8 +95,8 @@ def rescale(x: np.ndarray, mult, shift: int) -> np.ndarray:
   """The TFLite ADD's rescale of an operand: REQUANT(wrap32(x << PRESHIFT), mult, shift); for int8 x the shift cannot overflow."""
   return rounding_shift_right(srdhm(wrap32(np.asarray(x, np.int64) << PRESHIFT), mult), shift)
 
-def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int) -> np.ndarray:
-  """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated)."""
+def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int, bias: np.ndarray | None = None) -> np.ndarray:
+  """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated). `bias`: BIASRQ's bias line."""
   f = VecOp(funct)
   if f == VecOp.ADD: return wrap32(s1 + s2)
   if f == VecOp.SUB: return wrap32(s1 - s2)
@@ -120,6 +120,7 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.RSQRT: return rsqrt_q16(s1, shift)
   if f == VecOp.RESCALE: return rescale(s1, s2, shift)                      # s2: per-lane multipliers, or imm (as REQUANT)
   if f == VecOp.ADDRS: return wrap32(s1 + rescale(s2, np.int64(imm), shift))  # the multiplier is always imm; s2 the operand
+  if f == VecOp.BIASRQ: return rounding_shift_right(srdhm(wrap32(s1 + bias), s2), shift)   # s2: the multiplier line
   raise ValueError(f"unknown vector function {funct}")
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, int]:

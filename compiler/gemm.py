@@ -167,7 +167,8 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   nf, out = T.cdiv(ns, C), []
   fuse = ep.relu and ep.requant is not None and not ep.gelu        # ReLU rides on the REQUANT (docs/isa.md: relu) ...
   relu_on_bias = ep.relu and not fuse and not ep.gelu and ep.bias is not None   # ... or on the bias ADD
-  if ep.bias is not None:
+  biasrq = ep.bias is not None and ep.per_channel and not ep.gelu  # the bias ADD rides on the per-channel REQUANT (BIASRQ)
+  if ep.bias is not None and not biasrq:
     for f in range(nf):
       out += vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(relu_on_bias), **ROW)
   if ep.gelu:
@@ -182,8 +183,9 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   if ep.relu and not fuse and not relu_on_bias: out += vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
-      out += vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f,
-                    shift=ep.requant[1], relu=int(fuse), **ROW)
+      bias = dict(funct=VecOp.BIASRQ, imm=(rows_at["bias"] - rows_at["multiplier"]) & 0xFFFFFFFF) if biasrq else dict(funct=VecOp.REQUANT)   # bias line: src2 + imm
+      out += vector(bias.pop("funct"), Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f,
+                    shift=ep.requant[1], relu=int(fuse), **ROW, **bias)
   elif ep.requant:
     out += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
   if ep.clamp_hi is not None: out += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)

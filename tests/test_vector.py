@@ -173,3 +173,22 @@ def test_rescale_and_addrs_on_the_model():
   from tinyaccel.compiler.eltwise import add_reference
   assert m.spad[16:18, :4].astype(np.int8).tolist() == add_reference(x, r, (mx, sx), (mr, sr), True).tolist()
   assert [(s, e) for _, _, _, s, e in res.trace] == [(0, 2 + DRAIN + 1), (2 + DRAIN, 2 * (2 + DRAIN) + 1)]
+
+def test_biasrq_on_the_model():
+  """BIASRQ: requant(src1 + bias, multiplier line, shift), the multiplier (src2) and bias (src2 + imm) lines broadcast: read
+  in row 0 (three accumulator lines: 3 steps), held after (1 step a row); equal to ADD of the bias row then REQUANT."""
+  cfg = load_config("tiny", vector_lanes=4)
+  rng = np.random.default_rng(1)
+  a = rng.integers(-2 ** 31, 2 ** 31, (3, 4))
+  mult, bias = rng.integers(1 << 29, 1 << 31, 4), np.array([2 ** 31 - 1, -5, 1000, -(2 ** 31)])   # the add wraps
+  m = machine_with(cfg, [*a, mult, np.zeros(4, np.int64), bias])
+  res = run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 src2_bcast=1 imm=2 shift=5 relu=1 rows=3\n"
+                     "vector funct=biasrq dst_mem=acc dst_addr=8 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=5 src2_bcast=1 imm=-2 shift=5 rows=3"), machine=m)
+  want = V.apply(VecOp.REQUANT, V.apply(VecOp.ADD, a, bias, None, 0, 0), mult, None, 0, 5)
+  assert m.spad[0:3, :4].tolist() == np.clip(np.maximum(want, 0), -128, 127).tolist()
+  assert m.acc[8:11].tolist() == V.apply(VecOp.REQUANT, V.apply(VecOp.ADD, a, mult, None, 0, 0), bias, None, 0, 5).tolist()   # roles swapped: a negative imm
+  assert [(s, e) for _, _, _, s, e in res.trace] == [(0, 5 + DRAIN + 1), (5 + DRAIN, 2 * (5 + DRAIN) + 1)]
+  with pytest.raises(ProgramError, match="biasrq reads its multiplier and bias lines broadcast"):
+    run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 imm=2 rows=3"), machine=Machine(cfg, dram_bytes=64))
+  with pytest.raises(ProgramError, match="bias line -1 is below line 0"):
+    run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 src2_bcast=1 imm=-4 rows=3"), machine=Machine(cfg, dram_bytes=64))

@@ -64,6 +64,15 @@ def test_random_vector_programs(name):
     assert any(i.opcode == Opcode.VECTOR for i in prog)
     check(cfg, prog, dram)
 
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_random_residual_epilogue_functions(name):
+  # RESCALE, ADDRS (the multiplier from imm, src2 the operand) and BIASRQ (a bias line at src2 + imm, read in row 0 and held)
+  cfg = config(name)
+  for seed in range(2):
+    prog, dram = random_program(cfg, 100 + seed, functs=[VecOp.RESCALE, VecOp.ADDRS, VecOp.BIASRQ, VecOp.REQUANT])
+    assert {VecOp.RESCALE, VecOp.ADDRS, VecOp.BIASRQ} & {VecOp(i.funct) for i in prog if i.opcode == Opcode.VECTOR}
+    check(cfg, prog, dram)
+
 def test_vector_operand_overlaps_on_two_chunks():
   # 8x8 with 4 lanes: two chunks per line. A broadcast line the instruction overwrites in its first row (held,
   # not re-read), a destination one line below its source, in-place LSUM across chunks, int8 sources and a
@@ -100,7 +109,8 @@ def test_compiled_gemm_epilogue(name, shape, per_channel):
   requant = quantize_multipliers(scales) if per_channel else quantize_multiplier(scales)
   c = compile_gemm(cfg, *shape, seed=3, epilogue=Epilogue(rng.integers(-3000, 3000, n).astype(np.int32), True, requant))
   vec = [i for i in c.program if i.opcode == Opcode.VECTOR]
-  assert {VecOp(i.funct) for i in vec} == {VecOp.ADD, VecOp.REQUANT} and all(i.relu == (i.funct == VecOp.REQUANT.value) for i in vec)   # ReLU fused
+  rq = VecOp.BIASRQ if per_channel else VecOp.REQUANT     # per-channel: the bias ADD rides on the requantization (BIASRQ)
+  assert {VecOp(i.funct) for i in vec} == {rq} | ({VecOp.ADD} if not per_channel else set()) and all(i.relu == (i.funct == rq.value) for i in vec)   # ReLU fused
   r = check(cfg, c.program, c.dram)
   out = c.read(r["rtl_dram"])
   assert np.array_equal(out, c.reference()) and out.dtype == np.int8 and len(np.unique(out)) > 10

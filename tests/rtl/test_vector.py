@@ -49,6 +49,6 @@ def test_lane_functions_match_the_model():
       got.append((ctx.get(dut.out), ctx.get(dut.out8)))
   sim = Simulator(dut); sim.add_testbench(tb); sim.run()
   for (op, s1, s2, d, sh, imm), (g, g8) in zip(cases, got):
-    want = int(V.apply(op, np.array([s1], np.int64), np.array([s2], np.int64), np.array([d], np.int64), imm, sh)[0])
+    want = int(V.apply(op, np.array([s1], np.int64), np.array([s2], np.int64), np.array([d], np.int64), imm, sh, np.zeros(1, np.int64))[0])   # BIASRQ's bias is added before the lane
     assert g == want, f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL {g}, model {want}"
     assert g8 == min(max(want, V.I8_MIN), V.I8_MAX), f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL int8 {g8}, model {want}"
