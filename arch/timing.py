@@ -13,7 +13,7 @@ This module is the executable form of docs/timing.md; the model (sim/) calls it 
 from __future__ import annotations
 
 from .config import AccelConfig
-from .isa import READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instr, Mem, Opcode, Queue
+from .isa import BIAS_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instr, Mem, Opcode, Queue
 
 TOKEN_DELAY = 1        # cycles from a producer's completion to the consumer seeing the token
 DMA_ISSUE_CYCLES = 1   # a DMA's address stage (and, for a store, its SRAM read) runs one cycle ahead of its bus beat
@@ -73,14 +73,16 @@ def reads_src2(ins: Instr) -> bool: return not ins.src2_imm and ins.funct not in
 
 def vector_operands(ins: Instr) -> list[tuple[str, int, int, int]]:
   """(role, Mem value, first line, lines) of each SRAM operand of a VECTOR, dst last: src1 and src2 (unless an immediate
-  or a one-operand function; one line when broadcast) are read, dst is written (one line for RSUM/RMAX over the rows)."""
+  or a one-operand function; one line when broadcast) are read, and BIASRQ's bias line (src2_addr + imm in src2's memory);
+  dst is written (one line for RSUM/RMAX over the rows)."""
   out = [("src1", ins.src1_mem, ins.src1_addr, ins.rows)]
   if reads_src2(ins): out.append(("src2", ins.src2_mem, ins.src2_addr, 1 if ins.src2_bcast else ins.rows))
+  if ins.funct in BIAS_FUNCTS: out.append(("bias", ins.src2_mem, ins.src2_addr + ins.signed("imm"), 1))
   return out + [("dst", ins.dst_mem, ins.dst_addr, 1 if ins.funct in REDUCE_ROWS_FUNCTS else ins.rows)]
 
 def vector_reads(ins: Instr, first_row: bool) -> list[tuple[str, int]]:
   """(role, Mem value) of each operand line a VECTOR reads for one chunk of a row, in read order. A one-line source (a
-  broadcast src2) is read in the first row only and held; dst is read only as SELECT's selector."""
+  broadcast src2, BIASRQ's bias) is read in the first row only and held; dst is read only as SELECT's selector."""
   return [(role, mem) for role, mem, _, n in vector_operands(ins) if (role != "dst" or ins.funct in READS_DST_FUNCTS) and (first_row or n > 1)]
 
 def vector_steps(ins: Instr, first_row: bool) -> int:

@@ -14,6 +14,7 @@ from .isa import VecOp
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 I8_MIN, I8_MAX = -(1 << 7), (1 << 7) - 1     # a scratchpad destination saturates to these
 MAX_SHIFT = 31                               # the largest shift of an int32 value: the model refuses a larger `shift`
+PRESHIFT = 20                                # RESCALE / ADDRS: int8 << 20 keeps 20 fractional bits through the rescale (TFLite ADD)
 
 def wrap32(x: np.ndarray) -> np.ndarray: return np.asarray(x, np.int64).astype(np.int32).astype(np.int64)
 
@@ -89,8 +90,12 @@ def rsqrt_q16(x, shift: int):
   y = np.where(e & 1, _lookup(RSQRT_ODD_TABLE, m), _lookup(RSQRT_TABLE, m))   # odd exponent: the table of 1/sqrt(2 (1 + t))
   return np.where(x > 0, _shift(y, -((e - (e & 1)) >> 1) - 14), I32_MAX)
 
-def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int) -> np.ndarray:
-  """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated)."""
+def rescale(x: np.ndarray, mult, shift: int) -> np.ndarray:
+  """The TFLite ADD's rescale of an operand: REQUANT(wrap32(x << PRESHIFT), mult, shift); for int8 x the shift cannot overflow."""
+  return rounding_shift_right(srdhm(wrap32(np.asarray(x, np.int64) << PRESHIFT), mult), shift)
+
+def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int, bias: np.ndarray | None = None) -> np.ndarray:
+  """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated). `bias`: BIASRQ's bias line."""
   f = VecOp(funct)
   if f == VecOp.ADD: return wrap32(s1 + s2)
   if f == VecOp.SUB: return wrap32(s1 - s2)
@@ -112,6 +117,9 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.LOG2: return log2_q16(s1, shift)
   if f == VecOp.RECIP: return recip_q16(s1, shift)
   if f == VecOp.RSQRT: return rsqrt_q16(s1, shift)
+  if f == VecOp.RESCALE: return rescale(s1, s2, shift)                      # s2: per-lane multipliers, or imm (as REQUANT)
+  if f == VecOp.ADDRS: return wrap32(s1 + rescale(s2, np.int64(imm), shift))  # the multiplier is always imm; s2 the operand
+  if f == VecOp.BIASRQ: return rounding_shift_right(srdhm(wrap32(s1 + bias), s2), shift)   # s2: the multiplier line
   raise ValueError(f"unknown vector function {funct}")
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, int]:

@@ -3,7 +3,9 @@
 Both int8 operands are viewed as lines of `cols` elements. Per tile the load queue fetches x and r
 into the scratchpad, a SYNC on the compute queue forwards the token, and the store queue rescales
 each operand to the output scale (shift left 20, then a Q31 requantization: the TFLite ADD scheme),
-adds, applies ReLU, saturates to int8 (a scratchpad write) and stores. Buffers are double-buffered;
+adds, applies ReLU, saturates to int8 (a scratchpad write) and stores: RESCALE of x into the accumulator, then
+ADDRS (it + r rescaled, one read step a line: accumulator and scratchpad) back to the scratchpad, equal bit for
+bit to the unfused SHL, REQUANT, SHL, REQUANT, ADD of `add_reference`. Buffers are double-buffered;
 the store queue hands a tile's buffers back to the load queue through a SYNC on the compute queue.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ..arch.config import AccelConfig
 from ..arch.isa import FIELD_MAX, Mem, Opcode, VecOp
 from .program import Compiled, CompileError, DramTensor, Tiling, dma, dram_image, dram_layout, tile_loop, vector
 
-PRESHIFT = 20   # int8 << 20 keeps 20 fractional bits through the rescale, and |x| << 20 < 2^27 cannot overflow
+PRESHIFT = V.PRESHIFT   # int8 << 20 keeps 20 fractional bits through the rescale, and |x| << 20 < 2^27 cannot overflow
 
 def _rescale(q: np.ndarray, mult: int, shift: int) -> np.ndarray:
   return V.apply(VecOp.REQUANT, V.apply(VecOp.SHL, q.astype(np.int64), None, None, 0, PRESHIFT), np.int64(mult), None, mult, shift)
@@ -32,19 +34,16 @@ def compile_add(cfg: AccelConfig, x: np.ndarray, r: np.ndarray, scale_x: float, 
   except ValueError as e: raise CompileError(f"residual add: {e}") from None
   ts = dram_layout(A=((L * C,), "int8"), B=((L * C,), "int8"), C=((L * C,), "int8")); tx, tr, to = ts.values()
   dram = dram_image(ts, {"A": x, "B": r})
-  # tile of `rows` lines: spad holds 2 x (x, r, out) tiles, the accumulator 2 x (two temporaries)
-  rows = max(1, min(L, cfg.spad_bank_lines // 3 // 2, cfg.acc_lines // 4, FIELD_MAX[Opcode.VECTOR]["rows"]))
+  # tile of `rows` lines: spad holds 2 x (x, r, out) tiles, the accumulator 2 x (one temporary)
+  rows = max(1, min(L, cfg.spad_bank_lines // 3 // 2, cfg.acc_lines // 2, FIELD_MAX[Opcode.VECTOR]["rows"]))
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   def tile(t):
     l0, ls, b = t * rows, min(rows, L - t * rows), t % 2
     sx, sr, so = b * rows, half + b * rows, half + (2 + b) * rows
-    t1, t2 = b * 2 * rows, b * 2 * rows + rows
+    t1 = b * rows
     loads = dma(Opcode.LOAD, Mem.SPAD, sx, tx.addr + l0 * C, C, ls, C) + dma(Opcode.LOAD, Mem.SPAD, sr, tr.addr + l0 * C, C, ls, C)
-    vec = (vector(VecOp.SHL, Mem.ACC, t1, Mem.SPAD, sx, ls, shift=PRESHIFT)
-           + vector(VecOp.REQUANT, Mem.ACC, t1, Mem.ACC, t1, ls, src2_imm=1, imm=mx[0], shift=mx[1])
-           + vector(VecOp.SHL, Mem.ACC, t2, Mem.SPAD, sr, ls, shift=PRESHIFT)
-           + vector(VecOp.REQUANT, Mem.ACC, t2, Mem.ACC, t2, ls, src2_imm=1, imm=mr[0], shift=mr[1])
-           + vector(VecOp.ADD, Mem.SPAD, so, Mem.ACC, t1, ls, src2_mem=Mem.ACC.value, src2_addr=t2, relu=int(relu)))   # saturates to int8
+    vec = (vector(VecOp.RESCALE, Mem.ACC, t1, Mem.SPAD, sx, ls, src2_imm=1, imm=mx[0], shift=mx[1])
+           + vector(VecOp.ADDRS, Mem.SPAD, so, Mem.ACC, t1, ls, src2_addr=sr, imm=mr[0], shift=mr[1], relu=int(relu)))   # saturates to int8
     return loads, vec + dma(Opcode.STORE, Mem.SPAD, so, to.addr + l0 * C, C, ls, C), len(vec) - 1   # x and r read by the last vector op
   prog = tile_loop([tile(t) for t in range(-(-L // rows))])
   out = DramTensor(to.addr, x.shape, "int8")                 # the output without its padding to whole lines

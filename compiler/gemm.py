@@ -17,7 +17,7 @@ from ..arch import vector as V
 from ..arch.config import DTYPE_BYTES, AccelConfig
 from ..arch.isa import FIELD_MAX, Instr, Mem, Opcode, VecOp
 from . import gelu as G
-from .eltwise import PRESHIFT, add_reference
+from .eltwise import add_reference
 from .program import ALIGN, MAX, ROW, Compiled, CompileError, Tiling, dram_image, dram_layout, flag, rup, tile_dma, vector
 
 I32 = DTYPE_BYTES["int32"]                # bytes of an accumulator element in DRAM
@@ -50,8 +50,9 @@ class Epilogue:
   def temps(self) -> int: return len(self.temp_names)
   @property
   def temp_names(self) -> tuple:
-    """Accumulator tiles the size of a C buffer the store queue works in: GELU's, and the rescaled residual."""
-    return (G.TEMPS if self.gelu else ()) + (("residual",) if self.residual is not None else ())
+    """Accumulator tiles the size of a C buffer the store queue works in: GELU's (a residual needs none: RESCALE writes
+    the rescaled C8 over the C tile, whose int32 values are dead once requantized, and ADDRS adds R to it in one pass)."""
+    return G.TEMPS if self.gelu else ()
   def reference(self, acc: np.ndarray) -> np.ndarray:
     x = acc.astype(np.int64)
     if self.bias is not None: x = V.wrap32(x + np.asarray(self.bias, np.int64))
@@ -78,8 +79,8 @@ def buffers(cfg: AccelConfig, N: int = 0, ep: Epilogue | None = None, c_lines: i
   """Line capacity of one A buffer, one B buffer (two each, in disjoint banks) and one C buffer (two).
   Per-column epilogue vectors take ceil(N/cols) accumulator lines each; an int8 output takes two
   staging buffers of the C tile's `c_lines` from A's half of the scratchpad, a fused residual three more (its tiles,
-  loaded ahead of their use). A GELU or a residual needs temporary tiles the size of a C buffer (one set: the store
-  queue post-processes one tile at a time)."""
+  loaded ahead of their use). A GELU needs temporary tiles the size of a C buffer (one set: the store queue
+  post-processes one tile at a time)."""
   a_half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   c_cap = (cfg.acc_lines - (T.cdiv(N, cfg.cols) * len(ep.row_tensors()) if ep is not None else 0)) // (2 + (ep.temps if ep is not None else 0))
   stage = (2 + 3 * (ep.residual is not None)) * c_lines if ep is not None and ep.requant else 0
@@ -166,7 +167,8 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   nf, out = T.cdiv(ns, C), []
   fuse = ep.relu and ep.requant is not None and not ep.gelu        # ReLU rides on the REQUANT (docs/isa.md: relu) ...
   relu_on_bias = ep.relu and not fuse and not ep.gelu and ep.bias is not None   # ... or on the bias ADD
-  if ep.bias is not None:
+  biasrq = ep.bias is not None and ep.per_channel and not ep.gelu  # the bias ADD rides on the per-channel REQUANT (BIASRQ)
+  if ep.bias is not None and not biasrq:
     for f in range(nf):
       out += vector(VecOp.ADD, Mem.ACC, cb + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["bias"] + n0 // C + f, relu=int(relu_on_bias), **ROW)
   if ep.gelu:
@@ -181,18 +183,16 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
   if ep.relu and not fuse and not relu_on_bias: out += vector(VecOp.MAX, Mem.ACC, cb, Mem.ACC, cb, nf * ms, src2_imm=1, imm=0)
   if ep.per_channel:
     for f in range(nf):
-      out += vector(VecOp.REQUANT, Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f,
-                    shift=ep.requant[1], relu=int(fuse), **ROW)
+      bias = dict(funct=VecOp.BIASRQ, imm=(rows_at["bias"] - rows_at["multiplier"]) & 0xFFFFFFFF) if biasrq else dict(funct=VecOp.REQUANT)   # bias line: src2 + imm
+      out += vector(bias.pop("funct"), Mem.SPAD, stage + f * ms, Mem.ACC, cb + f * ms, ms, src2_addr=rows_at["multiplier"] + n0 // C + f,
+                    shift=ep.requant[1], relu=int(fuse), **ROW, **bias)
   elif ep.requant:
     out += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, cb, nf * ms, src2_imm=1, imm=int(ep.requant[0]), shift=ep.requant[1], relu=int(fuse))
   if ep.clamp_hi is not None: out += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, nf * ms, src2_imm=1, imm=ep.clamp_hi)
-  if ep.residual is not None:     # compile_add's sequence on this tile: the int8 result (now dead in the accumulator) and R rescaled, added
-    (mx, sx), (mr, sr), L, t = *ep.residual_scales, nf * ms, temps["residual"]
-    out += (vector(VecOp.SHL, Mem.ACC, cb, Mem.SPAD, stage, L, shift=PRESHIFT)
-            + vector(VecOp.REQUANT, Mem.ACC, cb, Mem.ACC, cb, L, src2_imm=1, imm=mx, shift=sx)
-            + vector(VecOp.SHL, Mem.ACC, t, Mem.SPAD, res, L, shift=PRESHIFT)
-            + vector(VecOp.REQUANT, Mem.ACC, t, Mem.ACC, t, L, src2_imm=1, imm=mr, shift=sr)
-            + vector(VecOp.ADD, Mem.SPAD, stage, Mem.ACC, cb, L, src2_mem=Mem.ACC.value, src2_addr=t, relu=int(ep.residual_relu)))   # saturates
+  if ep.residual is not None:     # compile_add's sequence on this tile: the int8 result rescaled over the (now dead) int32 C tile,
+    (mx, sx), (mr, sr), L = *ep.residual_scales, nf * ms    # then R rescaled and added in one pass (acc + spad: one read step a line)
+    out += (vector(VecOp.RESCALE, Mem.ACC, cb, Mem.SPAD, stage, L, src2_imm=1, imm=mx, shift=sx)
+            + vector(VecOp.ADDRS, Mem.SPAD, stage, Mem.ACC, cb, L, src2_addr=res, imm=mr, shift=sr, relu=int(ep.residual_relu)))   # saturates
   return out
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,

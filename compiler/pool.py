@@ -81,8 +81,8 @@ def depthwise_reference(win: Windows, w: np.ndarray, bias, relu: bool, mult, shi
 def compile_depthwise(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride: int, padding: int, bias: np.ndarray | None,
                       relu: bool, mult: np.ndarray, shift: int, clamp_hi: int | None = None) -> tuple[Compiled, Windows]:
   """Depthwise conv2d (one KH x KW filter per channel) on the vector unit: per window position a MUL by the
-  channel's weight line and an ADD into the accumulator, then bias, ReLU, per-channel requantization to
-  int8 and an optional upper clamp (ReLU6), all on the store queue."""
+  channel's weight line and an ADD into the accumulator, then bias, ReLU and per-channel requantization to int8 in
+  one pass (BIASRQ) and an optional upper clamp (ReLU6), all on the store queue."""
   n, c, h, wd = x.shape
   if w.shape[:2] != (c, 1): raise CompileError(f"depthwise weight {w.shape} does not match {c} channels")
   k = w.shape[2]; C = cfg.cols
@@ -101,8 +101,8 @@ def compile_depthwise(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride: in
     for kk in range(1, KK):
       vec += vector(VecOp.MUL, Mem.ACC, tmp, Mem.SPAD, base + kk * ms, rows, src2_addr=p + kk, **ROW)
       vec += vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_mem=Mem.ACC.value, src2_addr=tmp)
-    if bias is not None: vec += vector(VecOp.ADD, Mem.ACC, acc, Mem.ACC, acc, rows, src2_addr=p + KK, **ROW)
-    vec += vector(VecOp.REQUANT, Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, relu=int(relu), **ROW)
+    rq = dict(funct=VecOp.BIASRQ, imm=0xFFFFFFFF) if bias is not None else dict(funct=VecOp.REQUANT)    # BIASRQ: the bias line is src2 - 1
+    vec += vector(rq.pop("funct"), Mem.SPAD, stage, Mem.ACC, acc, rows, src2_addr=p + KK + 1, shift=shift, relu=int(relu), **ROW, **rq)
     if clamp_hi is not None: vec += vector(VecOp.MIN, Mem.SPAD, stage, Mem.SPAD, stage, rows, src2_imm=1, imm=clamp_hi)
     return vec
   prog, tensors, dram, ms = _windowed(cfg, win, fold, params=params.reshape(-1, C).astype(np.int32))

@@ -82,10 +82,10 @@ def tile_dma(op, mem, sram, dram, rows, stride, width, chunk, elem=1) -> list[In
   return out
 
 def vector(funct, dst_mem, dst, src1_mem, src1, rows, **kw) -> list[Instr]:
-  """VECTOR instructions over `rows` lines, split at the ISA's row limit."""
-  step = FIELD_MAX[Opcode.VECTOR]["rows"]
+  """VECTOR instructions over `rows` lines, split at the ISA's row limit (a src2 of `rows` lines advances with them)."""
+  step, lines2 = FIELD_MAX[Opcode.VECTOR]["rows"], not kw.get("src2_bcast") and not kw.get("src2_imm")
   return [Instr(Opcode.VECTOR, funct=funct.value, dst_mem=dst_mem.value, dst_addr=dst + r, src1_mem=src1_mem.value, src1_addr=src1 + r,
-                rows=min(step, rows - r), **kw) for r in range(0, rows, step)]
+                rows=min(step, rows - r), **{**kw, **({"src2_addr": kw.get("src2_addr", 0) + r} if lines2 and r else {})}) for r in range(0, rows, step)]
 
 def flag(instrs: list[Instr], **flags):
   """Set token flags on a group: waits on its first instruction, signals on its last."""

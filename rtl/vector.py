@@ -17,7 +17,7 @@ from amaranth.utils import ceil_log2
 
 from ..arch import vector as V
 from ..arch.config import DTYPE_BYTES, AccelConfig
-from ..arch.isa import READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instruction, Mem, VecOp, Vector
+from ..arch.isa import BIAS_FUNCTS, READS_DST_FUNCTS, REDUCE_ROWS_FUNCTS, UNARY_FUNCTS, Instruction, Mem, VecOp, Vector
 from ..arch.timing import VECTOR_STAGES
 from ..arch.vector import I8_MAX, I8_MIN, I32_MAX, I32_MIN, INTERP_BITS, TABLE_BITS
 from .common import latched
@@ -59,23 +59,24 @@ def _scale(m: Module, y, left, right, down, name: str):
   out = named(m, Mux(down, low, up), f"{name}_scaled", signed(74))
   return Mux(out[31:].any(), I32_MAX, out[:32])
 
-def srdhm(ab, a, b):
-  """arch.vector.srdhm from the product ab = a * b."""
+def srdhm(ab, both_min):
+  """arch.vector.srdhm from the product ab = a * b and whether a = b = INT32_MIN (a stage earlier, beside the product)."""
   num = ab + (1 << 30) - Mux(ab < 0, (1 << 31) - 1, 0)
   q = (num + Mux(num < 0, (1 << 31) - 1, 0)) >> 31
-  return Mux((a == I32_MIN) & (b == I32_MIN), I32_MAX, q)
+  return Mux(both_min, I32_MAX, q)
 
 def round_shift(x, shift):
   mask = (Const(1, 32) << shift[:SHIFT_BITS]) - 1
   threshold = (mask >> 1) + (x < 0)
   return Mux(shift == 0, x, (x >> shift) + ((x & mask) > threshold))
 
-def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: str, stage) -> dict:
+def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: str, stage, imm=0) -> dict:
   """One lane's result (before saturation) of every lane-wise function, selected by funct, in the compute stages
   after the operands' stage (arch/timing.VECTOR_STAGES): `stage(values)` registers a dict of values into the next
   one. MUL and REQUANT share one multiplier, SRAR and REQUANT one rounding shifter, RECIP and RSQRT one scaler.
   `red` is the lane's reduction value (RSUM/RMAX/LSUM/LMAX, chosen by `reduce`), carried along. Returns the lane's
-  value as each memory stores it ({"spad": int8, "acc": int32}), the fused ReLU and saturation applied, in the write stage."""
+  value as each memory stores it ({"spad": int8, "acc": int32}), the fused ReLU and saturation applied, in the write stage.
+  `imm`: the instruction's immediate, ADDRS's multiplier (s2 is its operand there)."""
   is_op = lambda op: funct == op.value
   wrap = lambda v: v[:32].as_signed()
   # 1: the leading one, exponent and fraction; the lookup's address (the ROM reads it); the product; the simple functions
@@ -93,18 +94,24 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
                 VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
     simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
+  # RESCALE / ADDRS: the one multiplier takes wrap32(s1 << PRESHIFT) by s2, or wrap32(s2 << PRESHIFT) by imm (arch.vector.rescale)
+  rescale, addrs = is_op(VecOp.RESCALE), is_op(VecOp.ADDRS)
+  ma = named(m, Mux(rescale, wrap(s1 << V.PRESHIFT), Mux(addrs, wrap(s2 << V.PRESHIFT), s1)), f"{name}_ma", signed(32))
+  mb = named(m, Mux(addrs, imm, s2), f"{name}_mb", signed(32))
   x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
-                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple, red=red))
+                 prod=named(m, ma * mb, f"{name}_prod"), both_min=(ma == I32_MIN) & (mb == I32_MIN), s1=s1, simple=simple, red=red))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
-  rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
-  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red")}))
+  rq = is_op(VecOp.REQUANT) | is_op(VecOp.RESCALE) | is_op(VecOp.ADDRS) | is_op(VecOp.BIASRQ)   # BIASRQ's s1 arrives biased
+  rounded = round_shift(named(m, Mux(rq, srdhm(x["prod"], x["both_min"]), x["s1"]), f"{name}_rs", signed(32)), shift)
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red", "s1")}))
   # 3: the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
   other = y["simple"]
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
-                VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
+                VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN),
+                VecOp.RESCALE: y["rounded"], VecOp.ADDRS: wrap(y["s1"] + y["rounded"]), VecOp.BIASRQ: y["rounded"]}.items():
     other = Mux(is_op(op), v, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
@@ -146,10 +153,13 @@ class VectorUnit(wiring.Component):
     reads_src2 = ~cur["src2_imm"] & ~in_set(cur["funct"], UNARY_FUNCTS) & ((r == 0) | ~cur["src2_bcast"])
     reads_dst = in_set(cur["funct"], READS_DST_FUNCTS)
     same = lambda a, b: cur[f"{a}_mem"] == cur[f"{b}_mem"]
+    mem_of = lambda role, regs: regs["src2_mem" if role == "bias" else f"{role}_mem"]      # BIASRQ's bias line is in src2's memory
     reads = {"src1": (1, 0, cur["src1_addr"] + r),
              "src2": (reads_src2, same("src1", "src2"), cur["src2_addr"] + Mux(cur["src2_bcast"], 0, r)),
-             "dst": (reads_dst, same("src1", "dst") + (reads_src2 & same("src2", "dst")), cur["dst_addr"] + Mux(reduce_rows, 0, r))}
-    per_mem = [sum((cur[f"{role}_mem"] == mem.value) & rd for role, (rd, _, _) in reads.items()) for mem in Mem]
+             "dst": (reads_dst, same("src1", "dst") + (reads_src2 & same("src2", "dst")), cur["dst_addr"] + Mux(reduce_rows, 0, r)),
+             # BIASRQ: the bias line src2_addr + imm, in row 0 after src2 (its memory's); held for the later rows
+             "bias": (in_set(cur["funct"], BIAS_FUNCTS) & (r == 0), same("src1", "src2") + reads_src2, cur["src2_addr"] + cur["imm"][:len(cur["src2_addr"])])}
+    per_mem = [sum((mem_of(role, cur) == mem.value) & rd for role, (rd, _, _) in reads.items()) for mem in Mem]
     steps = Mux(per_mem[0] > per_mem[1], per_mem[0], per_mem[1])
     last_s = named(m, step == steps - 1, "last_step")
     last_c, last_r = c == NC - 1, r == cur["rows"] - 1
@@ -161,7 +171,7 @@ class VectorUnit(wiring.Component):
       port = getattr(self, f"{mem.name.lower()}_rd")
       addr, en = 0, 0
       for role, (rd, at, line_addr) in reads.items():
-        now = named(m, active & rd & (cur[f"{role}_mem"] == mem.value) & (at == step), f"read_{role}_{mem.name.lower()}")
+        now = named(m, active & rd & (mem_of(role, cur) == mem.value) & (at == step), f"read_{role}_{mem.name.lower()}")
         addr, en = Mux(now, line_addr, addr), en | now
         fresh.setdefault(role, []).append(now)
       m.d.comb += [port.addr.eq(addr), port.en.eq(en)]
@@ -185,12 +195,12 @@ class VectorUnit(wiring.Component):
       """The chunk's `lanes` elements of an operand line: int8 sign-extended from the scratchpad, int32 from the accumulator;
       from its memory's port in the cycle after its read, from its operand register afterwards."""
       sp = self.spad_rd.data; ac = data.View(data.ArrayLayout(signed(32), C), self.acc_rd.data.as_value())
-      line = [Mux(held[f"{role}_mem"] == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
+      line = [Mux(mem_of(role, held) == Mem.ACC.value, ac[e], sp[e].as_signed()) for e in range(C)]
       regs = [Signal(signed(32), name=f"{role}_reg{l}") for l in range(L)]
       vals = [named(m, Mux(fresh_st[role], x, reg), f"{role}_{l}", signed(32)) for l, (x, reg) in enumerate(zip(chunk(line), regs))]
       m.d.sync += [reg.eq(x) for reg, x in zip(regs, vals)]
       return vals
-    s1, s2_read, d = operand("src1"), operand("src2"), operand("dst")
+    s1, s2_read, d, bias_read = operand("src1"), operand("src2"), operand("dst"), operand("bias")
     # `line`: one register line, the running RSUM / RMAX results over the rows, or the broadcast src2 line as read in
     # row 0 (the model reads every operand before it writes: a broadcast line the instruction overwrites must not be re-read)
     line = Signal(data.ArrayLayout(signed(32), NC * L))
@@ -214,6 +224,12 @@ class VectorUnit(wiring.Component):
       part = named(m, x if part is None else combine(part, x), f"lane_part{l}", signed(32))
     lval = named(m, Mux(st["c"] == 0, part, combine(lacc, part)), "lval", signed(32))
     with m.If(st["valid"]): m.d.sync += lacc.eq(lval)
+    # BIASRQ: src1 + the bias line (read in row 0, then held in `bline`), added as the operands arrive (as RSUM's sum)
+    bline = Signal(data.ArrayLayout(signed(32), NC * L))
+    bias = [named(m, Mux(st["first_r"], bias_read[l], x), f"bias{l}", signed(32)) for l, x in enumerate(chunk(bline))]
+    for k in range(NC):
+      with m.If(st["valid"] & (st["c"] == k)): m.d.sync += [bline[k * L + l].eq(bias[l]) for l in range(L)]
+    s1 = [named(m, Mux(is_op(VecOp.BIASRQ), (x + b)[:32].as_signed(), x), f"src1b{l}", signed(32)) for l, (x, b) in enumerate(zip(s1, bias))]
     # ---- the compute stages (arch/timing.VECTOR_STAGES): each chunk moves one stage a cycle, its control with it;
     # the instruction's fields stay put, since the next instruction issues only in the last stage of this one's last chunk
     stages = [0]
@@ -240,7 +256,7 @@ class VectorUnit(wiring.Component):
     for l in range(L):
       lane_stage = staged if l == 0 else stage                                      # lane 0 carries the control
       res.append(element(m, rom.read_port(), f, ops[l]["s1"], ops[l]["s2"], ops[l]["d"], ops[l]["red"], sh, held["relu"], reduce,
-                         f"lane{l}", lane_stage))
+                         f"lane{l}", lane_stage, imm=imm))
     assert stages[0] == (VECTOR_STAGES - 1) * L, (stages[0], L)
     out = pipe[-1]                                                                  # the last stage: write
     for mem, width in (("spad", DTYPE_BYTES[self.cfg.input_dtype]), ("acc", DTYPE_BYTES[self.cfg.acc_dtype])):

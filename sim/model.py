@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..arch import timing as T
 from ..arch import vector as V
 from ..arch.config import DRAM_DTYPE, DTYPE_BYTES, AccelConfig
-from ..arch.isa import MEM_NAMES, QUEUE_NAMES, Instr, Mem, Opcode, Queue, VecOp
+from ..arch.isa import BIAS_FUNCTS, MEM_NAMES, QUEUE_NAMES, Instr, Mem, Opcode, Queue, VecOp
 from ..arch.stats import Stats
 
 
@@ -110,8 +110,10 @@ class Machine:
     elif ins.opcode == Opcode.VECTOR:
       need(ins.rows >= 1, "rows must be >= 1")
       need(ins.shift <= V.MAX_SHIFT, lambda: f"shift={ins.shift} must be <= {V.MAX_SHIFT}")
+      need(ins.funct not in BIAS_FUNCTS or (ins.src2_bcast and not ins.src2_imm), "biasrq reads its multiplier and bias lines broadcast: src2_bcast=1, src2_imm=0")
       ops = _vector_operands(ins)
       for name, mem, lo, n in ops:
+        need(lo >= 0, lambda: f"{name} line {lo} is below line 0")
         lines = cfg.spad_lines if mem == "spad" else cfg.acc_lines
         need(lo + n <= lines, lambda: f"{name} {mem} lines {lo}..{lo + n - 1} exceed its {lines} lines")
       # the unit streams row by row, writing row r before it reads row r+1: a source whose lines the destination
@@ -181,7 +183,7 @@ class Machine:
     s1 = self._read(*ops["src1"])
     s2 = self._read(*ops["src2"]) if "src2" in ops else np.int64(imm)
     cur = self._read(*ops["dst"])
-    res = V.apply(VecOp(ins.funct), s1, s2, cur, imm, ins.shift)
+    res = V.apply(VecOp(ins.funct), s1, s2, cur, imm, ins.shift, self._read(*ops["bias"]) if "bias" in ops else None)
     if ins.relu: res = np.maximum(res, 0)
     mem, lo, n = ops["dst"]
     if mem == "acc": self.acc[lo:lo + n] = res.astype(np.int32)

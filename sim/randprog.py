@@ -19,8 +19,11 @@ from ..arch.isa import FIELD_MAX, Instr, Mem, Opcode, Queue, VecOp
 from ..arch.vector import MAX_SHIFT
 
 
-def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16, vector: bool = True) -> tuple[list[Instr], np.ndarray]:
-  """`vector=False` leaves out VECTOR instructions (for units that do not implement them yet)."""
+def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int = 1 << 16, vector: bool = True,
+                   functs: list[VecOp] | None = None) -> tuple[list[Instr], np.ndarray]:
+  """`vector=False` leaves out VECTOR instructions (for units that do not implement them yet); `functs`: the vector
+  functions to draw from (default: all)."""
+  functs = list(VecOp) if functs is None else list(functs)
   rng = np.random.default_rng(seed)
   R, C, W, E = cfg.rows, cfg.cols, cfg.spad_line_bytes, DTYPE_BYTES[cfg.acc_dtype]
   IMM_END = FIELD_MAX[Opcode.VECTOR]["imm"] + 1
@@ -59,7 +62,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     # a destination never starts inside a source of its memory (the model refuses that: the unit streams row by row)
     vec, regions = [], {Mem.ACC: (c_lo, acc_half // 2), Mem.SPAD: (a_lo, quarter)}
     for _ in range(ri(0, 4) if vector else 0):
-      f = VecOp(ri(0, len(VecOp) - 1))
+      f = functs[ri(0, len(functs) - 1)]
       mems = [Mem.SPAD if rng.random() < 0.3 else Mem.ACC for _ in range(3)]    # src1, src2, dst
       rows = ri(1, max(c_lines, 2))
       offs = [ri(0, min(2, regions[mm][1] - rows)) for mm in mems]
@@ -68,6 +71,9 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
       vec.append(Instr(Opcode.VECTOR, funct=f.value, dst_mem=mems[2].value, dst_addr=dst, src1_mem=mems[0].value, src1_addr=s1,
                        src2_mem=mems[1].value, src2_addr=s2, rows=rows, imm=int(rng.integers(0, IMM_END)), shift=ri(0, MAX_SHIFT),
                        src2_imm=ri(0, 1), src2_bcast=ri(0, 1), relu=int(rng.random() < 0.3)))
+      if f == VecOp.BIASRQ:   # its multiplier and bias lines are broadcast; the bias line (src2 + imm) anywhere in src2's region
+        lo, n = regions[mems[1]]
+        vec[-1].f.update(src2_imm=0, src2_bcast=1, imm=(ri(lo, lo + n - 1) - s2) & (IMM_END - 1))
     stores = [dma(Opcode.STORE, Mem.ACC, c_lo, c_lines, cfg.acc_line_bytes, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2))]
     if rng.random() < 0.5: stores.append(dma(Opcode.STORE, Mem.SPAD, a_lo, a_lines, W, (out_base + b * out_base // 2, out_base + (b + 1) * out_base // 2)))
     tail = vec + stores

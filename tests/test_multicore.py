@@ -50,9 +50,9 @@ def test_gemm_partitioned_exact(cores, channels):
 def test_network_partitioned_exact_and_cores1_identical():
   one = run_network("mlp", load_config("edge"))[1]
   one_again = run_network("mlp", load_config("edge", cores=1, dram_channels=1))[1]
-  assert one["cycles"] == one_again["cycles"] == 11518 and "chip" not in one
+  assert one["cycles"] == one_again["cycles"] == 11343 and "chip" not in one
   g, rep = run_network("mlp", load_config("edge", cores=2, dram_channels=2))
-  assert g.correct is True and rep["cycles"] == 6594 and len(rep["chip"]["core_utilization"]) == 2
+  assert g.correct is True and rep["cycles"] == 6483 and len(rep["chip"]["core_utilization"]) == 2
   np.testing.assert_array_equal(g.output, run_network("mlp", load_config("edge"))[0].output)
 
 def test_timing_only_matches_functional():

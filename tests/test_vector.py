@@ -147,3 +147,48 @@ def test_relu_after_requant_equals_relu_before():
     for shift in (0, 1, 7, 20, 31):
       req = lambda v: V.rounding_shift_right(V.srdhm(v, m), shift)
       assert np.array_equal(np.maximum(req(x), 0), req(np.maximum(x, 0)))
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.lists(st.integers(-128, 127), min_size=1, max_size=16), a=I32, b=I32, e=st.integers(0, 31), seed=st.integers(0, 2 ** 16))
+def test_rescale_and_addrs_are_the_unfused_tflite_add(x, a, b, e, seed):
+  """RESCALE = SHL by PRESHIFT then REQUANT; ADDRS = ADD of src1 and src2 so rescaled (wrapping): bit for bit, on int8
+  operands (the TFLite ADD's) and on any int32 (the shift wraps)."""
+  for v in (np.array(x, np.int64), np.random.default_rng(seed).integers(-2 ** 31, 2 ** 31, len(x))):
+    sq = V.apply(VecOp.REQUANT, V.apply(VecOp.SHL, v, None, None, 0, V.PRESHIFT), np.int64(b), None, b, e)
+    assert np.array_equal(V.apply(VecOp.RESCALE, v, np.int64(b), None, b, e), sq)
+    s1 = np.full(len(x), a, np.int64)
+    assert np.array_equal(V.apply(VecOp.ADDRS, s1, v, None, b, e), V.apply(VecOp.ADD, s1, sq, None, 0, 0))
+
+def test_rescale_and_addrs_on_the_model():
+  """The residual epilogue's two passes: RESCALE reads the scratchpad only, ADDRS the accumulator and the scratchpad
+  in one step; the multiplier of ADDRS is its immediate (src2 is the operand), ReLU and int8 saturation after the add."""
+  cfg = load_config("tiny", vector_lanes=4)
+  m = Machine(cfg, dram_bytes=64)
+  x, r = np.array([[1, -2, 127, -128], [5, 60, -7, 100]]), np.array([[3, 4, -128, -100], [-5, 6, 127, 8]])
+  m.spad[0:2, :4], m.spad[8:10, :4] = x, r
+  (mx, sx), (mr, sr) = V.quantize_multiplier(0.7 / 2 ** V.PRESHIFT), V.quantize_multiplier(1.3 / 2 ** V.PRESHIFT)
+  res = run(cfg, asm(f"""
+    vector funct=rescale dst_mem=acc dst_addr=4 src1_mem=spad src1_addr=0 src2_imm=1 imm={mx} shift={sx} rows=2
+    vector funct=addrs dst_mem=spad dst_addr=16 src1_mem=acc src1_addr=4 src2_mem=spad src2_addr=8 imm={mr} shift={sr} relu=1 rows=2"""), machine=m)
+  from tinyaccel.compiler.eltwise import add_reference
+  assert m.spad[16:18, :4].astype(np.int8).tolist() == add_reference(x, r, (mx, sx), (mr, sr), True).tolist()
+  assert [(s, e) for _, _, _, s, e in res.trace] == [(0, 2 + DRAIN + 1), (2 + DRAIN, 2 * (2 + DRAIN) + 1)]
+
+def test_biasrq_on_the_model():
+  """BIASRQ: requant(src1 + bias, multiplier line, shift), the multiplier (src2) and bias (src2 + imm) lines broadcast: read
+  in row 0 (three accumulator lines: 3 steps), held after (1 step a row); equal to ADD of the bias row then REQUANT."""
+  cfg = load_config("tiny", vector_lanes=4)
+  rng = np.random.default_rng(1)
+  a = rng.integers(-2 ** 31, 2 ** 31, (3, 4))
+  mult, bias = rng.integers(1 << 29, 1 << 31, 4), np.array([2 ** 31 - 1, -5, 1000, -(2 ** 31)])   # the add wraps
+  m = machine_with(cfg, [*a, mult, np.zeros(4, np.int64), bias])
+  res = run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 src2_bcast=1 imm=2 shift=5 relu=1 rows=3\n"
+                     "vector funct=biasrq dst_mem=acc dst_addr=8 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=5 src2_bcast=1 imm=-2 shift=5 rows=3"), machine=m)
+  want = V.apply(VecOp.REQUANT, V.apply(VecOp.ADD, a, bias, None, 0, 0), mult, None, 0, 5)
+  assert m.spad[0:3, :4].tolist() == np.clip(np.maximum(want, 0), -128, 127).tolist()
+  assert m.acc[8:11].tolist() == V.apply(VecOp.REQUANT, V.apply(VecOp.ADD, a, mult, None, 0, 0), bias, None, 0, 5).tolist()   # roles swapped: a negative imm
+  assert [(s, e) for _, _, _, s, e in res.trace] == [(0, 5 + DRAIN + 1), (5 + DRAIN, 2 * (5 + DRAIN) + 1)]
+  with pytest.raises(ProgramError, match="biasrq reads its multiplier and bias lines broadcast"):
+    run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 imm=2 rows=3"), machine=Machine(cfg, dram_bytes=64))
+  with pytest.raises(ProgramError, match="bias line -1 is below line 0"):
+    run(cfg, asm("vector funct=biasrq dst_mem=spad dst_addr=0 src1_mem=acc src1_addr=0 src2_mem=acc src2_addr=3 src2_bcast=1 imm=-4 rows=3"), machine=Machine(cfg, dram_bytes=64))

@@ -64,6 +64,15 @@ def test_random_vector_programs(name):
     assert any(i.opcode == Opcode.VECTOR for i in prog)
     check(cfg, prog, dram)
 
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_random_residual_epilogue_functions(name):
+  # RESCALE, ADDRS (the multiplier from imm, src2 the operand) and BIASRQ (a bias line at src2 + imm, read in row 0 and held)
+  cfg = config(name)
+  for seed in range(2):
+    prog, dram = random_program(cfg, 100 + seed, functs=[VecOp.RESCALE, VecOp.ADDRS, VecOp.BIASRQ, VecOp.REQUANT])
+    assert {VecOp.RESCALE, VecOp.ADDRS, VecOp.BIASRQ} & {VecOp(i.funct) for i in prog if i.opcode == Opcode.VECTOR}
+    check(cfg, prog, dram)
+
 def test_vector_operand_overlaps_on_two_chunks():
   # 8x8 with 4 lanes: two chunks per line. A broadcast line the instruction overwrites in its first row (held,
   # not re-read), a destination one line below its source, in-place LSUM across chunks, int8 sources and a
@@ -100,10 +109,27 @@ def test_compiled_gemm_epilogue(name, shape, per_channel):
   requant = quantize_multipliers(scales) if per_channel else quantize_multiplier(scales)
   c = compile_gemm(cfg, *shape, seed=3, epilogue=Epilogue(rng.integers(-3000, 3000, n).astype(np.int32), True, requant))
   vec = [i for i in c.program if i.opcode == Opcode.VECTOR]
-  assert {VecOp(i.funct) for i in vec} == {VecOp.ADD, VecOp.REQUANT} and all(i.relu == (i.funct == VecOp.REQUANT.value) for i in vec)   # ReLU fused
+  rq = VecOp.BIASRQ if per_channel else VecOp.REQUANT     # per-channel: the bias ADD rides on the requantization (BIASRQ)
+  assert {VecOp(i.funct) for i in vec} == {rq} | ({VecOp.ADD} if not per_channel else set()) and all(i.relu == (i.funct == rq.value) for i in vec)   # ReLU fused
   r = check(cfg, c.program, c.dram)
   out = c.read(r["rtl_dram"])
   assert np.array_equal(out, c.reference()) and out.dtype == np.int8 and len(np.unique(out)) > 10
+
+@pytest.mark.parametrize("name", ["tiny-ws", "8x8-ws"])
+def test_compiled_residual_add_and_fused_residual(name):
+  """RESCALE and ADDRS (docs/isa.md): the add kernel and a GEMM with the residual fused into its epilogue, on the RTL
+  (8x8: two chunks a line), equal to the unfused integer reference of the add."""
+  from tinyaccel.compiler.eltwise import PRESHIFT, compile_add
+  cfg, rng = config(name), np.random.default_rng(6)
+  x, res = (rng.integers(-128, 128, (13, 11)).astype(np.int8) for _ in range(2))
+  c = compile_add(cfg, x, res, 0.7, 1.3, relu=True)
+  assert {VecOp(i.funct) for i in c.program if i.opcode == Opcode.VECTOR} == {VecOp.RESCALE, VecOp.ADDRS}
+  assert np.array_equal(c.read(check(cfg, c.program, c.dram)["rtl_dram"]), c.reference())
+  rs = tuple(quantize_multiplier(s / 2 ** PRESHIFT) for s in (0.6, 1.1))
+  g = compile_gemm(cfg, 13, 20, 11, seed=3, epilogue=Epilogue(rng.integers(-3000, 3000, 11).astype(np.int32), False,
+                   quantize_multipliers(rng.uniform(1 / 4000, 1 / 500, 11)), residual=res, residual_scales=rs, residual_relu=True))
+  out = g.read(check(cfg, g.program, g.dram)["rtl_dram"])
+  assert np.array_equal(out, g.reference()) and len(np.unique(out)) > 10
 
 def test_compiled_softmax_and_layernorm():
   cfg, rng = config("tiny-ws"), np.random.default_rng(5)

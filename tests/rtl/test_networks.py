@@ -63,7 +63,7 @@ def test_residual_cnn_one_program_on_the_rtl():
   from netprog_nets import residual_cnn
 
   from tinyaccel.flow.verify import verify_network
-  check_one(verify_network(residual_cnn(), load_config("tiny", acc_kib=8)), ["conv", "conv", "conv", "maxpool", "gemm"], 11238)
+  check_one(verify_network(residual_cnn(), load_config("tiny", acc_kib=8)), ["conv", "conv", "conv", "maxpool", "gemm"], 8654)
 
 def test_attention_one_program_on_the_rtl():
   from netprog_nets import attention

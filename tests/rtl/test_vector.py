@@ -14,14 +14,15 @@ LANEWISE = [op for op in VecOp if op not in (VecOp.RSUM, VecOp.RMAX, VecOp.LSUM,
 
 class Lane(Elaboratable):
   def __init__(self):
-    self.funct, self.shift = Signal(5), Signal(6)
+    self.funct, self.shift, self.imm = Signal(5), Signal(6), Signal(signed(32))
     self.s1, self.s2, self.d, self.out, self.out8 = Signal(signed(32)), Signal(signed(32)), Signal(signed(32)), Signal(signed(32)), Signal(signed(8))
   def elaborate(self, platform):
     m = Module()
     rom = m.submodules.rom = Memory(shape=64, depth=len(ROM_INIT), init=ROM_INIT)
     # combinational: no stage registers, an asynchronous ROM (the unit's stages are held to the model by the co-simulation)
     # no reduction, no ReLU: the value as the accumulator (int32) and the scratchpad (int8, saturated) store it
-    w = element(m, rom.read_port(domain="comb"), self.funct, self.s1, self.s2, self.d, 0, self.shift, 0, 0, "lane", lambda values: values)
+    w = element(m, rom.read_port(domain="comb"), self.funct, self.s1, self.s2, self.d, 0, self.shift, 0, 0, "lane", lambda values: values,
+                imm=self.imm)
     m.d.comb += [self.out.eq(w["acc"].as_signed()), self.out8.eq(w["spad"].as_signed())]
     return m
 
@@ -33,20 +34,21 @@ def test_rom_words_are_the_tables():
 
 def test_lane_functions_match_the_model():
   rng = np.random.default_rng(0)
-  edge = [0, 1, -1, 2, -2, 127, -128, 1 << 30, -(1 << 30), (1 << 31) - 1, -(1 << 31), 3 << 20, -(3 << 20)]
+  edge = [0, 1, -1, 2, -2, 127, -128, 1 << 30, -(1 << 30), (1 << 31) - 1, -(1 << 31), 3 << 20, -(3 << 20), 1 << 11]   # 2^11 << 20: INT32_MIN
   cases = []
   for op in LANEWISE:
     for i in range(48):
       s1 = edge[i] if i < len(edge) else int(rng.integers(-(1 << 31), 1 << 31) >> int(rng.integers(0, 31)))
       s2 = edge[(i * 5) % len(edge)] if i < len(edge) else int(rng.integers(-(1 << 31), 1 << 31))
-      cases.append((op, s1, s2, int(rng.integers(-2, 3)), int(rng.integers(0, 32)) if i % 4 else (0, 16, 30, 31)[i // 4 % 4]))
+      imm = edge[(i * 7) % len(edge)] if i < len(edge) else int(rng.integers(-(1 << 31), 1 << 31))   # ADDRS's multiplier
+      cases.append((op, s1, s2, int(rng.integers(-2, 3)), int(rng.integers(0, 32)) if i % 4 else (0, 16, 30, 31)[i // 4 % 4], imm))
   dut, got = Lane(), []
   async def tb(ctx):
-    for op, s1, s2, d, sh in cases:
-      ctx.set(dut.funct, op.value); ctx.set(dut.s1, s1); ctx.set(dut.s2, s2); ctx.set(dut.d, d); ctx.set(dut.shift, sh)
+    for op, s1, s2, d, sh, imm in cases:
+      ctx.set(dut.funct, op.value); ctx.set(dut.s1, s1); ctx.set(dut.s2, s2); ctx.set(dut.d, d); ctx.set(dut.shift, sh); ctx.set(dut.imm, imm)
       got.append((ctx.get(dut.out), ctx.get(dut.out8)))
   sim = Simulator(dut); sim.add_testbench(tb); sim.run()
-  for (op, s1, s2, d, sh), (g, g8) in zip(cases, got):
-    want = int(V.apply(op, np.array([s1], np.int64), np.array([s2], np.int64), np.array([d], np.int64), s2, sh)[0])
+  for (op, s1, s2, d, sh, imm), (g, g8) in zip(cases, got):
+    want = int(V.apply(op, np.array([s1], np.int64), np.array([s2], np.int64), np.array([d], np.int64), imm, sh, np.zeros(1, np.int64))[0])   # BIASRQ's bias is added before the lane
     assert g == want, f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL {g}, model {want}"
     assert g8 == min(max(want, V.I8_MIN), V.I8_MAX), f"{op.name}(s1={s1}, s2={s2}, d={d}, shift={sh}): RTL int8 {g8}, model {want}"
