@@ -65,9 +65,10 @@ Dma = data.StructLayout({
   "mem": Mem, "sram_addr": 18, "dram_addr": 32, "line_bytes": 11, "rows": 12,
   "dram_stride": 20, "outer": 7, "outer_stride": 19,
 })
-# acc[c_addr..] (+)= A[m x k] . B[k x n]; operand layouts in docs/isa.md.
+# acc[c_addr..] (+)= A[m x k] . B[k x n]; operand layouts in docs/isa.md. transpose_b (ws, rows == cols): B is held as
+# B^T's lines (k-folds of n lines, a line per column of B) and each weight tile is shifted in from the side.
 Matmul = data.StructLayout({
-  "a_addr": 18, "b_addr": 18, "c_addr": 18, "m": 14, "k": 14, "n": 14, "accumulate": 1,
+  "a_addr": 18, "b_addr": 18, "c_addr": 18, "m": 14, "k": 14, "n": 14, "accumulate": 1, "transpose_b": 1,
 })
 Sync = data.StructLayout({"queue": Queue})
 # dst[r] = funct(src1[r], src2[r] | src2[0] (src2_bcast) | imm (src2_imm)), then max(., 0) if relu, over `rows` lines of `cols` elements

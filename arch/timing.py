@@ -38,14 +38,22 @@ def dma_occupancy(cfg: AccelConfig, ins: Instr) -> int:
   """Cycles the DMA holds the single DRAM port."""
   return cdiv(dma_bus_bytes(cfg, ins), cfg.dram_bytes_per_cycle)
 
-def matmul_lines(cfg: AccelConfig, m: int, k: int, n: int) -> tuple[int, int, int]:
+def matmul_lines(cfg: AccelConfig, m: int, k: int, n: int, transpose_b: int = 0) -> tuple[int, int, int]:
   """Scratchpad lines of A and B and accumulator lines of C that an m x k x n MATMUL touches (layouts in docs/isa.md):
   A is ceil(k/rows) k-folds of m lines (ws) or ceil(m/rows) m-folds of k lines of A^T (os); B ceil(n/cols) n-folds of k
-  lines; C ceil(n/cols) n-folds of m lines."""
+  lines, or with transpose_b ceil(k/rows) k-folds of n lines (B^T's rows); C ceil(n/cols) n-folds of m lines."""
   nf = cdiv(n, cfg.cols)
-  return (cdiv(k, cfg.rows) * m if cfg.dataflow == "ws" else cdiv(m, cfg.rows) * k), nf * k, nf * m
+  return (cdiv(k, cfg.rows) * m if cfg.dataflow == "ws" else cdiv(m, cfg.rows) * k), (cdiv(k, cfg.rows) * n if transpose_b else nf * k), nf * m
 
-def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]: return matmul_lines(cfg, ins.m, ins.k, ins.n)
+def operand_lines(cfg: AccelConfig, ins: Instr) -> tuple[int, int, int]: return matmul_lines(cfg, ins.m, ins.k, ins.n, ins.transpose_b)
+
+def transpose_b_refusal(cfg: AccelConfig) -> str | None:
+  """Why a config cannot run a transpose_b MATMUL (None: it can). The side-loaded weight tile takes `cols` cycles to
+  shift in, one column a cycle; with rows == cols that is the `rows`-cycle preload of the timing rule, and the
+  transport chains of the array serve both directions (rtl/array.py). Other shapes are refused, not timed."""
+  if cfg.dataflow != "ws": return f"transpose_b needs the ws dataflow (config {cfg.name} is {cfg.dataflow}): os streams B's rows from the top"
+  if cfg.rows != cfg.cols: return f"transpose_b needs a square array (config {cfg.name} is {cfg.rows}x{cfg.cols})"
+  return None
 
 def matmul_folds(cfg: AccelConfig, ins: Instr) -> int:
   """Array-sized folds the sequencer steps through: (k, n) tiles in ws, (m, n) tiles in os."""

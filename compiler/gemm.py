@@ -101,7 +101,11 @@ def _dma_bus(cfg, rows, width, chunk, elem=1):
   b = cfg.dram_burst_bytes
   return rows * sum(cnt * rup(sz * elem, b) for sz, cnt in _sizes(width, chunk))
 
-def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=DTYPE_BYTES["int32"]) -> Tiling:
+def _b_bus(cfg, ks, ns, bt):
+  """Bus bytes of one B tile: ks rows of ns elements, or with transpose_b (B^T in DRAM) ns rows of ks."""
+  return _dma_bus(cfg, ns, ks, cfg.rows) if bt else _dma_bus(cfg, ks, ns, cfg.cols)
+
+def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=DTYPE_BYTES["int32"], bt: bool = False) -> Tiling:
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
   nm, nn = T.cdiv(M, mt), T.cdiv(N, nt)
   compute = a_bytes = b_bytes = 0
@@ -112,26 +116,27 @@ def estimate(cfg: AccelConfig, M, K, N, mt, kt, nt, order, c_elem=DTYPE_BYTES["i
       for ns, nc in _sizes(N, nt):
         compute += mc * kc * nc * T.matmul_occupancy(cfg, Instr(Opcode.MATMUL, m=ms, k=ks, n=ns))
   for ks, kc in _sizes(K, kt):
-    for ns, nc in _sizes(N, nt): b_bytes += _dma_bus(cfg, ks, ns, C) * kc * nc
+    for ns, nc in _sizes(N, nt): b_bytes += _b_bus(cfg, ks, ns, bt) * kc * nc
   c_bytes = sum(mc * nc * _dma_bus(cfg, ms, ns, C, c_elem) for ms, mc in _sizes(M, mt) for ns, nc in _sizes(N, nt))
   a_loads, b_loads = {"mnk": (nn, nm), "mn": (1, nm), "nm": (nn, 1)}[order]
   traffic = a_bytes * a_loads + b_bytes * b_loads + c_bytes
-  first = (_dma_bus(cfg, min(mt, M), min(kt, K), R) if ws else _dma_bus(cfg, min(kt, K), min(mt, M), R)) + _dma_bus(cfg, min(kt, K), min(nt, N), C)
+  first = (_dma_bus(cfg, min(mt, M), min(kt, K), R) if ws else _dma_bus(cfg, min(kt, K), min(mt, M), R)) + _b_bus(cfg, min(kt, K), min(nt, N), bt)
   prologue = T.cdiv(first, cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2 * T.TOKEN_DELAY
   epilogue = T.matmul_tail(cfg) + T.cdiv(_dma_bus(cfg, min(mt, M), min(nt, N), C, c_elem), cfg.dram_bytes_per_cycle) + cfg.dram_latency_cycles + 2
   est = max(compute, T.cdiv(traffic, cfg.dram_bytes_per_cycle)) + prologue + epilogue
   return Tiling(mt, kt, nt, order, est, traffic)
 
-def kt_max(cfg: AccelConfig, N: int, ep: Epilogue | None, mt: int, nt: int) -> int:
-  """The largest k tile whose A and B tiles fit their double buffers beside an (mt, nt) C tile; 0 when the C tile does not fit."""
+def kt_max(cfg: AccelConfig, N: int, ep: Epilogue | None, mt: int, nt: int, bt: bool = False) -> int:
+  """The largest k tile whose A and B tiles fit their double buffers beside an (mt, nt) C tile; 0 when the C tile does not fit.
+  `bt` (transpose_b): a B tile is ceil(kt/rows) k-folds of nt lines."""
   R, C = cfg.rows, cfg.cols
   c_lines = T.matmul_lines(cfg, mt, 1, nt)[2]
   if mt > MAX["m"] or nt > MAX["n"] or c_lines > buffers(cfg, N, ep)[2]: return 0
   a_cap, b_cap, _ = buffers(cfg, N, ep, c_lines)     # A's buffers less the int8 staging of this C tile
-  return max(0, min(MAX["k"], b_cap // T.cdiv(nt, C), (a_cap // mt) * R if cfg.dataflow == "ws" else a_cap // T.cdiv(mt, R)))
+  return max(0, min(MAX["k"], (b_cap // nt) * R if bt else b_cap // T.cdiv(nt, C), (a_cap // mt) * R if cfg.dataflow == "ws" else a_cap // T.cdiv(mt, R)))
 
 def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None = None, m_granule: int | None = None,
-                  block: tuple[int, int] | None = None) -> Tiling:
+                  block: tuple[int, int] | None = None, bt: bool = False) -> Tiling:
   """The fastest tiling by `estimate`. `block` = (kt, nt) fixes the k and n tiles to the blocks of a
   block-sparse B (grouped convolutions), so that its zero blocks are whole tiles and are skipped."""
   R, C, ws = cfg.rows, cfg.cols, cfg.dataflow == "ws"
@@ -142,7 +147,7 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
   cands = []
   for mt in _options(M, m_granule or (1 if ws and M < R else R)):
     for nt in [block[1]] if block else _options(N, C):
-      kmax = kt_max(cfg, N, ep, mt, nt)                 # balanced over K below
+      kmax = kt_max(cfg, N, ep, mt, nt, bt)             # balanced over K below
       if kmax >= R: kmax -= kmax % R
       if kmax < 1: continue
       kt = K if K <= kmax else rup(T.cdiv(K, T.cdiv(K, kmax)), R if kmax >= R else 1)
@@ -151,7 +156,7 @@ def choose_tiling(cfg: AccelConfig, M: int, K: int, N: int, ep: Epilogue | None 
       if kt < 1: continue
       orders = ("mnk",) if kt < K else ("mn", "nm")
       for order in orders:
-        cands.append(estimate(cfg, M, K, N, mt, kt, nt, order, c_elem))
+        cands.append(estimate(cfg, M, K, N, mt, kt, nt, order, c_elem, bt))
   if not cands:
     raise CompileError(f"GEMM {M}x{K}x{N} does not fit config {cfg.name}: no tile of A, B (scratchpad {cfg.spad_kib} KiB) and C (accumulator {cfg.acc_kib} KiB) fits double-buffered")
   # fastest first; within 1% of the fastest, the least DRAM traffic (it costs energy)
@@ -197,15 +202,19 @@ def _epilogue(ep: Epilogue, cb: int, stage: int, rows_at: dict, n0: int, ms: int
 
 def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.ndarray | None = None, B: np.ndarray | None = None,
                  tiling: Tiling | None = None, epilogue: Epilogue | None = None, a_src=None, batch: int = 1,
-                 block: tuple[int, int] | None = None) -> Compiled:
+                 block: tuple[int, int] | None = None, b_t: bool = False) -> Compiled:
   """`a_src` (compiler/conv.py: Windows) replaces the A matrix by DMA windows over another tensor;
   `block` (kt, nt) is the block size of a block-sparse B (see choose_tiling).
+  `b_t`: DRAM holds B token-major, as Bᵀ's rows, (N, batch·K): row n of batch index b is Bᵀ[b, n] at n·batch·K + b·K (an
+  attention's K as its projection wrote it, heads side by side); every B tile loads as ceil(kt/rows) k-folds of nt lines and
+  the MATMULs read it with transpose_b (ws, rows == cols: arch/timing.transpose_b_refusal). Kᵀ needs no copy kernel.
   batch > 1: A (batch, M, K) and B (batch, K, N) give C (batch, M, N), one GEMM after another in one
   program (attention heads): the tile loop runs per batch index, so loads of the next head overlap
   the MATMULs and stores of this one, and the epilogue's per-column vectors are loaded once."""
   for name, v in (("M", M), ("K", K), ("N", N), ("batch", batch)):
     if not isinstance(v, (int, np.integer)) or v < 1: raise CompileError(f"GEMM size {name}={v} must be a positive integer")
   ws, R, C = cfg.dataflow == "ws", cfg.rows, cfg.cols
+  if b_t and (why := T.transpose_b_refusal(cfg)) is not None: raise CompileError(why)
   if a_src is not None and not ws: raise CompileError("convolution windows read by DMA need the ws dataflow (os reads A^T, which windows cannot supply)")
   need = batch * (M * K * (a_src is None) + K * N + 4 * M * N)   # a lower bound of the DRAM image, checked before any operand is made
   if need > FIELD_MAX[Opcode.LOAD]["dram_addr"] + 1 or need > cfg.memory_gib * 2 ** 30:
@@ -226,16 +235,17 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
     raise CompileError(f"a fused residual needs an int8 (requantized) output of one GEMM and shape ({M}, {N}), got {res.shape}")
   # DRAM layout: A (row-major for ws, A^T for os so each K step is a contiguous M row), B, the per-column vectors, C;
   # one matrix per batch index
-  tensors = dram_layout(A=a_src.tensor if a_src is not None else ((*lead, M, K), "int8", not ws), B=((*lead, K, N), "int8"),
+  tensors = dram_layout(A=a_src.tensor if a_src is not None else ((*lead, M, K), "int8", not ws), B=((N, batch * K) if b_t else (*lead, K, N), "int8"),
                         **{k: ((N,), "int32") for k in rows}, **({"residual": ((M, N), "int8")} if res is not None else {}),
                         C=((*lead, M, N), ep.out_dtype if ep else "int32"))
   tA, tB, tC = tensors["A"], tensors["B"], tensors["C"]
   size = rup(tC.end, ALIGN)
   if size > FIELD_MAX[Opcode.LOAD]["dram_addr"] + 1 or size > cfg.memory_gib * 2 ** 30: raise CompileError(f"GEMM needs {size} bytes of DRAM; the address space or memory_gib={cfg.memory_gib} is smaller")
-  dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": B, **rows, **({"residual": res} if res is not None else {})})
+  b_img = np.ascontiguousarray(np.swapaxes(B.reshape(batch, K, N), 1, 2).transpose(1, 0, 2)).reshape(N, batch * K) if b_t else B
+  dram = dram_image(tensors, {"A": a_src.image if a_src is not None else A, "B": b_img, **rows, **({"residual": res} if res is not None else {})})
 
-  t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block)
-  if tiling is not None and not 1 <= t.kt <= kt_max(cfg, N, ep, t.mt, t.nt):
+  t = tiling or choose_tiling(cfg, M, K, N, ep, a_src.m_granule if a_src is not None else None, block, b_t)
+  if tiling is not None and not 1 <= t.kt <= kt_max(cfg, N, ep, t.mt, t.nt, b_t):
     raise CompileError(f"tiling {t.mt}x{t.kt}x{t.nt} of GEMM {M}x{K}x{N} does not fit config {cfg.name}'s buffers double-buffered")
   stage_lines = T.matmul_lines(cfg, t.mt, 1, t.nt)[2]
   a_cap, b_cap, c_cap = buffers(cfg, N, ep, stage_lines)
@@ -264,7 +274,7 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
   c_tile, tile_first = -1, []                         # the first step of each C tile
   for s, (bi, mi, ni, ki) in enumerate(steps):
     m0, k0, n0 = mi * t.mt, ki * t.kt, ni * t.nt
-    a_at, b_at, c_at = tA.addr + bi * M * K, tB.addr + bi * K * N, tC.addr + bi * M * N * c_elem     # this batch index's matrices
+    a_at, b_at, c_at = tA.addr + bi * M * K, tB.addr + bi * (K if b_t else K * N), tC.addr + bi * M * N * c_elem     # this batch index's matrices
     ms, ks, ns = min(t.mt, M - m0), min(t.kt, K - k0), min(t.nt, N - n0)
     first, last = ki == kis[bi][ni][0], ki == kis[bi][ni][-1]
     group, need, slot = [], -1, {}
@@ -280,14 +290,15 @@ def compile_gemm(cfg: AccelConfig, M: int, K: int, N: int, seed: int = 0, A: np.
                   else tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + m0 * K + k0, ms, K, ks, R) if ws
                   else tile_dma(Opcode.LOAD, Mem.SPAD, sram, a_at + k0 * M + m0, ks, M, ms, R))
       else:
-        group += tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C)
+        group += (tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + n0 * batch * K + k0, ns, batch * K, ks, R) if b_t   # k-folds of ns lines
+                  else tile_dma(Opcode.LOAD, Mem.SPAD, b_base + b * b_cap, b_at + k0 * N + n0, ks, N, ns, C))
     for op_name in ("A", "B"): last_use[op_name][slot[op_name]] = s
     if first: c_tile += 1; tile_first.append(s)
     if last and res is not None:   # this tile's residual, into slot c % 3: tile c-3's was last read by its epilogue's ADD, which the
       if c_tile >= 3: need = max(need, tile_first[c_tile - 1])   # first MATMUL of tile c-1 waited for (it frees that accumulator buffer)
       group += tile_dma(Opcode.LOAD, Mem.SPAD, res_base + (c_tile % 3) * stage_lines, tensors["residual"].addr + m0 * N + n0, ms, N, ns, C)
     mm = Instr(Opcode.MATMUL, a_addr=a_base + slot["A"] * a_cap, b_addr=b_base + slot["B"] * b_cap,
-               c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(not first))
+               c_addr=(c_tile % 2) * c_cap, m=ms, k=ks, n=ns, accumulate=int(not first), transpose_b=int(b_t))
     macs += ms * ks * ns
     if group:
       if need > waited:   # the buffers being overwritten were last read by step `need`

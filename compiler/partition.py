@@ -125,18 +125,19 @@ def epilogue_rows(ep: Epilogue | None, lo: int, hi: int) -> Epilogue | None:
   return ep if ep is None or ep.residual is None else dataclasses.replace(ep, residual=ep.residual[lo:hi])
 
 def partition_gemm(cfg: AccelConfig, M: int, K: int, N: int, A: np.ndarray, B: np.ndarray, epilogue: Epilogue | None = None,
-                   batch: int = 1, nt: int | None = None, n_first: bool = False) -> Compiled | Partition:
+                   batch: int = 1, nt: int | None = None, n_first: bool = False, b_t: bool = False) -> Compiled | Partition:
   """C (batch, M, N) = A . B over the cores: on the batch (attention heads) when every core gets one, else on M in
   row-sized slices (B replicated), else on N in column-sized slices (A replicated, the epilogue's columns sliced); when
   no one axis has a granule for every core, a grid of M × N boxes (each core its rows of A and columns of B). `nt`: each
   box's n tile widened to it (capped at the box's N) where its B and C double buffers still fit (the mapper's retry).
-  `n_first`: N before M (a decode GEMM's B is its weights, far larger than A: cutting M would have every core read all of them)."""
+  `n_first`: N before M (a decode GEMM's B is its weights, far larger than A: cutting M would have every core read all of them).
+  `b_t`: B sits in DRAM token-major (compile_gemm's transpose_b layout)."""
   A, B = A.reshape(batch, M, K), B.reshape(batch, K, N)
   dims = [(0, batch, 1), (1, M, cfg.rows), (2, N, cfg.cols)]
   if n_first: dims = [dims[0], dims[2], dims[1]]
   def compile_box(a, b, ep):
     nb, m, n = a.shape[0], a.shape[1], b.shape[2]
-    go = lambda tiling=None: compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb, tiling=tiling)
+    go = lambda tiling=None: compile_gemm(cfg, m, K, n, A=a if nb > 1 else a[0], B=b if nb > 1 else b[0], epilogue=ep, batch=nb, tiling=tiling, b_t=b_t)
     c = go()
     if nt is None or min(n, nt) <= c.tiling.nt: return c
     try: return go(dataclasses.replace(c.tiling, nt=min(n, nt)))

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..arch import timing as T
 from ..arch.config import AccelConfig
 from ..arch.vector import quantize_multiplier, quantize_multipliers
 from . import gelu as G
@@ -542,7 +543,7 @@ def _lower(i: int, k, cfg: AccelConfig, value: dict, scale: dict, floaty: bool, 
       cands.append((prog, wins[0], 0))
     prog, win, macs_hw = min(cands, key=lambda c: cycles(c[0])) if len(cands) > 1 else cands[0]
     return prog, lambda y: y.reshape(n, win.oh, win.ow, N).transpose(0, 3, 1, 2), (macs_hw, n * N * int(np.prod(yb.shape[1:])) * win.oh * win.ow)
-  prog = partition_gemm(cfg, k.M, k.K, k.N, A, B, epilogue=ep, batch=k.batch)
+  prog = partition_gemm(cfg, k.M, k.K, k.N, A, B, epilogue=ep, batch=k.batch, b_t=_b_transposed(k, cfg, value))
   return prog, lambda y: k.layout(y.reshape(k.batch, k.M, k.N)), (prog.macs, k.batch * k.M * k.K * k.N)
 
 def _keep(wins: list, compiled: tuple) -> Compiled:
@@ -561,11 +562,25 @@ def _vector_depthwise(k, floaty: bool) -> bool:
   return (floaty and k.groups > 1 and k.groups == k.x_shape[1] == k.w.shape[0] and k.w.shape[1] == 1 and k.dilation == 1
           and getattr(k, "residual", None) is None)
 
+def _b_transposed(k, cfg: AccelConfig, value: dict) -> bool:
+  """A GEMM's B operand that is a transposed view of a kernel output (attention's Kᵀ): on a ws config with a square array, its
+  MATMULs read B with transpose_b from the output's rows as they are (B token-major: one DRAM row per column of B, heads side by
+  side, compiler/gemm.py), so no copy kernel transposes it. Elsewhere (os, rows != cols) the copy stays."""
+  src = k.inputs[1]
+  if not isinstance(k, GemmKernel) or src.op == Ops.BUFFER or id(src) not in value or T.transpose_b_refusal(cfg) is not None: return False
+  off = k.offsets(False)
+  if (off < 0).any() or dma_readable(off): return False
+  bt = np.swapaxes(off, 1, 2)                                 # (batch, N, K): row n of head b, K contiguous
+  row = int(bt[0, 1, 0] - bt[0, 0, 0]) if k.N > 1 else k.batch * k.K
+  return bool(row == k.batch * k.K and (bt == bt[:1, :1, :1] + np.arange(k.batch)[:, None, None] * k.K + np.arange(k.N)[None, :, None] * row
+                                        + np.arange(k.K)[None, None, :]).all())
+
 def _copies(k, cfg: AccelConfig, value: dict, floaty: bool) -> list[tuple[Compiled, tuple]]:
   """Copy programs (with the copied view's shape) for the operands of k that are views of kernel outputs its DMAs cannot
   read in place (compiler/copy.py)."""
   if isinstance(k, GemmKernel):               # GEMM operands: rows of contiguous elements at affine addresses
-    todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value]
+    todo = [(src, k.offsets(first), dma_readable) for src, first in zip(k.inputs, (True, False)) if src.op != Ops.BUFFER and id(src) in value
+            and (first or not _b_transposed(k, cfg, value))]
   elif isinstance(k, (RowKernel, AddKernel)):  # vector kernels stream their inputs contiguously
     todo = [(v.srcs[0], _view_offsets(v), _contiguous) for v in k.inputs if v.op == Ops.VIEW and id(v.srcs[0]) in value]
   elif isinstance(k, ConvKernel) and cfg.dataflow == "os" and not _vector_depthwise(k, floaty):   # os streams Aᵀ: an explicit im2col (compiler/conv.py)

@@ -9,6 +9,11 @@ Weights are double-buffered. The next fold's weights move down a transport chain
 j cycles) while the current fold streams, and are captured into each PE's shadow register on a skewed
 `capture` wave; the first activation row of a fold carries a `flip` tag that travels with it and
 makes each PE switch to its shadow weights exactly when the new fold's data reaches it.
+
+transpose_b (square arrays): the fold's lines are B's columns (lane i of line c is the weight of PE(i, c)), fed last column
+first, and shift in from the side: lane i's chain is row i's, PE(i, j) taps it at stage 2j (two registers per PE, so that the
+capture wave, skewed by column, finds column j's line there; docs/timing.md). Lane x's chain serves column x and row x, so it is
+only made longer; each PE's weight input is a 2:1 mux, selected by a tag that travels with the capture wave.
 """
 from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, wiring
@@ -94,6 +99,7 @@ class WsArray(wiring.Component):
     super().__init__({
       "a": In(data.ArrayLayout(signed(8), rows)), "a_flip": In(1),    # one A row (k lanes) per cycle; flip on a fold's first row
       "w": In(data.ArrayLayout(signed(8), cols)), "w_capture": In(1), # one weight row per cycle, last row first; capture after the last
+      "w_transpose": In(1),                                           # with w_capture: the fold's lines were B's columns (transpose_b)
       "c": Out(data.ArrayLayout(signed(32), cols)),                   # one output row per cycle, rows + cols - 1 cycles after its input
     })
 
@@ -105,14 +111,17 @@ class WsArray(wiring.Component):
     pe = _grid(m, lambda i, j: PE(self.stages), R, C)
     a = [_chain(m, self.a[i], i + C, f"a{i}") for i in range(R)]          # row i: stage s is PE(i, s - i)'s input
     f = [_chain(m, self.a_flip, i + C, f"f{i}") for i in range(R)]
-    w = [_chain(m, self.w[j], R + j, f"w{j}") for j in range(C)]          # column j: stage s is PE(s - j, j)'s weight
-    cap = _chain(m, self.w_capture, C, "cap")
+    early = [self.stages - self.late(j) for j in range(C)]                 # E: how many stages ahead column j taps
+    side = R == C                                                          # transpose_b: row chains on the same lanes
+    w = [_chain(m, self.w[x], max([R + x] + [2 * j - early[j] for j in range(C) if side]), f"w{x}") for x in range(C)]
+    cap = _chain(m, self.w_capture, C, "cap")                              # column j: stage s of w[j] is PE(s - j, j)'s weight
+    tr = _chain(m, self.w_transpose, C, "tr") if side else None            # row i: stage 2j of w[i] is PE(i, j)'s (transpose_b)
     for j in range(C):
-      early = self.stages - self.late(j)                                   # E: how many stages ahead column j taps
       for i in range(R):
-        p = pe[i][j]
-        m.d.comb += [p.a.eq(a[i][i + j - early]), p.flip.eq(f[i][i + j - early]), p.w.eq(w[j][i + j - early]),
-                     p.capture.eq(cap[j - early]), p.ps_in.eq(pe[i - 1][j].ps_out if i else 0)]
+        p, e = pe[i][j], early[j]
+        wt = Mux(tr[j - e], w[i][2 * j - e], w[j][i + j - e]) if side else w[j][i + j - e]
+        m.d.comb += [p.a.eq(a[i][i + j - e]), p.flip.eq(f[i][i + j - e]), p.w.eq(wt),
+                     p.capture.eq(cap[j - e]), p.ps_in.eq(pe[i - 1][j].ps_out if i else 0)]
       m.d.comb += self.c[j].eq(delay(m, pe[R - 1][j].ps_out, C - 1 - j - self.late(j), f"c{j}"))   # bottom edge: deskew
     return m
 

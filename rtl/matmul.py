@@ -46,7 +46,7 @@ class MatmulUnit(wiring.Component):
     cfg, R, C = self.cfg, self.cfg.rows, self.cfg.cols
     mm, hdr = self.ins.body.matmul, self.ins.header
     cur, _ = latched(m, self.issue, {"m": mm.m, "k": mm.k, "n": mm.n, "a_addr": mm.a_addr, "b_addr": mm.b_addr, "c_addr": mm.c_addr,
-                                  "accumulate": mm.accumulate, "id": self.id, "signal_prev": hdr.signal_prev, "signal_next": hdr.signal_next}, "mm")
+                                  "accumulate": mm.accumulate, "transpose_b": mm.transpose_b, "id": self.id, "signal_prev": hdr.signal_prev, "signal_next": hdr.signal_next}, "mm")
     rec = Signal(write_record(self.id_bits))                 # the line a streamed row (ws) or a drained row (os) will write
     for k in ("id", "signal_prev", "signal_next"): m.d.comb += getattr(rec, k).eq(cur[k])
     array = m.submodules.array = (WsArray if cfg.dataflow == "ws" else OsArray)(R, C)
@@ -93,22 +93,24 @@ class MatmulUnit(wiring.Component):
         with m.If(last_k): m.d.sync += [regs["kb"].eq(0), regs["a_base"].eq(cur["a_addr"]), regs["nb"].eq(s["nb"] + C), regs["c_base"].eq(s["c_base"] + cur["m"])]
         with m.Else(): m.d.sync += [regs["kb"].eq(s["kb"] + R), regs["a_base"].eq(s["a_base"] + cur["m"])]
     # weight reader: R rows of the next fold, last row first, capture with row 0; started at issue (fold 0)
-    # and `rows` cycles before the end of every fold's span but the last
+    # and `rows` cycles before the end of every fold's span but the last. transpose_b (R == C): the fold's C lines are B's
+    # columns nb + C-1 ... nb, in k-fold kb / R of n lines (`base` steps by n per k-fold and restarts per n-fold)
     trigger = (self.issue) | (active & ~s["preload"] & ~last_fold & (s["p"] == span - R))
-    wbusy = Signal()
-    wregs, w = self._regs(m, {"j": R - 1, "kb": 0, "nb": 0, "n_base": cur["b_addr"]}, {"j": CTR, "kb": CTR, "nb": CTR, "n_base": BW}, "wt")
+    wbusy, tb = Signal(), cur["transpose_b"]
+    wregs, w = self._regs(m, {"j": R - 1, "kb": 0, "nb": 0, "base": cur["b_addr"]}, {"j": CTR, "kb": CTR, "nb": CTR, "base": BW}, "wt")
     j = Mux(trigger, R - 1, w["j"])
     reading = trigger | wbusy
-    m.d.comb += [self.b_rd.addr.eq(w["n_base"] + w["kb"] + j), self.b_rd.en.eq(reading)]   # A and B share a port per bank: only real reads claim it
-    m.d.sync += [b_mask.eq(Cat(reading & (w["kb"] + j < cur["k"]) & (w["nb"] + c < cur["n"]) for c in range(C))),
-                 array.w_capture.eq(reading & (j == 0))]
+    m.d.comb += [self.b_rd.addr.eq(w["base"] + Mux(tb, w["nb"], w["kb"]) + j), self.b_rd.en.eq(reading)]   # A and B share a port per bank: only real reads claim it
+    m.d.sync += [b_mask.eq(Cat(reading & Mux(tb, (w["kb"] + c < cur["k"]) & (w["nb"] + j < cur["n"]), (w["kb"] + j < cur["k"]) & (w["nb"] + c < cur["n"]))
+                               for c in range(C))),
+                 array.w_capture.eq(reading & (j == 0)), array.w_transpose.eq(tb)]
     m.d.comb += [array.w[c].eq(Mux(b_mask[c], self.b_rd.data[c], 0)) for c in range(C)]
     with m.If(reading):
       m.d.sync += [wregs[k].eq(w[k]) for k in wregs]
       with m.If(j == 0):
         m.d.sync += wbusy.eq(0)
-        with m.If(w["kb"] + R >= cur["k"]): m.d.sync += [wregs["kb"].eq(0), wregs["nb"].eq(w["nb"] + C), wregs["n_base"].eq(w["n_base"] + cur["k"])]
-        with m.Else(): m.d.sync += wregs["kb"].eq(w["kb"] + R)
+        with m.If(w["kb"] + R >= cur["k"]): m.d.sync += [wregs["kb"].eq(0), wregs["nb"].eq(w["nb"] + C), wregs["base"].eq(Mux(tb, cur["b_addr"], w["base"] + cur["k"]))]
+        with m.Else(): m.d.sync += [wregs["kb"].eq(w["kb"] + R), wregs["base"].eq(Mux(tb, w["base"] + cur["n"], w["base"]))]
       with m.Else(): m.d.sync += [wbusy.eq(1), wregs["j"].eq(j - 1)]
     return delay(m, rec, R + C - 1, "ws_rec")
 

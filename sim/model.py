@@ -99,6 +99,7 @@ class Machine:
         need(np.diff(starts).min() >= lb, "rows written to DRAM overlap each other")
     elif ins.opcode == Opcode.MATMUL:
       need(ins.m >= 1 and ins.k >= 1 and ins.n >= 1, "m, k and n must be >= 1")
+      need(not ins.transpose_b or T.transpose_b_refusal(cfg) is None, lambda: T.transpose_b_refusal(cfg))
       a, b, c = T.operand_lines(cfg, ins)
       need(ins.a_addr + a <= cfg.spad_lines, lambda: f"A lines {ins.a_addr}..{ins.a_addr + a - 1} exceed the {cfg.spad_lines} scratchpad lines")
       need(ins.b_addr + b <= cfg.spad_lines, lambda: f"B lines {ins.b_addr}..{ins.b_addr + b - 1} exceed the {cfg.spad_lines} scratchpad lines")
@@ -144,6 +145,16 @@ class Machine:
     """The matrix (lines x folds*lanes) held by one pending load of exactly this shape, else None."""
     p = self.pending.get(lo)
     return p[5] if p is not None and p[1:5] == (lo + folds * lines, folds, lines, lanes) else None
+
+  def _operand_bt(self, ins: Instr, nf: int) -> np.ndarray:
+    """transpose_b: B (k x nf*C, columns past n zero) from ceil(k/R) k-folds of n lines, line j of fold f = B[f*R : f*R+R, j]."""
+    R, k, n, kf = self.cfg.rows, ins.k, ins.n, T.cdiv(ins.k, self.cfg.rows)
+    Bt = self._operand(ins.b_addr, kf, n, R)
+    if Bt is None:
+      self._materialize(ins.b_addr, ins.b_addr + kf * n)
+      Bt = self.spad[ins.b_addr:ins.b_addr + kf * n, :R].reshape(kf, n, R).transpose(1, 0, 2).reshape(n, kf * R)
+    B = np.zeros((k, nf * self.cfg.cols), np.float32); B[:, :n] = Bt[:, :k].T
+    return B
 
   def execute(self, ins: Instr):
     op = ins.opcode
@@ -202,7 +213,7 @@ class Machine:
       blk = sp[ins.a_addr:ins.a_addr + af * (m if ws else k), :R]
       A = blk.reshape(af, m, R).transpose(1, 0, 2).reshape(m, af * R)[:, :k] if ws else blk.reshape(af, k, R).transpose(0, 2, 1).reshape(af * R, k)[:m]
     # B as a (k x nf*C) matrix from n-folds of k lines; columns past n are masked to zero
-    B = self._operand(ins.b_addr, nf, k, C)
+    B = self._operand_bt(ins, nf) if ins.transpose_b else self._operand(ins.b_addr, nf, k, C)
     if B is None or n % C:
       if B is None:
         self._materialize(ins.b_addr, ins.b_addr + nf * k)
@@ -262,7 +273,7 @@ def sram_traffic(cfg: AccelConfig, ins: Instr) -> tuple[dict, dict]:
   if ins.opcode == Opcode.MATMUL:
     f, nf = T.matmul_folds(cfg, ins), T.cdiv(ins.n, cfg.cols)
     if cfg.dataflow == "ws":   # each fold streams m A lines and preloads its valid weight lines
-      spad_lines, acc_writes = f * ins.m + nf * ins.k, f * ins.m
+      spad_lines, acc_writes = f * ins.m + T.operand_lines(cfg, ins)[1], f * ins.m
       acc_reads = f * ins.m if ins.accumulate else (f - nf) * ins.m
     else:                      # each fold streams k A^T lines and k B lines; drains its valid rows
       spad_lines, acc_writes = 2 * f * ins.k, nf * ins.m

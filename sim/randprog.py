@@ -25,6 +25,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
   functions to draw from (default: all)."""
   functs = list(VecOp) if functs is None else list(functs)
   rng = np.random.default_rng(seed)
+  tb_rng, can_tb = np.random.default_rng([seed, 1]), T.transpose_b_refusal(cfg) is None   # MATMULs with transpose_b where the config has it
   R, C, W, E = cfg.rows, cfg.cols, cfg.spad_line_bytes, DTYPE_BYTES[cfg.acc_dtype]
   IMM_END = FIELD_MAX[Opcode.VECTOR]["imm"] + 1
   half_a = cfg.spad_lines // 2                       # scratchpad: A operands in the lower half, B in the upper (different banks)
@@ -46,17 +47,18 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     a_lo, b_lo, c_lo = b * quarter, half_a + b * quarter, b * (acc_half // 2)
     # load: A and B operand blocks (whole lines, so MATMUL reads only loaded data), sometimes accumulator lines
     m, k, n = ri(1, 3 * R), ri(1, 2 * R), ri(1, 2 * C)
-    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n)
+    tb = int(can_tb and tb_rng.random() < 0.5)    # B as B^T's lines (a stream of its own: the other fields stay as they were)
+    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n, tb)
     m = m if max(a_lines, b_lines) <= quarter and c_lines <= acc_half // 2 else 1
     k, n = (k, n) if m > 1 else (1, 1)
-    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n)
+    a_lines, b_lines, c_lines = T.matmul_lines(cfg, m, k, n, tb)
     loads = [Instr(Opcode.LOAD, mem=Mem.SPAD.value, sram_addr=lo, dram_addr=ri(0, out_base - W * lines - 1), line_bytes=W, rows=lines,
                    dram_stride=W, outer=1, outer_stride=0) for lo, lines in ((a_lo, a_lines), (b_lo, b_lines))]
     loads += [dma(Opcode.LOAD, Mem.SPAD, a_lo + a_lines, quarter - a_lines, W, (0, out_base)) for _ in range(ri(0, 2)) if quarter - a_lines >= 1]
     if rng.random() < 0.5: loads.append(dma(Opcode.LOAD, Mem.ACC, c_lo, c_lines, cfg.acc_line_bytes, (0, out_base)))
     loads[0].f["wait_next"] = int(t >= 2); loads[-1].f["signal_next"] = 1
     back = [Instr(Opcode.SYNC, queue=Queue.COMPUTE.value, wait_next=1, signal_prev=1)] if t >= 2 else []
-    mms = [Instr(Opcode.MATMUL, a_addr=a_lo, b_addr=b_lo, c_addr=c_lo, m=m, k=k, n=n, accumulate=ri(0, 1)) for _ in range(ri(1, 3))]
+    mms = [Instr(Opcode.MATMUL, a_addr=a_lo, b_addr=b_lo, c_addr=c_lo, m=m, k=k, n=n, accumulate=ri(0, 1), transpose_b=tb) for _ in range(ri(1, 3))]
     mms[0].f["wait_prev"] = 1; mms[-1].f["signal_next"] = 1
     # store: vector functions over the phase's accumulator lines and A lines (results, int8 operands), into either;
     # a destination never starts inside a source of its memory (the model refuses that: the unit streams row by row)

@@ -17,7 +17,7 @@ def residual_cnn(size=8, c=8):
   return h.reshape(1, -1).linear(_w((4, c * (size // 2) ** 2), c * (size // 2) ** 2, 7), _b(4, 8))
 
 def attention(seq=8, d_model=16, d_head=8):
-  """examples/attention.py: projections, the Kᵀ copy kernel, scaled QKᵀ, softmax, ·V, the output projection."""
+  """examples/attention.py: projections, scaled QKᵀ (the Kᵀ copy kernel on os; transpose_b MATMULs on ws), softmax, ·V, the output projection."""
   spec = importlib.util.spec_from_file_location("attention", os.path.join(os.path.dirname(__file__), "..", "examples", "attention.py"))
   mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
   return mod.workload(seq=seq, d_model=d_model, d_head=d_head)

@@ -109,8 +109,8 @@ def test_cnn_with_pooling_and_residual():
   assert g.kernels[0].shape == [1, 8, 3, 3, 3]          # batch, cout, cin, kh, kw: tinygrad's conv2d recognized whole
 
 def test_attention_head():
-  g = _float_check(_example("attention", seq=8, d_model=16, d_head=8), ["gemm", "gemm", "copy2", "gemm", "softmax", "gemm", "gemm"])
-  assert g.kernels[3].fused == ["scale", "requant"]      # 1/sqrt(d) folded into QKᵀ's requantization
+  g = _float_check(_example("attention", seq=8, d_model=16, d_head=8), ["gemm", "gemm", "gemm", "softmax", "gemm", "gemm"])   # Kᵀ: transpose_b
+  assert g.kernels[2].fused == ["scale", "requant"]      # 1/sqrt(d) folded into QKᵀ's requantization
 
 def test_int8_conv_bit_exact_against_tinygrad():
   from tinygrad.tensor import Tensor as TT

@@ -86,6 +86,35 @@ def test_views_of_results_between_and_after_kernels():
   padded = x.linear(w).pad(((0, 0), (0, 4))).linear((Tensor.randn(8, 20, seed=2) * 0.2).realize())
   with pytest.raises(CompileError, match="padded view of a kernel output"): run_graph(padded, load_config("tiny"))
 
+def test_kt_read_by_transpose_b_matmuls():
+  """Q·Kᵀ on ws: no copy kernel, the batched matmul's MATMULs read K's rows (token-major, heads side by side) with
+  transpose_b; os keeps the Kᵀ copy kernel. Both bit-exact, with the same output."""
+  x = Tensor.randn(16, 32, seed=0)
+  q, k = (x.linear((Tensor.randn(32, 32, seed=i) * 0.2).realize()).reshape(16, 2, 16) for i in (1, 2))
+  mk = lambda: q.permute(1, 0, 2) @ k.permute(1, 2, 0)
+  ws, os_ = run_graph(mk(), load_config("tiny")), run_graph(mk(), load_config("tiny", dataflow="os"))
+  assert [r.kind for r in ws.kernels] == ["gemm"] * 3 and [r.kind for r in os_.kernels] == ["gemm", "gemm", "copy", "gemm"]
+  assert ws.correct and os_.correct and np.array_equal(ws.output, os_.output)
+  mms = [i for i in ws.kernels[-1].program.program if i.opcode.name == "MATMUL"]
+  assert mms and all(i.transpose_b for i in mms)
+  assert ws.kernels[-1].program.tensors["B"].shape == (16, 32)          # K as its projection wrote it: 16 tokens x 2 heads·16
+
+@pytest.mark.parametrize("over", [{}, dict(rows=8, cols=8, spad_kib=8, acc_kib=8, dram_bytes_per_cycle=8, dram_burst_bytes=8)])
+def test_gemm_with_b_token_major_bit_exact(over):
+  cfg = load_config("tiny", **over)
+  for shape, batch in (((5, 7, 3), 1), ((17, 9, 13), 1), ((33, 20, 6), 1), ((9, 8, 12), 3), ((6, 16, 9), 2)):
+    c = compile_gemm(cfg, *shape, seed=3, b_t=True, batch=batch)
+    assert np.array_equal(run_prog(cfg, c), c.reference())
+
+def test_transpose_b_refused_off_square_ws():
+  from tinyaccel.arch.isa import asm
+  from tinyaccel.sim.model import ProgramError
+  mm = asm("matmul a_addr=0 b_addr=512 c_addr=0 m=4 k=4 n=4 transpose_b=1")
+  for over, why in (({"dataflow": "os"}, "needs the ws dataflow"), ({"cols": 8, "spad_kib": 8}, "needs a square array")):
+    cfg = load_config("tiny", **over)
+    with pytest.raises(ProgramError, match=why): run(cfg, mm, machine=Machine(cfg, dram_bytes=64))
+    with pytest.raises(CompileError, match=why): compile_gemm(cfg, 4, 4, 4, b_t=True)
+
 def test_copy_kernels():
   cfg = load_config("edge")
   src = np.random.default_rng(0).integers(-128, 128, (32, 96)).astype(np.int8)
@@ -148,7 +177,7 @@ def test_small_transformer_layer_runs_bit_exact(net):
   r = run_graph(y, load_config("edge"))
   kinds = [k.op for k in r.kernels]
   assert r.correct and r.accuracy["cosine_similarity"] >= 0.99
-  assert kinds.count("batched_matmul") == 2 and kinds.count("copy") == 2 and kinds.count("softmax") == 1 and kinds.count("layernorm") == 2
+  assert kinds.count("batched_matmul") == 2 and kinds.count("copy") == 1 and kinds.count("softmax") == 1 and kinds.count("layernorm") == 2   # Kᵀ: transpose_b
   assert ("mask" in r.kernels[kinds.index("softmax")].fused) == (net == "gpt2")
   assert sum(k.stats.macs for k in r.kernels) == layer_macs(32, 128, 256)
 

@@ -22,9 +22,10 @@ def simulate(dut, inputs, expect):
   sim = Simulator(dut); sim.add_clock(1e-8); sim.add_testbench(tb); sim.run()
   return got
 
-def run_folds(R, C, folds, m, seed=0, mul_stages=2):
+def run_folds(R, C, folds, m, seed=0, mul_stages=2, transposed=()):
   """Stream `folds` weight tiles back to back, each with m A rows; the next tile's weights shift in
-  during the last R cycles before its stream (the timing of docs/timing.md: a fold costs max(m, R))."""
+  during the last R cycles before its stream (the timing of docs/timing.md: a fold costs max(m, R)).
+  Folds in `transposed` (square arrays) are side-loaded: their lines are W's columns, last column first (transpose_b)."""
   rng = np.random.default_rng(seed)
   W = rng.integers(-128, 128, (folds, R, C)); A = rng.integers(-128, 128, (folds, m, R))
   dut = WsArray(R, C, mul_stages)
@@ -34,13 +35,13 @@ def run_folds(R, C, folds, m, seed=0, mul_stages=2):
   events = {}                                       # cycle -> dict of inputs
   for f in range(folds):
     p0 = starts[f] - R                              # weight rows (last row first) on cycles p0 .. p0+R-1, capture on the last
-    for r in range(R): events.setdefault(p0 + r, {})["w"] = (W[f][R - 1 - r], r == R - 1)
+    for r in range(R): events.setdefault(p0 + r, {})["w"] = (W[f][:, C - 1 - r] if f in transposed else W[f][R - 1 - r], r == R - 1, f in transposed)
     for t in range(m): events.setdefault(starts[f] + t, {})["a"] = (A[f][t], t == 0)
   expect = {starts[f] + t + R + C - 1: A[f][t] @ W[f] for f in range(folds) for t in range(m)}
   def inputs(cyc):
     e = events.get(cyc, {})
-    (w, cap), (a, flip) = e.get("w", (np.zeros(C, int), False)), e.get("a", (np.zeros(R, int), False))
-    return [(dut.w, w), (dut.w_capture, bool(cap)), (dut.a, a), (dut.a_flip, bool(flip))]
+    (w, cap, tr), (a, flip) = e.get("w", (np.zeros(C, int), False, False)), e.get("a", (np.zeros(R, int), False))
+    return [(dut.w, w), (dut.w_capture, bool(cap)), (dut.w_transpose, bool(cap and tr)), (dut.a, a), (dut.a_flip, bool(flip))]
   return expect, simulate(dut, inputs, expect)
 
 
@@ -80,4 +81,13 @@ def test_ws_pipelined_multipliers_keep_timing(mul_stages, R, C):
   its input): the late columns pay from their deskew, the others tap the shift chains early."""
   for m in (1, R, R + 3):
     expect, got = run_folds(R, C, 4, m, seed=m, mul_stages=mul_stages)
+    for cyc, row in expect.items(): assert got[cyc] == row.tolist(), f"stages {mul_stages}, m {m}: output row due at cycle {cyc}"
+
+@pytest.mark.parametrize("mul_stages", [0, 1, 2, 3])
+@pytest.mark.parametrize("R", [1, 2, 4, 5, 8])
+def test_ws_side_loaded_weights(mul_stages, R):
+  """transpose_b: a fold whose lines are W's columns (shifted in from the side, PE (i, j) at stage 2j of row i's chain)
+  gives the same products on the same cycles as one loaded from the top, in any mix of the two, at every multiplier depth."""
+  for m, transposed in ((1, (0, 1, 2, 3)), (R, (1, 2)), (R + 3, (0, 3))):
+    expect, got = run_folds(R, R, 4, m, seed=m, mul_stages=mul_stages, transposed=transposed)
     for cyc, row in expect.items(): assert got[cyc] == row.tolist(), f"stages {mul_stages}, m {m}: output row due at cycle {cyc}"

@@ -84,7 +84,7 @@ def test_small_cnn_on_the_chip(name):
 
 @pytest.mark.parametrize("name", ["2c1ch", "4c1ch"])
 def test_attention_head_on_the_chip(name):
-  check_graph(verify_graph(attention_head(), config(name)), ["gemm", "gemm", "copy", "gemm", "softmax", "gemm", "gemm"])
+  check_graph(verify_graph(attention_head(), config(name)), ["gemm", "gemm", "gemm", "softmax", "gemm", "gemm"])   # Kᵀ: transpose_b MATMULs
 
 # ---- make test-rtl-full ----
 @pytest.mark.slow

@@ -48,6 +48,19 @@ def test_compiled_gemm(name, shape):
   r = check(cfg, c.program, c.dram)
   assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
 
+# transpose_b (ws, square arrays): B token-major in DRAM, loaded as k-folds of n lines and side-loaded into the array;
+# partial folds in k and n, several k-folds (accumulation), batched (heads side by side in each DRAM row)
+TRANSPOSED = [("tiny-ws", (5, 7, 3), 1), ("tiny-ws", (17, 9, 13), 1), ("tiny-ws", (9, 8, 12), 3), ("8x8-ws", (17, 30, 13), 1),
+              ("8x8-ws", (6, 16, 9), 2), ("tiny-narrow", (6, 16, 9), 2)]
+
+@pytest.mark.parametrize("name,shape,batch", TRANSPOSED, ids=[f"{n}-{'x'.join(map(str, s))}-b{b}" for n, s, b in TRANSPOSED])
+def test_compiled_gemm_transpose_b(name, shape, batch):
+  cfg = config(name)
+  c = compile_gemm(cfg, *shape, seed=3, b_t=True, batch=batch)
+  assert all(i.transpose_b for i in c.program if i.opcode == Opcode.MATMUL)
+  r = check(cfg, c.program, c.dram)
+  assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_random_programs(name):
   cfg = config(name)
