@@ -296,11 +296,11 @@ def run(cfg: AccelConfig, target: str, freq_mhz: float = DEFAULT_FREQ_MHZ, top: 
   pnr_args = [*t.pnr_args, "--json", "netlist.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed), "--report", f"{sub}/report.json",
               "--timing-allow-fail", "--lpf-allow-unconstrained" if t.family == "ecp5" else "--pcf-allow-unconstrained"]
   if t.family == "ecp5" and not top.startswith("array"):
-    # a whole core fills the device: router2 negotiates congestion (it routes the tiny core at 76% of an ECP5-25k in
-    # about 5 minutes; nextpnr's default router1 stalled on an earlier, 78% netlist), but routes the clock only from a
-    # clock-capable pin (PCLKT6_0, where the ULX3S, a CABGA381 board, has its oscillator)
+    # a whole core fills the device: nextpnr's default router1 routes the tiny core at 75% of an ECP5-25k (2026-12-07:
+    # 470 s, 31.3 MHz), where router2 diverged (overused wires falling to 319, then rising, 2026-12-06; docs/fpga.md);
+    # the clock on the package's clock-capable pin (PCLKT6_0, where the ULX3S, a CABGA381 board, has its oscillator)
     with open(os.path.join(d, "clock.lpf"), "w") as f: f.write(f'LOCATE COMP "clk" SITE "{CLOCK_PIN[t.package]}";\n')
-    pnr_args += ["--lpf", f"{sub}/clock.lpf", "--router", "router2"]
+    pnr_args += ["--lpf", f"{sub}/clock.lpf"]
   pnr_s = _run([nextpnr, *pnr_args], s["dir"], f"{sub}/nextpnr.log", f"nextpnr-{t.family} {t.device} at {freq_mhz:g} MHz", progress)
   with open(os.path.join(d, "report.json")) as f: rep = json.load(f)
   util = rep["utilization"]
