@@ -44,10 +44,11 @@ RECIP_TABLE = np.round(2 ** 30 / (1 + _T)).astype(np.int64)              # 1 / (
 RSQRT_TABLE = np.round(2 ** 30 / np.sqrt(1 + _T)).astype(np.int64)       # 1 / sqrt(1 + t)
 INV_SQRT2_Q30 = int(round(2 ** 30 / np.sqrt(2)))
 
-def _lookup(table, frac30):
-  """Table value at a Q0.30 fraction: entry frac >> 22, interpolated by the low 22 bits."""
-  i, lo = frac30 >> INTERP_BITS, frac30 & ((1 << INTERP_BITS) - 1)
-  return table[i] + (((table[i + 1] - table[i]) * lo) >> INTERP_BITS)
+def _lookup(table, frac30, bits: int = TABLE_BITS):
+  """Table value at a Q0.30 fraction: entry frac >> (30 - bits), interpolated by the low 30 - bits bits (22)."""
+  lo_bits = 30 - bits
+  i, lo = frac30 >> lo_bits, frac30 & ((1 << lo_bits) - 1)
+  return table[i] + (((table[i + 1] - table[i]) * lo) >> lo_bits)
 
 def _normalize(x):
   """x > 0 -> (p, m): x = 2^p * (1 + m / 2^30), p the leading one's position (0..30)."""
@@ -90,6 +91,23 @@ def rsqrt_q16(x, shift: int):
   y = np.where(e & 1, (y * INV_SQRT2_Q30) >> 30, y)               # odd exponent: one more 1/sqrt(2)
   return np.where(x > 0, _shift(y, -((e - (e & 1)) >> 1) - 14), I32_MAX)
 
+# ---- the GELU's factor: gelu(x) = x·Phi(x), Phi(x) = sigmoid(2z), z = sqrt(2/pi)·(x + 0.044715x³) (the tanh form) ----
+# z is odd, so Phi(-u) = s(u) and Phi(u) = 1 - s(u) with s(u) = sigmoid(-2z(u)) for u >= 0: one table of s in Q1.30 over
+# u in [0, 8), 513 points (512 intervals: the top 9 bits of u / 8 as a Q0.30 fraction pick one, the low 21 interpolate),
+# 0 from 8 on (s(8) < 2^-70, below one LSB of Q0.31).
+GELU_CLAMP_BITS, GELU_TABLE_BITS = 3, 9
+_U = np.arange((1 << GELU_TABLE_BITS) + 1) / (1 << GELU_TABLE_BITS) * (1 << GELU_CLAMP_BITS)
+GELU_TABLE = np.round(2 ** 30 / (1 + np.exp(2 * np.sqrt(2 / np.pi) * (_U + 0.044715 * _U ** 3)))).astype(np.int64)   # s(u)
+
+def gelu_q31(x, shift: int):
+  """Phi(x / 2^shift) in Q0.31 (1 saturates to INT32_MAX): s = s(|x| / 2^shift) in Q1.30 from the table at
+  |x| / 2^(shift + 3) as a Q0.30 fraction (0 from 8 on); 2s for x < 0, 2^31 - 2s otherwise."""
+  x = np.asarray(x, np.int64)
+  u, k = np.abs(x), shift + GELU_CLAMP_BITS                      # u / 2^k = |x| / 2^shift / 8
+  f = (u & ((1 << k) - 1)) << max(30 - k, 0) >> max(k - 30, 0)
+  s = np.where(u >> k > 0, 0, _lookup(GELU_TABLE, f, GELU_TABLE_BITS))
+  return np.where(x < 0, 2 * s, np.minimum((1 << 31) - 2 * s, I32_MAX))
+
 def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int) -> np.ndarray:
   """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated)."""
   f = VecOp(funct)
@@ -113,6 +131,7 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.LOG2: return log2_q16(s1, shift)
   if f == VecOp.RECIP: return recip_q16(s1, shift)
   if f == VecOp.RSQRT: return rsqrt_q16(s1, shift)
+  if f == VecOp.GELU: return gelu_q31(s1, shift)
   raise ValueError(f"unknown vector function {funct}")
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, int]:

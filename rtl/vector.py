@@ -23,10 +23,11 @@ from ..arch.vector import I8_MAX, I8_MIN, I32_MAX, I32_MIN, INTERP_BITS, TABLE_B
 from .common import latched
 from .sram import line_layout
 
-TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE)   # selected by funct - EXP2
-# one 1024-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
-# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
-ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(1 << TABLE_BITS)]
+TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE, V.GELU_TABLE)   # words 256·(funct - EXP2) on; GELU's 512 from 1024
+GELU_BASE = 4 << TABLE_BITS                  # the GELU table's first word: address Cat(its 9 index bits, 0b10)
+# one 1536-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
+# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1536-way case per lane.
+ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(len(t) - 1)]
 SHIFT_BITS = V.MAX_SHIFT.bit_length()       # the model refuses shifts past MAX_SHIFT, so the unit looks at these bits only
 
 def named(m: Module, value, name: str, shape=None):
@@ -84,20 +85,28 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
   frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
   f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:SHIFT_BITS], frac >> 1)[:30], f"{name}_f")
-  frac30 = Mux(is_op(VecOp.EXP2), f, mant)
-  m.d.comb += rom.addr.eq(Cat(frac30[INTERP_BITS:30], (funct - VecOp.EXP2.value)[:2]))     # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  # GELU (arch.vector.gelu_q31): |x| / 2^(shift + 3) as the table's Q0.30 fraction; past the table (|x| >= 8) s = 0
+  g_k = named(m, shift + V.GELU_CLAMP_BITS, f"{name}_gk", unsigned(7))
+  g_u = named(m, Mux(s1 < 0, -s1, s1), f"{name}_gu", unsigned(33))
+  g_f = named(m, Mux(g_k <= 30, g_u << (30 - g_k).as_unsigned()[:5], g_u >> (g_k - 30).as_unsigned()[:3])[:30], f"{name}_gf")
+  g = dict(g_neg=s1 < 0, g_over=Cat(g_u[i] & (g_k <= i) for i in range(33)).any())
+  g_lo = V.GELU_TABLE_BITS - TABLE_BITS                                   # its interpolation has this many bits fewer
+  frac30 = Mux(is_op(VecOp.GELU), g_f, Mux(is_op(VecOp.EXP2), f, mant))
+  m.d.comb += rom.addr.eq(Mux(is_op(VecOp.GELU), Cat(frac30[INTERP_BITS - g_lo:30], Const(GELU_BASE >> V.GELU_TABLE_BITS, 2)),
+                              Cat(frac30[INTERP_BITS:30], (funct - VecOp.EXP2.value)[:2], Const(0, 1))))  # EXP2, LOG2, RECIP, RSQRT: tables 0..3
+  frac22 = Mux(is_op(VecOp.GELU), frac30[:INTERP_BITS - g_lo] << g_lo, frac30[:INTERP_BITS])   # GELU: its 21 low bits as 22
   simple = Const(0, signed(33))
   for op, v in {VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
                 VecOp.SRA: s1 >> shift, VecOp.COPY: s1}.items():
     simple = Mux(is_op(op), v, simple)     # a Mux chain, not a Switch: Icarus (always_comb) re-ran a Switch's block forever
-  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
-                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple, red=red))
+  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac22,
+                 prod=named(m, s1 * s2, f"{name}_prod"), s1=s1, s2=s2, simple=simple, red=red, **g))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
   rounded = round_shift(named(m, Mux(is_op(VecOp.REQUANT), srdhm(x["prod"], x["s1"], x["s2"]), x["s1"]), f"{name}_rs", signed(32)), shift)
-  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red")}))
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red", *g)}))
   # 3: RSQRT's odd exponent (1/sqrt 2), the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
   rooted = named(m, Mux(odd, (lk * V.INV_SQRT2_Q30) >> 30, lk), f"{name}_y", signed(33))
@@ -105,6 +114,9 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   for op, v in {VecOp.MUL: y["mul"], VecOp.SRAR: y["rounded"], VecOp.REQUANT: y["rounded"], VecOp.EXP2: Mux(y["n"] > 30, 0, lk >> y["n"][:5]),
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN)}.items():
     other = Mux(is_op(op), v, other)
+  g_s = named(m, Mux(y["g_over"], 0, lk), f"{name}_gs", signed(33))         # GELU: Phi = 2s for x < 0, else 1 - 2s, 1 saturating
+  g_phi = Mux(y["g_neg"], g_s << 1, Mux(g_s == 0, I32_MAX, (1 << 31) - (g_s << 1)))
+  other = Mux(is_op(VecOp.GELU), g_phi, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
   z = stage(dict(val=Mux(rsqrt, rooted, lk), **_shift_amounts(m, by, name), pos=y["pos"], other=other))

@@ -59,7 +59,7 @@ def random_program(cfg: AccelConfig, seed: int, phases: int = 4, dram_bytes: int
     # a destination never starts inside a source of its memory (the model refuses that: the unit streams row by row)
     vec, regions = [], {Mem.ACC: (c_lo, acc_half // 2), Mem.SPAD: (a_lo, quarter)}
     for _ in range(ri(0, 4) if vector else 0):
-      f = VecOp(ri(0, len(VecOp) - 1))
+      f = list(VecOp)[ri(0, len(VecOp) - 1)]              # the values need not be contiguous
       mems = [Mem.SPAD if rng.random() < 0.3 else Mem.ACC for _ in range(3)]    # src1, src2, dst
       rows = ri(1, max(c_lines, 2))
       offs = [ri(0, min(2, regions[mm][1] - rows)) for mm in mems]
