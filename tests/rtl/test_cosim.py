@@ -12,7 +12,7 @@ from tinyaccel.arch.isa import Opcode, VecOp, asm
 from tinyaccel.arch.vector import quantize_multiplier, quantize_multipliers
 from tinyaccel.compiler import gelu as G
 from tinyaccel.compiler.gemm import Epilogue, compile_gemm
-from tinyaccel.compiler.layernorm import compile_layernorm
+from tinyaccel.compiler.layernorm import compile_layernorm, compile_rmsnorm
 from tinyaccel.compiler.softmax import compile_softmax
 from tinyaccel.rtl.cosim import first_divergence, verify
 from tinyaccel.sim.model import Machine, run
@@ -133,7 +133,10 @@ def test_compiled_gemm_gelu_epilogue(name, shape):
 def test_compiled_softmax_and_layernorm():
   cfg, rng = config("tiny-ws"), np.random.default_rng(5)
   x = rng.integers(-128, 128, (9, 16)).astype(np.int8)
-  for c in (compile_softmax(cfg, x, 0.05), compile_layernorm(cfg, x, 0.05, 0.03)):
+  gain, bias = rng.uniform(-1.5, 1.5, 16), rng.uniform(-0.3, 0.3, 16)      # layernorm per block of rows, with the column vectors too
+  for c in (compile_softmax(cfg, x, 0.05), compile_layernorm(cfg, x, 0.05, 0.03),
+            compile_layernorm(cfg, x3 := rng.integers(-128, 128, (30, 16)).astype(np.int8), 0.05, 0.03, gain=gain, bias=bias, norm_scale=0.03),  # 3 blocks
+            compile_rmsnorm(cfg, x3, 0.05, 0.03, gain=gain)):
     r = check(cfg, c.program, c.dram)
     assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
 
