@@ -57,7 +57,7 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
   try: aff = _affine(gain, bias, x.shape[1], norm_scale, out_scale) if gain is not None or bias is not None else None
   except ValueError as e: raise CompileError(f"layernorm gain: {e}") from None
   if aff: K = aff[0]
-  def emit_block(xs, a, out, nr):     # acc: the block's nr·k x8/c8 lines, nr·k c4² lines, nr means, nr variances; row-wise steps per row
+  def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x8/c8 lines, nr·k c4² lines, nr means, nr variances; row-wise steps per row
     n, g, b = nr * k, emit_block.columns, emit_block.columns + k      # the column multipliers and biases (line f with line f)
     q, mu = a + n, a + 2 * n; var = mu + nr
     per_row = lambda f: [i for r in range(nr) for i in f(r)]
@@ -77,7 +77,7 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
                if aff
                else per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=var + r, shift=0, **ROW))))
   return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit_block, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
-                    columns=(aff[1], aff[3]) if aff else (), emit_block=emit_block)
+                    columns=(aff[1], aff[3]) if aff else ())
 
 # ---- RMSNorm (Llama): y = gain · x / sqrt(mean(x²) + eps), the same steps without the mean ----
 RMS_MAX_LINES = 511          # the per-lane sums of (x << 4)² over a row's lines stay in int32: lines · 2^22 < 2^31
@@ -113,7 +113,7 @@ def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale:
   if k > RMS_MAX_LINES: raise CompileError(f"rmsnorm over {x.shape[1]} elements: at most {RMS_MAX_LINES} lines of cols={C} (int32 sums of squares)")
   try: m, sh, F, eps8, gm, gsh = _rms_params(x.shape[1], in_scale, out_scale, eps, gain)
   except ValueError as e: raise CompileError(f"rmsnorm gain: {e}") from None
-  def emit_block(xs, a, out, nr):     # acc: the block's nr·k x·K lines, nr·k (x<<4)² lines, nr variances; row-wise steps per row
+  def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x·K lines, nr·k (x<<4)² lines, nr variances; row-wise steps per row
     n, g = nr * k, emit_block.columns
     q, var = a + n, a + 2 * n
     per_row = lambda f: [i for r in range(nr) for i in f(r)]
@@ -127,4 +127,4 @@ def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale:
             + per_row(lambda r: lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
                       + vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=gsh)))   # line f by gain line f
   return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit_block, VecOp.MUL,
-                    lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,), emit_block=emit_block)
+                    lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,))
