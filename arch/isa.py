@@ -31,11 +31,12 @@ class VecOp(enum.Enum, shape=5):
   EXP2 = 14; LOG2 = 15; RECIP = 16; RSQRT = 17      # fixed-point approximations: 256-entry tables + linear interpolation
   LSUM = 18; LMAX = 19                               # reduce across the lanes of each line, result in every lane
   RESCALE = 20; ADDRS = 21                           # the TFLite ADD's operand rescale (int8 << 20, REQUANT) alone / added to src1
+  GELU = 22                                          # the GELU's factor Phi(x) in Q0.31: a 513-point table + linear interpolation
   BIASRQ = 23                                        # REQUANT(src1 + bias line) by a broadcast multiplier line: the conv epilogue in one pass
 
 # funct values by what they read and write (the model, the timing rule and the RTL all use these)
 UNARY_FUNCTS = frozenset(o.value for o in (VecOp.SHL, VecOp.SRA, VecOp.SRAR, VecOp.RSUM, VecOp.RMAX, VecOp.COPY, VecOp.EXP2, VecOp.LOG2,
-                                           VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX))   # read no src2
+                                           VecOp.RECIP, VecOp.RSQRT, VecOp.LSUM, VecOp.LMAX, VecOp.GELU))   # read no src2
 REDUCE_ROWS_FUNCTS = frozenset(o.value for o in (VecOp.RSUM, VecOp.RMAX))                      # write one dst line for all rows
 READS_DST_FUNCTS = frozenset({VecOp.SELECT.value})                                             # read dst: the selector
 BIAS_FUNCTS = frozenset({VecOp.BIASRQ.value})                                                  # read a bias line at src2_addr + imm, in row 0

@@ -45,10 +45,11 @@ RECIP_TABLE = np.round(2 ** 30 / (1 + _T)).astype(np.int64)              # 1 / (
 RSQRT_TABLE = np.round(2 ** 30 / np.sqrt(1 + _T)).astype(np.int64)       # 1 / sqrt(1 + t)
 RSQRT_ODD_TABLE = np.round(2 ** 30 / np.sqrt(2 + 2 * _T)).astype(np.int64)   # 1 / sqrt(2 (1 + t)): an odd exponent, no multiply by 1/sqrt(2)
 
-def _lookup(table, frac30):
-  """Table value at a Q0.30 fraction: entry frac >> 22, interpolated by the low 22 bits."""
-  i, lo = frac30 >> INTERP_BITS, frac30 & ((1 << INTERP_BITS) - 1)
-  return table[i] + (((table[i + 1] - table[i]) * lo) >> INTERP_BITS)
+def _lookup(table, frac30, bits: int = TABLE_BITS):
+  """Table value at a Q0.30 fraction: entry frac >> (30 - bits), interpolated by the low 30 - bits bits (22)."""
+  lo_bits = 30 - bits
+  i, lo = frac30 >> lo_bits, frac30 & ((1 << lo_bits) - 1)
+  return table[i] + (((table[i + 1] - table[i]) * lo) >> lo_bits)
 
 def _normalize(x):
   """x > 0 -> (p, m): x = 2^p * (1 + m / 2^30), p the leading one's position (0..30)."""
@@ -94,6 +95,23 @@ def rescale(x: np.ndarray, mult, shift: int) -> np.ndarray:
   """The TFLite ADD's rescale of an operand: REQUANT(wrap32(x << PRESHIFT), mult, shift); for int8 x the shift cannot overflow."""
   return rounding_shift_right(srdhm(wrap32(np.asarray(x, np.int64) << PRESHIFT), mult), shift)
 
+# ---- the GELU's factor: gelu(x) = x·Phi(x), Phi(x) = sigmoid(2z), z = sqrt(2/pi)·(x + 0.044715x³) (the tanh form) ----
+# z is odd, so Phi(-u) = s(u) and Phi(u) = 1 - s(u) with s(u) = sigmoid(-2z(u)) for u >= 0: one table of s in Q1.30 over
+# u in [0, 8), 513 points (512 intervals: the top 9 bits of u / 8 as a Q0.30 fraction pick one, the low 21 interpolate),
+# 0 from 8 on (s(8) < 2^-70, below one LSB of Q0.31).
+GELU_CLAMP_BITS, GELU_TABLE_BITS = 3, 9
+_U = np.arange((1 << GELU_TABLE_BITS) + 1) / (1 << GELU_TABLE_BITS) * (1 << GELU_CLAMP_BITS)
+GELU_TABLE = np.round(2 ** 30 / (1 + np.exp(2 * np.sqrt(2 / np.pi) * (_U + 0.044715 * _U ** 3)))).astype(np.int64)   # s(u)
+
+def gelu_q31(x, shift: int):
+  """Phi(x / 2^shift) in Q0.31 (1 saturates to INT32_MAX): s = s(|x| / 2^shift) in Q1.30 from the table at
+  |x| / 2^(shift + 3) as a Q0.30 fraction (0 from 8 on); 2s for x < 0, 2^31 - 2s otherwise."""
+  x = np.asarray(x, np.int64)
+  u, k = np.abs(x), shift + GELU_CLAMP_BITS                      # u / 2^k = |x| / 2^shift / 8
+  f = (u & ((1 << k) - 1)) << max(30 - k, 0) >> max(k - 30, 0)
+  s = np.where(u >> k > 0, 0, _lookup(GELU_TABLE, f, GELU_TABLE_BITS))
+  return np.where(x < 0, 2 * s, np.minimum((1 << 31) - 2 * s, I32_MAX))
+
 def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: int, shift: int, bias: np.ndarray | None = None) -> np.ndarray:
   """One vector function on int64 arrays holding int32 values; returns int64 (not yet saturated). `bias`: BIASRQ's bias line."""
   f = VecOp(funct)
@@ -120,6 +138,7 @@ def apply(funct: VecOp, s1: np.ndarray, s2: np.ndarray, dst: np.ndarray, imm: in
   if f == VecOp.RESCALE: return rescale(s1, s2, shift)                      # s2: per-lane multipliers, or imm (as REQUANT)
   if f == VecOp.ADDRS: return wrap32(s1 + rescale(s2, np.int64(imm), shift))  # the multiplier is always imm; s2 the operand
   if f == VecOp.BIASRQ: return rounding_shift_right(srdhm(wrap32(s1 + bias), s2), shift)   # s2: the multiplier line
+  if f == VecOp.GELU: return gelu_q31(s1, shift)
   raise ValueError(f"unknown vector function {funct}")
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, int]:

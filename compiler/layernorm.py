@@ -1,13 +1,14 @@
 """Quantized layer normalization over the last axis on the vector unit: y = (x - mean) / sqrt(var + eps).
 
 int8 x (scale s_x) -> int8 y (scale s_y). Each row of length L (a multiple of `cols`, at most 1024)
-occupies L/cols lines. Per row on the store queue, in int32: x8 = x << 8; the mean comes from RSUM
+occupies L/cols lines. Per block of rows on the store queue, in int32 (one VECTOR over the block's lines for an
+element-wise step or one over its rows' mean or variance lines, one per row for a row's sum and broadcast): x8 = x << 8; the mean comes from RSUM
 over the row's lines, LSUM across lanes and a Q31 multiply by 1/L; c8 = x8 - mean8 (Q8); the variance
 from c4 = c8 >> 4 rounded: c4² per element, RSUM, a multiply by 1/L per lane (keeps the sum in
 range), then LSUM (Q8); RSQRT(var + eps) in Q16.16; y = REQUANT(c8 · round(2^7 / s_y), rstd) — the
 scales of x cancel — saturated to int8 and stored. With a gain and bias (gain·y + beta per column),
 y stays in the accumulator at an 8x finer scale and each fold's line gets its column multipliers and
-biases (two per-column vectors loaded once), then saturates to int8.
+biases (two per-column vectors loaded once), the bias ADD saturating into the scratchpad.
 """
 from __future__ import annotations
 
@@ -56,26 +57,26 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
   try: aff = _affine(gain, bias, x.shape[1], norm_scale, out_scale) if gain is not None or bias is not None else None
   except ValueError as e: raise CompileError(f"layernorm gain: {e}") from None
   if aff: K = aff[0]
-  def affine(a, out):                                  # the column multipliers, then the biases (line f with line f), then saturate to int8
-    g, b = emit.columns, emit.columns + k
-    return (vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=aff[2])
-            + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=b) + vector(VecOp.COPY, Mem.SPAD, out, Mem.ACC, a, k))
-  def emit(xs, a, out, *_):                                # acc: x8/c8 lines, c4^2 lines, mean line, variance line
-    q, mu = a + k, a + 2 * k; var = mu + 1
-    return (vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, k, shift=8)
-            + vector(VecOp.RSUM, Mem.ACC, mu, Mem.ACC, a, k) + vector(VecOp.LSUM, Mem.ACC, mu, Mem.ACC, mu, 1)
-            + vector(VecOp.REQUANT, Mem.ACC, mu, Mem.ACC, mu, 1, src2_imm=1, imm=m, shift=sh)
-            + vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, k, src2_addr=mu, **ROW)
-            + vector(VecOp.SRAR, Mem.ACC, q, Mem.ACC, a, k, shift=4)
-            + vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
-            + vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
-            + vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
-            + vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
-            + vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=8)
-            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, k, src2_imm=1, imm=K)
-            + (vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW) + affine(a, out) if aff
-               else vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)))
-  return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
+  def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x8/c8 lines, nr·k c4² lines, nr means, nr variances; row-wise steps per row
+    n, g, b = nr * k, emit_block.columns, emit_block.columns + k      # the column multipliers and biases (line f with line f)
+    q, mu = a + n, a + 2 * n; var = mu + nr
+    per_row = lambda f: [i for r in range(nr) for i in f(r)]
+    lines = lambda f, dst, src, rows, **kw: vector(f, Mem.ACC, dst, Mem.ACC, src, rows, **kw)
+    return (vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, n, shift=8)
+            + per_row(lambda r: lines(VecOp.RSUM, mu + r, a + r * k, k)) + lines(VecOp.LSUM, mu, mu, nr)
+            + lines(VecOp.REQUANT, mu, mu, nr, src2_imm=1, imm=m, shift=sh)
+            + per_row(lambda r: lines(VecOp.SUB, a + r * k, a + r * k, k, src2_addr=mu + r, **ROW))
+            + lines(VecOp.SRAR, q, a, n, shift=4) + lines(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
+            + per_row(lambda r: lines(VecOp.RSUM, var + r, q + r * k, k))
+            + lines(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
+            + lines(VecOp.LSUM, var, var, nr) + lines(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8) + lines(VecOp.RSQRT, var, var, nr, shift=8)
+            + lines(VecOp.MUL, a, a, n, src2_imm=1, imm=K)
+            + (per_row(lambda r: lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
+                       + lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=aff[2])
+                       + vector(VecOp.ADD, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=b))   # saturates
+               if aff
+               else per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=var + r, shift=0, **ROW))))
+  return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit_block, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
                     columns=(aff[1], aff[3]) if aff else ())
 
 # ---- RMSNorm (Llama): y = gain · x / sqrt(mean(x²) + eps), the same steps without the mean ----
@@ -105,23 +106,25 @@ def rmsnorm_reference(x: np.ndarray, in_scale: float, out_scale: float, eps: flo
   return np.clip(V.rounding_shift_right(V.srdhm(y, gm), gsh), -128, 127).astype(np.int8)
 
 def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale: float, eps: float = 1e-5, gain: np.ndarray | None = None) -> Compiled:
-  """int8 x (rows, L) at in_scale -> int8 gain·x/rms(x) at out_scale. Per row: (x << 4)² per element, RSUM over the
+  """int8 x (rows, L) at in_scale -> int8 gain·x/rms(x) at out_scale. Per block of rows (as compile_layernorm): (x << 4)² per element, RSUM over the
   row's lines, 1/L per lane, LSUM, + eps (Q8 to Q12), RSQRT (1/rms in Q22); x·(K << 8) times it by SRDHM (x/rms in Q14);
   then per line its gain multipliers (loaded once) in one REQUANT that saturates to int8."""
   C, k = cfg.cols, x.shape[1] // cfg.cols
   if k > RMS_MAX_LINES: raise CompileError(f"rmsnorm over {x.shape[1]} elements: at most {RMS_MAX_LINES} lines of cols={C} (int32 sums of squares)")
   try: m, sh, F, eps8, gm, gsh = _rms_params(x.shape[1], in_scale, out_scale, eps, gain)
   except ValueError as e: raise CompileError(f"rmsnorm gain: {e}") from None
-  def emit(xs, a, out, *_):                                # acc: x·K lines, (x<<4)² lines, the variance line
-    q, var = a + k, a + 2 * k
-    return (vector(VecOp.SHL, Mem.ACC, q, Mem.SPAD, xs, k, shift=4)
-            + vector(VecOp.MUL, Mem.ACC, q, Mem.ACC, q, k, src2_mem=Mem.ACC.value, src2_addr=q)
-            + vector(VecOp.RSUM, Mem.ACC, var, Mem.ACC, q, k)
-            + vector(VecOp.REQUANT, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=m, shift=sh)
-            + vector(VecOp.LSUM, Mem.ACC, var, Mem.ACC, var, 1) + vector(VecOp.ADD, Mem.ACC, var, Mem.ACC, var, 1, src2_imm=1, imm=eps8)
-            + vector(VecOp.RSQRT, Mem.ACC, var, Mem.ACC, var, 1, shift=F + 2 * RMS_FRAC)
-            + vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, xs, k, src2_imm=1, imm=RMS_K << 8)
-            + vector(VecOp.REQUANT, Mem.ACC, a, Mem.ACC, a, k, src2_addr=var, shift=0, **ROW)
-            + vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, k, src2_mem=Mem.ACC.value, src2_addr=emit.columns, shift=gsh))   # line f by gain line f
-  return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit, VecOp.MUL,
+  def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x·K lines, nr·k (x<<4)² lines, nr variances; row-wise steps per row
+    n, g = nr * k, emit_block.columns
+    q, var = a + n, a + 2 * n
+    per_row = lambda f: [i for r in range(nr) for i in f(r)]
+    lines = lambda f, dst, src, rows, **kw: vector(f, Mem.ACC, dst, Mem.ACC, src, rows, **kw)
+    return (vector(VecOp.SHL, Mem.ACC, q, Mem.SPAD, xs, n, shift=4) + lines(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
+            + per_row(lambda r: lines(VecOp.RSUM, var + r, q + r * k, k))
+            + lines(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
+            + lines(VecOp.LSUM, var, var, nr) + lines(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8)
+            + lines(VecOp.RSQRT, var, var, nr, shift=F + 2 * RMS_FRAC)
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, xs, n, src2_imm=1, imm=RMS_K << 8)
+            + per_row(lambda r: lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
+                      + vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=gsh)))   # line f by gain line f
+  return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit_block, VecOp.MUL,
                     lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,))

@@ -2,14 +2,17 @@
 
 int8 logits x (scale s_x) -> int8 probabilities p (scale s_p, 1/127 by default; attention rows of
 hundreds of positions want a finer one, calibrated). Each row of length L (a multiple of `cols`)
-occupies L/cols accumulator lines. Per row on the store queue: RMAX over the row's lines then LMAX
+occupies L/cols accumulator lines. On the store queue: RMAX over the row's lines then LMAX
 across lanes gives the row maximum in every lane; d = x - max <= 0; t = d * round(s_x log2(e) 2^16)
 is d·s_x·log2(e) in Q16; e = EXP2(t) in Q1.30, shifted to Q1.18 so a row of up to 2048 sums in int32;
 RSUM + LSUM give the row sum, RECIP its inverse in Q16.16; p = REQUANT(K·e, 1/sum, shift 3) with
 K = round(1/s_p) <= 2^13 is round(e/sum/s_p), saturated to int8 in the scratchpad, and stored (K
 multiplies the one reciprocal line, not every e: SRDHM sees the same 64-bit product). With a constant
-mask (causal attention) the removed logits are pushed below every kept one before the maximum, and a
-row's lines after its last kept logit are only zeroed: a causal softmax does about half the work.
+mask (causal attention) the removed logits are pushed below every kept one before the maximum (their
+probabilities come out 0). A block of rows takes one VECTOR per element-wise step over all its lines and one per
+step on its rows' max or sum lines; only RMAX, the SUB of the row's max, RSUM and the REQUANT by its 1/sum run per row.
+A masked softmax may instead run row by row over each row's lines up to its last kept logit (the rest zeroed): the
+compiler takes the one with fewer vector cycles (arch/timing.py), row by row where a line takes several chunks.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import math
 
 import numpy as np
 
+from ..arch import timing as T
 from ..arch import vector as V
 from ..arch.config import AccelConfig
 from ..arch.isa import Mem, Opcode, VecOp
@@ -48,19 +52,18 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127, m
   return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
 def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference,
-               extra: np.ndarray | None = None, columns: tuple = (), emit_block=None) -> Compiled:
+               extra: np.ndarray | None = None, columns: tuple = ()) -> Compiled:
   """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
-  token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, es, r)`
-  gives row r's VECTOR instructions (xs: its scratchpad input lines, acc: its `acc_per_row(k)`
-  accumulator lines, out: its scratchpad output lines, es: its lines of `extra`), and the block is
-  stored. `extra` (P, L) int8 is a second input whose row r % P goes with row r (a causal mask
-  shared by the heads). `columns`: int32 vectors of L values (per-column gain multipliers, biases),
-  loaded once into accumulator lines after the row buffers; emit finds vector v's line for fold f
-  at `emit.columns + v·k + f`. The input block is handed back to the loads after the last
-  `input_reader` instruction of the block. `emit_block(xs, acc, out, nr)`, when given, replaces emit: the VECTOR
-  instructions of a whole block of nr rows (its nr·acc_per_row(k) accumulator lines laid out as it likes), so that
-  element-wise steps run as one instruction over the block's lines (each instruction costs VECTOR_STAGES - 1 cycles
-  of drain beyond its lines: per row, that is most of a short row's time)."""
+  token is forwarded to the store queue through a SYNC on the compute queue, `emit(xs, acc, out, nr, es, r0)`
+  gives the VECTOR instructions of the block of nr rows from row r0 (xs: its scratchpad input lines, row after row; acc: its
+  nr·acc_per_row(k) accumulator lines, laid out as emit likes; out: its scratchpad output lines; es: its lines of
+  `extra`), and the block is stored. Element-wise steps run as one instruction over the block's lines (each
+  instruction costs VECTOR_STAGES - 1 cycles of drain beyond its lines: per row, that is most of a short row's
+  time); only a row's reductions and broadcasts need one instruction per row. `extra` (P, L) int8 is a second input
+  whose row r % P goes with row r (a causal mask shared by the heads). `columns`: int32 vectors of L values
+  (per-column gain multipliers, biases), loaded once into accumulator lines after the row buffers; emit finds
+  vector v's line for fold f at `emit.columns + v·k + f`. The input block is handed back to the loads after the last
+  `input_reader` instruction of the block."""
   C = cfg.cols
   rows, L = x.shape
   if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
@@ -84,8 +87,7 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
       if r == r0 or r % len(extra) == 0:
         n = min(r0 + nr - r, len(extra) - r % len(extra))
         loads += dma(Opcode.LOAD, Mem.SPAD, sext + (r - r0) * k, te.addr + (r % len(extra)) * L, C, n * k, C)
-    vec = (emit_block(sin, abase, sout, nr) if emit_block else
-           [v for i in range(nr) for v in emit(sin + i * k, abase + i * per_row, sout + i * k, sext + i * k, r0 + i)])
+    vec = emit(sin, abase, sout, nr, sext, r0)
     last = max(j for j, v in enumerate(vec) if v.funct == input_reader.value)
     return loads, vec + dma(Opcode.STORE, Mem.SPAD, sout, to.addr + r0 * L, C, nr * k, C), last
   prog = tile_loop([tile(t) for t in range(-(-rows // block))])
@@ -99,16 +101,30 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
   imm_t = int(round(scale * math.log2(math.e) * 2 ** 16))
   if mask is not None and (len(x) % len(mask) or mask.shape[1] != x.shape[1]): raise CompileError(f"softmax mask {mask.shape} does not tile logits {x.shape}")
   mb = _mask_value(scale) if mask is not None else 0
-  # a masked row computes only its lines up to the last unmasked logit; the lines after it are all
-  # removed, their probabilities exactly 0 (as the reference computes them), and are just zeroed
+  def emit_block(xs, a, out, nr, ms, _):               # acc holds the block's nr·k lines, then nr maxima, nr sums
+    n, m, s = nr * k, a + nr * k, a + nr * k + nr
+    per_row = lambda f, **kw: [i for r in range(nr) for i in f(r, **kw)]
+    # masked: the logits x - B·mask in the accumulator (the mask is 1 where removed; the rows' mask lines follow each other at ms)
+    logits, (mem, src) = ([], (Mem.SPAD, xs)) if mask is None else (
+      vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, n, src2_imm=1, imm=-mb & 0xFFFFFFFF)
+      + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, n, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
+    return (logits + per_row(lambda r: vector(VecOp.RMAX, Mem.ACC, m + r, mem, src + r * k, k)) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, nr)
+            + per_row(lambda r: vector(VecOp.SUB, Mem.ACC, a + r * k, mem, src + r * k, k, src2_addr=m + r, **ROW))
+            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, n, src2_imm=1, imm=imm_t)
+            + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, n, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, n, shift=E_SHIFT)
+            + per_row(lambda r: vector(VecOp.RSUM, Mem.ACC, s + r, Mem.ACC, a + r * k, k)) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, nr)
+            + vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, nr, shift=30 - E_SHIFT) + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, nr, src2_imm=1, imm=K)
+            + per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=s + r, shift=3, **ROW)))
+  # masked, row by row instead: a row computes only its lines up to the last unmasked logit; the lines after it are
+  # all removed, their probabilities exactly 0 (as the reference computes them), and are just zeroed (about half the
+  # lines of a causal softmax, but every step once per row: cheaper where a line takes several chunks, as on tiny)
   live = [k if not m.any() else int(np.flatnonzero(~m).max()) // cfg.cols + 1 for m in mask] if mask is not None else None
-  def emit(xs, a, out, ms, r):                         # acc: k lines of the row, then its max and its sum
-    m, s, v = a + k, a + k + 1, live[r % len(live)] if live else k
-    logits, src = ([], (Mem.SPAD, xs)) if mask is None else (   # masked: x - B·mask in the accumulator (the mask is 1 where removed)
-      vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, v, src2_imm=1, imm=-mb & 0xFFFFFFFF)
-      + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, v, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
-    return (logits + vector(VecOp.RMAX, Mem.ACC, m, *src, v) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
-            + vector(VecOp.SUB, Mem.ACC, a, *src, v, src2_addr=m, **ROW)
+  def emit_row(xs, a, out, ms, r):                     # acc: k lines of the row, then its max and its sum
+    m, s, v = a + k, a + k + 1, live[r % len(live)]
+    return (vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, v, src2_imm=1, imm=-mb & 0xFFFFFFFF)
+            + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, v, src2_mem=Mem.SPAD.value, src2_addr=xs)
+            + vector(VecOp.RMAX, Mem.ACC, m, Mem.ACC, a, v) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, 1)
+            + vector(VecOp.SUB, Mem.ACC, a, Mem.ACC, a, v, src2_addr=m, **ROW)
             + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, v, src2_imm=1, imm=imm_t)
             + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, v, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, v, shift=E_SHIFT)
             + vector(VecOp.RSUM, Mem.ACC, s, Mem.ACC, a, v) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, 1)
@@ -116,15 +132,8 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
             + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, 1, src2_imm=1, imm=K)       # K/sum, not K·e: one line, the same product
             + vector(VecOp.REQUANT, Mem.SPAD, out, Mem.ACC, a, v, src2_addr=s, shift=3, **ROW)
             + (vector(VecOp.MUL, Mem.SPAD, out + v, Mem.SPAD, out + v, k - v, src2_imm=1, imm=0) if v < k else []))
-  def emit_block(xs, a, out, nr):                      # unmasked rows: acc holds the block's nr·k lines, then nr maxima, nr sums
-    n, m, s = nr * k, a + nr * k, a + nr * k + nr
-    per_row = lambda f, **kw: [i for r in range(nr) for i in f(r, **kw)]
-    return (per_row(lambda r: vector(VecOp.RMAX, Mem.ACC, m + r, Mem.SPAD, xs + r * k, k)) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, nr)
-            + per_row(lambda r: vector(VecOp.SUB, Mem.ACC, a + r * k, Mem.SPAD, xs + r * k, k, src2_addr=m + r, **ROW))
-            + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, n, src2_imm=1, imm=imm_t)
-            + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, n, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, n, shift=E_SHIFT)
-            + per_row(lambda r: vector(VecOp.RSUM, Mem.ACC, s + r, Mem.ACC, a + r * k, k)) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, nr)
-            + vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, nr, shift=30 - E_SHIFT) + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, nr, src2_imm=1, imm=K)
-            + per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=s + r, shift=3, **ROW)))
-  return row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale, mask),
-                    mask.astype(np.int8) if mask is not None else None, emit_block=emit_block if mask is None else None)
+  def emit_rows(xs, a, out, nr, ms, r0): return [i for r in range(nr) for i in emit_row(xs + r * k, a + r * (k + 2), out + r * k, ms + r * k, r0 + r)]
+  kernel = lambda emit: row_kernel(cfg, x, "softmax", 2048, lambda k: k + 2, emit, VecOp.SUB, lambda: softmax_reference(x, scale, out_scale, mask),
+                                   mask.astype(np.int8) if mask is not None else None)
+  vector_cycles = lambda c: sum(T.occupancy(cfg, i) for i in c.program if i.opcode == Opcode.VECTOR)
+  return kernel(emit_block) if mask is None else min((kernel(emit_block), kernel(emit_rows)), key=vector_cycles)   # the cheaper by the timing rule

@@ -1,8 +1,8 @@
 """SwiGLU's product h = silu(g)·u on the vector unit, from its existing exp2 and recip (no new hardware; docs/llm.md).
 
 int8 g (scale s_g) and int8 u (scale s_u), the gate and up halves of the gate_up GEMM, -> int8 h (scale s_h).
-silu(x) = x·sigmoid(x) is, with s = sigmoid(-|x|) = e/(1+e) and e = exp(-|x|) in (0, 1]: relu(x) - |x|·s (as GELU in
-compiler/gelu.py, whose steps this follows). On int32 per element: G = g << 16; T = -|G|·s_g·log2(e) in Q`F` (one
+silu(x) = x·sigmoid(x) is, with s = sigmoid(-|x|) = e/(1+e) and e = exp(-|x|) in (0, 1]: relu(x) - |x|·s (the identity
+GELU used before the vector unit had its table function). On int32 per element: G = g << 16; T = -|G|·s_g·log2(e) in Q`F` (one
 Q31 REQUANT); e = EXP2(T) in Q1.30; 1/(1+e) = RECIP in Q16.16, shifted to Q30; s = e/(1+e) in Q29; |G|·s =
 SRDHM(4|G|, s); silu = relu(G) - |G|·s (Q16 of g's step, |silu| < 2^23); times u (< 2^30); one REQUANT by
 s_g·s_u/(s_h·2^16) saturates to int8. Both operands are viewed as lines of `cols` elements and double-buffered like

@@ -23,10 +23,12 @@ from ..arch.vector import I8_MAX, I8_MIN, I32_MAX, I32_MIN, INTERP_BITS, TABLE_B
 from .common import latched
 from .sram import line_layout
 
-TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE, V.RSQRT_ODD_TABLE)   # funct - EXP2; RSQRT of an odd exponent: 4
-# one ROM of 256 words a table, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
-# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1024-way case per lane.
-ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(1 << TABLE_BITS)]
+TABLES = (V.EXP2_TABLE, V.LOG2_TABLE, V.RECIP_TABLE, V.RSQRT_TABLE, V.GELU_TABLE, V.RSQRT_ODD_TABLE)   # words from 256·(funct - EXP2);
+GELU_BASE = 4 << TABLE_BITS                  # GELU's 512 from word 1024: address Cat(its 9 index bits, 0b10)
+RSQRT_ODD_BASE = 6 << TABLE_BITS             # RSQRT of an odd exponent: 256 from word 1536 (table 6 of 256 words)
+# one 1792-word ROM, each word (value, step to the next entry) as two int32: one read per lane, no adder for the step.
+# A Memory, not an Array of constants: the Verilog is one initialized array instead of a 1792-way case per lane.
+ROM_INIT = [(int(t[i]) & 0xFFFFFFFF) | (int(t[i + 1] - t[i]) & 0xFFFFFFFF) << 32 for t in TABLES for i in range(len(t) - 1)]
 SHIFT_BITS = V.MAX_SHIFT.bit_length()       # the model refuses shifts past MAX_SHIFT, so the unit looks at these bits only
 
 def named(m: Module, value, name: str, shape=None):
@@ -85,10 +87,18 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   u = named(m, Mux(s1 < 0, -s1, 0), f"{name}_u", unsigned(33))
   frac, n = u & ((Const(1, 33) << shift) - 1), named(m, u >> shift, f"{name}_n", unsigned(33))
   f = named(m, Mux(shift <= 30, frac << (30 - shift).as_unsigned()[:SHIFT_BITS], frac >> 1)[:30], f"{name}_f")
-  frac30 = Mux(is_op(VecOp.EXP2), f, mant)
+  # GELU (arch.vector.gelu_q31): |x| / 2^(shift + 3) as the table's Q0.30 fraction; past the table (|x| >= 8) s = 0
+  g_k = named(m, shift + V.GELU_CLAMP_BITS, f"{name}_gk", unsigned(7))
+  g_u = named(m, Mux(s1 < 0, -s1, s1), f"{name}_gu", unsigned(33))
+  g_f = named(m, Mux(g_k <= 30, g_u << (30 - g_k).as_unsigned()[:5], g_u >> (g_k - 30).as_unsigned()[:3])[:30], f"{name}_gf")
+  g = dict(g_neg=s1 < 0, g_over=Cat(g_u[i] & (g_k <= i) for i in range(33)).any())
+  g_lo = V.GELU_TABLE_BITS - TABLE_BITS                                   # its interpolation has this many bits fewer
+  frac30 = Mux(is_op(VecOp.GELU), g_f, Mux(is_op(VecOp.EXP2), f, mant))
   odd = named(m, p[0] ^ shift[0], f"{name}_odd")                                             # e = p - shift is odd
-  table = Mux(is_op(VecOp.RSQRT) & odd, len(TABLES) - 1, (funct - VecOp.EXP2.value)[:2])
-  m.d.comb += rom.addr.eq(Cat(frac30[INTERP_BITS:30], table[:3]))        # EXP2, LOG2, RECIP, RSQRT: tables 0..3; RSQRT, e odd: 4
+  table = Mux(is_op(VecOp.RSQRT) & odd, RSQRT_ODD_BASE >> TABLE_BITS, Cat((funct - VecOp.EXP2.value)[:2], Const(0, 1)))
+  m.d.comb += rom.addr.eq(Mux(is_op(VecOp.GELU), Cat(frac30[INTERP_BITS - g_lo:30], Const(GELU_BASE >> V.GELU_TABLE_BITS, 2)),
+                              Cat(frac30[INTERP_BITS:30], table[:3])))      # EXP2, LOG2, RECIP, RSQRT: tables 0..3; RSQRT, e odd: 6
+  frac22 = Mux(is_op(VecOp.GELU), frac30[:INTERP_BITS - g_lo] << g_lo, frac30[:INTERP_BITS])   # GELU: its 21 low bits as 22
   simple = Const(0, signed(33))
   for op, v in {VecOp.ADD: wrap(s1 + s2), VecOp.SUB: wrap(s1 - s2), VecOp.MAX: Mux(s1 > s2, s1, s2), VecOp.MIN: Mux(s1 < s2, s1, s2),
                 VecOp.CMPLT: Mux(s1 < s2, 1, 0), VecOp.SELECT: Mux(d != 0, s1, s2), VecOp.SHL: wrap(s1 << shift),
@@ -98,14 +108,14 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
   rescale, addrs = is_op(VecOp.RESCALE), is_op(VecOp.ADDRS)
   ma = named(m, Mux(rescale, wrap(s1 << V.PRESHIFT), Mux(addrs, wrap(s2 << V.PRESHIFT), s1)), f"{name}_ma", signed(32))
   mb = named(m, Mux(addrs, imm, s2), f"{name}_mb", signed(32))
-  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac30[:INTERP_BITS],
-                 prod=named(m, ma * mb, f"{name}_prod"), both_min=(ma == I32_MIN) & (mb == I32_MIN), s1=s1, simple=simple, red=red))
+  x = stage(dict(pos=pos, p=p, n=n, e=named(m, p - shift, f"{name}_e", signed(len(shift) + 1)), frac22=frac22,
+                 prod=named(m, ma * mb, f"{name}_prod"), both_min=(ma == I32_MIN) & (mb == I32_MIN), s1=s1, simple=simple, red=red, **g))
   # 2: the lookup interpolated (arch.vector._lookup: entry frac >> 22 of a 257-point table, by the low 22 bits); requantize
   value, step = rom.data[:32].as_signed(), rom.data[32:].as_signed()
   lk = named(m, value + ((step * x["frac22"]) >> INTERP_BITS), f"{name}_lookup", signed(33))
   rq = is_op(VecOp.REQUANT) | is_op(VecOp.RESCALE) | is_op(VecOp.ADDRS) | is_op(VecOp.BIASRQ)   # BIASRQ's s1 arrives biased
   rounded = round_shift(named(m, Mux(rq, srdhm(x["prod"], x["both_min"]), x["s1"]), f"{name}_rs", signed(32)), shift)
-  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red", "s1")}))
+  y = stage(dict(lk=lk, rounded=rounded, mul=wrap(x["prod"]), **{k: x[k] for k in ("pos", "p", "n", "e", "simple", "red", "s1", *g)}))
   # 3: the scaler's shift; every other function's result
   rsqrt, odd, lk = is_op(VecOp.RSQRT), y["e"][0], y["lk"]
   other = y["simple"]
@@ -113,6 +123,9 @@ def element(m: Module, rom, funct, s1, s2, d, red, shift, relu, reduce, name: st
                 VecOp.LOG2: Mux(y["pos"], (y["e"] << 16) + lk, I32_MIN),
                 VecOp.RESCALE: y["rounded"], VecOp.ADDRS: wrap(y["s1"] + y["rounded"]), VecOp.BIASRQ: y["rounded"]}.items():
     other = Mux(is_op(op), v, other)
+  g_s = named(m, Mux(y["g_over"], 0, lk), f"{name}_gs", signed(33))         # GELU: Phi = 2s for x < 0, else 1 - 2s, 1 saturating
+  g_phi = Mux(y["g_neg"], g_s << 1, Mux(g_s == 0, I32_MAX, (1 << 31) - (g_s << 1)))
+  other = Mux(is_op(VecOp.GELU), g_phi, other)
   other = named(m, Mux(reduce, y["red"], other), f"{name}_other", signed(33))
   by = Mux(rsqrt, -((y["e"] - odd) >> 1) - 14, shift - y["p"] - 14)
   z = stage(dict(val=lk, **_shift_amounts(m, by, name), pos=y["pos"], other=other))

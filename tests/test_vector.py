@@ -112,6 +112,9 @@ def test_transcendental_approximations(shift):
     # within one Q16 LSB, or 1e-4 relative (the table and its interpolation) for large results
     assert (np.abs(y[ok] - ref[ok]) <= np.maximum(1.0, 1e-4 * ref[ok])).all()
     assert (y[~ok] == 2 ** 31 - 1).all()                        # saturates
+  x = rng.integers(-(10 << shift), 10 << shift, 20000); u = x / 2 ** shift      # GELU's factor Phi = sigmoid(2z), past its table too
+  assert np.abs(V.gelu_q31(x, shift) / 2 ** 31 - 0.5 * (1 + np.tanh(np.sqrt(2 / np.pi) * (u + 0.044715 * u ** 3)))).max() < 8e-6
+  assert V.gelu_q31(np.array([0, 8 << shift, -(8 << shift), -(1 << 31)]), shift).tolist() == [2 ** 30, 2 ** 31 - 1, 0, 0]
   assert V.exp2_q30(np.array([0, 1 << shift, -(40 << shift)]), shift).tolist() == [2 ** 30, 2 ** 30, 0]
   assert V.log2_q16(np.array([1 << shift, 0]), shift).tolist() == [0, -2 ** 31] and V.recip_q16(np.array([1 << shift]), shift).tolist() == [2 ** 16]
 
@@ -122,11 +125,13 @@ def test_transcendentals_on_the_model():
     vector funct=exp2 dst_mem=acc dst_addr=8 src1_mem=acc src1_addr=0 rows=1 shift=16
     vector funct=log2 dst_mem=acc dst_addr=9 src1_mem=acc src1_addr=1 rows=1 shift=16
     vector funct=recip dst_mem=acc dst_addr=10 src1_mem=acc src1_addr=1 rows=1 shift=16
-    vector funct=rsqrt dst_mem=acc dst_addr=11 src1_mem=acc src1_addr=1 rows=1 shift=16"""), machine=m)
+    vector funct=rsqrt dst_mem=acc dst_addr=11 src1_mem=acc src1_addr=1 rows=1 shift=16
+    vector funct=gelu dst_mem=acc dst_addr=12 src1_mem=acc src1_addr=0 rows=1 shift=16"""), machine=m)
   a0, a1 = m.acc[0].astype(np.int64), m.acc[1].astype(np.int64)
   assert m.acc[8].tolist() == V.exp2_q30(a0, 16).tolist() and m.acc[8, 0] == 2 ** 29        # 2^-1 in Q1.30
   assert m.acc[9].tolist() == V.log2_q16(a1, 16).tolist() and m.acc[9, 0] == 0 and m.acc[9, 3] == 4 << 16
   assert m.acc[10].tolist() == V.recip_q16(a1, 16).tolist() and m.acc[11, 0] == 1 << 16
+  assert m.acc[12].tolist() == V.gelu_q31(a0, 16).tolist() and m.acc[12, 2] == 2 ** 30                   # Phi(0) = 1/2 in Q0.31
 
 def test_destination_inside_a_later_source_row_is_refused():
   # the unit reads row r+1 after it wrote row r: dst may start at or below a source, or past its end, never inside it

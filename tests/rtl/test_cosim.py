@@ -10,8 +10,9 @@ import pytest
 from tinyaccel.arch.config import load_config
 from tinyaccel.arch.isa import Opcode, VecOp, asm
 from tinyaccel.arch.vector import quantize_multiplier, quantize_multipliers
+from tinyaccel.compiler import gelu as G
 from tinyaccel.compiler.gemm import Epilogue, compile_gemm
-from tinyaccel.compiler.layernorm import compile_layernorm
+from tinyaccel.compiler.layernorm import compile_layernorm, compile_rmsnorm
 from tinyaccel.compiler.softmax import compile_softmax
 from tinyaccel.rtl.cosim import first_divergence, verify
 from tinyaccel.sim.model import Machine, run
@@ -86,6 +87,15 @@ def test_random_residual_epilogue_functions(name):
     assert {VecOp.RESCALE, VecOp.ADDRS, VecOp.BIASRQ} & {VecOp(i.funct) for i in prog if i.opcode == Opcode.VECTOR}
     check(cfg, prog, dram)
 
+@pytest.mark.parametrize("name", ["tiny-ws", "8x8-ws"])
+def test_random_programs_with_gelu(name):
+  # the GELU function (its table in the ROM's last 512 words) at random shifts, on results and int8 lines, into either memory
+  cfg = config(name)
+  progs = (random_program(cfg, seed) for seed in range(100))
+  with_gelu = [p for p in progs if any(i.opcode == Opcode.VECTOR and i.funct == VecOp.GELU.value for i in p[0])][:2]
+  assert len(with_gelu) == 2
+  for prog, dram in with_gelu: check(cfg, prog, dram)
+
 def test_vector_operand_overlaps_on_two_chunks():
   # 8x8 with 4 lanes: two chunks per line. A broadcast line the instruction overwrites in its first row (held,
   # not re-read), a destination one line below its source, in-place LSUM across chunks, int8 sources and a
@@ -144,10 +154,28 @@ def test_compiled_residual_add_and_fused_residual(name):
   out = g.read(check(cfg, g.program, g.dram)["rtl_dram"])
   assert np.array_equal(out, g.reference()) and len(np.unique(out)) > 10
 
+GELUS = [("tiny-ws", (9, 40, 20)), ("8x8-ws", (17, 30, 13))]
+
+@pytest.mark.parametrize("name,shape", GELUS, ids=[f"{n}-{'x'.join(map(str, s))}" for n, s in GELUS])
+def test_compiled_gemm_gelu_epilogue(name, shape):
+  # bias, GELU (compiler/gelu.py: REQUANT to x in Q F, the GELU function's table lookup, REQUANT acc·Phi), per-channel requantization
+  (M, K, N), cfg, rng = shape, config(name), np.random.default_rng(6)
+  A, B = rng.integers(-128, 128, (M, K)).astype(np.int8), rng.integers(-128, 128, (K, N)).astype(np.int8)
+  bias, s_acc = rng.integers(-20000, 20000, N).astype(np.int32), 5 / (K * 128 * 128 * 0.1) * rng.uniform(0.5, 1.5, N)
+  x = (A.astype(np.int64) @ B + bias) * s_acc
+  s_out = np.abs(x * 0.5 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))).max() / 127
+  c = compile_gemm(cfg, M, K, N, A=A, B=B, epilogue=Epilogue(bias, False, quantize_multipliers(s_acc / s_out), None, G.params(s_acc)))
+  assert VecOp.GELU.value in {i.funct for i in c.program if i.opcode == Opcode.VECTOR}
+  out = c.read(check(cfg, c.program, c.dram)["rtl_dram"])
+  assert np.array_equal(out, c.reference()) and len(np.unique(out)) > 10
+
 def test_compiled_softmax_and_layernorm():
   cfg, rng = config("tiny-ws"), np.random.default_rng(5)
   x = rng.integers(-128, 128, (9, 16)).astype(np.int8)
-  for c in (compile_softmax(cfg, x, 0.05), compile_layernorm(cfg, x, 0.05, 0.03)):
+  gain, bias = rng.uniform(-1.5, 1.5, 16), rng.uniform(-0.3, 0.3, 16)      # layernorm per block of rows, with the column vectors too
+  for c in (compile_softmax(cfg, x, 0.05), compile_layernorm(cfg, x, 0.05, 0.03),
+            compile_layernorm(cfg, x3 := rng.integers(-128, 128, (30, 16)).astype(np.int8), 0.05, 0.03, gain=gain, bias=bias, norm_scale=0.03),  # 3 blocks
+            compile_rmsnorm(cfg, x3, 0.05, 0.03, gain=gain)):
     r = check(cfg, c.program, c.dram)
     assert np.array_equal(c.read(r["rtl_dram"]), c.reference())
 

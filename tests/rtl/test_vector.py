@@ -8,7 +8,7 @@ import numpy as np
 
 from tinyaccel.arch import vector as V
 from tinyaccel.arch.isa import VecOp
-from tinyaccel.rtl.vector import ROM_INIT, TABLES, element
+from tinyaccel.rtl.vector import GELU_BASE, ROM_INIT, RSQRT_ODD_BASE, TABLES, element
 
 LANEWISE = [op for op in VecOp if op not in (VecOp.RSUM, VecOp.RMAX, VecOp.LSUM, VecOp.LMAX)]
 
@@ -29,8 +29,9 @@ class Lane(Elaboratable):
 def test_rom_words_are_the_tables():
   words = np.array(ROM_INIT, np.uint64)
   value, step = (words & 0xFFFFFFFF).astype(np.uint32).view(np.int32), (words >> 32).astype(np.uint32).view(np.int32)
-  tables = np.stack(TABLES)
-  assert np.array_equal(value.reshape(len(TABLES), 256), tables[:, :256]) and np.array_equal(step.reshape(len(TABLES), 256), np.diff(tables, axis=1))
+  at = np.cumsum([0] + [len(t) - 1 for t in TABLES])                 # EXP2, LOG2, RECIP, RSQRT: 256 words each; GELU: 512; RSQRT odd: 256
+  assert at.tolist() == [0, 256, 512, 768, GELU_BASE, RSQRT_ODD_BASE, 1792] and len(words) == at[-1]
+  for t, lo, hi in zip(TABLES, at, at[1:]): assert np.array_equal(value[lo:hi], t[:-1]) and np.array_equal(step[lo:hi], np.diff(t))
 
 def test_lane_functions_match_the_model():
   rng = np.random.default_rng(0)
@@ -42,6 +43,9 @@ def test_lane_functions_match_the_model():
       s2 = edge[(i * 5) % len(edge)] if i < len(edge) else int(rng.integers(-(1 << 31), 1 << 31))
       imm = edge[(i * 7) % len(edge)] if i < len(edge) else int(rng.integers(-(1 << 31), 1 << 31))   # ADDRS's multiplier
       cases.append((op, s1, s2, int(rng.integers(-2, 3)), int(rng.integers(0, 32)) if i % 4 else (0, 16, 30, 31)[i // 4 % 4], imm))
+  for i in range(96):     # GELU inside its table (|x| < 8 · 2^shift) and around its end, at every shift
+    sh = i % 32; lim = min(9 << sh, 1 << 31)
+    cases.append((VecOp.GELU, int(rng.integers(-lim, lim)) if i % 3 else (8 << sh) - (i % 2) if sh < 28 else -(1 << 31), 0, 0, sh, 0))
   dut, got = Lane(), []
   async def tb(ctx):
     for op, s1, s2, d, sh, imm in cases:
