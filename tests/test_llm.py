@@ -36,7 +36,7 @@ def test_decode_step_meets_dram_bound_and_batch_turns_compute_bound():
   """issue 18's Done-when: Llama-3.1-8B at ctx 2048 within 1.15x of weights + KV bytes / bandwidth at batch 1, 8 and 32 (docs/llm.md)."""
   cfg = load_config("decode")
   runs = {b: run_phase(cfg, "llama3_8b", "decode", b, 2048) for b in (1, 8, 32)}
-  assert [round(r.report["cycles_vs_dram_bound"], 3) for r in runs.values()] == [1.042, 1.063, 1.108]
+  assert [round(r.report["cycles_vs_dram_bound"], 3) for r in runs.values()] == [1.042, 1.063, 1.107]
   h = runs[8].report["h200"][0]                                     # the H200 row of the same shape, priced at its cited cost and price
   assert (h["batch"], h["cost_usd"], h["price_usd"]) == (8, 4800, 39083.38) and h["tokens_per_s_per_usd"] == pytest.approx(h["tokens_per_s"] / 4800)
   run = runs[1]
