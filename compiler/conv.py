@@ -26,37 +26,48 @@ from .gemm import Epilogue, compile_gemm
 from .program import Compiled, CompileError, DramTensor, dma, rup
 
 
+def stack_rows(kh: int, line: int, lanes: int) -> int:
+  """Kernel rows one packed line carries: the fewest line groups (KH / (lanes // line), rounded up), each as few rows as that allows."""
+  folds = -(-kh // max(1, min(kh, lanes // line)))
+  return -(-kh // folds)
+
 @dataclass
 class Windows:
   x: np.ndarray                       # (N, C, H, W) int8
   kh: int; kw: int; stride: int; padding: int; dilation: int; lanes: int
   pad_value: int = 0                  # what padded positions read as (-128 for max pooling)
-  packed: bool = False                # one line per kernel row: KW x C contiguous bytes (few input channels, no dilation)
+  packed: bool = False                # one line per kernel row group: KW x (stack x C) contiguous bytes (few input channels, no dilation)
   def __post_init__(self):
     n, c, h, w = self.x.shape
-    self.cp, self.hp, self.wp = (c if self.packed else rup(c, self.lanes)), h + 2 * self.padding, w + 2 * self.padding
+    self.stack = stack_rows(self.kh, self.kw * c, self.lanes) if self.packed else 1    # kernel rows one line carries
+    self.cp, self.hp, self.wp = (self.stack * c if self.packed else rup(c, self.lanes)), h + 2 * self.padding, w + 2 * self.padding
     self.oh = (self.hp - self.dilation * (self.kh - 1) - 1) // self.stride + 1
     self.ow = (self.wp - self.dilation * (self.kw - 1) - 1) // self.stride + 1
     if self.oh < 1 or self.ow < 1: raise CompileError(f"conv2d window {self.kh}x{self.kw} does not fit the padded {self.hp}x{self.wp} input")
     self.m_granule = self.ow          # A tiles cover whole output rows
     self.tensor = DramTensor(0, (n, self.hp, self.wp, self.cp), "int8")
   @property
-  def image(self) -> np.ndarray:       # padded NHWC input
+  def image(self) -> np.ndarray:       # padded NHWC input; packed: pixel (h, w) holds the C channels of rows h .. h+stack-1
     n, c, h, w = self.x.shape; p = self.padding
-    img = np.zeros((n, self.hp, self.wp, self.cp), np.int8)
-    if p: img[:, :, :, :c] = self.pad_value
+    img = np.zeros((n, self.hp + self.stack - 1, self.wp, c if self.packed else self.cp), np.int8)
+    if p: img[:, :self.hp, :, :c] = self.pad_value
     img[:, p:p + h, p:p + w, :c] = self.x.transpose(0, 2, 3, 1)
-    return img
+    if not self.packed: return img
+    return np.concatenate([img[:, j:j + self.hp] for j in range(self.stack)], axis=3)
   @property
-  def k(self) -> int:                 # GEMM K: lines of `lanes` per (kh, kw, channel chunk), or per kh when packed
-    return self.kh * self.lanes if self.packed else self.kh * self.kw * self.cp
+  def folds(self) -> int:             # packed: lines per output pixel (kernel row groups)
+    return -(-self.kh // self.stack)
+  @property
+  def k(self) -> int:                 # GEMM K: lines of `lanes` per (kh, kw, channel chunk), or per kernel row group when packed
+    return self.folds * self.lanes if self.packed else self.kh * self.kw * self.cp
   def matrix(self, img: np.ndarray | None = None) -> np.ndarray:      # the im2col matrix the DMA windows present (of `img`: the image)
     img, s, d = self.image if img is None else img, self.stride, self.dilation
     if self.packed:
-      out = np.zeros((img.shape[0], self.oh, self.ow, self.kh, self.lanes), np.int8)
-      for kh in range(self.kh):
+      out = np.zeros((img.shape[0], self.oh, self.ow, self.folds, self.lanes), np.int8)
+      for g in range(self.folds):
+        kh = g * self.stack
         for kw in range(self.kw):
-          out[:, :, :, kh, kw * self.cp:(kw + 1) * self.cp] = img[:, kh:kh + s * (self.oh - 1) + 1:s, kw:kw + s * (self.ow - 1) + 1:s, :]
+          out[:, :, :, g, kw * self.cp:(kw + 1) * self.cp] = img[:, kh:kh + s * (self.oh - 1) + 1:s, kw:kw + s * (self.ow - 1) + 1:s, :]
       return out.reshape(-1, self.k)
     cols = [img[:, kh * d:kh * d + s * (self.oh - 1) + 1:s, kw * d:kw * d + s * (self.ow - 1) + 1:s, :] for kh in range(self.kh) for kw in range(self.kw)]
     return np.stack(cols, axis=3).reshape(-1, self.kh * self.kw * self.cp)
@@ -65,7 +76,7 @@ class Windows:
     per_image = self.oh * self.ow
     for f in range(-(-ks // R)):
       k = k0 + f * R; lanes = min(R, ks - f * R)
-      if self.packed: kh, kw, c0, lanes = k // R, 0, 0, self.kw * cp      # the whole kernel row in one line
+      if self.packed: kh, kw, c0, lanes = k // R * self.stack, 0, 0, self.kw * cp      # the whole kernel row group in one line
       else: kh, rem = divmod(k, self.kw * cp); kw, c0 = divmod(rem, cp)
       m = m0
       while m < m0 + ms:                 # one DMA per run of output rows inside one image
@@ -92,7 +103,9 @@ def compile_conv2d(cfg: AccelConfig, x: np.ndarray, w: np.ndarray, stride=1, pad
   packed = not os_ and groups == 1 and dilation == 1 and c < cfg.rows and kw * c <= cfg.rows     # e.g. a 7x7 stem over 3 channels: 7 lines, not 49
   win = Windows(np.asarray(x, np.int8), kh, kw, stride, padding, dilation, 1 if os_ else cfg.rows, packed=packed)   # os: channels unpadded
   wt = np.asarray(w, np.int8).transpose(2, 3, 1, 0)                 # (kh, kw, c/groups, o)
-  if packed: B = np.zeros((kh, cfg.rows, o), np.int8); B[:, :kw * c, :] = wt.reshape(kh, kw * c, o)
+  if packed:                                    # B[g, kw·(stack·C) + j·C + c] = w[g·stack + j, kw, c]; rows past KH stay zero
+    r = win.stack; wz = np.zeros((win.folds * r, kw, c, o), np.int8); wz[:kh] = wt
+    B = np.zeros((win.folds, cfg.rows, o), np.int8); B[:, :kw * r * c, :] = wz.reshape(win.folds, r, kw, c, o).transpose(0, 2, 1, 3, 4).reshape(win.folds, -1, o)
   else:
     B = np.zeros((kh, kw, win.cp, o), np.int8)
     og = o // groups
