@@ -86,17 +86,35 @@ class Accelerator(wiring.Component):
     m.d.comb += [self.running.eq(running), self.error.eq(error)]
     # ---- instruction buffers: the head of each queue is read one instruction ahead
     pc = [Signal(self.id_bits + 1, name=f"pc{q}") for q in range(3)]
-    heads, issue = [], [Signal(name=f"issue{q}") for q in range(3)]
+    heads, nexts, issue = [], [], [Signal(name=f"issue{q}") for q in range(3)]
     for q in range(3):
       mem = m.submodules[f"imem{q}"] = Memory(shape=INSTR_BITS, depth=self.imem_depth, init=[])
       wp, rp = mem.write_port(), mem.read_port()
+      # the head (instruction pc) is held in flip-flops and the buffer reads the one after it (pc + 1), so the issue
+      # decision starts at registers, not at the block RAM's output; before `start` the head is the host's word 0 as written
+      head = Signal(INSTR_BITS, name=f"head{q}")
       m.d.comb += [wp.addr.eq(self.prog_addr), wp.data.eq(self.prog_data), wp.en.eq(self.prog_we & (self.prog_queue == q)),
-                   rp.addr.eq(Mux(issue[q], pc[q] + 1, pc[q]))]
-      heads.append(data.View(Instruction, rp.data))
+                   rp.addr.eq(Mux(issue[q], pc[q] + 2, pc[q] + 1))]
+      nxt = Mux(wp.en & (self.prog_addr == 0) & ~running, self.prog_data, Mux(issue[q], rp.data, head))
+      m.d.sync += head.eq(nxt)
+      heads.append(data.View(Instruction, head))
       with m.If(issue[q]): m.d.sync += pc[q].eq(pc[q] + 1)
-    op = [h.header.opcode for h in heads]
-    ended = [h.header.opcode.as_value() == 0 for h in heads]
-    is_op = lambda q, o: op[q] == o
+      nexts.append(data.View(Instruction, nxt))
+    # what the issue decision needs of each head, decoded from the next head a cycle early and registered
+    def decoded(name, f):
+      r = [Signal(name=f"{name}{q}") for q in range(3)]
+      for q in range(3): m.d.sync += r[q].eq(f(q, nexts[q]))
+      return r
+    ended = decoded("ended", lambda q, h: h.header.opcode.as_value() == 0)
+    ops = {o: decoded(f"is_{o.name.lower()}", lambda q, h, o=o: h.header.opcode == o) for o in Opcode if o.value != 0}
+    is_op = lambda q, o: ops[o][q]
+    def bad_of(q, h):
+      b = ~(h.header.opcode.as_value() == 0) & ~(sum(h.header.opcode == o for o in OPCODES[q]).bool() |
+                                                  ((h.header.opcode == Opcode.SYNC) & (h.body.sync.queue.as_value() == q)))
+      if q == LOAD: b |= h.header.wait_prev | h.header.signal_prev
+      if q == STORE: b |= h.header.wait_next | h.header.signal_next
+      return b
+    bad = decoded("bad", bad_of)
     # ---- tokens
     sem = {k: Signal(SEM_BITS, name=f"sem_{k}") for k in SEMAPHORES}
     def waits_ok(q):
@@ -104,9 +122,6 @@ class Accelerator(wiring.Component):
       for k, (src, dst) in SEMAPHORES.items():
         if dst == q: ok &= ~(heads[q].header.wait_prev if src < dst else heads[q].header.wait_next) | (sem[k] != 0)
       return ok
-    bad = [~ended[q] & ~(sum(is_op(q, o) for o in OPCODES[q]).bool() | (is_op(q, Opcode.SYNC) & (heads[q].body.sync.queue.as_value() == q))) for q in range(3)]
-    bad[LOAD] |= heads[LOAD].header.wait_prev | heads[LOAD].header.signal_prev
-    bad[STORE] |= heads[STORE].header.wait_next | heads[STORE].header.signal_next
     queue_free = [~(dma.busy & ~dma.busy_store), ~mmu.busy, ~(dma.busy & dma.busy_store) & ~vec.busy]
     ready = [Signal(name=f"ready{q}") for q in range(3)]
     for q in range(3): m.d.comb += ready[q].eq(running & ~error & ~ended[q] & ~bad[q] & queue_free[q] & waits_ok(q))
