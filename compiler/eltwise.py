@@ -17,7 +17,7 @@ from ..arch.config import AccelConfig
 from ..arch.isa import FIELD_MAX, Mem, Opcode, VecOp
 from .program import Compiled, CompileError, DramTensor, Tiling, dma, dram_image, dram_layout, tile_loop, vector
 
-PRESHIFT = V.PRESHIFT   # int8 << 20 keeps 20 fractional bits through the rescale, and |x| << 20 < 2^27 cannot overflow
+PRESHIFT = V.PRESHIFT   # the TFLite ADD's operand pre-shift (arch/vector.py: RESCALE and ADDRS apply it)
 
 def _rescale(q: np.ndarray, mult: int, shift: int) -> np.ndarray:
   return V.apply(VecOp.REQUANT, V.apply(VecOp.SHL, q.astype(np.int64), None, None, 0, PRESHIFT), np.int64(mult), None, mult, shift)

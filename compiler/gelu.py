@@ -3,7 +3,7 @@
 gelu(x) = x·Phi(x), Phi(x) = sigmoid(2z), z = sqrt(2/pi)·(x + 0.044715x³). The product is taken on the int32
 accumulator itself (per-column scale s_acc), so the final per-channel requantization of the plain epilogue still
 applies; only Phi needs the real value of x: x = acc·s_acc in Q`F` (one REQUANT by per-column multipliers, F the
-finest format whose multipliers are < 1), Phi(x) = GELU(x) in Q0.31 (a 257-point table of sigmoid(-2z(|x|)) over
+finest format whose multipliers are < 1), Phi(x) = GELU(x) in Q0.31 (a 513-point table of sigmoid(-2z(|x|)) over
 |x| in [0, 8), interpolated), acc·Phi = SRDHM(acc, Phi), rounded to the accumulator's own step.
 Every step is one VECTOR instruction over the tile (per n-fold when it reads a per-column line);
 the step list below is both what the compiler emits and what the integer reference executes.

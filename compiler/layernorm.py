@@ -18,8 +18,12 @@ from ..arch import vector as V
 from ..arch.config import AccelConfig
 from ..arch.isa import Mem, VecOp
 from .program import ROW, Compiled, CompileError, vector
-from .softmax import row_kernel
+from .softmax import per_row, row_kernel
 
+
+def _acc(f: VecOp, dst: int, src: int, rows: int, **kw) -> list:
+  """A VECTOR from accumulator lines to accumulator lines."""
+  return vector(f, Mem.ACC, dst, Mem.ACC, src, rows, **kw)
 
 def _params(L: int, in_scale: float, out_scale: float, eps: float):
   m, sh = V.quantize_multiplier(1 / L)
@@ -60,22 +64,20 @@ def compile_layernorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scal
   def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x8/c8 lines, nr·k c4² lines, nr means, nr variances; row-wise steps per row
     n, g, b = nr * k, emit_block.columns, emit_block.columns + k      # the column multipliers and biases (line f with line f)
     q, mu = a + n, a + 2 * n; var = mu + nr
-    per_row = lambda f: [i for r in range(nr) for i in f(r)]
-    lines = lambda f, dst, src, rows, **kw: vector(f, Mem.ACC, dst, Mem.ACC, src, rows, **kw)
     return (vector(VecOp.SHL, Mem.ACC, a, Mem.SPAD, xs, n, shift=8)
-            + per_row(lambda r: lines(VecOp.RSUM, mu + r, a + r * k, k)) + lines(VecOp.LSUM, mu, mu, nr)
-            + lines(VecOp.REQUANT, mu, mu, nr, src2_imm=1, imm=m, shift=sh)
-            + per_row(lambda r: lines(VecOp.SUB, a + r * k, a + r * k, k, src2_addr=mu + r, **ROW))
-            + lines(VecOp.SRAR, q, a, n, shift=4) + lines(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
-            + per_row(lambda r: lines(VecOp.RSUM, var + r, q + r * k, k))
-            + lines(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
-            + lines(VecOp.LSUM, var, var, nr) + lines(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8) + lines(VecOp.RSQRT, var, var, nr, shift=8)
-            + lines(VecOp.MUL, a, a, n, src2_imm=1, imm=K)
-            + (per_row(lambda r: lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
-                       + lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=aff[2])
+            + per_row(nr, lambda r: _acc(VecOp.RSUM, mu + r, a + r * k, k)) + _acc(VecOp.LSUM, mu, mu, nr)
+            + _acc(VecOp.REQUANT, mu, mu, nr, src2_imm=1, imm=m, shift=sh)
+            + per_row(nr, lambda r: _acc(VecOp.SUB, a + r * k, a + r * k, k, src2_addr=mu + r, **ROW))
+            + _acc(VecOp.SRAR, q, a, n, shift=4) + _acc(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
+            + per_row(nr, lambda r: _acc(VecOp.RSUM, var + r, q + r * k, k))
+            + _acc(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
+            + _acc(VecOp.LSUM, var, var, nr) + _acc(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8) + _acc(VecOp.RSQRT, var, var, nr, shift=8)
+            + _acc(VecOp.MUL, a, a, n, src2_imm=1, imm=K)
+            + (per_row(nr, lambda r: _acc(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
+                       + _acc(VecOp.REQUANT, a + r * k, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=aff[2])
                        + vector(VecOp.ADD, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=b))   # saturates
                if aff
-               else per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=var + r, shift=0, **ROW))))
+               else per_row(nr, lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=var + r, shift=0, **ROW))))
   return row_kernel(cfg, x, "layernorm", 1024, lambda k: 2 * k + 2, emit_block, VecOp.SHL, lambda: layernorm_reference(x, in_scale, out_scale, eps, C, aff),
                     columns=(aff[1], aff[3]) if aff else ())
 
@@ -116,15 +118,13 @@ def compile_rmsnorm(cfg: AccelConfig, x: np.ndarray, in_scale: float, out_scale:
   def emit_block(xs, a, out, nr, *_):     # acc: the block's nr·k x·K lines, nr·k (x<<4)² lines, nr variances; row-wise steps per row
     n, g = nr * k, emit_block.columns
     q, var = a + n, a + 2 * n
-    per_row = lambda f: [i for r in range(nr) for i in f(r)]
-    lines = lambda f, dst, src, rows, **kw: vector(f, Mem.ACC, dst, Mem.ACC, src, rows, **kw)
-    return (vector(VecOp.SHL, Mem.ACC, q, Mem.SPAD, xs, n, shift=4) + lines(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
-            + per_row(lambda r: lines(VecOp.RSUM, var + r, q + r * k, k))
-            + lines(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
-            + lines(VecOp.LSUM, var, var, nr) + lines(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8)
-            + lines(VecOp.RSQRT, var, var, nr, shift=F + 2 * RMS_FRAC)
+    return (vector(VecOp.SHL, Mem.ACC, q, Mem.SPAD, xs, n, shift=4) + _acc(VecOp.MUL, q, q, n, src2_mem=Mem.ACC.value, src2_addr=q)
+            + per_row(nr, lambda r: _acc(VecOp.RSUM, var + r, q + r * k, k))
+            + _acc(VecOp.REQUANT, var, var, nr, src2_imm=1, imm=m, shift=sh)
+            + _acc(VecOp.LSUM, var, var, nr) + _acc(VecOp.ADD, var, var, nr, src2_imm=1, imm=eps8)
+            + _acc(VecOp.RSQRT, var, var, nr, shift=F + 2 * RMS_FRAC)
             + vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, xs, n, src2_imm=1, imm=RMS_K << 8)
-            + per_row(lambda r: lines(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
+            + per_row(nr, lambda r: _acc(VecOp.REQUANT, a + r * k, a + r * k, k, src2_addr=var + r, shift=0, **ROW)
                       + vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_mem=Mem.ACC.value, src2_addr=g, shift=gsh)))   # line f by gain line f
   return row_kernel(cfg, x, "rmsnorm", RMS_MAX_LINES * C, lambda k: 2 * k + 1, emit_block, VecOp.MUL,
                     lambda: rmsnorm_reference(x, in_scale, out_scale, eps, C, gain), columns=(gm,))

@@ -51,6 +51,10 @@ def softmax_reference(x: np.ndarray, scale: float, out_scale: float = 1 / 127, m
   r = V.recip_q16(V.wrap32(e.sum(-1, keepdims=True)), 30 - E_SHIFT)
   return np.clip(V.rounding_shift_right(V.srdhm(e * _k(out_scale), r), 3), -128, 127).astype(np.int8)
 
+def per_row(nr: int, f) -> list:
+  """The instructions f(r) emits for each row r of a block of nr rows, in row order (a block kernel's row-wise steps)."""
+  return [i for r in range(nr) for i in f(r)]
+
 def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per_row, emit, input_reader: VecOp, reference,
                extra: np.ndarray | None = None, columns: tuple = ()) -> Compiled:
   """A row-wise vector kernel over int8 (rows, L): blocks of rows are loaded (double-buffered), the
@@ -67,7 +71,7 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
   C = cfg.cols
   rows, L = x.shape
   if L % C or L > max_len: raise CompileError(f"{what} over {L} elements: the length must be a multiple of cols={C} and at most {max_len}")
-  k, per_row = L // C, acc_per_row(L // C)
+  k, row_acc = L // C, acc_per_row(L // C)
   values = {"A": x} | ({"mask": extra} if extra is not None else {}) | {f"column{i}": v for i, v in enumerate(columns)}
   ts = dram_layout(A=(x.shape, "int8"), C=(x.shape, "int8"), **({"mask": (extra.shape, "int8")} if extra is not None else {}),
                    **{f"column{i}": ((L,), "int32") for i in range(len(columns))})
@@ -76,10 +80,10 @@ def row_kernel(cfg: AccelConfig, x: np.ndarray, what: str, max_len: int, acc_per
   half = (cfg.spad_banks // 2) * cfg.spad_bank_lines
   acc_rows = cfg.acc_lines - len(columns) * k               # the column vectors' lines sit at the top of the accumulator
   emit.columns = acc_rows
-  block = max(1, min(rows, (acc_rows // 2) // per_row, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k, (half // 4) // k if te else rows))
+  block = max(1, min(rows, (acc_rows // 2) // row_acc, (cfg.spad_bank_lines // 2) // k, MAX['rows'] // k, (half // 4) // k if te else rows))
   def tile(t):
     r0 = t * block; nr, b = min(block, rows - r0), t % 2
-    sin, sout, abase = b * block * k, half + b * block * k, b * block * per_row
+    sin, sout, abase = b * block * k, half + b * block * k, b * block * row_acc
     loads = [i for j, t_ in enumerate(tv) if t == 0 for i in dma(Opcode.LOAD, Mem.ACC, acc_rows + j * k, t_.addr, cfg.acc_line_bytes, k, cfg.acc_line_bytes)]
     loads += dma(Opcode.LOAD, Mem.SPAD, sin, tx.addr + r0 * L, C, nr * k, C)
     sext = 2 * block * k + b * block * k                    # the extra rows after the two input buffers
@@ -103,18 +107,17 @@ def compile_softmax(cfg: AccelConfig, x: np.ndarray, scale: float, out_scale: fl
   mb = _mask_value(scale) if mask is not None else 0
   def emit_block(xs, a, out, nr, ms, _):               # acc holds the block's nr·k lines, then nr maxima, nr sums
     n, m, s = nr * k, a + nr * k, a + nr * k + nr
-    per_row = lambda f, **kw: [i for r in range(nr) for i in f(r, **kw)]
     # masked: the logits x - B·mask in the accumulator (the mask is 1 where removed; the rows' mask lines follow each other at ms)
     logits, (mem, src) = ([], (Mem.SPAD, xs)) if mask is None else (
       vector(VecOp.MUL, Mem.ACC, a, Mem.SPAD, ms, n, src2_imm=1, imm=-mb & 0xFFFFFFFF)
       + vector(VecOp.ADD, Mem.ACC, a, Mem.ACC, a, n, src2_mem=Mem.SPAD.value, src2_addr=xs), (Mem.ACC, a))
-    return (logits + per_row(lambda r: vector(VecOp.RMAX, Mem.ACC, m + r, mem, src + r * k, k)) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, nr)
-            + per_row(lambda r: vector(VecOp.SUB, Mem.ACC, a + r * k, mem, src + r * k, k, src2_addr=m + r, **ROW))
+    return (logits + per_row(nr, lambda r: vector(VecOp.RMAX, Mem.ACC, m + r, mem, src + r * k, k)) + vector(VecOp.LMAX, Mem.ACC, m, Mem.ACC, m, nr)
+            + per_row(nr, lambda r: vector(VecOp.SUB, Mem.ACC, a + r * k, mem, src + r * k, k, src2_addr=m + r, **ROW))
             + vector(VecOp.MUL, Mem.ACC, a, Mem.ACC, a, n, src2_imm=1, imm=imm_t)
             + vector(VecOp.EXP2, Mem.ACC, a, Mem.ACC, a, n, shift=16) + vector(VecOp.SRA, Mem.ACC, a, Mem.ACC, a, n, shift=E_SHIFT)
-            + per_row(lambda r: vector(VecOp.RSUM, Mem.ACC, s + r, Mem.ACC, a + r * k, k)) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, nr)
+            + per_row(nr, lambda r: vector(VecOp.RSUM, Mem.ACC, s + r, Mem.ACC, a + r * k, k)) + vector(VecOp.LSUM, Mem.ACC, s, Mem.ACC, s, nr)
             + vector(VecOp.RECIP, Mem.ACC, s, Mem.ACC, s, nr, shift=30 - E_SHIFT) + vector(VecOp.MUL, Mem.ACC, s, Mem.ACC, s, nr, src2_imm=1, imm=K)
-            + per_row(lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=s + r, shift=3, **ROW)))
+            + per_row(nr, lambda r: vector(VecOp.REQUANT, Mem.SPAD, out + r * k, Mem.ACC, a + r * k, k, src2_addr=s + r, shift=3, **ROW)))
   # masked, row by row instead: a row computes only its lines up to the last unmasked logit; the lines after it are
   # all removed, their probabilities exactly 0 (as the reference computes them), and are just zeroed (about half the
   # lines of a causal softmax, but every step once per row: cheaper where a line takes several chunks, as on tiny)
